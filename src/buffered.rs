@@ -1,0 +1,127 @@
+//! A TCP stream with its read buffer and a timeout on every read and write;
+//! the one I/O primitive for both sides of the proxy (client connections and
+//! upstream connections).
+//!
+//! The read buffer holds `buf[start..]` unconsumed bytes (the rest of a head, a
+//! body, or pipelined requests). Readers append after them and consume from the
+//! front; nothing is copied until the buffer must be compacted. It knows
+//! nothing about HTTP.
+
+use monoio::buf::IoBufMut;
+use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::net::TcpStream;
+use std::io;
+use std::time::{Duration, Instant};
+
+/// Capacity a connection's read buffer starts with and shrinks back to when idle.
+pub const INITIAL_READ_CAPACITY: usize = 4096;
+
+/// Capacity used while streaming a body through.
+pub const BODY_READ_CAPACITY: usize = 64 * 1024;
+
+/// A socket and its read buffer.
+pub struct BufferedStream {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+    start: usize,
+}
+
+/// Why a read or write did not complete.
+#[derive(Debug)]
+pub enum IoFailure {
+    TimedOut,
+    Closed,
+    Io(io::Error),
+}
+
+impl BufferedStream {
+    pub fn new(stream: TcpStream, capacity: usize) -> Self {
+        BufferedStream {
+            stream,
+            buf: Vec::with_capacity(capacity),
+            start: 0,
+        }
+    }
+
+    /// Bytes read but not consumed yet.
+    pub fn pending(&self) -> &[u8] {
+        self.buf.get(self.start..).unwrap_or(&[])
+    }
+
+    /// Drops the first `n` pending bytes.
+    pub fn consume(&mut self, n: usize) {
+        self.start = (self.start + n).min(self.buf.len());
+        if self.start == self.buf.len() {
+            self.buf.clear();
+            self.start = 0;
+        }
+    }
+
+    /// Between requests: give back a large buffer so that idle connections stay small.
+    pub fn shrink_if_idle(&mut self) {
+        if self.pending().is_empty() && self.buf.capacity() > INITIAL_READ_CAPACITY {
+            self.buf = Vec::with_capacity(INITIAL_READ_CAPACITY);
+            self.start = 0;
+        }
+    }
+
+    /// Reads more bytes after the pending ones, making room for at least
+    /// `want_capacity` bytes in total. Returns the number read, failing with
+    /// `Closed` at end of stream and `TimedOut` at `deadline`.
+    pub async fn read_more(
+        &mut self,
+        want_capacity: usize,
+        deadline: Instant,
+    ) -> Result<usize, IoFailure> {
+        if self.buf.len() == self.buf.capacity() || self.buf.capacity() < want_capacity {
+            if self.start > 0 {
+                self.buf.drain(..self.start);
+                self.start = 0;
+            }
+            let target = want_capacity.max(self.buf.len() + 1024);
+            self.buf.reserve(target.saturating_sub(self.buf.len()));
+        }
+        let buf = std::mem::take(&mut self.buf);
+        let filled = buf.len();
+        let read =
+            monoio::time::timeout_at(deadline.into(), self.stream.read(buf.slice_mut(filled..)))
+                .await;
+        match read {
+            Ok((result, slice)) => {
+                self.buf = slice.into_inner();
+                match result {
+                    Ok(0) => Err(IoFailure::Closed),
+                    Ok(n) => Ok(n),
+                    Err(e) => Err(IoFailure::Io(e)),
+                }
+            }
+            Err(_) => {
+                self.start = 0;
+                Err(IoFailure::TimedOut)
+            }
+        }
+    }
+
+    /// Writes all of `out` within `limit`; returns the buffer for reuse (a fresh
+    /// one when the write timed out and the kernel still owned it).
+    pub async fn write_all(
+        &mut self,
+        out: Vec<u8>,
+        limit: Duration,
+    ) -> (Result<(), IoFailure>, Vec<u8>) {
+        write_all_timeout(&mut self.stream, out, limit).await
+    }
+}
+
+/// Writes all of `out` to `stream` within `limit`, returning the buffer.
+pub async fn write_all_timeout(
+    stream: &mut TcpStream,
+    out: Vec<u8>,
+    limit: Duration,
+) -> (Result<(), IoFailure>, Vec<u8>) {
+    match monoio::time::timeout(limit, stream.write_all(out)).await {
+        Ok((Ok(_), out)) => (Ok(()), out),
+        Ok((Err(e), out)) => (Err(IoFailure::Io(e)), out),
+        Err(_) => (Err(IoFailure::TimedOut), Vec::new()),
+    }
+}

@@ -1,0 +1,121 @@
+//! The `portcullis` command line: `run` serves a config, `check` validates one
+//! and prints what it defines. The binary's `main` only calls [`main`].
+
+use crate::server::{self, compile_file, ServerOptions};
+use crate::snapshot::{BackendSpec, Snapshot};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// The config file used when `--config` is not given.
+pub const DEFAULT_CONFIG: &str = "config/gateway.toml";
+
+/// Portcullis: a thread-per-core io_uring API gateway.
+#[derive(Debug, Parser)]
+#[command(name = "portcullis", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the configured listeners until SIGTERM/SIGINT (SIGHUP reloads the config).
+    Run {
+        /// Config file to serve.
+        #[arg(long, short, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// Worker threads, one per core (default: every available core).
+        #[arg(long, short, value_parser = clap::value_parser!(u16).range(1..=1024))]
+        workers: Option<u16>,
+    },
+    /// Parse and validate a config file and print its listeners, deployments and routes.
+    Check {
+        /// Config file to check.
+        #[arg(long, short, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run { config, workers } => {
+            init_logging();
+            let options = ServerOptions {
+                config_path: config,
+                workers: workers.map(usize::from),
+            };
+            match server::run(&options) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e}");
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Check { config } => match compile_file(&config) {
+            Ok(snapshot) => {
+                print!("{}", summary(&config, &snapshot));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_env("PORTCULLIS_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
+}
+
+/// The one-screen summary `check` prints.
+pub fn summary(path: &std::path::Path, snapshot: &Snapshot) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let _ = writeln!(s, "{}: OK", path.display());
+    let _ = writeln!(s, "listeners ({}):", snapshot.listeners.len());
+    for l in &snapshot.listeners {
+        let _ = writeln!(s, "  {:<16} {}", l.name, l.address);
+    }
+    let _ = writeln!(s, "deployments ({}):", snapshot.deployments.len());
+    for (d, deployment) in snapshot.deployments.iter().enumerate() {
+        let listener = &snapshot.listeners[deployment.listener].name;
+        let prefix = if deployment.path_prefix.is_empty() {
+            "/"
+        } else {
+            &deployment.path_prefix
+        };
+        let _ = writeln!(s, "  {} on {} at {}", deployment.name, listener, prefix);
+        for route in snapshot.routes.iter().filter(|r| r.deployment == d) {
+            let methods = if route.methods.is_empty() {
+                "*".to_string()
+            } else {
+                route.methods.join(",")
+            };
+            let target = match &route.backend {
+                BackendSpec::Http(h) => {
+                    let scheme = if h.tls { "https" } else { "http" };
+                    format!("{scheme}://{}", h.authority)
+                }
+                BackendSpec::Stock(stock) => format!("stock {}", stock.status),
+            };
+            let _ = writeln!(s, "    {methods:<12} {:<40} -> {target}", route.pattern);
+        }
+    }
+    for warning in &snapshot.warnings {
+        let _ = writeln!(s, "warning: {warning}");
+    }
+    s
+}

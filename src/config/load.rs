@@ -1,0 +1,184 @@
+//! Reading a config file into [`Config`], with errors that name the file, line,
+//! column and key.
+//!
+//! Parse errors come from `toml` (which knows the byte span); the key path comes
+//! from `serde_path_to_error`. Semantic errors found later by the snapshot
+//! compiler carry a key path too and are placed with [`super::locate_key`].
+
+use super::{locate_key, Config};
+use serde::Deserialize;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A config file that cannot be used, with enough context to fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    /// Dotted key path, e.g. `deployments[0].routes[1].backend.url`.
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl ConfigError {
+    /// An error at `key` in the file whose text is `source`.
+    pub fn at_key(file: &Path, source: &str, key: &str, message: impl Into<String>) -> Self {
+        let position = locate_key(source, key);
+        ConfigError {
+            file: file.to_path_buf(),
+            line: position.map(|p| p.0),
+            column: position.map(|p| p.1),
+            key: Some(key.to_string()),
+            message: message.into(),
+        }
+    }
+
+    /// An error about the file as a whole (unreadable, empty of listeners, ...).
+    pub fn whole_file(file: &Path, message: impl Into<String>) -> Self {
+        ConfigError {
+            file: file.to_path_buf(),
+            line: None,
+            column: None,
+            key: None,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let (Some(line), Some(column)) = (self.line, self.column) {
+            write!(f, ": line {line}, column {column}")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, ": key `{key}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Reads and parses the file at `path`; returns the config and its text.
+pub fn load_file(path: &Path) -> Result<(Config, String), ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::whole_file(path, format!("cannot read config file: {e}")))?;
+    let config = parse_str(&text, path)?;
+    Ok((config, text))
+}
+
+/// Parses config text; `file` is only used in error messages.
+pub fn parse_str(text: &str, file: &Path) -> Result<Config, ConfigError> {
+    let deserializer =
+        toml::de::Deserializer::parse(text).map_err(|e| from_toml(file, text, &e, None))?;
+    Config::deserialize_with_path(deserializer).map_err(|e| {
+        let path = e.path().to_string();
+        from_toml(file, text, e.inner(), Some(path))
+    })
+}
+
+trait DeserializeWithPath: Sized {
+    fn deserialize_with_path(
+        d: toml::de::Deserializer<'_>,
+    ) -> Result<Self, serde_path_to_error::Error<toml::de::Error>>;
+}
+
+impl<T: for<'de> Deserialize<'de>> DeserializeWithPath for T {
+    fn deserialize_with_path(
+        d: toml::de::Deserializer<'_>,
+    ) -> Result<Self, serde_path_to_error::Error<toml::de::Error>> {
+        serde_path_to_error::deserialize(d)
+    }
+}
+
+fn from_toml(
+    file: &Path,
+    text: &str,
+    error: &toml::de::Error,
+    path: Option<String>,
+) -> ConfigError {
+    let message = error.message().trim().to_string();
+    let key = path
+        .filter(|p| !p.is_empty() && p != ".")
+        .map(|p| match unknown_field(&message) {
+            Some(field) if !p.ends_with(field) => format!("{p}.{field}"),
+            _ => p,
+        })
+        .or_else(|| unknown_field(&message).map(str::to_string));
+    let position = error
+        .span()
+        .map(|span| line_column(text, span.start))
+        .or_else(|| key.as_deref().and_then(|k| locate_key(text, k)));
+    ConfigError {
+        file: file.to_path_buf(),
+        line: position.map(|p| p.0),
+        column: position.map(|p| p.1),
+        key,
+        message,
+    }
+}
+
+/// The field name in serde's "unknown field `x`, expected ..." message.
+fn unknown_field(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("unknown field `")?;
+    rest.split('`').next()
+}
+
+/// 1-based line and column (in characters) of byte `offset` in `text`.
+pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let column = before
+        .get(line_start..)
+        .map(|s| s.chars().count())
+        .unwrap_or(0)
+        + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        parse_str(text, Path::new("test.toml"))
+    }
+
+    // An unknown key is an error naming the key and its line.
+    #[test]
+    fn unknown_key_is_located() {
+        let err = parse("[[listeners]]\nname = \"a\"\naddress = \"127.0.0.1:1\"\nport = 3\n")
+            .unwrap_err();
+        assert_eq!(
+            (err.line, err.key.as_deref()),
+            (Some(4), Some("listeners[0].port"))
+        );
+    }
+
+    // A value of the wrong type names its key path.
+    #[test]
+    fn wrong_type_names_the_key() {
+        let err = parse("[limits]\nmax_head_bytes = \"big\"\n").unwrap_err();
+        assert_eq!(
+            (err.line, err.key.as_deref()),
+            (Some(2), Some("limits.max_head_bytes"))
+        );
+    }
+
+    // Invalid TOML syntax reports its line.
+    #[test]
+    fn syntax_error_has_line() {
+        let err = parse("[limits\n").unwrap_err();
+        assert_eq!(err.line, Some(1));
+    }
+
+    // Line and column count from 1.
+    #[test]
+    fn line_column_counts_from_one() {
+        assert_eq!(line_column("ab\ncd", 4), (2, 2));
+    }
+}

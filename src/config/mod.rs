@@ -1,0 +1,183 @@
+//! The configuration as an operator writes it: plain serde data, no logic.
+//!
+//! First stage of the config pipeline (`TOML → Config → Snapshot`). Everything
+//! here mirrors the TOML keys one to one (`deny_unknown_fields` everywhere, so a
+//! typo is an error, not a silently ignored key). Validation, name resolution and
+//! anything derived belong to [`crate::snapshot`], never here.
+
+mod load;
+mod locate;
+
+pub use load::{load_file, parse_str, ConfigError};
+pub use locate::locate_key;
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub limits: Limits,
+    #[serde(default)]
+    pub timeouts: Timeouts,
+    #[serde(default)]
+    pub upstream: UpstreamPool,
+    #[serde(default)]
+    pub listeners: Vec<Listener>,
+    #[serde(default)]
+    pub deployments: Vec<Deployment>,
+}
+
+/// HTTP size limits applied to every request.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Request line plus header fields, in bytes (431 above).
+    pub max_head_bytes: usize,
+    /// Request target, in bytes (414 above).
+    pub max_uri_bytes: usize,
+    /// Number of header fields (431 above).
+    pub max_headers: usize,
+    /// Request body, in bytes (413 above).
+    pub max_body_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_head_bytes: 8192,
+            max_uri_bytes: 4096,
+            max_headers: 100,
+            max_body_bytes: 20_000_000,
+        }
+    }
+}
+
+/// Client-side timeouts, in seconds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Timeouts {
+    /// First byte of a request head to its end (408 after).
+    pub head: f64,
+    /// Longest wait for the next piece of a request body (408 after).
+    pub body: f64,
+    /// Idle keep-alive connection lifetime.
+    pub keep_alive: f64,
+    /// Longest wait for the client to accept response bytes.
+    pub send: f64,
+    /// How long in-flight requests may run after SIGTERM.
+    pub drain: f64,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            head: 15.0,
+            body: 15.0,
+            keep_alive: 60.0,
+            send: 15.0,
+            drain: 30.0,
+        }
+    }
+}
+
+/// Per-worker pooling of upstream keep-alive connections.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UpstreamPool {
+    /// Idle connections kept per back end and worker.
+    pub max_idle_per_backend: usize,
+    /// Seconds an idle pooled connection may wait before it is no longer reused.
+    pub idle_timeout: f64,
+}
+
+impl Default for UpstreamPool {
+    fn default() -> Self {
+        UpstreamPool {
+            max_idle_per_backend: 64,
+            idle_timeout: 50.0,
+        }
+    }
+}
+
+/// A socket the gateway accepts clients on.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Listener {
+    pub name: String,
+    /// `IP:PORT`; port 0 picks a free port (reported in the log).
+    pub address: String,
+}
+
+/// A group of routes under one path prefix on one listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Deployment {
+    pub name: String,
+    pub listener: String,
+    /// Prepended to every route path; `"/"` or empty for none.
+    #[serde(default)]
+    pub path_prefix: String,
+    #[serde(default)]
+    pub routes: Vec<Route>,
+}
+
+/// One path (and method set) to one back end.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// Exact (`/a/b`), with `{param}` segments, or a prefix ending in `{name*}` or `*`.
+    pub path: String,
+    /// Allowed methods; empty or absent means every method.
+    #[serde(default)]
+    pub methods: Vec<String>,
+    pub backend: Backend,
+}
+
+/// Where a route's requests go.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Backend {
+    /// Forward to an HTTP server.
+    Http(HttpBackend),
+    /// Answer with a fixed response.
+    Stock(StockBackend),
+}
+
+/// An HTTP back end.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpBackend {
+    /// `http://host[:port][/path]`, `{param}` placeholders allowed in the path.
+    pub url: String,
+    /// Seconds to establish the TCP connection.
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout: f64,
+    /// Seconds to wait for each read of the response.
+    #[serde(default = "default_io_timeout")]
+    pub read_timeout: f64,
+    /// Seconds to wait for each write of the request.
+    #[serde(default = "default_io_timeout")]
+    pub send_timeout: f64,
+}
+
+fn default_connect_timeout() -> f64 {
+    60.0
+}
+
+fn default_io_timeout() -> f64 {
+    10.0
+}
+
+/// A fixed response served by the gateway itself.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StockBackend {
+    pub status: u16,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub body: String,
+}

@@ -1,0 +1,212 @@
+//! Parsing and validating a back end's response head.
+//!
+//! Step 7 of a request's way: the upstream exchange hands in the bytes read from
+//! the back end; this returns `Partial`, an interim (1xx) head to skip, or a
+//! final [`ResponseHead`] with its body framing decided. Anything ambiguous
+//! (malformed or conflicting Content-Length, Content-Length with
+//! Transfer-Encoding, a status line that is not HTTP/1.x) is an error that
+//! becomes 502: the gateway never guesses where a response ends.
+
+use super::fields::{is_valid_value, list_elements, parse_content_length, trim_ows};
+use super::{BodyFraming, Version};
+
+/// Header fields a back-end response may carry.
+pub const MAX_RESPONSE_HEADERS: usize = 128;
+
+/// Why a back end's response head is unusable (→ 502).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("invalid response from back end: {0}")]
+pub struct ResponseError(pub &'static str);
+
+/// A complete final response head; slices borrow the read buffer.
+#[derive(Debug)]
+pub struct ResponseHead<'h, 'b> {
+    /// Bytes of the head, including the blank line.
+    pub len: usize,
+    pub version: Version,
+    pub status: u16,
+    pub reason: &'b str,
+    pub headers: &'h [httparse::Header<'b>],
+    pub body: BodyFraming,
+    /// The back end will close, or expects us to (`Connection: close`, or HTTP/1.0
+    /// without keep-alive).
+    pub close: bool,
+}
+
+/// Outcome of parsing the bytes read from a back end so far.
+#[derive(Debug)]
+pub enum ParsedResponse<'h, 'b> {
+    Partial,
+    /// A 1xx interim response of this many bytes: skip it and parse again.
+    Interim(usize),
+    Final(ResponseHead<'h, 'b>),
+}
+
+/// Parses a response head. `request_was_head` suppresses the body, as do 204
+/// and 304 (RFC 9112 §6.3).
+pub fn parse_response<'h, 'b>(
+    buf: &'b [u8],
+    request_was_head: bool,
+    headers: &'h mut [httparse::Header<'b>],
+) -> Result<ParsedResponse<'h, 'b>, ResponseError> {
+    let mut response = httparse::Response::new(headers);
+    let len = match response.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return Ok(ParsedResponse::Partial),
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(ResponseError("too many header fields"))
+        }
+        Err(_) => return Err(ResponseError("malformed response head")),
+    };
+    let (Some(minor), Some(status)) = (response.version, response.code) else {
+        return Err(ResponseError("incomplete status line"));
+    };
+    if !(100..=599).contains(&status) {
+        return Err(ResponseError("status code out of range"));
+    }
+    if status == 101 {
+        return Err(ResponseError("unrequested protocol switch"));
+    }
+    if status < 200 {
+        return Ok(ParsedResponse::Interim(len));
+    }
+    let version = if minor == 0 {
+        Version::Http10
+    } else {
+        Version::Http11
+    };
+    let reason = response.reason.unwrap_or("");
+    let headers: &'h [httparse::Header<'b>] = response.headers;
+    let mut content_length: Option<u64> = None;
+    let mut chunked = false;
+    let mut transfer_encoding = false;
+    let mut close = version == Version::Http10;
+    for header in headers {
+        if !is_valid_value(header.value) {
+            return Err(ResponseError("invalid byte in header value"));
+        }
+        let name = header.name;
+        if name.eq_ignore_ascii_case("content-length") {
+            let n = parse_content_length(header.value)
+                .ok_or(ResponseError("malformed Content-Length"))?;
+            if content_length.is_some_and(|m| m != n) {
+                return Err(ResponseError("conflicting Content-Length"));
+            }
+            content_length = Some(n);
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            transfer_encoding = true;
+            let value = trim_ows(header.value);
+            chunked = value.eq_ignore_ascii_case(b"chunked");
+            if !chunked {
+                return Err(ResponseError("unsupported Transfer-Encoding"));
+            }
+        } else if name.eq_ignore_ascii_case("connection") {
+            for token in list_elements(header.value) {
+                if token.eq_ignore_ascii_case(b"close") {
+                    close = true;
+                } else if token.eq_ignore_ascii_case(b"keep-alive") && version == Version::Http10 {
+                    close = false;
+                }
+            }
+        }
+    }
+    let no_body = request_was_head || status == 204 || status == 304;
+    if transfer_encoding && content_length.is_some() {
+        return Err(ResponseError("both Content-Length and Transfer-Encoding"));
+    }
+    let body = if no_body {
+        BodyFraming::None
+    } else if chunked {
+        BodyFraming::Chunked
+    } else {
+        match content_length {
+            Some(0) => BodyFraming::None,
+            Some(n) => BodyFraming::Length(n),
+            None => BodyFraming::UntilClose,
+        }
+    };
+    if body == BodyFraming::UntilClose {
+        close = true;
+    }
+    Ok(ParsedResponse::Final(ResponseHead {
+        len,
+        version,
+        status,
+        reason,
+        headers,
+        body,
+        close,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(raw: &[u8]) -> Result<(u16, BodyFraming, bool), ResponseError> {
+        let mut headers = [httparse::EMPTY_HEADER; 16];
+        match parse_response(raw, false, &mut headers)? {
+            ParsedResponse::Final(h) => Ok((h.status, h.body, h.close)),
+            other => panic!("not final: {other:?}"),
+        }
+    }
+
+    // Content-Length decides the body length.
+    #[test]
+    fn content_length_framing() {
+        assert_eq!(
+            parse(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"),
+            Ok((200, BodyFraming::Length(5), false))
+        );
+    }
+
+    // Two different Content-Length values are refused.
+    #[test]
+    fn conflicting_content_length() {
+        assert!(
+            parse(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n").is_err()
+        );
+    }
+
+    // Content-Length with Transfer-Encoding is refused.
+    #[test]
+    fn cl_with_te() {
+        assert!(parse(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )
+        .is_err());
+    }
+
+    // Without any length the body runs until close.
+    #[test]
+    fn until_close() {
+        assert_eq!(
+            parse(b"HTTP/1.1 200 OK\r\n\r\n"),
+            Ok((200, BodyFraming::UntilClose, true))
+        );
+    }
+
+    // A 204 has no body whatever it declares.
+    #[test]
+    fn no_content_has_no_body() {
+        assert_eq!(
+            parse(b"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n"),
+            Ok((204, BodyFraming::None, false))
+        );
+    }
+
+    // A 1xx head is interim.
+    #[test]
+    fn interim() {
+        let mut headers = [httparse::EMPTY_HEADER; 4];
+        let raw = b"HTTP/1.1 103 Early Hints\r\nLink: x\r\n\r\n";
+        let parsed = parse_response(raw, false, &mut headers);
+        assert!(matches!(parsed, Ok(ParsedResponse::Interim(n)) if n == raw.len()));
+    }
+
+    // A non-numeric status is refused.
+    #[test]
+    fn bad_status() {
+        assert!(parse(b"HTTP/1.1 abc OK\r\n\r\n").is_err());
+    }
+}

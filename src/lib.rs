@@ -1,0 +1,54 @@
+//! Portcullis: a thread-per-core io_uring API gateway.
+//!
+//! # The life of a request
+//!
+//! Data flows one way through these modules; nothing calls backwards.
+//!
+//! 1. **accept** — [`worker`]: one monoio runtime per core, one `SO_REUSEPORT`
+//!    socket per listener per worker.
+//! 2. **connection** — [`conn`]: the keep-alive loop over one client socket
+//!    ([`buffered`] holds its read buffer).
+//! 3. **head** — [`http::request`]: httparse tokenises, we validate framing
+//!    strictly; `Partial` means read more; hard caps on head, target, headers.
+//! 4. **route** — [`router`] via the [`snapshot`]'s per-listener table, then
+//!    method dispatch (404 / 405 + `Allow`).
+//! 5. **policies** — (network, authentication, usage plans, rate limits arrive
+//!    here, each a plain function returning `Result<_, Reject>`).
+//! 6. **upstream** — [`proxy::forward`]: pooled keep-alive connection per worker
+//!    ([`proxy::pool`]), head rewritten ([`proxy::rewrite`]), body streamed with
+//!    its framing checked ([`http::chunked`]).
+//! 7. **response** — [`http::response`] parses the back end's head; body relayed,
+//!    keep-alive decided for both connections.
+//! 8. **telemetry** — (access log and metrics, per core, arrive here).
+//!
+//! # Where each concern lives
+//!
+//! | concern | file |
+//! |---|---|
+//! | config as written (serde data) | `config/mod.rs` |
+//! | reading config, errors with line/column/key | `config/load.rs`, `config/locate.rs` |
+//! | compiled immutable snapshot | `snapshot/mod.rs`, `snapshot/routes.rs`, `snapshot/backend.rs` |
+//! | path routing table | `router.rs` |
+//! | request head parsing and framing rules | `http/request.rs`, `http/fields.rs` |
+//! | chunked coding | `http/chunked.rs` |
+//! | response head parsing | `http/response.rs` |
+//! | gateway's own answers | `http/respond.rs`, `http/status.rs` |
+//! | socket + read buffer + timeouts | `buffered.rs` |
+//! | per-connection request loop | `conn.rs` |
+//! | upstream exchange, pool, head rewriting | `proxy/forward.rs`, `proxy/pool.rs`, `proxy/rewrite.rs` |
+//! | per-core worker, runtime, accept, drain | `worker.rs` |
+//! | process: bind, start workers, signals | `server.rs` |
+//! | command line | `cli.rs` |
+
+#![forbid(unsafe_code)]
+
+pub mod buffered;
+pub mod cli;
+pub mod config;
+pub mod conn;
+pub mod http;
+pub mod proxy;
+pub mod router;
+pub mod server;
+pub mod snapshot;
+pub mod worker;

@@ -1,0 +1,5 @@
+//! The `portcullis` binary: everything lives in the library.
+
+fn main() -> std::process::ExitCode {
+    portcullis::cli::main()
+}

@@ -1,0 +1,55 @@
+//! Step 6–7 of a request's way: forwarding to an HTTP back end over a pooled
+//! keep-alive connection and relaying its response.
+//!
+//! [`rewrite`] builds heads, [`pool`] keeps idle connections per worker,
+//! [`forward`] runs one exchange (request body streamed with its framing
+//! checked, response head parsed, response body streamed, keep-alive decided for
+//! both connections). Errors know their side: a [`ForwardError`] says which
+//! status the client gets and whether the client connection is still in sync.
+
+pub mod forward;
+pub mod pool;
+pub mod rewrite;
+
+/// A failed exchange and how the client connection must end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ForwardError {
+    /// Status to answer with, if nothing of the response reached the client yet.
+    pub status: u16,
+    /// Why, for the log.
+    pub reason: &'static str,
+    /// Part of the response already went to the client: the connection must be
+    /// closed without writing anything more.
+    pub response_started: bool,
+    /// The request body was not fully read: the connection cannot carry another request.
+    pub request_unfinished: bool,
+}
+
+impl ForwardError {
+    pub(crate) fn upstream(status: u16, reason: &'static str) -> Self {
+        ForwardError {
+            status,
+            reason,
+            response_started: false,
+            request_unfinished: false,
+        }
+    }
+
+    pub(crate) fn client(status: u16, reason: &'static str) -> Self {
+        ForwardError {
+            status,
+            reason,
+            response_started: false,
+            request_unfinished: true,
+        }
+    }
+
+    pub(crate) fn aborted(reason: &'static str) -> Self {
+        ForwardError {
+            status: 502,
+            reason,
+            response_started: true,
+            request_unfinished: true,
+        }
+    }
+}

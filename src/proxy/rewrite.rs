@@ -1,0 +1,249 @@
+//! Rewriting heads as they cross the gateway.
+//!
+//! Request side (step 6): the back end gets `METHOD target HTTP/1.1` with the
+//! target built from the back-end URL template, `Host` set to the back end's
+//! authority, hop-by-hop fields dropped (with every field `Connection` names),
+//! `X-Forwarded-For` and `Forwarded` appended, `X-Forwarded-Proto` and
+//! `X-Forwarded-Host` set, and framing written by the gateway. Response side
+//! (step 7): hop-by-hop fields dropped and framing and `Connection` rewritten for
+//! the client. Everything else passes unchanged, `Authorization` included.
+
+use crate::http::fields::{is_hop_by_hop, named_by_connection};
+use crate::http::request::RequestHead;
+use crate::http::respond::{write_content_length, Persistence};
+use crate::http::response::ResponseHead;
+use crate::http::BodyFraming;
+use crate::router::Params;
+use crate::snapshot::{HttpBackendSpec, UrlPart};
+use std::net::IpAddr;
+
+/// Most `Connection` header fields considered when dropping the fields they name.
+const MAX_CONNECTION_FIELDS: usize = 8;
+
+/// Appends the request head the back end receives.
+pub fn write_upstream_request(
+    out: &mut Vec<u8>,
+    head: &RequestHead<'_, '_>,
+    backend: &HttpBackendSpec,
+    params: &Params<'_, '_>,
+    client_ip: IpAddr,
+    body: BodyFraming,
+) {
+    out.extend_from_slice(head.method.as_bytes());
+    out.push(b' ');
+    write_target(out, head, backend, params);
+    out.extend_from_slice(b" HTTP/1.1\r\nHost: ");
+    out.extend_from_slice(backend.authority.as_bytes());
+    out.extend_from_slice(b"\r\n");
+
+    let (connection_values, connection_count) = connection_values(head.headers);
+    let connection_values = &connection_values[..connection_count];
+    let mut forwarded_for_written = false;
+    let mut forwarded_written = false;
+    for header in head.headers {
+        let name = header.name;
+        if is_hop_by_hop(name)
+            || name.eq_ignore_ascii_case("host")
+            || name.eq_ignore_ascii_case("expect")
+            || name.eq_ignore_ascii_case("x-forwarded-proto")
+            || name.eq_ignore_ascii_case("x-forwarded-host")
+            || named_by_connection(name, connection_values)
+        {
+            continue;
+        }
+        if name.eq_ignore_ascii_case("x-forwarded-for") {
+            if !forwarded_for_written {
+                write_joined(out, "X-Forwarded-For", head.headers, name, |o| {
+                    write_ip(o, client_ip)
+                });
+                forwarded_for_written = true;
+            }
+            continue;
+        }
+        if name.eq_ignore_ascii_case("forwarded") {
+            if !forwarded_written {
+                write_joined(out, "Forwarded", head.headers, name, |o| {
+                    write_forwarded_element(o, client_ip, head.host)
+                });
+                forwarded_written = true;
+            }
+            continue;
+        }
+        write_field(out, name.as_bytes(), header.value);
+    }
+    if !forwarded_for_written {
+        out.extend_from_slice(b"X-Forwarded-For: ");
+        write_ip(out, client_ip);
+        out.extend_from_slice(b"\r\n");
+    }
+    if !forwarded_written {
+        out.extend_from_slice(b"Forwarded: ");
+        write_forwarded_element(out, client_ip, head.host);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"X-Forwarded-Proto: http\r\n");
+    if let Some(host) = head.host {
+        write_field(out, b"X-Forwarded-Host", host.as_bytes());
+    }
+    match body {
+        BodyFraming::Length(n) => write_content_length(out, n),
+        BodyFraming::Chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
+        BodyFraming::None | BodyFraming::UntilClose => {
+            if matches!(head.method, "POST" | "PUT" | "PATCH") {
+                out.extend_from_slice(b"Content-Length: 0\r\n");
+            }
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The back end's target: URL template with params, remainder, query.
+fn write_target(
+    out: &mut Vec<u8>,
+    head: &RequestHead<'_, '_>,
+    backend: &HttpBackendSpec,
+    params: &Params<'_, '_>,
+) {
+    let start = out.len();
+    for part in &backend.path {
+        match part {
+            UrlPart::Literal(s) => out.extend_from_slice(s.as_bytes()),
+            UrlPart::Param(name) => {
+                out.extend_from_slice(params.get(name).unwrap_or("").as_bytes())
+            }
+        }
+    }
+    if let Some(catch_all) = &backend.append_remainder {
+        let remainder = params.get(catch_all).unwrap_or("");
+        if !remainder.is_empty() {
+            if out.last() != Some(&b'/') {
+                out.push(b'/');
+            }
+            out.extend_from_slice(remainder.as_bytes());
+        }
+    }
+    if out.len() == start {
+        out.push(b'/');
+    }
+    match (&backend.query, head.query) {
+        (Some(own), Some(client)) if !client.is_empty() => {
+            out.push(b'?');
+            out.extend_from_slice(own.as_bytes());
+            out.push(b'&');
+            out.extend_from_slice(client.as_bytes());
+        }
+        (Some(own), _) => {
+            out.push(b'?');
+            out.extend_from_slice(own.as_bytes());
+        }
+        (None, Some(client)) => {
+            out.push(b'?');
+            out.extend_from_slice(client.as_bytes());
+        }
+        (None, None) => {}
+    }
+}
+
+fn connection_values<'b>(
+    headers: &[httparse::Header<'b>],
+) -> ([&'b [u8]; MAX_CONNECTION_FIELDS], usize) {
+    let mut values: [&[u8]; MAX_CONNECTION_FIELDS] = [&[]; MAX_CONNECTION_FIELDS];
+    let mut count = 0;
+    for header in headers {
+        if count < MAX_CONNECTION_FIELDS && header.name.eq_ignore_ascii_case("connection") {
+            values[count] = header.value;
+            count += 1;
+        }
+    }
+    (values, count)
+}
+
+fn write_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Writes `Name: v1, v2, ..., <ours>` joining every client field named `name`.
+fn write_joined(
+    out: &mut Vec<u8>,
+    canonical: &str,
+    headers: &[httparse::Header<'_>],
+    name: &str,
+    ours: impl FnOnce(&mut Vec<u8>),
+) {
+    out.extend_from_slice(canonical.as_bytes());
+    out.extend_from_slice(b": ");
+    for header in headers.iter().filter(|h| h.name.eq_ignore_ascii_case(name)) {
+        let value = crate::http::fields::trim_ows(header.value);
+        if !value.is_empty() {
+            out.extend_from_slice(value);
+            out.extend_from_slice(b", ");
+        }
+    }
+    ours(out);
+    out.extend_from_slice(b"\r\n");
+}
+
+fn write_ip(out: &mut Vec<u8>, ip: IpAddr) {
+    use std::io::Write;
+    let _ = write!(out, "{ip}");
+}
+
+/// One RFC 7239 element: `for=...;host="...";proto=http`.
+fn write_forwarded_element(out: &mut Vec<u8>, ip: IpAddr, host: Option<&str>) {
+    use std::io::Write;
+    let _ = match ip {
+        IpAddr::V4(v4) => write!(out, "for={v4}"),
+        IpAddr::V6(v6) => write!(out, "for=\"[{v6}]\""),
+    };
+    if let Some(host) = host {
+        let _ = write!(out, ";host=\"{host}\"");
+    }
+    out.extend_from_slice(b";proto=http");
+}
+
+/// How the response body travels to the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientFraming {
+    /// No body bytes (HEAD, 204, 304, or an empty body).
+    None,
+    /// Content-Length, relayed as is.
+    Length(u64),
+    /// Chunked coding to the client (the back end's chunks or a close-delimited body).
+    Chunked,
+    /// Raw bytes until the gateway closes (HTTP/1.0 clients).
+    UntilClose,
+}
+
+/// Appends the response head the client receives.
+pub fn write_client_response(
+    out: &mut Vec<u8>,
+    response: &ResponseHead<'_, '_>,
+    framing: ClientFraming,
+    persistence: Persistence,
+) {
+    crate::http::respond::write_status_line(out, response.status, response.reason);
+    let (connection_values, connection_count) = connection_values(response.headers);
+    let connection_values = &connection_values[..connection_count];
+    let keep_declared_length = response.body == BodyFraming::None;
+    for header in response.headers {
+        let name = header.name;
+        if keep_declared_length && name.eq_ignore_ascii_case("content-length") {
+            write_field(out, name.as_bytes(), header.value);
+            continue;
+        }
+        if is_hop_by_hop(name) || named_by_connection(name, connection_values) {
+            continue;
+        }
+        write_field(out, name.as_bytes(), header.value);
+    }
+    match framing {
+        ClientFraming::Length(n) => write_content_length(out, n),
+        ClientFraming::Chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
+        ClientFraming::None | ClientFraming::UntilClose => {}
+    }
+    persistence.write_field(out);
+    out.extend_from_slice(b"\r\n");
+}

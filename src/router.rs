@@ -1,0 +1,442 @@
+//! The path router: a segment trie from path patterns (`/a/{id}`, `/static/{rest*}`, `/*`)
+//! to caller values, built once per config snapshot and looked up on every request.
+//!
+//! Where it sits: after the head is parsed (it gets the raw path, query already cut off),
+//! before the policies run; the caller picks the route's method set, back end and policies
+//! from the value it stored. It must not allocate, decode, normalise or panic per lookup:
+//! paths come from the network. Matching is byte-exact; at each segment a literal child is
+//! tried first, then the parameter child, then the catch-all, backtracking when a more
+//! specific branch fails deeper. Patterns have at most [`MAX_SEGMENTS`] segments, so the
+//! recursion depth is bounded and every trie node is visited at most once per lookup.
+
+use ahash::AHashMap;
+use std::fmt;
+
+/// Most parameters (catch-all included) one pattern may define.
+pub const MAX_PARAMS: usize = 8;
+/// Most segments one pattern may have; longer paths can only match a catch-all.
+pub const MAX_SEGMENTS: usize = 64;
+/// Literal children above this count are kept in a hash map instead of a scanned slice.
+const FEW_LITERALS: usize = 8;
+
+/// Why a pattern was refused at insert time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PatternError {
+    MissingLeadingSlash,
+    EmptySegment,
+    MalformedSegment { segment: String },
+    InvalidParamName { segment: String },
+    CatchAllNotLast { segment: String },
+    DuplicateParam { name: String },
+    TooManyParams { count: usize },
+    TooManySegments { count: usize },
+    Duplicate { existing: String },
+}
+
+impl fmt::Display for PatternError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use PatternError as E;
+        match self {
+            E::MissingLeadingSlash => f.write_str("path pattern must start with '/'"),
+            E::EmptySegment => f.write_str("path pattern has an empty segment ('//')"),
+            E::MalformedSegment { segment: s } => write!(f, "braces must wrap a segment: '{s}'"),
+            E::InvalidParamName { segment: s } => write!(f, "'{s}': name is not an identifier"),
+            E::CatchAllNotLast { segment: s } => write!(f, "catch-all '{s}' is not last"),
+            E::DuplicateParam { name: n } => write!(f, "parameter '{n}' is defined twice"),
+            E::TooManyParams { count: c } => write!(f, "{c} parameters, at most {MAX_PARAMS}"),
+            E::TooManySegments { count: c } => write!(f, "{c} segments, at most {MAX_SEGMENTS}"),
+            E::Duplicate { existing: e } => write!(f, "same shape as the route '{e}'"),
+        }
+    }
+}
+
+impl std::error::Error for PatternError {}
+
+/// One parsed pattern segment; borrows the pattern text.
+enum Seg<'a> {
+    Lit(&'a str),
+    Param(&'a str),
+    CatchAll(&'a str),
+}
+
+/// Splits and validates a pattern into its segments and its parameter names in order.
+fn parse(pattern: &str) -> Result<(Vec<Seg<'_>>, Vec<&str>), PatternError> {
+    use PatternError as E;
+    let rest = pattern.strip_prefix('/').ok_or(E::MissingLeadingSlash)?;
+    let count = rest.split('/').count();
+    if count > MAX_SEGMENTS {
+        return Err(E::TooManySegments { count });
+    }
+    let (mut segs, mut names) = (Vec::with_capacity(count), Vec::<&str>::new());
+    for (i, s) in rest.split('/').enumerate() {
+        let last = i + 1 == count;
+        let seg = match s.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
+            _ if s.is_empty() && !last => return Err(E::EmptySegment),
+            _ if s == "*" => Seg::CatchAll(s),
+            Some(inner) if !inner.contains(['{', '}']) => match inner.strip_suffix('*') {
+                Some(name) if valid_name(name) => Seg::CatchAll(name),
+                None if valid_name(inner) => Seg::Param(inner),
+                _ => return Err(E::InvalidParamName { segment: s.into() }),
+            },
+            _ if s.contains(['{', '}']) => return Err(E::MalformedSegment { segment: s.into() }),
+            _ => Seg::Lit(s),
+        };
+        if let Seg::Param(n) | Seg::CatchAll(n) = seg {
+            if matches!(seg, Seg::CatchAll(_)) && !last {
+                return Err(E::CatchAllNotLast { segment: s.into() });
+            }
+            if names.contains(&n) {
+                return Err(E::DuplicateParam { name: n.into() });
+            }
+            names.push(n);
+        }
+        segs.push(seg);
+    }
+    if names.len() > MAX_PARAMS {
+        return Err(E::TooManyParams { count: names.len() });
+    }
+    Ok((segs, names))
+}
+
+fn valid_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    matches!(bytes.next(), Some(b'A'..=b'Z' | b'a'..=b'z' | b'_'))
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// The parameter names of a pattern in order ("*" for an anonymous catch-all).
+pub fn param_names(pattern: &str) -> Result<Vec<String>, PatternError> {
+    Ok(parse(pattern)?.1.into_iter().map(String::from).collect())
+}
+
+/// A trie node: its parameter child, its exact route and its catch-all route (indices).
+#[derive(Debug, Default, Clone, Copy)]
+struct Node {
+    param: Option<usize>,
+    exact: Option<usize>,
+    catch_all: Option<usize>,
+}
+
+/// A node's literal children: a scanned slice while few, a hash map above [`FEW_LITERALS`].
+#[derive(Debug)]
+enum Lits {
+    Few(Box<[(Box<str>, usize)]>),
+    Many(AHashMap<Box<str>, usize>),
+}
+
+impl Lits {
+    fn freeze(map: AHashMap<Box<str>, usize>) -> Self {
+        if map.len() > FEW_LITERALS {
+            return Lits::Many(map);
+        }
+        Lits::Few(map.into_iter().collect())
+    }
+
+    #[inline]
+    fn get(&self, seg: &str) -> Option<usize> {
+        match self {
+            Lits::Few(few) => few.iter().find(|(k, _)| **k == *seg).map(|&(_, i)| i),
+            Lits::Many(map) => map.get(seg).copied(),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Route<T> {
+    /// The pattern as inserted, to name it in a conflict.
+    text: Box<str>,
+    names: Box<[Box<str>]>,
+    value: T,
+}
+
+/// Collects patterns; [`RouteTableBuilder::build`] freezes them into a [`RouteTable`].
+#[derive(Debug)]
+pub struct RouteTableBuilder<T> {
+    trie: Vec<Node>,
+    lits: Vec<AHashMap<Box<str>, usize>>,
+    routes: Vec<Route<T>>,
+}
+
+impl<T> Default for RouteTableBuilder<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> RouteTableBuilder<T> {
+    pub fn new() -> Self {
+        let (trie, lits, routes) = (vec![Node::default()], vec![AHashMap::new()], Vec::new());
+        Self { trie, lits, routes }
+    }
+
+    /// Validates `pattern` and adds it; refuses a pattern with the shape of an earlier one.
+    pub fn insert(&mut self, pattern: &str, value: T) -> Result<(), PatternError> {
+        let (segs, names) = parse(pattern)?;
+        let mut at = 0;
+        for seg in &segs {
+            let fresh = self.trie.len();
+            at = match *seg {
+                Seg::Lit(l) => *self.lits[at].entry(l.into()).or_insert(fresh),
+                Seg::Param(_) => *self.trie[at].param.get_or_insert(fresh),
+                Seg::CatchAll(_) => break,
+            };
+            if at == fresh {
+                self.trie.push(Node::default());
+                self.lits.push(AHashMap::new());
+            }
+        }
+        let node = &mut self.trie[at];
+        let slot = match segs.last() {
+            Some(Seg::CatchAll(_)) => &mut node.catch_all,
+            _ => &mut node.exact,
+        };
+        if let Some(i) = *slot {
+            let existing = self.routes[i].text.to_string();
+            return Err(PatternError::Duplicate { existing });
+        }
+        *slot = Some(self.routes.len());
+        let (text, names) = (pattern.into(), names.into_iter().map(Box::from).collect());
+        self.routes.push(Route { text, names, value });
+        Ok(())
+    }
+
+    pub fn build(self) -> RouteTable<T> {
+        let Self { trie, lits, routes } = self;
+        let lits = lits.into_iter().map(Lits::freeze).collect();
+        RouteTable { trie, lits, routes }
+    }
+}
+
+/// The frozen table; immutable, `Send + Sync` when `T` is.
+#[derive(Debug)]
+pub struct RouteTable<T> {
+    trie: Vec<Node>,
+    lits: Vec<Lits>,
+    routes: Vec<Route<T>>,
+}
+
+/// A hit: the stored value and the parameters taken from the path.
+#[derive(Debug)]
+pub struct RouteMatch<'t, 'p, T> {
+    pub value: &'t T,
+    pub params: Params<'t, 'p>,
+}
+
+/// Fixed-capacity (MAX_PARAMS) list of (name, value) pairs, no heap allocation.
+#[derive(Debug, Clone, Copy)]
+pub struct Params<'t, 'p> {
+    names: &'t [Box<str>],
+    values: Values<'p>,
+    len: usize,
+}
+
+type Values<'p> = [&'p str; MAX_PARAMS];
+
+impl<'t, 'p> Params<'t, 'p> {
+    pub fn get(&self, name: &str) -> Option<&'p str> {
+        self.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&'t str, &'p str)> + '_ {
+        let names = self.names.iter().map(|n| &**n);
+        names.zip(self.values).take(self.len)
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl<T> RouteTable<T> {
+    /// The most specific route for a raw path (no query string); `None` when none matches.
+    pub fn lookup<'t, 'p>(&'t self, path: &'p str) -> Option<RouteMatch<'t, 'p, T>> {
+        if !path.starts_with('/') {
+            return None;
+        }
+        let mut values = [""; MAX_PARAMS];
+        let (route, len) = self.walk(0, path, 0, &mut values)?;
+        let Route { names, value, .. } = self.routes.get(route)?;
+        let params = Params { names, values, len };
+        Some(RouteMatch { value, params })
+    }
+
+    /// Matches `rest` (empty or starting with '/') below node `at`, where `n` values are
+    /// already taken; returns the route index and the final value count.
+    fn walk<'p>(&self, at: usize, rest: &'p str, n: usize, v: &mut Values<'p>) -> Hit {
+        let node = self.trie.get(at)?;
+        let Some(tail) = rest.strip_prefix('/') else {
+            if let Some(r) = node.exact {
+                return Some((r, n));
+            }
+            *v.get_mut(n)? = "";
+            return node.catch_all.map(|r| (r, n + 1));
+        };
+        let end = tail.bytes().position(|b| b == b'/').unwrap_or(tail.len());
+        let (seg, next) = (tail.get(..end)?, tail.get(end..)?);
+        let lit = self.lits.get(at)?.get(seg);
+        if let Some(hit) = lit.and_then(|child| self.walk(child, next, n, v)) {
+            return Some(hit);
+        }
+        if let (Some(child), false) = (node.param, seg.is_empty()) {
+            *v.get_mut(n)? = seg;
+            if let Some(hit) = self.walk(child, next, n + 1, v) {
+                return Some(hit);
+            }
+        }
+        *v.get_mut(n)? = tail;
+        node.catch_all.map(|r| (r, n + 1))
+    }
+
+    pub fn len(&self) -> usize {
+        self.routes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty()
+    }
+}
+
+/// A walk's result: the matched route's index and how many parameter values it took.
+type Hit = Option<(usize, usize)>;
+
+#[cfg(test)]
+mod tests {
+    use super::{param_names, PatternError as E, RouteTable, RouteTableBuilder, MAX_SEGMENTS};
+
+    /// `rule!(name: actual => expected)`: one rule, one assert.
+    macro_rules! rule {
+        ($name:ident: $actual:expr => $expected:expr) => {
+            #[test]
+            fn $name() {
+                assert_eq!($actual, $expected);
+            }
+        };
+    }
+
+    fn table(patterns: &[&str]) -> RouteTable<usize> {
+        let mut b = RouteTableBuilder::new();
+        for (i, p) in patterns.iter().enumerate() {
+            b.insert(p, i).unwrap();
+        }
+        b.build()
+    }
+
+    /// The index of the pattern each path lands on.
+    fn hits(patterns: &[&str], paths: &[&str]) -> Vec<Option<usize>> {
+        let t = table(patterns);
+        let hit = |p: &&str| t.lookup(p).map(|m| *m.value);
+        paths.iter().map(hit).collect()
+    }
+
+    /// The parameters `path` yields, as "name=value" pairs joined by ",".
+    fn params(patterns: &[&str], path: &str) -> String {
+        let t = table(patterns);
+        let Some(m) = t.lookup(path) else {
+            return "no match".into();
+        };
+        let pairs: Vec<_> = m.params.iter().map(|(n, v)| format!("{n}={v}")).collect();
+        pairs.join(",")
+    }
+
+    /// The first error inserting `patterns` in order meets.
+    fn err(patterns: &[&str]) -> E {
+        let mut b = RouteTableBuilder::new();
+        let mut results = patterns.iter().map(|p| b.insert(p, ()));
+        results.find_map(Result::err).expect("a pattern is refused")
+    }
+
+    // A literal pattern matches its own path.
+    rule!(exact_hit: hits(&["/a/b", "/a/c"], &["/a/c"]) => [Some(1)]);
+    // A literal pattern misses longer, shorter, differently cased and extended paths.
+    rule!(exact_miss: hits(&["/a/b"], &["/a/b/c", "/a", "/A/b", "/a/bb"]) => [None; 4]);
+    // A trailing slash matters, both ways.
+    rule!(trailing_slash: hits(&["/a", "/b/"], &["/a/", "/b", "/b/"]) => [None, None, Some(1)]);
+    // A parameter takes one whole segment, named by the pattern.
+    rule!(params_extracted: params(&["/o/{id}/i/{n}"], "/o/42/i/7") => "id=42,n=7");
+    // A parameter never matches an empty segment.
+    rule!(param_not_empty: hits(&["/a/{x}/b", "/c/{y}"], &["/a//b", "/c/"]) => [None, None]);
+    // Params::get finds a matched route's parameters by name, and nothing else.
+    rule!(params_get: table(&["/{u}/{r*}"]).lookup("/a/x").map(|m| m.params)
+        .map(|p| [p.get("u"), p.get("r"), p.get("x")]) => Some([Some("a"), Some("x"), None]));
+    // A literal child wins over a parameter child.
+    rule!(literal_beats_param: hits(&["/a/{id}", "/a/me"], &["/a/me"]) => [Some(1)]);
+    // A parameter child wins over a catch-all.
+    rule!(param_beats_catch_all: hits(&["/a/{r*}", "/a/{id}"], &["/a/x"]) => [Some(1)]);
+    // When the literal branch fails deeper, the parameter branch is tried.
+    rule!(backtracks: hits(&["/a/{id}/x", "/a/b/y"], &["/a/b/x"]) => [Some(0)]);
+    // After backtracking, names and values come from the pattern that matched.
+    rule!(no_stale_params: params(&["/{a}/b/c", "/{x}/{y}/d"], "/1/b/d") => "x=1,y=b");
+    // A catch-all takes the remainder after its prefix, raw, slashes included.
+    rule!(catch_all_remainder: params(&["/s/{r*}"], "/s/a/b//%2F") => "r=a/b//%2F");
+    // A catch-all matches its bare prefix, and the prefix plus "/", with an empty value.
+    rule!(catch_all_empty: [params(&["/s/{r*}"], "/s"), params(&["/s/{r*}"], "/s/")] => ["r="; 2]);
+    // A catch-all is the fallback when a deeper, more specific branch fails.
+    rule!(catch_all_fallback: params(&["/s/{r*}", "/s/i/{id}"], "/s/i/a/b") => "r=i/a/b");
+    // A catch-all's prefix ends at a segment boundary.
+    rule!(catch_all_boundary: hits(&["/static/{rest*}"], &["/staticx"]) => [None]);
+    // The anonymous catch-all "*" is named "*".
+    rule!(anonymous_catch_all: params(&["/files/*"], "/files/x/y") => "*=x/y");
+    // The root pattern "/" is exact.
+    rule!(root_is_exact: hits(&["/"], &["/", "/a", "//"]) => [Some(0), None, None]);
+    // "/*" matches every path, "/" included.
+    rule!(slash_star_all: hits(&["/*"], &["/", "/a", "/a/b", "//"]) => [Some(0); 4]);
+    // Under "/*", more specific routes still win.
+    rule!(slash_star_loses: hits(&["/*", "/a"], &["/a", "/a/"]) => [Some(1), Some(0)]);
+    // A pattern must start with "/".
+    rule!(error_leading_slash: err(&["a/b"]) => E::MissingLeadingSlash);
+    // An empty segment ("//") is refused anywhere but as the trailing slash.
+    rule!(error_empty_segment: err(&["/a//b"]) => E::EmptySegment);
+    // Braces must wrap a whole segment.
+    rule!(error_brace: err(&["/a/x{id}"]) => E::MalformedSegment { segment: "x{id}".into() });
+    // A parameter name must be an identifier.
+    rule!(error_name: err(&["/{1x}"]) => E::InvalidParamName { segment: "{1x}".into() });
+    // A catch-all must be the last segment.
+    rule!(error_catch_all: err(&["/a/*/b"]) => E::CatchAllNotLast { segment: "*".into() });
+    // A parameter name may appear once per pattern.
+    rule!(error_dup_param: err(&["/{i}/{i}"]) => E::DuplicateParam { name: "i".into() });
+    // At most MAX_PARAMS (8) parameters per pattern, catch-all included.
+    rule!(error_params: err(&["/{a}/{b}/{c}/{d}/{e}/{f}/{g}/{h}/*"])
+        => E::TooManyParams { count: 9 });
+    // At most MAX_SEGMENTS segments per pattern.
+    rule!(error_segments: err(&[&"/a".repeat(MAX_SEGMENTS + 1)])
+        => E::TooManySegments { count: MAX_SEGMENTS + 1 });
+    // The same pattern twice conflicts, naming the first.
+    rule!(error_duplicate: err(&["/a/{i}", "/a/{i}"])
+        => E::Duplicate { existing: "/a/{i}".into() });
+    // Patterns of the same shape conflict whatever their parameter names.
+    rule!(error_shape: err(&["/{i}/{r*}", "/{k}/*"])
+        => E::Duplicate { existing: "/{i}/{r*}".into() });
+    // param_names lists names in order, "*" for the anonymous catch-all.
+    rule!(names_in_order: param_names("/a/{x}/b/{y}/*").unwrap() => ["x", "y", "*"]);
+
+    // Every one of 10,000 generated routes is found with its own value.
+    #[test]
+    fn many_routes_all_found() {
+        let shapes = ["/o/{id}", "/c/{id}/inv", "/s/{r*}", "/v1/items"];
+        let paths = ["/o/7", "/c/7/inv", "/s/a/b", "/v1/items"];
+        let mut b = RouteTableBuilder::new();
+        for i in 0..10_000 {
+            b.insert(&format!("/d{}{}", i / 4, shapes[i % 4]), i)
+                .unwrap();
+        }
+        let (t, path) = (b.build(), |i: usize| format!("/d{}{}", i / 4, paths[i % 4]));
+        let found = (0..10_000).filter(|&i| t.lookup(&path(i)).map(|m| *m.value) == Some(i));
+        assert_eq!(found.count(), 10_000);
+    }
+
+    // Hostile paths never panic, and miss where no pattern fits them.
+    #[test]
+    fn weird_paths_miss() {
+        let (long, many) = ("/a".repeat(100_000), "/x".repeat(1000));
+        let weird = ["", "-", "*", "//", "/%2F", "/a/x/b//", &long, &many];
+        assert_eq!(hits(&["/", "/a/{x}", "/a/{x}/b/"], &weird), [None; 8]);
+    }
+
+    // Odd bytes are matched raw, like any others.
+    rule!(weird_paths_hit: hits(&["/a/{x}", "/s/*", "/é/{p}"], &["/a/%2F", "/é/ü", "/s/\0/é"])
+        => [Some(0), Some(2), Some(1)]);
+}

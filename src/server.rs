@@ -1,0 +1,177 @@
+//! The main thread: compile the first config (fail fast), bind every listener
+//! once per worker with `SO_REUSEPORT`, start the workers, then wait for
+//! signals: SIGHUP recompiles and publishes a new snapshot, SIGTERM/SIGINT
+//! stop accepting and drain.
+
+use crate::config::{load_file, ConfigError};
+use crate::snapshot::{ListenerSpec, Snapshot, SnapshotStore};
+use crate::worker::{self, WorkerSetup};
+use arc_swap::ArcSwap;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+use socket2::{Domain, Protocol, Socket, Type};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use tracing::{error, info, warn};
+
+/// Pending connections the kernel queues per worker socket.
+const LISTEN_BACKLOG: i32 = 4096;
+
+/// How to run the gateway.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    pub config_path: PathBuf,
+    /// Worker threads; `None` means one per available core.
+    pub workers: Option<usize>,
+}
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    #[error("cannot listen on {address} (listener `{listener}`): {source}")]
+    Bind {
+        listener: String,
+        address: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot start: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Loads and compiles the config file (no DNS: what `check` runs).
+pub fn compile_file(path: &Path) -> Result<Snapshot, ConfigError> {
+    let (config, text) = load_file(path)?;
+    Snapshot::compile(&config, &text, path)
+}
+
+/// Loads, compiles and resolves back-end names: a snapshot ready to serve.
+pub fn prepare_snapshot(path: &Path) -> Result<Snapshot, ConfigError> {
+    let mut snapshot = compile_file(path)?;
+    snapshot.resolve_backends();
+    Ok(snapshot)
+}
+
+/// Runs the gateway until SIGTERM or SIGINT, then drains and returns.
+pub fn run(options: &ServerOptions) -> Result<(), StartError> {
+    let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP])?;
+    let snapshot = prepare_snapshot(&options.config_path)?;
+    for warning in &snapshot.warnings {
+        warn!("{warning}");
+    }
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    let workers = options.workers.unwrap_or_else(|| cores.len().max(1)).max(1);
+    let mut sockets: Vec<Vec<std::net::TcpListener>> = (0..workers).map(|_| Vec::new()).collect();
+    let mut bound = Vec::with_capacity(snapshot.listeners.len());
+    for spec in &snapshot.listeners {
+        let address = bind_for_workers(spec, &mut sockets)?;
+        info!(listener = %spec.name, address = %address, "listening");
+        bound.push(address);
+    }
+    let store: SnapshotStore = Arc::new(ArcSwap::from_pointee(snapshot));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut handles = Vec::with_capacity(workers);
+    for (id, listeners) in sockets.into_iter().enumerate() {
+        let setup = WorkerSetup {
+            id,
+            core: (!cores.is_empty()).then(|| cores[id % cores.len()]),
+            store: Arc::clone(&store),
+            listeners,
+            stop: Arc::clone(&stop),
+        };
+        let handle = std::thread::Builder::new()
+            .name(format!("portcullis-w{id}"))
+            .spawn(move || worker::run(setup))?;
+        handles.push(handle);
+    }
+    info!(workers, "serving");
+    for signal in signals.forever() {
+        match signal {
+            SIGHUP => reload(&options.config_path, &store, &bound),
+            _ => {
+                info!(
+                    signal,
+                    "stopping: no new connections, draining requests in flight"
+                );
+                stop.store(true, Ordering::Release);
+                break;
+            }
+        }
+    }
+    for handle in handles {
+        match handle.join() {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => error!(error = %e, "worker failed"),
+            Err(_) => error!("worker panicked"),
+        }
+    }
+    info!("stopped");
+    Ok(())
+}
+
+/// Recompiles the config and publishes it; a bad file changes nothing.
+fn reload(path: &Path, store: &SnapshotStore, bound: &[SocketAddr]) {
+    match prepare_snapshot(path) {
+        Ok(next) => {
+            let current = store.load();
+            let same_listeners = next.listeners.len() == current.listeners.len()
+                && next
+                    .listeners
+                    .iter()
+                    .zip(&current.listeners)
+                    .zip(bound)
+                    .all(|((n, c), b)| {
+                        n.name == c.name && (n.address == c.address || n.address == *b)
+                    });
+            if !same_listeners {
+                error!(
+                    "reload refused: listeners changed; a restart is needed to change listeners"
+                );
+                return;
+            }
+            for warning in &next.warnings {
+                warn!("{warning}");
+            }
+            store.store(Arc::new(next));
+            info!("reloaded configuration");
+        }
+        Err(e) => error!("reload failed, keeping the running configuration: {e}"),
+    }
+}
+
+/// Binds one socket per worker for `spec`; the first resolves port 0 and the
+/// others join it with `SO_REUSEPORT`. Returns the bound address.
+fn bind_for_workers(
+    spec: &ListenerSpec,
+    sockets: &mut [Vec<std::net::TcpListener>],
+) -> Result<SocketAddr, StartError> {
+    let bind_error = |source| StartError::Bind {
+        listener: spec.name.clone(),
+        address: spec.address,
+        source,
+    };
+    let mut address = spec.address;
+    for worker_sockets in sockets.iter_mut() {
+        let listener = bind_one(address).map_err(bind_error)?;
+        address = listener.local_addr().map_err(bind_error)?;
+        worker_sockets.push(listener);
+    }
+    Ok(address)
+}
+
+fn bind_one(address: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let socket = Socket::new(
+        Domain::for_address(address),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&address.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    Ok(socket.into())
+}

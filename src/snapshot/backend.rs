@@ -1,0 +1,331 @@
+//! Compiling a route's back end: URL templates with path parameters, resolved
+//! socket addresses, timeouts, and prebuilt stock responses.
+
+use crate::config::{HttpBackend, StockBackend};
+use crate::http::fields::{is_token, is_valid_value};
+use crate::http::respond::{write_content_length, write_status_line};
+use crate::http::status::reason;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+/// A compiled back end.
+#[derive(Debug)]
+pub enum BackendSpec {
+    Http(HttpBackendSpec),
+    Stock(StockSpec),
+}
+
+/// A fixed response, prebuilt once per snapshot.
+#[derive(Debug)]
+pub struct StockSpec {
+    pub status: u16,
+    /// Status line and header fields (with Content-Length), without the blank line.
+    pub head: Vec<u8>,
+    pub body: Vec<u8>,
+}
+
+/// One piece of a back-end URL path template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UrlPart {
+    Literal(Box<str>),
+    /// Replaced by the value of the route's path parameter of this name.
+    Param(Box<str>),
+}
+
+/// An HTTP back end, ready to forward to.
+#[derive(Debug)]
+pub struct HttpBackendSpec {
+    /// Identifies the upstream for connection pooling: `scheme://host:port`.
+    pub pool_key: Box<str>,
+    /// What the `Host` header says: the URL's authority.
+    pub authority: Box<str>,
+    /// Host name or IP literal (IPv6 in brackets) and port, from the URL.
+    pub host: Box<str>,
+    pub port: u16,
+    /// Where to connect: the IP literal, or what [`HttpBackendSpec::resolve`] found.
+    pub addrs: Vec<SocketAddr>,
+    pub tls: bool,
+    pub path: Vec<UrlPart>,
+    /// The URL's own query string, if any, without `?`.
+    pub query: Option<Box<str>>,
+    /// Prefix route whose URL does not use the catch-all: append the remainder.
+    pub append_remainder: Option<Box<str>>,
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+    pub send_timeout: Duration,
+}
+
+/// Compiles an HTTP back end for a route whose path has `route_params` (the
+/// catch-all last, if `catch_all`). Errors are messages for the `url` key.
+pub fn compile_http(
+    config: &HttpBackend,
+    route_params: &[String],
+    catch_all: Option<&str>,
+    warnings: &mut Vec<String>,
+) -> Result<HttpBackendSpec, (&'static str, String)> {
+    let url = config.url.as_str();
+    let (tls, rest) = if let Some(rest) = url.strip_prefix("http://") {
+        (false, rest)
+    } else if let Some(rest) = url.strip_prefix("https://") {
+        (true, rest)
+    } else {
+        return Err((
+            "url",
+            format!("back-end URL `{url}` must start with http:// or https://"),
+        ));
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let path_and_query = &rest[authority_end..];
+    let (host, port) = split_host_port(authority, if tls { 443 } else { 80 }).ok_or_else(|| {
+        (
+            "url",
+            format!("back-end URL `{url}` has no valid host[:port]"),
+        )
+    })?;
+    let (path, query) = match path_and_query.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (path_and_query, None),
+    };
+    let path = parse_template(path).map_err(|m| ("url", m))?;
+    for part in &path {
+        if let UrlPart::Param(name) = part {
+            if !route_params.iter().any(|p| p.as_str() == &**name) {
+                return Err((
+                    "url",
+                    format!(
+                        "back-end URL uses `{{{name}}}` but the route path has no such parameter"
+                    ),
+                ));
+            }
+        }
+    }
+    if path_and_query
+        .bytes()
+        .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+    {
+        return Err((
+            "url",
+            format!("back-end URL `{url}` contains whitespace or control characters"),
+        ));
+    }
+    let append_remainder = catch_all
+        .filter(|name| {
+            !path
+                .iter()
+                .any(|p| matches!(p, UrlPart::Param(n) if &**n == *name))
+        })
+        .map(Into::into);
+    let addrs = literal_address(&host, port).into_iter().collect();
+    if tls {
+        warnings.push(format!(
+            "back end `{url}`: https back ends are not supported by this build yet; its requests will get 502"
+        ));
+    }
+    Ok(HttpBackendSpec {
+        host: host.clone().into(),
+        port,
+        pool_key: format!("{}://{host}:{port}", if tls { "https" } else { "http" }).into(),
+        authority: authority.into(),
+        addrs,
+        tls,
+        path,
+        query: query.map(Into::into),
+        append_remainder,
+        connect_timeout: seconds(config.connect_timeout).ok_or((
+            "connect_timeout",
+            "must be a positive number of seconds".into(),
+        ))?,
+        read_timeout: seconds(config.read_timeout).ok_or((
+            "read_timeout",
+            "must be a positive number of seconds".into(),
+        ))?,
+        send_timeout: seconds(config.send_timeout).ok_or((
+            "send_timeout",
+            "must be a positive number of seconds".into(),
+        ))?,
+    })
+}
+
+/// A positive, finite number of seconds as a Duration.
+pub fn seconds(value: f64) -> Option<Duration> {
+    (value > 0.0)
+        .then(|| Duration::try_from_secs_f64(value).ok())
+        .flatten()
+}
+
+fn split_host_port(authority: &str, default_port: u16) -> Option<(String, u16)> {
+    if authority.is_empty() || authority.contains('@') {
+        return None;
+    }
+    let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
+        let end = rest.find(']')?;
+        let host = &rest[..end];
+        let after = &rest[end + 1..];
+        let port = match after.strip_prefix(':') {
+            Some(p) => p.parse().ok()?,
+            None if after.is_empty() => default_port,
+            None => return None,
+        };
+        (format!("[{host}]"), port)
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h.to_string(), p.parse().ok()?),
+            None => (authority.to_string(), default_port),
+        }
+    };
+    let valid = !host.is_empty()
+        && host.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'[' | b']' | b':')
+        });
+    valid.then_some((host, port))
+}
+
+/// The socket address of an IP-literal host; None for a name.
+fn literal_address(host: &str, port: u16) -> Option<SocketAddr> {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    bare.parse::<std::net::IpAddr>()
+        .ok()
+        .map(|ip| SocketAddr::new(ip, port))
+}
+
+impl HttpBackendSpec {
+    /// Resolves a host name with the system resolver (blocking: called by the
+    /// main and control threads before a snapshot is published, never by a
+    /// worker). A name that does not resolve leaves no address: its requests get
+    /// 502 and the returned warning says why.
+    pub fn resolve(&mut self) -> Option<String> {
+        if !self.addrs.is_empty() {
+            return None;
+        }
+        match (&*self.host, self.port).to_socket_addrs() {
+            Ok(addrs) => {
+                self.addrs = addrs.collect();
+                None
+            }
+            Err(e) => Some(format!(
+                "back-end host `{}` does not resolve ({e}); its requests will get 502",
+                self.host
+            )),
+        }
+    }
+}
+
+/// Splits a URL path into literals and `{name}` / `{name*}` placeholders.
+fn parse_template(path: &str) -> Result<Vec<UrlPart>, String> {
+    let mut parts = Vec::new();
+    let mut rest = path;
+    while let Some(open) = rest.find('{') {
+        if open > 0 {
+            parts.push(UrlPart::Literal(rest[..open].into()));
+        }
+        let close = rest[open..]
+            .find('}')
+            .ok_or_else(|| format!("unclosed `{{` in back-end URL path `{path}`"))?
+            + open;
+        let name = rest[open + 1..close].trim_end_matches('*');
+        let name = if name.is_empty() && rest[open + 1..close] == *"*" {
+            "*"
+        } else {
+            name
+        };
+        if name.is_empty()
+            || (name != "*" && !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+        {
+            return Err(format!(
+                "invalid parameter `{}` in back-end URL path",
+                &rest[open..=close]
+            ));
+        }
+        parts.push(UrlPart::Param(name.into()));
+        rest = &rest[close + 1..];
+    }
+    if rest.contains('}') {
+        return Err(format!("stray `}}` in back-end URL path `{path}`"));
+    }
+    if !rest.is_empty() {
+        parts.push(UrlPart::Literal(rest.into()));
+    }
+    Ok(parts)
+}
+
+/// Prebuilds a stock response. Errors are (key, message).
+pub fn compile_stock(config: &StockBackend) -> Result<StockSpec, (&'static str, String)> {
+    if !(200..=599).contains(&config.status) {
+        return Err((
+            "status",
+            format!("stock status {} must be between 200 and 599", config.status),
+        ));
+    }
+    let body_allowed = !matches!(config.status, 204 | 304);
+    if !body_allowed && !config.body.is_empty() {
+        return Err((
+            "body",
+            format!("a {} response cannot have a body", config.status),
+        ));
+    }
+    let mut head = Vec::new();
+    write_status_line(&mut head, config.status, reason(config.status));
+    for (name, value) in &config.headers {
+        if !is_token(name.as_bytes()) || !is_valid_value(value.as_bytes()) {
+            return Err(("headers", format!("invalid header `{name}: {value}`")));
+        }
+        if crate::http::fields::is_hop_by_hop(name) {
+            return Err((
+                "headers",
+                format!("header `{name}` is set by the gateway itself"),
+            ));
+        }
+        head.extend_from_slice(name.as_bytes());
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(value.as_bytes());
+        head.extend_from_slice(b"\r\n");
+    }
+    if body_allowed {
+        write_content_length(&mut head, config.body.len() as u64);
+    }
+    Ok(StockSpec {
+        status: config.status,
+        head,
+        body: config.body.clone().into_bytes(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // A URL path template splits into literals and parameters.
+    #[test]
+    fn template_parts() {
+        assert_eq!(
+            parse_template("/v1/{id}/x").unwrap(),
+            vec![
+                UrlPart::Literal("/v1/".into()),
+                UrlPart::Param("id".into()),
+                UrlPart::Literal("/x".into())
+            ]
+        );
+    }
+
+    // Host and port default by scheme; IPv6 stays bracketed.
+    #[test]
+    fn host_port_defaults() {
+        assert_eq!(
+            (
+                split_host_port("a.example", 80),
+                split_host_port("[::1]:81", 80)
+            ),
+            (Some(("a.example".into(), 80)), Some(("[::1]".into(), 81)))
+        );
+    }
+
+    // Zero, negative and non-finite timeouts are refused.
+    #[test]
+    fn seconds_must_be_positive() {
+        assert_eq!(
+            [0.0, -1.0, f64::NAN, 1.5].map(seconds),
+            [None, None, None, Some(Duration::from_millis(1500))]
+        );
+    }
+}

@@ -1,0 +1,235 @@
+//! The compiled, immutable configuration every worker serves from.
+//!
+//! Second stage of the config pipeline (`Config → Snapshot::compile → ArcSwap`):
+//! validates the operator's config, resolves names to indices, builds one route
+//! table per listener and prebuilds stock responses. A snapshot never changes
+//! once published; a new config produces a new snapshot. Nothing here does I/O on
+//! the request path or knows about connections.
+
+mod backend;
+mod routes;
+
+pub use backend::{seconds, BackendSpec, HttpBackendSpec, StockSpec, UrlPart};
+pub use routes::{MethodDispatch, PathEntry, RouteSpec};
+
+use crate::config::{Config, ConfigError};
+use crate::http::request::{HeadLimits, MAX_HEADERS};
+use crate::router::RouteTable;
+use arc_swap::ArcSwap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A listener as the workers bind it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerSpec {
+    pub name: String,
+    pub address: SocketAddr,
+}
+
+/// A deployment's identity (its policies arrive with later features).
+#[derive(Debug)]
+pub struct DeploymentSpec {
+    pub name: String,
+    pub listener: usize,
+    pub path_prefix: String,
+}
+
+/// Client-side timeouts.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientTimeouts {
+    pub head: Duration,
+    pub body: Duration,
+    pub keep_alive: Duration,
+    pub send: Duration,
+    pub drain: Duration,
+}
+
+/// Upstream pool settings.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolSettings {
+    pub max_idle_per_backend: usize,
+    pub idle_timeout: Duration,
+}
+
+/// Everything a worker needs to serve requests, compiled from one config.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub head_limits: HeadLimits,
+    pub max_body_bytes: u64,
+    pub timeouts: ClientTimeouts,
+    pub pool: PoolSettings,
+    pub listeners: Vec<ListenerSpec>,
+    pub deployments: Vec<DeploymentSpec>,
+    pub routes: Vec<RouteSpec>,
+    /// One table per listener, indexed like `listeners`.
+    pub tables: Vec<RouteTable<PathEntry>>,
+    /// Non-fatal findings (unresolvable hosts, ...), for `check` and the log.
+    pub warnings: Vec<String>,
+}
+
+impl Snapshot {
+    /// Resolves every back-end host name (blocking DNS; never on a worker).
+    /// Unresolvable names become warnings.
+    pub fn resolve_backends(&mut self) {
+        for route in &mut self.routes {
+            if let BackendSpec::Http(backend) = &mut route.backend {
+                if let Some(warning) = backend.resolve() {
+                    self.warnings.push(warning);
+                }
+            }
+        }
+    }
+}
+
+/// Where workers find the current snapshot; reloads store a new one.
+pub type SnapshotStore = Arc<ArcSwap<Snapshot>>;
+
+impl Snapshot {
+    /// Validates `config` (whose text is `source`, read from `file`) and compiles it.
+    pub fn compile(config: &Config, source: &str, file: &Path) -> Result<Snapshot, ConfigError> {
+        let err = |key: String, message: String| ConfigError::at_key(file, source, &key, message);
+        let limits = &config.limits;
+        if limits.max_head_bytes < 256 || limits.max_head_bytes > 1 << 20 {
+            return Err(err(
+                "limits.max_head_bytes".into(),
+                "must be between 256 and 1048576".into(),
+            ));
+        }
+        if limits.max_uri_bytes == 0 || limits.max_uri_bytes > limits.max_head_bytes {
+            return Err(err(
+                "limits.max_uri_bytes".into(),
+                "must be between 1 and max_head_bytes".into(),
+            ));
+        }
+        if limits.max_headers == 0 || limits.max_headers > MAX_HEADERS {
+            return Err(err(
+                "limits.max_headers".into(),
+                format!("must be between 1 and {MAX_HEADERS}"),
+            ));
+        }
+        let t = &config.timeouts;
+        let positive = |name: &str, value: f64| {
+            seconds(value).ok_or_else(|| {
+                err(
+                    format!("timeouts.{name}"),
+                    "must be a positive number of seconds".into(),
+                )
+            })
+        };
+        let timeouts = ClientTimeouts {
+            head: positive("head", t.head)?,
+            body: positive("body", t.body)?,
+            keep_alive: positive("keep_alive", t.keep_alive)?,
+            send: positive("send", t.send)?,
+            drain: positive("drain", t.drain)?,
+        };
+        let pool = PoolSettings {
+            max_idle_per_backend: config.upstream.max_idle_per_backend,
+            idle_timeout: seconds(config.upstream.idle_timeout).ok_or_else(|| {
+                err(
+                    "upstream.idle_timeout".into(),
+                    "must be a positive number of seconds".into(),
+                )
+            })?,
+        };
+        let listeners = compile_listeners(config, &err)?;
+        let mut deployments = Vec::with_capacity(config.deployments.len());
+        for (i, d) in config.deployments.iter().enumerate() {
+            let key = |k: &str| format!("deployments[{i}].{k}");
+            if d.name.is_empty() {
+                return Err(err(key("name"), "deployment name must not be empty".into()));
+            }
+            if deployments
+                .iter()
+                .any(|o: &DeploymentSpec| o.name == d.name)
+            {
+                return Err(err(
+                    key("name"),
+                    format!("duplicate deployment name `{}`", d.name),
+                ));
+            }
+            let listener = listeners
+                .iter()
+                .position(|l| l.name == d.listener)
+                .ok_or_else(|| {
+                    err(
+                        key("listener"),
+                        format!("unknown listener `{}`", d.listener),
+                    )
+                })?;
+            let prefix = d.path_prefix.trim_end_matches('/');
+            if !prefix.is_empty()
+                && (!prefix.starts_with('/') || prefix.contains(['{', '}', '*', '?']))
+            {
+                return Err(err(
+                    key("path_prefix"),
+                    "must start with `/` and hold no parameters".into(),
+                ));
+            }
+            deployments.push(DeploymentSpec {
+                name: d.name.clone(),
+                listener,
+                path_prefix: prefix.to_string(),
+            });
+        }
+        let mut warnings = Vec::new();
+        let (routes, tables) =
+            routes::compile_routes(config, &deployments, listeners.len(), &mut warnings)
+                .map_err(|(key, message)| err(key, message))?;
+        Ok(Snapshot {
+            head_limits: HeadLimits {
+                max_head_bytes: limits.max_head_bytes,
+                max_uri_bytes: limits.max_uri_bytes,
+                max_headers: limits.max_headers,
+            },
+            max_body_bytes: limits.max_body_bytes,
+            timeouts,
+            pool,
+            listeners,
+            deployments,
+            routes,
+            tables,
+            warnings,
+        })
+    }
+}
+
+fn compile_listeners(
+    config: &Config,
+    err: &dyn Fn(String, String) -> ConfigError,
+) -> Result<Vec<ListenerSpec>, ConfigError> {
+    if config.listeners.is_empty() {
+        return Err(err(
+            "listeners".into(),
+            "at least one [[listeners]] entry is needed".into(),
+        ));
+    }
+    let mut listeners: Vec<ListenerSpec> = Vec::with_capacity(config.listeners.len());
+    for (i, l) in config.listeners.iter().enumerate() {
+        if l.name.is_empty() || listeners.iter().any(|o| o.name == l.name) {
+            return Err(err(
+                format!("listeners[{i}].name"),
+                format!("listener name `{}` is empty or repeated", l.name),
+            ));
+        }
+        let address: SocketAddr = l.address.parse().map_err(|_| {
+            err(
+                format!("listeners[{i}].address"),
+                format!("`{}` is not an IP:PORT address", l.address),
+            )
+        })?;
+        if address.port() != 0 && listeners.iter().any(|o| o.address == address) {
+            return Err(err(
+                format!("listeners[{i}].address"),
+                format!("address {address} is used twice"),
+            ));
+        }
+        listeners.push(ListenerSpec {
+            name: l.name.clone(),
+            address,
+        });
+    }
+    Ok(listeners)
+}

@@ -1,0 +1,170 @@
+//! Compiling deployments' routes into one route table per listener, with the
+//! per-path method dispatch that decides between a route, 405 and `Allow`.
+
+use super::backend::{compile_http, compile_stock, BackendSpec};
+use super::DeploymentSpec;
+use crate::config::{Backend, Config};
+use crate::http::fields::is_token;
+use crate::router::{param_names, RouteTable, RouteTableBuilder};
+
+/// A compiled route.
+#[derive(Debug)]
+pub struct RouteSpec {
+    pub deployment: usize,
+    /// The full path pattern (deployment prefix + route path).
+    pub pattern: String,
+    /// Allowed methods; empty means every method.
+    pub methods: Vec<Box<str>>,
+    pub backend: BackendSpec,
+}
+
+impl RouteSpec {
+    pub fn allows(&self, method: &str) -> bool {
+        self.methods.is_empty() || self.methods.iter().any(|m| &**m == method)
+    }
+}
+
+/// What a path pattern leads to: its routes, chosen by method.
+#[derive(Debug, Default)]
+pub struct PathEntry {
+    pub routes: Vec<usize>,
+    /// The `Allow` field value for a 405 on this path.
+    pub allow: Box<str>,
+}
+
+/// Result of choosing a route on a matched path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MethodDispatch {
+    Route(usize),
+    NotAllowed,
+}
+
+impl PathEntry {
+    /// The route on this path that allows `method`.
+    pub fn dispatch(&self, routes: &[RouteSpec], method: &str) -> MethodDispatch {
+        self.routes
+            .iter()
+            .copied()
+            .find(|&r| routes[r].allows(method))
+            .map_or(MethodDispatch::NotAllowed, MethodDispatch::Route)
+    }
+}
+
+type CompileError = (String, String);
+
+pub(super) fn compile_routes(
+    config: &Config,
+    deployments: &[DeploymentSpec],
+    listener_count: usize,
+    warnings: &mut Vec<String>,
+) -> Result<(Vec<RouteSpec>, Vec<RouteTable<PathEntry>>), CompileError> {
+    let mut routes: Vec<RouteSpec> = Vec::new();
+    // (listener, pattern) -> PathEntry, in insertion order.
+    let mut entries: Vec<(usize, String, PathEntry, String)> = Vec::new();
+    for (d, deployment) in config.deployments.iter().enumerate() {
+        for (r, route) in deployment.routes.iter().enumerate() {
+            let key = |k: &str| format!("deployments[{d}].routes[{r}].{k}");
+            if !route.path.starts_with('/') {
+                return Err((
+                    key("path"),
+                    format!("route path `{}` must start with `/`", route.path),
+                ));
+            }
+            let pattern = format!("{}{}", deployments[d].path_prefix, route.path);
+            let params = param_names(&pattern).map_err(|e| (key("path"), e.to_string()))?;
+            let catch_all = (pattern.ends_with("*}") || pattern.ends_with("/*"))
+                .then(|| params.last())
+                .flatten();
+            let mut methods: Vec<Box<str>> = Vec::new();
+            for m in &route.methods {
+                if !is_token(m.as_bytes()) || m.bytes().any(|b| b.is_ascii_lowercase()) {
+                    return Err((
+                        key("methods"),
+                        format!("`{m}` is not an upper-case HTTP method token"),
+                    ));
+                }
+                if !methods.iter().any(|x| **x == **m) {
+                    methods.push(m.as_str().into());
+                }
+            }
+            let backend = match &route.backend {
+                Backend::Http(http) => BackendSpec::Http(
+                    compile_http(http, &params, catch_all.map(String::as_str), warnings)
+                        .map_err(|(k, m)| (key(&format!("backend.{k}")), m))?,
+                ),
+                Backend::Stock(stock) => BackendSpec::Stock(
+                    compile_stock(stock).map_err(|(k, m)| (key(&format!("backend.{k}")), m))?,
+                ),
+            };
+            let index = routes.len();
+            let spec = RouteSpec {
+                deployment: d,
+                pattern: pattern.clone(),
+                methods,
+                backend,
+            };
+            let listener = deployments[d].listener;
+            match entries
+                .iter_mut()
+                .find(|(l, p, _, _)| *l == listener && *p == pattern)
+            {
+                Some((_, _, entry, first_key)) => {
+                    let overlaps = entry
+                        .routes
+                        .iter()
+                        .any(|&o| methods_overlap(&routes[o], &spec));
+                    if overlaps {
+                        return Err((
+                            key("path"),
+                            format!(
+                                "route `{pattern}` repeats methods of the route at `{first_key}`"
+                            ),
+                        ));
+                    }
+                    entry.routes.push(index);
+                }
+                None => entries.push((
+                    listener,
+                    pattern,
+                    PathEntry {
+                        routes: vec![index],
+                        allow: "".into(),
+                    },
+                    key("path"),
+                )),
+            }
+            routes.push(spec);
+        }
+    }
+    let mut builders: Vec<RouteTableBuilder<PathEntry>> = (0..listener_count)
+        .map(|_| RouteTableBuilder::new())
+        .collect();
+    for (listener, pattern, mut entry, first_key) in entries {
+        entry.allow = allow_value(&routes, &entry.routes).into();
+        builders[listener]
+            .insert(&pattern, entry)
+            .map_err(|e| (first_key, e.to_string()))?;
+    }
+    Ok((
+        routes,
+        builders.into_iter().map(RouteTableBuilder::build).collect(),
+    ))
+}
+
+fn methods_overlap(a: &RouteSpec, b: &RouteSpec) -> bool {
+    a.methods.is_empty() || b.methods.is_empty() || a.methods.iter().any(|m| b.methods.contains(m))
+}
+
+/// The methods allowed on a path, as an `Allow` value (HEAD implied by GET is
+/// not added: the gateway routes exactly what is configured).
+fn allow_value(routes: &[RouteSpec], on_path: &[usize]) -> String {
+    let mut methods: Vec<&str> = Vec::new();
+    for &r in on_path {
+        for m in &routes[r].methods {
+            if !methods.contains(&&**m) {
+                methods.push(m);
+            }
+        }
+    }
+    methods.join(", ")
+}

@@ -1,0 +1,252 @@
+//! One worker per core: its own monoio runtime on the io_uring driver, its own
+//! `SO_REUSEPORT` socket per listener, and all per-core state (snapshot cache,
+//! upstream pool, output buffers, shutdown signal). Nothing here is shared
+//! between workers except the snapshot store, which is read lock-free.
+//!
+//! Step 1 of a request's way: accept, then hand the connection to
+//! [`crate::conn::serve`].
+
+use crate::conn;
+use crate::proxy::pool::UpstreamPool;
+use crate::snapshot::{Snapshot, SnapshotStore};
+use monoio::net::TcpListener;
+use std::cell::{Cell, RefCell};
+use std::future::poll_fn;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Poll, Waker};
+use std::time::{Duration, Instant};
+use tracing::{info, warn};
+
+/// io_uring submission queue size per worker.
+const RING_ENTRIES: u32 = 4096;
+/// How often a worker looks at the process-wide stop flag.
+const STOP_POLL: Duration = Duration::from_millis(50);
+
+/// Which event driver a worker runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Driver {
+    IoUring,
+    Epoll,
+}
+
+/// Per-worker state shared by its connection tasks (`!Send` on purpose).
+pub struct WorkerCtx {
+    pub id: usize,
+    cache: RefCell<arc_swap::Cache<SnapshotStore, Arc<Snapshot>>>,
+    /// `Rc<Arc<_>>` on purpose: requests clone the `Rc` (a plain increment),
+    /// never the `Arc` (an atomic shared by every core).
+    #[allow(clippy::redundant_allocation)]
+    current: RefCell<Rc<Arc<Snapshot>>>,
+    pub pool: UpstreamPool,
+    buffers: RefCell<Vec<Vec<u8>>>,
+    pub shutdown: Shutdown,
+    in_flight: Cell<usize>,
+}
+
+impl WorkerCtx {
+    fn new(id: usize, store: SnapshotStore) -> Self {
+        let first = store.load_full();
+        WorkerCtx {
+            id,
+            cache: RefCell::new(arc_swap::Cache::new(store)),
+            current: RefCell::new(Rc::new(first)),
+            pool: UpstreamPool::default(),
+            buffers: RefCell::new(Vec::new()),
+            shutdown: Shutdown::default(),
+            in_flight: Cell::new(0),
+        }
+    }
+
+    /// The snapshot to serve the next request with: the latest one published,
+    /// seen through a per-worker cache (no shared-counter traffic per request).
+    #[allow(clippy::redundant_allocation)]
+    pub fn snapshot(&self) -> Rc<Arc<Snapshot>> {
+        let mut cache = self.cache.borrow_mut();
+        let latest = cache.load();
+        let mut current = self.current.borrow_mut();
+        if !Arc::ptr_eq(latest, &current) {
+            *current = Rc::new(Arc::clone(latest));
+        }
+        Rc::clone(&current)
+    }
+
+    /// An empty output buffer from the worker's free list.
+    pub fn take_buffer(&self) -> Vec<u8> {
+        self.buffers
+            .borrow_mut()
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(8192))
+    }
+
+    /// Returns an output buffer to the free list.
+    pub fn give_buffer(&self, mut buf: Vec<u8>) {
+        let mut free = self.buffers.borrow_mut();
+        if free.len() < 256 && buf.capacity() <= 256 * 1024 && buf.capacity() > 0 {
+            buf.clear();
+            free.push(buf);
+        }
+    }
+
+    /// Marks a request as being processed until the guard drops.
+    pub fn begin_request(self: &Rc<Self>) -> InFlight {
+        self.in_flight.set(self.in_flight.get() + 1);
+        InFlight(Rc::clone(self))
+    }
+
+    pub fn draining(&self) -> bool {
+        self.shutdown.is_triggered()
+    }
+}
+
+/// Counts one in-flight request while alive.
+pub struct InFlight(Rc<WorkerCtx>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0
+            .in_flight
+            .set(self.0.in_flight.get().saturating_sub(1));
+    }
+}
+
+/// A one-way, worker-local "stop accepting" signal that futures can await.
+#[derive(Default)]
+pub struct Shutdown {
+    triggered: Cell<bool>,
+    waiters: RefCell<Vec<Waker>>,
+}
+
+impl Shutdown {
+    pub fn trigger(&self) {
+        self.triggered.set(true);
+        for waker in self.waiters.borrow_mut().drain(..) {
+            waker.wake();
+        }
+    }
+
+    pub fn is_triggered(&self) -> bool {
+        self.triggered.get()
+    }
+
+    /// Resolves once the signal is triggered.
+    pub async fn wait(&self) {
+        poll_fn(|cx| {
+            if self.triggered.get() {
+                return Poll::Ready(());
+            }
+            let mut waiters = self.waiters.borrow_mut();
+            if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
+                waiters.push(cx.waker().clone());
+            }
+            Poll::Pending
+        })
+        .await
+    }
+}
+
+/// Everything a worker thread starts with.
+pub struct WorkerSetup {
+    pub id: usize,
+    pub core: Option<core_affinity::CoreId>,
+    pub store: SnapshotStore,
+    /// One bound, listening socket per listener, indexed like the snapshot's listeners.
+    pub listeners: Vec<std::net::TcpListener>,
+    pub stop: Arc<AtomicBool>,
+}
+
+/// Runs a worker on the current thread until the stop flag is set and its
+/// requests have drained. Returns the driver it ran on.
+pub fn run(setup: WorkerSetup) -> std::io::Result<Driver> {
+    if let Some(core) = setup.core {
+        if !core_affinity::set_for_current(core) {
+            warn!(
+                worker = setup.id,
+                core = core.id,
+                "could not pin worker to its core"
+            );
+        }
+    }
+    match uring_runtime() {
+        Ok(mut runtime) => {
+            info!(worker = setup.id, driver = "io_uring", "worker started");
+            runtime.block_on(worker_main(setup));
+            Ok(Driver::IoUring)
+        }
+        Err(e) => {
+            warn!(worker = setup.id, error = %e, "io_uring is unavailable; falling back to the epoll driver");
+            let mut runtime = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+                .enable_timer()
+                .build()?;
+            runtime.block_on(worker_main(setup));
+            Ok(Driver::Epoll)
+        }
+    }
+}
+
+type UringRuntime = monoio::Runtime<monoio::time::TimeDriver<monoio::IoUringDriver>>;
+
+/// An io_uring runtime with the setup flags that cut kernel work for a
+/// single-threaded ring; plain io_uring where the kernel refuses the flags.
+fn uring_runtime() -> std::io::Result<UringRuntime> {
+    let mut tuned = io_uring::IoUring::builder();
+    tuned.setup_coop_taskrun().setup_single_issuer();
+    let built = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+        .with_entries(RING_ENTRIES)
+        .uring_builder(tuned)
+        .enable_timer()
+        .build();
+    match built {
+        Ok(runtime) => Ok(runtime),
+        Err(_) => monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+            .with_entries(RING_ENTRIES)
+            .enable_timer()
+            .build(),
+    }
+}
+
+async fn worker_main(setup: WorkerSetup) {
+    let ctx = Rc::new(WorkerCtx::new(setup.id, setup.store));
+    for (index, std_listener) in setup.listeners.into_iter().enumerate() {
+        match TcpListener::from_std(std_listener) {
+            Ok(listener) => {
+                monoio::spawn(accept_loop(Rc::clone(&ctx), listener, index));
+            }
+            Err(e) => warn!(worker = ctx.id, error = %e, "cannot use listener socket"),
+        }
+    }
+    while !setup.stop.load(Ordering::Acquire) {
+        monoio::time::sleep(STOP_POLL).await;
+    }
+    ctx.shutdown.trigger();
+    let drain = ctx.snapshot().timeouts.drain;
+    let deadline = Instant::now() + drain;
+    while ctx.in_flight.get() > 0 && Instant::now() < deadline {
+        monoio::time::sleep(Duration::from_millis(10)).await;
+    }
+    if ctx.in_flight.get() > 0 {
+        warn!(
+            worker = ctx.id,
+            in_flight = ctx.in_flight.get(),
+            "drain timeout: closing requests still in flight"
+        );
+    }
+}
+
+async fn accept_loop(ctx: Rc<WorkerCtx>, listener: TcpListener, index: usize) {
+    loop {
+        monoio::select! {
+            _ = ctx.shutdown.wait() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    monoio::spawn(conn::serve(Rc::clone(&ctx), stream, peer, index));
+                }
+                Err(e) => {
+                    warn!(worker = ctx.id, error = %e, "accept failed");
+                    monoio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        }
+    }
+}
