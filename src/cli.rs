@@ -3,6 +3,7 @@
 
 use crate::server::{self, compile_file, ServerOptions};
 use crate::snapshot::{BackendSpec, Snapshot};
+use crate::worker::DriverChoice;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,6 +29,9 @@ pub enum Command {
         /// Worker threads, one per core (default: every available core).
         #[arg(long, short, value_parser = clap::value_parser!(u16).range(1..=1024))]
         workers: Option<u16>,
+        /// Event driver: io_uring with epoll fallback (auto), io_uring only, or epoll only.
+        #[arg(long, value_enum, default_value_t = DriverArg::Auto)]
+        driver: DriverArg,
     },
     /// Parse and validate a config file and print its listeners, deployments and routes.
     Check {
@@ -37,15 +41,38 @@ pub enum Command {
     },
 }
 
+/// The `--driver` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DriverArg {
+    Auto,
+    IoUring,
+    Epoll,
+}
+
+impl From<DriverArg> for DriverChoice {
+    fn from(arg: DriverArg) -> Self {
+        match arg {
+            DriverArg::Auto => DriverChoice::Auto,
+            DriverArg::IoUring => DriverChoice::IoUring,
+            DriverArg::Epoll => DriverChoice::Epoll,
+        }
+    }
+}
+
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { config, workers } => {
+        Command::Run {
+            config,
+            workers,
+            driver,
+        } => {
             init_logging();
             let options = ServerOptions {
                 config_path: config,
                 workers: workers.map(usize::from),
+                driver: driver.into(),
             };
             match server::run(&options) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -5,7 +5,7 @@
 
 use crate::config::{load_file, ConfigError};
 use crate::snapshot::{ListenerSpec, Snapshot, SnapshotStore};
-use crate::worker::{self, WorkerSetup};
+use crate::worker::{self, DriverChoice, WorkerSetup};
 use arc_swap::ArcSwap;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
@@ -25,6 +25,7 @@ pub struct ServerOptions {
     pub config_path: PathBuf,
     /// Worker threads; `None` means one per available core.
     pub workers: Option<usize>,
+    pub driver: DriverChoice,
 }
 
 /// Why the gateway could not start.
@@ -81,6 +82,7 @@ pub fn run(options: &ServerOptions) -> Result<(), StartError> {
             store: Arc::clone(&store),
             listeners,
             stop: Arc::clone(&stop),
+            driver: options.driver,
         };
         let handle = std::thread::Builder::new()
             .name(format!("portcullis-w{id}"))

@@ -31,6 +31,18 @@ pub enum Driver {
     Epoll,
 }
 
+/// Which event driver the operator asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DriverChoice {
+    /// io_uring, falling back to epoll (with a warning) where it is unavailable.
+    #[default]
+    Auto,
+    /// io_uring or refuse to start.
+    IoUring,
+    /// epoll only.
+    Epoll,
+}
+
 /// Per-worker state shared by its connection tasks (`!Send` on purpose).
 pub struct WorkerCtx {
     pub id: usize,
@@ -154,6 +166,7 @@ pub struct WorkerSetup {
     /// One bound, listening socket per listener, indexed like the snapshot's listeners.
     pub listeners: Vec<std::net::TcpListener>,
     pub stop: Arc<AtomicBool>,
+    pub driver: DriverChoice,
 }
 
 /// Runs a worker on the current thread until the stop flag is set and its
@@ -168,14 +181,25 @@ pub fn run(setup: WorkerSetup) -> std::io::Result<Driver> {
             );
         }
     }
-    match uring_runtime() {
-        Ok(mut runtime) => {
+    let uring = match setup.driver {
+        DriverChoice::Epoll => None,
+        DriverChoice::IoUring => Some(uring_runtime()?),
+        DriverChoice::Auto => match uring_runtime() {
+            Ok(runtime) => Some(runtime),
+            Err(e) => {
+                warn!(worker = setup.id, error = %e, "io_uring is unavailable; falling back to the epoll driver");
+                None
+            }
+        },
+    };
+    match uring {
+        Some(mut runtime) => {
             info!(worker = setup.id, driver = "io_uring", "worker started");
             runtime.block_on(worker_main(setup));
             Ok(Driver::IoUring)
         }
-        Err(e) => {
-            warn!(worker = setup.id, error = %e, "io_uring is unavailable; falling back to the epoll driver");
+        None => {
+            info!(worker = setup.id, driver = "epoll", "worker started");
             let mut runtime = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
                 .enable_timer()
                 .build()?;

@@ -13,6 +13,15 @@ use super::{BodyFraming, Version};
 /// Header fields a back-end response may carry.
 pub const MAX_RESPONSE_HEADERS: usize = 128;
 
+/// Storage for a response's header fields, left uninitialised until parsing.
+pub type ResponseHeaderStorage<'b> =
+    [std::mem::MaybeUninit<httparse::Header<'b>>; MAX_RESPONSE_HEADERS];
+
+/// A fresh, uninitialised response header storage.
+pub fn response_header_storage<'b>() -> ResponseHeaderStorage<'b> {
+    [const { std::mem::MaybeUninit::uninit() }; MAX_RESPONSE_HEADERS]
+}
+
 /// Why a back end's response head is unusable (→ 502).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("invalid response from back end: {0}")]
@@ -47,10 +56,15 @@ pub enum ParsedResponse<'h, 'b> {
 pub fn parse_response<'h, 'b>(
     buf: &'b [u8],
     request_was_head: bool,
-    headers: &'h mut [httparse::Header<'b>],
+    headers: &'h mut ResponseHeaderStorage<'b>,
 ) -> Result<ParsedResponse<'h, 'b>, ResponseError> {
-    let mut response = httparse::Response::new(headers);
-    let len = match response.parse(buf) {
+    let mut response = httparse::Response::new(&mut []);
+    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut response,
+        buf,
+        headers,
+    );
+    let len = match parsed {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Ok(ParsedResponse::Partial),
         Err(httparse::Error::TooManyHeaders) => {
@@ -144,7 +158,7 @@ mod tests {
     use super::*;
 
     fn parse(raw: &[u8]) -> Result<(u16, BodyFraming, bool), ResponseError> {
-        let mut headers = [httparse::EMPTY_HEADER; 16];
+        let mut headers = response_header_storage();
         match parse_response(raw, false, &mut headers)? {
             ParsedResponse::Final(h) => Ok((h.status, h.body, h.close)),
             other => panic!("not final: {other:?}"),
@@ -198,7 +212,7 @@ mod tests {
     // A 1xx head is interim.
     #[test]
     fn interim() {
-        let mut headers = [httparse::EMPTY_HEADER; 4];
+        let mut headers = response_header_storage();
         let raw = b"HTTP/1.1 103 Early Hints\r\nLink: x\r\n\r\n";
         let parsed = parse_response(raw, false, &mut headers);
         assert!(matches!(parsed, Ok(ParsedResponse::Interim(n)) if n == raw.len()));

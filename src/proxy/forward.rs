@@ -14,7 +14,7 @@ use super::ForwardError;
 use crate::buffered::{write_all_timeout, BufferedStream, IoFailure, BODY_READ_CAPACITY};
 use crate::http::chunked::{encode_chunk, ChunkedDecoder, LAST_CHUNK};
 use crate::http::respond::{Persistence, CONTINUE};
-use crate::http::response::{parse_response, ParsedResponse, MAX_RESPONSE_HEADERS};
+use crate::http::response::{parse_response, response_header_storage, ParsedResponse};
 use crate::http::{BodyFraming, Version};
 use crate::snapshot::{ClientTimeouts, HttpBackendSpec, PoolSettings};
 use monoio::net::TcpStream;
@@ -340,7 +340,7 @@ async fn relay_response(
     let mut received_any = false;
     let plan = loop {
         if !upstream.pending().is_empty() {
-            let mut headers = [httparse::EMPTY_HEADER; MAX_RESPONSE_HEADERS];
+            let mut headers = response_header_storage();
             match parse_response(upstream.pending(), req.head_request, &mut headers) {
                 Err(_) => {
                     return (
