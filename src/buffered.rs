@@ -14,7 +14,7 @@ use std::io;
 use std::time::{Duration, Instant};
 
 /// Capacity a connection's read buffer starts with and shrinks back to when idle.
-pub const INITIAL_READ_CAPACITY: usize = 4096;
+pub const INITIAL_READ_CAPACITY: usize = 2048;
 
 /// Capacity used while streaming a body through.
 pub const BODY_READ_CAPACITY: usize = 64 * 1024;

@@ -78,9 +78,13 @@ async fn serve_request(
         } else {
             timeouts.keep_alive
         };
-    let mut out = ctx.take_buffer();
+    // Idle connections hold no output buffer: it is taken with the first byte.
+    let mut out = Vec::new();
     let (plan, head_len) = loop {
         if started {
+            if out.capacity() == 0 {
+                out = ctx.take_buffer();
+            }
             match plan_request(
                 snapshot,
                 client.pending(),
@@ -107,6 +111,7 @@ async fn serve_request(
             }
             Ok(_) => {}
             Err(IoFailure::TimedOut) if started => {
+                out.clear();
                 write_error(&mut out, 408, b"", Persistence::Close, false);
                 let (_, out) = client.write_all(out, timeouts.send).await;
                 ctx.give_buffer(out);
@@ -145,7 +150,11 @@ async fn serve_request(
                 pool_settings: snapshot.pool,
                 timeouts,
             };
-            let (result, mut out) = forward(&exchange, client, backend, &request, out).await;
+            // Boxed so that the connection's own future (what an idle keep-alive
+            // connection holds) stays small; the exchange's state lives only while
+            // a request is in flight.
+            let (result, mut out) =
+                Box::pin(forward(&exchange, client, backend, &request, out)).await;
             match result {
                 Ok(true) => (Next::KeepAlive, out),
                 Ok(false) => (Next::Close, out),

@@ -136,48 +136,37 @@ pub struct Route {
     pub backend: Backend,
 }
 
-/// Where a route's requests go.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Backend {
-    /// Forward to an HTTP server.
-    Http(HttpBackend),
-    /// Answer with a fixed response.
-    Stock(StockBackend),
-}
-
-/// An HTTP back end.
+/// Where a route's requests go: `type = "http"` (with `url` and timeouts) or
+/// `type = "stock"` (with `status`, `headers`, `body`).
+///
+/// One flat table rather than a tagged enum, so that an error inside it keeps
+/// its exact key and line; which keys belong to which type is checked by the
+/// snapshot compiler.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct HttpBackend {
-    /// `http://host[:port][/path]`, `{param}` placeholders allowed in the path.
-    pub url: String,
-    /// Seconds to establish the TCP connection.
-    #[serde(default = "default_connect_timeout")]
-    pub connect_timeout: f64,
-    /// Seconds to wait for each read of the response.
-    #[serde(default = "default_io_timeout")]
-    pub read_timeout: f64,
-    /// Seconds to wait for each write of the request.
-    #[serde(default = "default_io_timeout")]
-    pub send_timeout: f64,
+pub struct Backend {
+    #[serde(rename = "type")]
+    pub kind: BackendKind,
+    /// http: `http://host[:port][/path]`, `{param}` placeholders allowed in the path.
+    pub url: Option<String>,
+    /// http: seconds to establish the TCP connection (default 60).
+    pub connect_timeout: Option<f64>,
+    /// http: seconds to wait for each read of the response (default 10).
+    pub read_timeout: Option<f64>,
+    /// http: seconds to wait for each write of the request (default 10).
+    pub send_timeout: Option<f64>,
+    /// stock: the status code.
+    pub status: Option<u16>,
+    /// stock: response header fields.
+    pub headers: Option<BTreeMap<String, String>>,
+    /// stock: response body (default empty).
+    pub body: Option<String>,
 }
 
-fn default_connect_timeout() -> f64 {
-    60.0
-}
-
-fn default_io_timeout() -> f64 {
-    10.0
-}
-
-/// A fixed response served by the gateway itself.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StockBackend {
-    pub status: u16,
-    #[serde(default)]
-    pub headers: BTreeMap<String, String>,
-    #[serde(default)]
-    pub body: String,
+/// The kinds of back end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendKind {
+    Http,
+    Stock,
 }

@@ -1,12 +1,86 @@
 //! Compiling a route's back end: URL templates with path parameters, resolved
 //! socket addresses, timeouts, and prebuilt stock responses.
 
-use crate::config::{HttpBackend, StockBackend};
+use crate::config::{Backend, BackendKind};
 use crate::http::fields::{is_token, is_valid_value};
 use crate::http::respond::{write_content_length, write_status_line};
 use crate::http::status::reason;
+use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
+
+/// The keys of an `http` back end, defaults applied.
+#[derive(Debug, Clone)]
+pub struct HttpBackend {
+    pub url: String,
+    pub connect_timeout: f64,
+    pub read_timeout: f64,
+    pub send_timeout: f64,
+}
+
+/// The keys of a `stock` back end, defaults applied.
+#[derive(Debug, Clone)]
+pub struct StockBackend {
+    pub status: u16,
+    pub headers: BTreeMap<String, String>,
+    pub body: String,
+}
+
+/// A back-end table read as its type: required keys present, keys of the
+/// other type absent. Errors are (key, message).
+pub enum TypedBackend {
+    Http(HttpBackend),
+    Stock(StockBackend),
+}
+
+/// Checks which keys a back-end table uses against its `type`.
+pub fn typed(backend: &Backend) -> Result<TypedBackend, (&'static str, String)> {
+    let misplaced = |key: &'static str, present: bool, kind: &str| {
+        if present {
+            Err((
+                key,
+                format!("`{key}` does not apply to a `{kind}` back end"),
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    match backend.kind {
+        BackendKind::Http => {
+            misplaced("status", backend.status.is_some(), "http")?;
+            misplaced("headers", backend.headers.is_some(), "http")?;
+            misplaced("body", backend.body.is_some(), "http")?;
+            let url = backend
+                .url
+                .clone()
+                .ok_or(("url", "an `http` back end needs a `url`".to_string()))?;
+            Ok(TypedBackend::Http(HttpBackend {
+                url,
+                connect_timeout: backend.connect_timeout.unwrap_or(60.0),
+                read_timeout: backend.read_timeout.unwrap_or(10.0),
+                send_timeout: backend.send_timeout.unwrap_or(10.0),
+            }))
+        }
+        BackendKind::Stock => {
+            misplaced("url", backend.url.is_some(), "stock")?;
+            misplaced(
+                "connect_timeout",
+                backend.connect_timeout.is_some(),
+                "stock",
+            )?;
+            misplaced("read_timeout", backend.read_timeout.is_some(), "stock")?;
+            misplaced("send_timeout", backend.send_timeout.is_some(), "stock")?;
+            let status = backend
+                .status
+                .ok_or(("status", "a `stock` back end needs a `status`".to_string()))?;
+            Ok(TypedBackend::Stock(StockBackend {
+                status,
+                headers: backend.headers.clone().unwrap_or_default(),
+                body: backend.body.clone().unwrap_or_default(),
+            }))
+        }
+    }
+}
 
 /// A compiled back end.
 #[derive(Debug)]

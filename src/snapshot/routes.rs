@@ -1,9 +1,9 @@
 //! Compiling deployments' routes into one route table per listener, with the
 //! per-path method dispatch that decides between a route, 405 and `Allow`.
 
-use super::backend::{compile_http, compile_stock, BackendSpec};
+use super::backend::{compile_http, compile_stock, typed, BackendSpec, TypedBackend};
 use super::DeploymentSpec;
-use crate::config::{Backend, Config};
+use crate::config::Config;
 use crate::http::fields::is_token;
 use crate::router::{param_names, RouteTable, RouteTableBuilder};
 
@@ -87,14 +87,15 @@ pub(super) fn compile_routes(
                     methods.push(m.as_str().into());
                 }
             }
-            let backend = match &route.backend {
-                Backend::Http(http) => BackendSpec::Http(
-                    compile_http(http, &params, catch_all.map(String::as_str), warnings)
-                        .map_err(|(k, m)| (key(&format!("backend.{k}")), m))?,
+            let backend_key = |(k, m): (&str, String)| (key(&format!("backend.{k}")), m);
+            let backend = match typed(&route.backend).map_err(backend_key)? {
+                TypedBackend::Http(http) => BackendSpec::Http(
+                    compile_http(&http, &params, catch_all.map(String::as_str), warnings)
+                        .map_err(backend_key)?,
                 ),
-                Backend::Stock(stock) => BackendSpec::Stock(
-                    compile_stock(stock).map_err(|(k, m)| (key(&format!("backend.{k}")), m))?,
-                ),
+                TypedBackend::Stock(stock) => {
+                    BackendSpec::Stock(compile_stock(&stock).map_err(backend_key)?)
+                }
             };
             let index = routes.len();
             let spec = RouteSpec {
