@@ -51,8 +51,34 @@ fn replies(name: &str) -> Reply {
         "hop" => Reply::raw(
             "HTTP/1.1 200 OK\r\nConnection: X-Internal\r\nX-Internal: secret\r\nKeep-Alive: timeout=5\r\nX-Public: yes\r\nContent-Length: 2\r\n\r\nok",
         ),
+        "many-chunks" => Reply::raw(many_chunks_response()),
         _ => Reply::ok(name),
     }
+}
+
+/// A chunked response of 2,000 small chunks (more than the gateway's output
+/// buffer holds at once), sent in one write on a connection kept open.
+fn many_chunks_response() -> String {
+    let mut raw = String::from("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+    for i in 0..2000 {
+        let data = format!("chunk-{i:04}-abcdefghijklmnopqrstuvwxyz|");
+        raw.push_str(&format!("{:x}\r\n{data}\r\n", data.len()));
+    }
+    raw.push_str("0\r\n\r\n");
+    raw
+}
+
+// Rule: a chunked response already fully buffered is relayed completely without waiting for more upstream bytes.
+#[test]
+fn buffered_chunked_response_larger_than_output_is_complete() {
+    let up = upstream(replies);
+    let gw = start_standard(&up, "");
+    let mut c = gw.connect();
+    let r = c.roundtrip(get_req("/api/any/many-chunks"));
+    let expected: String = (0..2000)
+        .map(|i| format!("chunk-{i:04}-abcdefghijklmnopqrstuvwxyz|"))
+        .collect();
+    assert_eq!((r.status, r.text()), (200, expected));
 }
 
 // Rule: a Content-Length response is relayed with its status, headers, Content-Length and body.

@@ -415,12 +415,12 @@ async fn relay_response(
         && plan.upstream_body != BodyFraming::UntilClose
         && upstream.pending().is_empty()
     {
-        let now = Instant::now();
         ex.pool.checkin(
             &backend.pool_key,
             upstream,
             ex.pool_settings.max_idle_per_backend,
-            now,
+            ex.pool_settings.idle_timeout,
+            Instant::now(),
         );
     }
     (result.map(|()| plan.persistence.keeps_alive()), out)
@@ -474,6 +474,101 @@ async fn read_upstream_body(
     }
 }
 
+/// Progress of moving buffered response bytes into the client's output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Progress {
+    /// The body is complete.
+    Finished,
+    /// Everything buffered was taken: read more from the back end.
+    NeedInput,
+    /// `out` is full: flush it, then keep going with what is buffered.
+    Flush,
+}
+
+/// Frames the response body for the client as it arrives from the back end.
+struct BodyRelay {
+    framing: BodyFraming,
+    chunk_to_client: bool,
+    remaining: u64,
+    decoder: ChunkedDecoder,
+}
+
+impl BodyRelay {
+    fn new(plan: &ResponsePlan) -> Self {
+        BodyRelay {
+            framing: plan.upstream_body,
+            chunk_to_client: plan.client_framing == ClientFraming::Chunked,
+            remaining: match plan.upstream_body {
+                BodyFraming::Length(n) => n,
+                _ => 0,
+            },
+            decoder: ChunkedDecoder::new(),
+        }
+    }
+
+    /// Moves what `upstream` has buffered into `out`, framed for the client.
+    fn step(
+        &mut self,
+        upstream: &mut BufferedStream,
+        out: &mut Vec<u8>,
+    ) -> Result<Progress, Failure> {
+        match self.framing {
+            BodyFraming::None => Ok(Progress::Finished),
+            BodyFraming::Length(_) => {
+                let take = self.remaining.min(upstream.pending().len() as u64) as usize;
+                out.extend_from_slice(&upstream.pending()[..take]);
+                upstream.consume(take);
+                self.remaining -= take as u64;
+                Ok(if self.remaining == 0 {
+                    Progress::Finished
+                } else {
+                    Progress::NeedInput
+                })
+            }
+            BodyFraming::UntilClose => {
+                let pending = upstream.pending();
+                self.emit(out, pending);
+                let n = pending.len();
+                upstream.consume(n);
+                Ok(Progress::NeedInput)
+            }
+            BodyFraming::Chunked => loop {
+                let decoded = self.decoder.decode(upstream.pending()).map_err(|_| {
+                    Failure::Upstream(ForwardError::aborted("malformed chunked response"))
+                })?;
+                if let Some(range) = decoded.data.clone() {
+                    self.emit(out, &upstream.pending()[range]);
+                }
+                upstream.consume(decoded.consumed);
+                if decoded.done {
+                    return Ok(Progress::Finished);
+                }
+                if decoded.consumed == 0 && decoded.data.is_none() {
+                    return Ok(Progress::NeedInput);
+                }
+                if out.len() >= FLUSH_AT {
+                    return Ok(Progress::Flush);
+                }
+            },
+        }
+    }
+
+    fn emit(&self, out: &mut Vec<u8>, data: &[u8]) {
+        if self.chunk_to_client {
+            encode_chunk(out, data);
+        } else {
+            out.extend_from_slice(data);
+        }
+    }
+
+    /// Appends the end of the body, if the client's framing has one.
+    fn finish(&self, out: &mut Vec<u8>) {
+        if self.chunk_to_client {
+            out.extend_from_slice(LAST_CHUNK);
+        }
+    }
+}
+
 /// Relays the response body after the head already in `out`.
 async fn relay_body(
     ex: &Exchange<'_>,
@@ -483,72 +578,15 @@ async fn relay_body(
     plan: &ResponsePlan,
     mut out: Vec<u8>,
 ) -> (Result<(), Failure>, Vec<u8>) {
-    let chunk_to_client = plan.client_framing == ClientFraming::Chunked;
-    let mut decoder = ChunkedDecoder::new();
-    let mut remaining = match plan.upstream_body {
-        BodyFraming::Length(n) => n,
-        _ => 0,
-    };
+    let mut relay = BodyRelay::new(plan);
+    let until_close = plan.upstream_body == BodyFraming::UntilClose;
     loop {
-        // Move what the upstream buffer holds into `out`, framed for the client.
-        let finished = match plan.upstream_body {
-            BodyFraming::None => true,
-            BodyFraming::Length(_) => {
-                let take = remaining.min(upstream.pending().len() as u64) as usize;
-                out.extend_from_slice(&upstream.pending()[..take]);
-                upstream.consume(take);
-                remaining -= take as u64;
-                remaining == 0
-            }
-            BodyFraming::UntilClose => {
-                let pending = upstream.pending();
-                if chunk_to_client {
-                    encode_chunk(&mut out, pending);
-                } else {
-                    out.extend_from_slice(pending);
-                }
-                let n = pending.len();
-                upstream.consume(n);
-                false
-            }
-            BodyFraming::Chunked => {
-                let mut finished = false;
-                loop {
-                    let decoded = match decoder.decode(upstream.pending()) {
-                        Ok(d) => d,
-                        Err(_) => {
-                            return (
-                                Err(Failure::Upstream(ForwardError::aborted(
-                                    "malformed chunked response",
-                                ))),
-                                out,
-                            )
-                        }
-                    };
-                    if let Some(range) = decoded.data.clone() {
-                        let data = &upstream.pending()[range];
-                        if chunk_to_client {
-                            encode_chunk(&mut out, data);
-                        } else {
-                            out.extend_from_slice(data);
-                        }
-                    }
-                    upstream.consume(decoded.consumed);
-                    if decoded.done {
-                        finished = true;
-                        break;
-                    }
-                    if decoded.consumed == 0 && decoded.data.is_none() || out.len() >= FLUSH_AT {
-                        break;
-                    }
-                }
-                finished
-            }
+        let progress = match relay.step(upstream, &mut out) {
+            Ok(p) => p,
+            Err(f) => return (Err(f), out),
         };
-        if finished {
-            if chunk_to_client {
-                out.extend_from_slice(LAST_CHUNK);
-            }
+        if progress == Progress::Finished {
+            relay.finish(&mut out);
             return write_client(ex, client, out).await;
         }
         if !out.is_empty() {
@@ -558,34 +596,13 @@ async fn relay_body(
                 return (Err(f), out);
             }
         }
-        if plan.upstream_body == BodyFraming::Chunked
-            && !upstream.pending().is_empty()
-            && !decoder.is_done()
-        {
-            // The decoder stopped only to flush; keep decoding before reading.
-            let before = upstream.pending().len();
-            if before >= UPSTREAM_READ_CAPACITY {
-                // A partial line that fills the buffer cannot complete.
-                return (
-                    Err(Failure::Upstream(ForwardError::aborted(
-                        "chunk line too long",
-                    ))),
-                    out,
-                );
-            }
+        if progress == Progress::Flush {
+            continue;
         }
-        match read_upstream_body(
-            upstream,
-            backend,
-            plan.upstream_body == BodyFraming::UntilClose,
-        )
-        .await
-        {
+        match read_upstream_body(upstream, backend, until_close).await {
             Ok(true) => {}
             Ok(false) => {
-                if chunk_to_client {
-                    out.extend_from_slice(LAST_CHUNK);
-                }
+                relay.finish(&mut out);
                 return write_client(ex, client, out).await;
             }
             Err(f) => return (Err(f), out),

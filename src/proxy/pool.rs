@@ -39,20 +39,28 @@ impl UpstreamPool {
         None
     }
 
-    /// Keeps `conn` for reuse if fewer than `max_per_key` are idle for `key`.
-    pub fn checkin(&self, key: &str, conn: BufferedStream, max_per_key: usize, now: Instant) {
+    /// Keeps `conn` for reuse if fewer than `max_per_key` are idle for `key`;
+    /// connections at the bottom of the stack older than `max_idle` are closed.
+    pub fn checkin(
+        &self,
+        key: &str,
+        conn: BufferedStream,
+        max_per_key: usize,
+        max_idle: Duration,
+        now: Instant,
+    ) {
         let mut idle = self.idle.borrow_mut();
         let list = match idle.get_mut(key) {
             Some(list) => list,
             None => idle.entry(key.into()).or_default(),
         };
-        if list.len() >= max_per_key {
-            return;
+        let stale = |e: &Idle| now.saturating_duration_since(e.since) >= max_idle;
+        if list.first().is_some_and(stale) {
+            list.retain(|e| !stale(e));
         }
-        if list.len() == max_per_key.saturating_sub(1) || list.len() % 16 == 15 {
-            list.retain(|e| now.saturating_duration_since(e.since) < Duration::from_secs(3600));
+        if list.len() < max_per_key {
+            list.push(Idle { conn, since: now });
         }
-        list.push(Idle { conn, since: now });
     }
 
     /// Idle connections currently held, for all back ends.
