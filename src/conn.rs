@@ -11,6 +11,7 @@ use crate::buffered::{BufferedStream, IoFailure, INITIAL_READ_CAPACITY};
 use crate::http::request::{header_storage, parse_request, Parsed, RequestError, RequestHead};
 use crate::http::respond::{write_error, Persistence};
 use crate::http::BodyFraming;
+use crate::peer::Peer;
 use crate::proxy::forward::{forward, Exchange, ForwardRequest};
 use crate::proxy::rewrite::write_upstream_request;
 use crate::snapshot::{BackendSpec, MethodDispatch, Snapshot};
@@ -23,13 +24,14 @@ use std::time::Instant;
 use tracing::debug;
 
 /// Serves one accepted connection until it closes.
-pub async fn serve(ctx: Rc<WorkerCtx>, stream: TcpStream, peer: SocketAddr, listener: usize) {
+pub async fn serve(ctx: Rc<WorkerCtx>, stream: TcpStream, addr: SocketAddr, listener: usize) {
+    let peer = Peer::new(addr);
     let _ = stream.set_nodelay(true);
     let mut client = BufferedStream::new(stream, INITIAL_READ_CAPACITY);
     let mut first = true;
     loop {
         let snapshot = ctx.snapshot();
-        match serve_request(&ctx, &snapshot, &mut client, peer, listener, first).await {
+        match serve_request(&ctx, &snapshot, &mut client, &peer, listener, first).await {
             Next::KeepAlive if !ctx.draining() => {
                 first = false;
                 client.shrink_if_idle();
@@ -66,7 +68,7 @@ async fn serve_request(
     ctx: &Rc<WorkerCtx>,
     snapshot: &Arc<crate::snapshot::Snapshot>,
     client: &mut BufferedStream,
-    peer: SocketAddr,
+    peer: &Peer,
     listener: usize,
     first: bool,
 ) -> Next {
@@ -96,7 +98,7 @@ async fn serve_request(
                 Ok(Some(planned)) => break planned,
                 Ok(None) => {}
                 Err(error) => {
-                    debug!(peer = %peer, %error, "request refused");
+                    debug!(peer = %peer.addr, %error, "request refused");
                     write_error(&mut out, error.status(), b"", Persistence::Close, false);
                     let (_, out) = client.write_all(out, timeouts.send).await;
                     ctx.give_buffer(out);
@@ -159,11 +161,11 @@ async fn serve_request(
                 Ok(true) => (Next::KeepAlive, out),
                 Ok(false) => (Next::Close, out),
                 Err(e) if e.response_started => {
-                    debug!(peer = %peer, reason = e.reason, "exchange aborted mid-response");
+                    debug!(peer = %peer.addr, reason = e.reason, "exchange aborted mid-response");
                     (Next::Close, out)
                 }
                 Err(e) => {
-                    debug!(peer = %peer, status = e.status, reason = e.reason, "exchange failed");
+                    debug!(peer = %peer.addr, status = e.status, reason = e.reason, "exchange failed");
                     let keep_alive = request.client_keep_alive && !e.request_unfinished;
                     let persistence = Persistence::for_client(request.client_version, keep_alive);
                     out.clear();
@@ -204,7 +206,7 @@ fn skip_small_body(client: &mut BufferedStream, body: BodyFraming) -> bool {
 fn plan_request(
     snapshot: &Snapshot,
     pending: &[u8],
-    peer: SocketAddr,
+    peer: &Peer,
     listener: usize,
     draining: bool,
     out: &mut Vec<u8>,
@@ -222,7 +224,7 @@ fn plan_request(
 fn route_request(
     snapshot: &Snapshot,
     head: &RequestHead<'_, '_>,
-    peer: SocketAddr,
+    peer: &Peer,
     listener: usize,
     keep_alive: bool,
     out: &mut Vec<u8>,
@@ -275,7 +277,7 @@ fn route_request(
                     };
                 }
             }
-            write_upstream_request(out, head, backend, &found.params, peer.ip(), head.body);
+            write_upstream_request(out, head, backend, &found.params, peer, head.body);
             Plan::Forward {
                 route,
                 request: ForwardRequest {

@@ -35,6 +35,7 @@
 //! | gateway's own answers | `http/respond.rs`, `http/status.rs` |
 //! | socket + read buffer + timeouts | `buffered.rs` |
 //! | per-connection request loop | `conn.rs` |
+//! | client address, formatted once per connection | `peer.rs` |
 //! | upstream exchange, pool, head rewriting | `proxy/forward.rs`, `proxy/pool.rs`, `proxy/rewrite.rs` |
 //! | per-core worker, runtime, accept, drain | `worker.rs` |
 //! | process: bind, start workers, signals | `server.rs` |
@@ -47,6 +48,7 @@ pub mod cli;
 pub mod config;
 pub mod conn;
 pub mod http;
+pub mod peer;
 pub mod proxy;
 pub mod router;
 pub mod server;

@@ -13,9 +13,9 @@ use crate::http::request::RequestHead;
 use crate::http::respond::{write_content_length, Persistence};
 use crate::http::response::ResponseHead;
 use crate::http::BodyFraming;
+use crate::peer::Peer;
 use crate::router::Params;
 use crate::snapshot::{HttpBackendSpec, UrlPart};
-use std::net::IpAddr;
 
 /// Most `Connection` header fields considered when dropping the fields they name.
 const MAX_CONNECTION_FIELDS: usize = 8;
@@ -26,7 +26,7 @@ pub fn write_upstream_request(
     head: &RequestHead<'_, '_>,
     backend: &HttpBackendSpec,
     params: &Params<'_, '_>,
-    client_ip: IpAddr,
+    peer: &Peer,
     body: BodyFraming,
 ) {
     out.extend_from_slice(head.method.as_bytes());
@@ -54,7 +54,7 @@ pub fn write_upstream_request(
         if name.eq_ignore_ascii_case("x-forwarded-for") {
             if !forwarded_for_written {
                 write_joined(out, "X-Forwarded-For", head.headers, name, |o| {
-                    write_ip(o, client_ip)
+                    o.extend_from_slice(peer.ip_text())
                 });
                 forwarded_for_written = true;
             }
@@ -63,7 +63,7 @@ pub fn write_upstream_request(
         if name.eq_ignore_ascii_case("forwarded") {
             if !forwarded_written {
                 write_joined(out, "Forwarded", head.headers, name, |o| {
-                    write_forwarded_element(o, client_ip, head.host)
+                    write_forwarded_element(o, peer, head.host)
                 });
                 forwarded_written = true;
             }
@@ -73,12 +73,12 @@ pub fn write_upstream_request(
     }
     if !forwarded_for_written {
         out.extend_from_slice(b"X-Forwarded-For: ");
-        write_ip(out, client_ip);
+        out.extend_from_slice(peer.ip_text());
         out.extend_from_slice(b"\r\n");
     }
     if !forwarded_written {
         out.extend_from_slice(b"Forwarded: ");
-        write_forwarded_element(out, client_ip, head.host);
+        write_forwarded_element(out, peer, head.host);
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"X-Forwarded-Proto: http\r\n");
@@ -186,20 +186,13 @@ fn write_joined(
     out.extend_from_slice(b"\r\n");
 }
 
-fn write_ip(out: &mut Vec<u8>, ip: IpAddr) {
-    use std::io::Write;
-    let _ = write!(out, "{ip}");
-}
-
 /// One RFC 7239 element: `for=...;host="...";proto=http`.
-fn write_forwarded_element(out: &mut Vec<u8>, ip: IpAddr, host: Option<&str>) {
-    use std::io::Write;
-    let _ = match ip {
-        IpAddr::V4(v4) => write!(out, "for={v4}"),
-        IpAddr::V6(v6) => write!(out, "for=\"[{v6}]\""),
-    };
+fn write_forwarded_element(out: &mut Vec<u8>, peer: &Peer, host: Option<&str>) {
+    out.extend_from_slice(peer.forwarded_for());
     if let Some(host) = host {
-        let _ = write!(out, ";host=\"{host}\"");
+        out.extend_from_slice(b";host=\"");
+        out.extend_from_slice(host.as_bytes());
+        out.push(b'"');
     }
     out.extend_from_slice(b";proto=http");
 }
