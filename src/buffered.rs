@@ -1,4 +1,4 @@
-//! A TCP stream with its read buffer and a timeout on every read and write;
+//! A TCP stream with its read buffer and a deadline on every read and write;
 //! the one I/O primitive for both sides of the proxy (client connections and
 //! upstream connections).
 //!
@@ -7,11 +7,11 @@
 //! front; nothing is copied until the buffer must be compacted. It knows
 //! nothing about HTTP.
 
+use crate::deadline::{TaskTimer, Tick};
 use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 use std::io;
-use std::time::{Duration, Instant};
 
 /// Capacity a connection's read buffer starts with and shrinks back to when idle.
 pub const INITIAL_READ_CAPACITY: usize = 2048;
@@ -71,7 +71,8 @@ impl BufferedStream {
     pub async fn read_more(
         &mut self,
         want_capacity: usize,
-        deadline: Instant,
+        timer: &TaskTimer,
+        deadline: Tick,
     ) -> Result<usize, IoFailure> {
         if self.buf.len() == self.buf.capacity() || self.buf.capacity() < want_capacity {
             if self.start > 0 {
@@ -83,9 +84,9 @@ impl BufferedStream {
         }
         let buf = std::mem::take(&mut self.buf);
         let filled = buf.len();
-        let read =
-            monoio::time::timeout_at(deadline.into(), self.stream.read(buf.slice_mut(filled..)))
-                .await;
+        let read = timer
+            .within(deadline, self.stream.read(buf.slice_mut(filled..)))
+            .await;
         match read {
             Ok((result, slice)) => {
                 self.buf = slice.into_inner();
@@ -102,24 +103,26 @@ impl BufferedStream {
         }
     }
 
-    /// Writes all of `out` within `limit`; returns the buffer for reuse (a fresh
-    /// one when the write timed out and the kernel still owned it).
+    /// Writes all of `out` before `deadline`; returns the buffer for reuse (a
+    /// fresh one when the write timed out and the kernel still owned it).
     pub async fn write_all(
         &mut self,
         out: Vec<u8>,
-        limit: Duration,
+        timer: &TaskTimer,
+        deadline: Tick,
     ) -> (Result<(), IoFailure>, Vec<u8>) {
-        write_all_timeout(&mut self.stream, out, limit).await
+        write_all_within(&mut self.stream, out, timer, deadline).await
     }
 }
 
-/// Writes all of `out` to `stream` within `limit`, returning the buffer.
-pub async fn write_all_timeout(
+/// Writes all of `out` to `stream` before `deadline`, returning the buffer.
+pub async fn write_all_within(
     stream: &mut TcpStream,
     out: Vec<u8>,
-    limit: Duration,
+    timer: &TaskTimer,
+    deadline: Tick,
 ) -> (Result<(), IoFailure>, Vec<u8>) {
-    match monoio::time::timeout(limit, stream.write_all(out)).await {
+    match timer.within(deadline, stream.write_all(out)).await {
         Ok((Ok(_), out)) => (Ok(()), out),
         Ok((Err(e), out)) => (Err(IoFailure::Io(e)), out),
         Err(_) => (Err(IoFailure::TimedOut), Vec::new()),

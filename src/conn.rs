@@ -8,6 +8,7 @@
 //! answer says `Connection: close` and the connection ends.
 
 use crate::buffered::{BufferedStream, IoFailure, INITIAL_READ_CAPACITY};
+use crate::deadline::TaskTimer;
 use crate::http::request::{header_storage, parse_request, Parsed, RequestError, RequestHead};
 use crate::http::respond::{write_error, Persistence};
 use crate::http::BodyFraming;
@@ -20,7 +21,6 @@ use monoio::net::TcpStream;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Instant;
 use tracing::debug;
 
 /// Serves one accepted connection until it closes.
@@ -28,10 +28,11 @@ pub async fn serve(ctx: Rc<WorkerCtx>, stream: TcpStream, addr: SocketAddr, list
     let peer = Peer::new(addr);
     let _ = stream.set_nodelay(true);
     let mut client = BufferedStream::new(stream, INITIAL_READ_CAPACITY);
+    let timer = ctx.deadlines.timer();
     let mut first = true;
     loop {
         let snapshot = ctx.snapshot();
-        match serve_request(&ctx, &snapshot, &mut client, &peer, listener, first).await {
+        match serve_request(&ctx, &snapshot, &mut client, &timer, &peer, listener, first).await {
             Next::KeepAlive if !ctx.draining() => {
                 first = false;
                 client.shrink_if_idle();
@@ -68,18 +69,20 @@ async fn serve_request(
     ctx: &Rc<WorkerCtx>,
     snapshot: &Arc<crate::snapshot::Snapshot>,
     client: &mut BufferedStream,
+    timer: &TaskTimer,
     peer: &Peer,
     listener: usize,
     first: bool,
 ) -> Next {
     let timeouts = snapshot.timeouts;
     let mut started = !client.pending().is_empty();
-    let mut deadline = Instant::now()
-        + if started || first {
-            timeouts.head
-        } else {
-            timeouts.keep_alive
-        };
+    let clock = timer.deadlines();
+    let mut deadline = clock.after(if started || first {
+        timeouts.head
+    } else {
+        timeouts.keep_alive
+    });
+    let send_deadline = || clock.after(timeouts.send);
     // Idle connections hold no output buffer: it is taken with the first byte.
     let mut out = Vec::new();
     let (plan, head_len) = loop {
@@ -100,22 +103,25 @@ async fn serve_request(
                 Err(error) => {
                     debug!(peer = %peer.addr, %error, "request refused");
                     write_error(&mut out, error.status(), b"", Persistence::Close, false);
-                    let (_, out) = client.write_all(out, timeouts.send).await;
+                    let (_, out) = client.write_all(out, timer, send_deadline()).await;
                     ctx.give_buffer(out);
                     return Next::Close;
                 }
             }
         }
-        match client.read_more(INITIAL_READ_CAPACITY, deadline).await {
+        match client
+            .read_more(INITIAL_READ_CAPACITY, timer, deadline)
+            .await
+        {
             Ok(_) if !started => {
                 started = true;
-                deadline = Instant::now() + timeouts.head;
+                deadline = clock.after(timeouts.head);
             }
             Ok(_) => {}
             Err(IoFailure::TimedOut) if started => {
                 out.clear();
                 write_error(&mut out, 408, b"", Persistence::Close, false);
-                let (_, out) = client.write_all(out, timeouts.send).await;
+                let (_, out) = client.write_all(out, timer, send_deadline()).await;
                 ctx.give_buffer(out);
                 return Next::Close;
             }
@@ -133,7 +139,7 @@ async fn serve_request(
             skip_body,
         } => {
             let keep_alive = keep_alive && skip_small_body(client, skip_body);
-            let (result, out) = client.write_all(out, timeouts.send).await;
+            let (result, out) = client.write_all(out, timer, send_deadline()).await;
             (
                 if result.is_ok() && keep_alive {
                     Next::KeepAlive
@@ -151,12 +157,9 @@ async fn serve_request(
                 pool: &ctx.pool,
                 pool_settings: snapshot.pool,
                 timeouts,
+                timer,
             };
-            // Boxed so that the connection's own future (what an idle keep-alive
-            // connection holds) stays small; the exchange's state lives only while
-            // a request is in flight.
-            let (result, mut out) =
-                Box::pin(forward(&exchange, client, backend, &request, out)).await;
+            let (result, mut out) = forward(&exchange, client, backend, &request, out).await;
             match result {
                 Ok(true) => (Next::KeepAlive, out),
                 Ok(false) => (Next::Close, out),
@@ -170,7 +173,7 @@ async fn serve_request(
                     let persistence = Persistence::for_client(request.client_version, keep_alive);
                     out.clear();
                     write_error(&mut out, e.status, b"", persistence, request.head_request);
-                    let (result, out) = client.write_all(out, timeouts.send).await;
+                    let (result, out) = client.write_all(out, timer, send_deadline()).await;
                     (
                         if result.is_ok() && keep_alive {
                             Next::KeepAlive

@@ -33,7 +33,8 @@
 //! | chunked coding | `http/chunked.rs` |
 //! | response head parsing | `http/response.rs` |
 //! | gateway's own answers | `http/respond.rs`, `http/status.rs` |
-//! | socket + read buffer + timeouts | `buffered.rs` |
+//! | socket + read buffer | `buffered.rs` |
+//! | per-worker coarse clock, one timer per task | `deadline.rs` |
 //! | per-connection request loop | `conn.rs` |
 //! | client address, formatted once per connection | `peer.rs` |
 //! | upstream exchange, pool, head rewriting | `proxy/forward.rs`, `proxy/pool.rs`, `proxy/rewrite.rs` |
@@ -47,6 +48,7 @@ pub mod buffered;
 pub mod cli;
 pub mod config;
 pub mod conn;
+pub mod deadline;
 pub mod http;
 pub mod peer;
 pub mod proxy;

@@ -7,6 +7,7 @@
 //! [`crate::conn::serve`].
 
 use crate::conn;
+use crate::deadline::Deadlines;
 use crate::proxy::pool::UpstreamPool;
 use crate::snapshot::{Snapshot, SnapshotStore};
 use monoio::net::TcpListener;
@@ -54,6 +55,8 @@ pub struct WorkerCtx {
     pub pool: UpstreamPool,
     buffers: RefCell<Vec<Vec<u8>>>,
     pub shutdown: Shutdown,
+    /// The worker's coarse clock and its tasks' timers.
+    pub deadlines: Rc<Deadlines>,
     in_flight: Cell<usize>,
 }
 
@@ -67,6 +70,7 @@ impl WorkerCtx {
             pool: UpstreamPool::default(),
             buffers: RefCell::new(Vec::new()),
             shutdown: Shutdown::default(),
+            deadlines: Rc::new(Deadlines::default()),
             in_flight: Cell::new(0),
         }
     }
@@ -232,6 +236,7 @@ fn uring_runtime() -> std::io::Result<UringRuntime> {
 
 async fn worker_main(setup: WorkerSetup) {
     let ctx = Rc::new(WorkerCtx::new(setup.id, setup.store));
+    monoio::spawn(Rc::clone(&ctx.deadlines).sweep());
     for (index, std_listener) in setup.listeners.into_iter().enumerate() {
         match TcpListener::from_std(std_listener) {
             Ok(listener) => {

@@ -58,28 +58,59 @@ pub fn parse_content_length(value: &[u8]) -> Option<u64> {
 }
 
 /// Hop-by-hop fields that a proxy never forwards (RFC 9110 §7.6.1), plus the
-/// framing fields the gateway always writes itself.
+/// framing fields the gateway always writes itself. Dispatches on length first:
+/// this runs for every header of every message.
 pub fn is_hop_by_hop(name: &str) -> bool {
-    const HOP: [&str; 9] = [
-        "connection",
-        "keep-alive",
-        "te",
-        "trailer",
-        "upgrade",
-        "proxy-connection",
-        "proxy-authorization",
-        "transfer-encoding",
-        "content-length",
-    ];
-    HOP.iter().any(|h| h.eq_ignore_ascii_case(name))
+    let candidates: &[&str] = match name.len() {
+        2 => &["te"],
+        7 => &["trailer", "upgrade"],
+        10 => &["connection", "keep-alive"],
+        14 => &["content-length"],
+        16 => &["proxy-connection"],
+        17 => &["transfer-encoding"],
+        19 => &["proxy-authorization"],
+        _ => return false,
+    };
+    candidates.iter().any(|c| c.eq_ignore_ascii_case(name))
 }
 
-/// True when `name` is listed in any of the `Connection` header values.
-pub fn named_by_connection(name: &str, connection_values: &[&[u8]]) -> bool {
-    connection_values
-        .iter()
-        .flat_map(|v| list_elements(v))
-        .any(|token| token.eq_ignore_ascii_case(name.as_bytes()))
+/// Most field names one message's `Connection` headers may name (more are
+/// refused by the request parser and ignored in responses).
+pub const MAX_CONNECTION_TOKENS: usize = 8;
+
+/// The field names a message's `Connection` headers list, other than `close`
+/// and `keep-alive` (already hop-by-hop), collected once per message.
+#[derive(Debug, Default)]
+pub struct ConnectionTokens<'b> {
+    tokens: [&'b [u8]; MAX_CONNECTION_TOKENS],
+    len: usize,
+}
+
+impl<'b> ConnectionTokens<'b> {
+    /// Collects the tokens of every `Connection` field in `headers`.
+    pub fn collect(headers: &[httparse::Header<'b>]) -> Self {
+        let mut found = ConnectionTokens::default();
+        for header in headers {
+            if header.name.len() == 10 && header.name.eq_ignore_ascii_case("connection") {
+                for token in list_elements(header.value) {
+                    let plain = token.eq_ignore_ascii_case(b"close")
+                        || token.eq_ignore_ascii_case(b"keep-alive");
+                    if !plain && found.len < MAX_CONNECTION_TOKENS {
+                        found.tokens[found.len] = token;
+                        found.len += 1;
+                    }
+                }
+            }
+        }
+        found
+    }
+
+    /// True when `name` is listed.
+    pub fn names(&self, name: &str) -> bool {
+        self.tokens[..self.len]
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case(name.as_bytes()))
+    }
 }
 
 #[cfg(test)]
@@ -111,6 +142,29 @@ mod tests {
         assert_eq!(
             [&b"a\0b"[..], b"a\rb", b"a\tb\x80"].map(is_valid_value),
             [false, false, true]
+        );
+    }
+
+    // Hop-by-hop names match in any case; others never do.
+    #[test]
+    fn hop_by_hop_names() {
+        assert_eq!(
+            ["TE", "Transfer-Encoding", "keep-alive", "Trailers", "Host"].map(is_hop_by_hop),
+            [true, true, true, false, false]
+        );
+    }
+
+    // Connection tokens skip close and keep-alive.
+    #[test]
+    fn connection_tokens_skip_plain_options() {
+        let headers = [httparse::Header {
+            name: "Connection",
+            value: b"close, X-Foo",
+        }];
+        let tokens = ConnectionTokens::collect(&headers);
+        assert_eq!(
+            (tokens.names("x-foo"), tokens.names("close")),
+            (true, false)
         );
     }
 

@@ -149,8 +149,8 @@ pub fn parse_request<'h, 'b>(
     }
     let headers: &'h [httparse::Header<'b>] = request.headers;
     let (authority, path_and_query) = split_target(method, target)?;
-    let (path, query) = match path_and_query.split_once('?') {
-        Some((p, q)) => (p, Some(q)),
+    let (path, query) = match path_and_query.bytes().position(|b| b == b'?') {
+        Some(i) => (&path_and_query[..i], Some(&path_and_query[i + 1..])),
         None => (path_and_query, None),
     };
     if has_dot_segment(path) {
@@ -320,6 +320,9 @@ fn is_valid_authority(value: &[u8]) -> bool {
 
 /// True for `.` or `..` path segments, raw or percent-encoded.
 fn has_dot_segment(path: &str) -> bool {
+    if !path.bytes().any(|b| b == b'.' || b == b'%') {
+        return false;
+    }
     path.split('/').any(|segment| {
         let lower = segment.as_bytes();
         matches!(lower.len(), 1..=6) && {

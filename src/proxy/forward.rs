@@ -11,14 +11,14 @@
 use super::pool::{UpstreamPool, UPSTREAM_READ_CAPACITY};
 use super::rewrite::{write_client_response, ClientFraming};
 use super::ForwardError;
-use crate::buffered::{write_all_timeout, BufferedStream, IoFailure, BODY_READ_CAPACITY};
+use crate::buffered::{write_all_within, BufferedStream, IoFailure, BODY_READ_CAPACITY};
+use crate::deadline::{ticks, TaskTimer};
 use crate::http::chunked::{encode_chunk, ChunkedDecoder, LAST_CHUNK};
 use crate::http::respond::{Persistence, CONTINUE};
 use crate::http::response::{parse_response, response_header_storage, ParsedResponse};
 use crate::http::{BodyFraming, Version};
 use crate::snapshot::{ClientTimeouts, HttpBackendSpec, PoolSettings};
 use monoio::net::TcpStream;
-use std::time::Instant;
 
 /// Response heads larger than this are refused (502).
 const MAX_RESPONSE_HEAD: usize = 16 * 1024;
@@ -43,6 +43,14 @@ pub struct Exchange<'a> {
     pub pool: &'a UpstreamPool,
     pub pool_settings: PoolSettings,
     pub timeouts: ClientTimeouts,
+    /// The client task's timer; bounds every read, write and connect.
+    pub timer: &'a TaskTimer,
+}
+
+impl Exchange<'_> {
+    fn deadline(&self, limit: std::time::Duration) -> crate::deadline::Tick {
+        self.timer.deadlines().after(limit)
+    }
 }
 
 /// Sends the request whose rewritten head is in `out` and relays the response.
@@ -120,14 +128,21 @@ async fn acquire(
     }
     if let Some(conn) = ex.pool.checkout(
         &backend.pool_key,
-        ex.pool_settings.idle_timeout,
-        Instant::now(),
+        ticks(ex.pool_settings.idle_timeout),
+        ex.timer.deadlines().now(),
     ) {
         return Ok((conn, true));
     }
     let mut last = ForwardError::upstream(502, "back-end host did not resolve");
     for &addr in &backend.addrs {
-        match monoio::time::timeout(backend.connect_timeout, TcpStream::connect_addr(addr)).await {
+        match ex
+            .timer
+            .within(
+                ex.deadline(backend.connect_timeout),
+                TcpStream::connect_addr(addr),
+            )
+            .await
+        {
             Ok(Ok(stream)) => {
                 let _ = stream.set_nodelay(true);
                 return Ok((BufferedStream::new(stream, UPSTREAM_READ_CAPACITY), false));
@@ -141,11 +156,13 @@ async fn acquire(
 
 /// Writes `out` to the back end, mapping failures.
 async fn write_upstream(
+    ex: &Exchange<'_>,
     upstream: &mut BufferedStream,
     backend: &HttpBackendSpec,
     out: Vec<u8>,
 ) -> (Result<(), Failure>, Vec<u8>) {
-    let (result, out) = write_all_timeout(&mut upstream.stream, out, backend.send_timeout).await;
+    let deadline = ex.deadline(backend.send_timeout);
+    let (result, out) = write_all_within(&mut upstream.stream, out, ex.timer, deadline).await;
     let result = result.map_err(|f| match f {
         IoFailure::TimedOut => Failure::Upstream(ForwardError::upstream(
             504,
@@ -158,8 +175,11 @@ async fn write_upstream(
 
 /// Reads more of the request body from the client.
 async fn read_body(ex: &Exchange<'_>, client: &mut BufferedStream) -> Result<(), Failure> {
-    let deadline = Instant::now() + ex.timeouts.body;
-    match client.read_more(BODY_READ_CAPACITY, deadline).await {
+    let deadline = ex.deadline(ex.timeouts.body);
+    match client
+        .read_more(BODY_READ_CAPACITY, ex.timer, deadline)
+        .await
+    {
         Ok(_) => Ok(()),
         Err(IoFailure::TimedOut) => Err(Failure::Client(ForwardError::client(
             408,
@@ -179,7 +199,9 @@ async fn send_continue(
 ) -> (Result<(), Failure>, Vec<u8>) {
     let mut interim = Vec::with_capacity(CONTINUE.len());
     interim.extend_from_slice(CONTINUE);
-    let (result, _) = client.write_all(interim, ex.timeouts.send).await;
+    let (result, _) = client
+        .write_all(interim, ex.timer, ex.deadline(ex.timeouts.send))
+        .await;
     (
         result.map_err(|_| Failure::Client(ForwardError::aborted("client closed before its body"))),
         out,
@@ -196,7 +218,9 @@ async fn send_request(
     out: Vec<u8>,
 ) -> (Result<(), Failure>, Vec<u8>) {
     match req.body {
-        BodyFraming::None | BodyFraming::UntilClose => write_upstream(upstream, backend, out).await,
+        BodyFraming::None | BodyFraming::UntilClose => {
+            write_upstream(ex, upstream, backend, out).await
+        }
         BodyFraming::Length(n) => {
             send_length_body(ex, client, upstream, backend, req, out, n).await
         }
@@ -223,7 +247,7 @@ async fn send_length_body(
         if !out.is_empty()
             && (remaining == 0 || out.len() >= FLUSH_AT || client.pending().is_empty())
         {
-            let (result, mut written) = write_upstream(upstream, backend, out).await;
+            let (result, mut written) = write_upstream(ex, upstream, backend, out).await;
             written.clear();
             out = written;
             if let Err(f) = result {
@@ -295,7 +319,7 @@ async fn send_chunked_body(
             }
         }
         if !out.is_empty() {
-            let (result, mut written) = write_upstream(upstream, backend, out).await;
+            let (result, mut written) = write_upstream(ex, upstream, backend, out).await;
             written.clear();
             out = written;
             if let Err(f) = result {
@@ -384,8 +408,11 @@ async fn relay_response(
                 }
             }
         }
-        let deadline = Instant::now() + backend.read_timeout;
-        match upstream.read_more(UPSTREAM_READ_CAPACITY, deadline).await {
+        let deadline = ex.deadline(backend.read_timeout);
+        match upstream
+            .read_more(UPSTREAM_READ_CAPACITY, ex.timer, deadline)
+            .await
+        {
             Ok(_) => received_any = true,
             Err(IoFailure::TimedOut) => {
                 return (
@@ -419,8 +446,8 @@ async fn relay_response(
             &backend.pool_key,
             upstream,
             ex.pool_settings.max_idle_per_backend,
-            ex.pool_settings.idle_timeout,
-            Instant::now(),
+            ticks(ex.pool_settings.idle_timeout),
+            ex.timer.deadlines().now(),
         );
     }
     (result.map(|()| plan.persistence.keeps_alive()), out)
@@ -443,7 +470,9 @@ async fn write_client(
     client: &mut BufferedStream,
     out: Vec<u8>,
 ) -> (Result<(), Failure>, Vec<u8>) {
-    let (result, mut out) = client.write_all(out, ex.timeouts.send).await;
+    let (result, mut out) = client
+        .write_all(out, ex.timer, ex.deadline(ex.timeouts.send))
+        .await;
     out.clear();
     (
         result.map_err(|_| {
@@ -457,12 +486,16 @@ async fn write_client(
 
 /// Reads more of the response body; any failure aborts the client connection.
 async fn read_upstream_body(
+    ex: &Exchange<'_>,
     upstream: &mut BufferedStream,
     backend: &HttpBackendSpec,
     until_close: bool,
 ) -> Result<bool, Failure> {
-    let deadline = Instant::now() + backend.read_timeout;
-    match upstream.read_more(UPSTREAM_READ_CAPACITY, deadline).await {
+    let deadline = ex.deadline(backend.read_timeout);
+    match upstream
+        .read_more(UPSTREAM_READ_CAPACITY, ex.timer, deadline)
+        .await
+    {
         Ok(_) => Ok(true),
         Err(IoFailure::Closed) if until_close => Ok(false),
         Err(IoFailure::TimedOut) => Err(Failure::Upstream(ForwardError::aborted(
@@ -599,7 +632,7 @@ async fn relay_body(
         if progress == Progress::Flush {
             continue;
         }
-        match read_upstream_body(upstream, backend, until_close).await {
+        match read_upstream_body(ex, upstream, backend, until_close).await {
             Ok(true) => {}
             Ok(false) => {
                 relay.finish(&mut out);

@@ -8,16 +8,16 @@
 //! pool per worker, no locks.
 
 use crate::buffered::BufferedStream;
+use crate::deadline::Tick;
 use ahash::AHashMap;
 use std::cell::RefCell;
-use std::time::{Duration, Instant};
 
 /// Read-buffer capacity of an upstream connection.
 pub const UPSTREAM_READ_CAPACITY: usize = 16 * 1024;
 
 struct Idle {
     conn: BufferedStream,
-    since: Instant,
+    since: Tick,
 }
 
 /// Idle upstream connections of one worker.
@@ -27,12 +27,12 @@ pub struct UpstreamPool {
 }
 
 impl UpstreamPool {
-    /// The freshest idle connection to `key` not older than `max_idle`.
-    pub fn checkout(&self, key: &str, max_idle: Duration, now: Instant) -> Option<BufferedStream> {
+    /// The freshest idle connection to `key` idle for fewer than `max_idle` ticks.
+    pub fn checkout(&self, key: &str, max_idle: Tick, now: Tick) -> Option<BufferedStream> {
         let mut idle = self.idle.borrow_mut();
         let list = idle.get_mut(key)?;
         while let Some(entry) = list.pop() {
-            if now.saturating_duration_since(entry.since) < max_idle {
+            if now.saturating_sub(entry.since) < max_idle {
                 return Some(entry.conn);
             }
         }
@@ -46,15 +46,15 @@ impl UpstreamPool {
         key: &str,
         conn: BufferedStream,
         max_per_key: usize,
-        max_idle: Duration,
-        now: Instant,
+        max_idle: Tick,
+        now: Tick,
     ) {
         let mut idle = self.idle.borrow_mut();
         let list = match idle.get_mut(key) {
             Some(list) => list,
             None => idle.entry(key.into()).or_default(),
         };
-        let stale = |e: &Idle| now.saturating_duration_since(e.since) >= max_idle;
+        let stale = |e: &Idle| now.saturating_sub(e.since) >= max_idle;
         if list.first().is_some_and(stale) {
             list.retain(|e| !stale(e));
         }

@@ -8,7 +8,7 @@
 //! (step 7): hop-by-hop fields dropped and framing and `Connection` rewritten for
 //! the client. Everything else passes unchanged, `Authorization` included.
 
-use crate::http::fields::{is_hop_by_hop, named_by_connection};
+use crate::http::fields::{is_hop_by_hop, ConnectionTokens};
 use crate::http::request::RequestHead;
 use crate::http::respond::{write_content_length, Persistence};
 use crate::http::response::ResponseHead;
@@ -16,9 +16,6 @@ use crate::http::BodyFraming;
 use crate::peer::Peer;
 use crate::router::Params;
 use crate::snapshot::{HttpBackendSpec, UrlPart};
-
-/// Most `Connection` header fields considered when dropping the fields they name.
-const MAX_CONNECTION_FIELDS: usize = 8;
 
 /// Appends the request head the back end receives.
 pub fn write_upstream_request(
@@ -36,8 +33,7 @@ pub fn write_upstream_request(
     out.extend_from_slice(backend.authority.as_bytes());
     out.extend_from_slice(b"\r\n");
 
-    let (connection_values, connection_count) = connection_values(head.headers);
-    let connection_values = &connection_values[..connection_count];
+    let connection = ConnectionTokens::collect(head.headers);
     let mut forwarded_for_written = false;
     let mut forwarded_written = false;
     for header in head.headers {
@@ -47,7 +43,7 @@ pub fn write_upstream_request(
             || name.eq_ignore_ascii_case("expect")
             || name.eq_ignore_ascii_case("x-forwarded-proto")
             || name.eq_ignore_ascii_case("x-forwarded-host")
-            || named_by_connection(name, connection_values)
+            || connection.names(name)
         {
             continue;
         }
@@ -144,20 +140,6 @@ fn write_target(
     }
 }
 
-fn connection_values<'b>(
-    headers: &[httparse::Header<'b>],
-) -> ([&'b [u8]; MAX_CONNECTION_FIELDS], usize) {
-    let mut values: [&[u8]; MAX_CONNECTION_FIELDS] = [&[]; MAX_CONNECTION_FIELDS];
-    let mut count = 0;
-    for header in headers {
-        if count < MAX_CONNECTION_FIELDS && header.name.eq_ignore_ascii_case("connection") {
-            values[count] = header.value;
-            count += 1;
-        }
-    }
-    (values, count)
-}
-
 fn write_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(name);
     out.extend_from_slice(b": ");
@@ -218,8 +200,7 @@ pub fn write_client_response(
     persistence: Persistence,
 ) {
     crate::http::respond::write_status_line(out, response.status, response.reason);
-    let (connection_values, connection_count) = connection_values(response.headers);
-    let connection_values = &connection_values[..connection_count];
+    let connection = ConnectionTokens::collect(response.headers);
     let keep_declared_length = response.body == BodyFraming::None;
     for header in response.headers {
         let name = header.name;
@@ -227,7 +208,7 @@ pub fn write_client_response(
             write_field(out, name.as_bytes(), header.value);
             continue;
         }
-        if is_hop_by_hop(name) || named_by_connection(name, connection_values) {
+        if is_hop_by_hop(name) || connection.names(name) {
             continue;
         }
         write_field(out, name.as_bytes(), header.value);
