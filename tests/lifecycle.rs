@@ -193,6 +193,22 @@ fn shipped_config_passes_check() {
     assert_eq!(out.code, Some(0), "stderr: {}", out.stderr);
 }
 
+// Rule: every shipped example config passes `check` and lists its routes.
+#[test]
+fn example_configs_pass_check() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/examples");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let out = cli(&["check", "--config", path.to_str().unwrap()]);
+            assert_eq!(out.code, Some(0), "{}: {}", path.display(), out.stderr);
+            checked += 1;
+        }
+    }
+    assert!(checked > 0, "no example configs found in {}", dir.display());
+}
+
 // Rule: an unknown key is an error naming the file, its line and the key.
 #[test]
 fn check_unknown_key_fails() {
