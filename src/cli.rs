@@ -32,6 +32,9 @@ pub enum Command {
         /// Event driver: io_uring with epoll fallback (auto), io_uring only, or epoll only.
         #[arg(long, value_enum, default_value_t = DriverArg::Auto)]
         driver: DriverArg,
+        /// Do not watch the config file (SIGHUP still reloads it).
+        #[arg(long)]
+        no_watch: bool,
     },
     /// Parse and validate a config file and print its listeners, deployments and routes.
     Check {
@@ -67,12 +70,14 @@ pub fn main() -> ExitCode {
             config,
             workers,
             driver,
+            no_watch,
         } => {
             init_logging();
             let options = ServerOptions {
                 config_path: config,
                 workers: workers.map(usize::from),
                 driver: driver.into(),
+                watch: !no_watch,
             };
             match server::run(&options) {
                 Ok(()) => ExitCode::SUCCESS,

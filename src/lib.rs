@@ -40,6 +40,8 @@
 //! | upstream exchange, pool, head rewriting | `proxy/forward.rs`, `proxy/pool.rs`, `proxy/rewrite.rs` |
 //! | per-core worker, runtime, accept, drain | `worker.rs` |
 //! | process: bind, start workers, signals | `server.rs` |
+//! | reload: recompile, publish, audit line | `reload.rs`, `snapshot/diff.rs` |
+//! | control thread: config file watcher | `control.rs` |
 //! | command line | `cli.rs` |
 
 #![forbid(unsafe_code)]
@@ -48,10 +50,12 @@ pub mod buffered;
 pub mod cli;
 pub mod config;
 pub mod conn;
+pub mod control;
 pub mod deadline;
 pub mod http;
 pub mod peer;
 pub mod proxy;
+pub mod reload;
 pub mod router;
 pub mod server;
 pub mod snapshot;

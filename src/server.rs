@@ -4,6 +4,8 @@
 //! stop accepting and drain.
 
 use crate::config::{load_file, ConfigError};
+use crate::control::spawn_watcher;
+use crate::reload::{load_snapshot, Reloader, Trigger};
 use crate::snapshot::{ListenerSpec, Snapshot, SnapshotStore};
 use crate::worker::{self, DriverChoice, WorkerSetup};
 use arc_swap::ArcSwap;
@@ -26,6 +28,8 @@ pub struct ServerOptions {
     /// Worker threads; `None` means one per available core.
     pub workers: Option<usize>,
     pub driver: DriverChoice,
+    /// Reload when the config file changes (SIGHUP reloads either way).
+    pub watch: bool,
 }
 
 /// Why the gateway could not start.
@@ -49,17 +53,10 @@ pub fn compile_file(path: &Path) -> Result<Snapshot, ConfigError> {
     Snapshot::compile(&config, &text, path)
 }
 
-/// Loads, compiles and resolves back-end names: a snapshot ready to serve.
-pub fn prepare_snapshot(path: &Path) -> Result<Snapshot, ConfigError> {
-    let mut snapshot = compile_file(path)?;
-    snapshot.resolve_backends();
-    Ok(snapshot)
-}
-
 /// Runs the gateway until SIGTERM or SIGINT, then drains and returns.
 pub fn run(options: &ServerOptions) -> Result<(), StartError> {
     let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP])?;
-    let snapshot = prepare_snapshot(&options.config_path)?;
+    let (snapshot, digest) = load_snapshot(&options.config_path)?;
     for warning in &snapshot.warnings {
         warn!("{warning}");
     }
@@ -89,10 +86,19 @@ pub fn run(options: &ServerOptions) -> Result<(), StartError> {
             .spawn(move || worker::run(setup))?;
         handles.push(handle);
     }
+    let reloader = Arc::new(Reloader::new(
+        options.config_path.clone(),
+        Arc::clone(&store),
+        bound,
+        digest,
+    ));
+    if options.watch {
+        spawn_watcher(Arc::clone(&reloader))?;
+    }
     info!(workers, "serving");
     for signal in signals.forever() {
         match signal {
-            SIGHUP => reload(&options.config_path, &store, &bound),
+            SIGHUP => reloader.reload(Trigger::Signal),
             _ => {
                 info!(
                     signal,
@@ -112,36 +118,6 @@ pub fn run(options: &ServerOptions) -> Result<(), StartError> {
     }
     info!("stopped");
     Ok(())
-}
-
-/// Recompiles the config and publishes it; a bad file changes nothing.
-fn reload(path: &Path, store: &SnapshotStore, bound: &[SocketAddr]) {
-    match prepare_snapshot(path) {
-        Ok(next) => {
-            let current = store.load();
-            let same_listeners = next.listeners.len() == current.listeners.len()
-                && next
-                    .listeners
-                    .iter()
-                    .zip(&current.listeners)
-                    .zip(bound)
-                    .all(|((n, c), b)| {
-                        n.name == c.name && (n.address == c.address || n.address == *b)
-                    });
-            if !same_listeners {
-                error!(
-                    "reload refused: listeners changed; a restart is needed to change listeners"
-                );
-                return;
-            }
-            for warning in &next.warnings {
-                warn!("{warning}");
-            }
-            store.store(Arc::new(next));
-            info!("reloaded configuration");
-        }
-        Err(e) => error!("reload failed, keeping the running configuration: {e}"),
-    }
 }
 
 /// Binds one socket per worker for `spec`; the first resolves port 0 and the

@@ -7,9 +7,11 @@
 //! the request path or knows about connections.
 
 mod backend;
+mod diff;
 mod routes;
 
 pub use backend::{seconds, BackendSpec, HttpBackendSpec, StockSpec, UrlPart};
+pub use diff::{ChangeSummary, Changes};
 pub use routes::{MethodDispatch, PathEntry, RouteSpec};
 
 use crate::config::{Config, ConfigError};
@@ -56,6 +58,8 @@ pub struct PoolSettings {
 /// Everything a worker needs to serve requests, compiled from one config.
 #[derive(Debug)]
 pub struct Snapshot {
+    /// Counts published snapshots: 1 at start, +1 per applied reload.
+    pub generation: u64,
     pub head_limits: HeadLimits,
     pub max_body_bytes: u64,
     pub timeouts: ClientTimeouts,
@@ -179,6 +183,7 @@ impl Snapshot {
             routes::compile_routes(config, &deployments, listeners.len(), &mut warnings)
                 .map_err(|(key, message)| err(key, message))?;
         Ok(Snapshot {
+            generation: 1,
             head_limits: HeadLimits {
                 max_head_bytes: limits.max_head_bytes,
                 max_uri_bytes: limits.max_uri_bytes,

@@ -1,0 +1,155 @@
+//! Reloading the configuration on a live gateway: re-read, parse, validate,
+//! compile and publish a new snapshot atomically, or change nothing.
+//!
+//! Called by the control thread (file watcher) and the main thread (SIGHUP);
+//! never by a worker. Workers pick the new snapshot up on their next request.
+//! Per-worker state is keyed by stable names (upstream pools by
+//! `scheme://host:port`), so what an edit did not touch carries over. Every
+//! attempt writes one audit line (target `portcullis::audit`) with the
+//! generation, the result and a summary of what changed (names only).
+
+use crate::config::{load_file, ConfigError};
+use crate::snapshot::{ChangeSummary, Snapshot, SnapshotStore};
+use std::hash::{Hash, Hasher};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tracing::{error, info, warn};
+
+/// What asked for a reload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    Signal,
+    FileChange,
+}
+
+impl Trigger {
+    fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Signal => "signal",
+            Trigger::FileChange => "file",
+        }
+    }
+}
+
+/// Reload counters by result, for the metrics endpoint.
+#[derive(Debug, Default)]
+pub struct ReloadStats {
+    pub applied: AtomicU64,
+    pub unchanged: AtomicU64,
+    pub failed: AtomicU64,
+}
+
+/// Why a reload changed nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    #[error("listeners changed; a restart is needed to change listeners")]
+    ListenersChanged,
+}
+
+/// Loads, compiles and resolves back-end names: a snapshot ready to serve,
+/// with a digest of the file text it came from.
+pub fn load_snapshot(path: &Path) -> Result<(Snapshot, u64), ConfigError> {
+    let (config, text) = load_file(path)?;
+    let mut snapshot = Snapshot::compile(&config, &text, path)?;
+    snapshot.resolve_backends();
+    Ok((snapshot, digest(&text)))
+}
+
+fn digest(text: &str) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// Owns the path of the config and the store workers read from.
+pub struct Reloader {
+    path: PathBuf,
+    store: SnapshotStore,
+    /// Addresses the listeners are bound to (port 0 resolved).
+    bound: Vec<SocketAddr>,
+    /// Digest of the file text of the running snapshot; serialises reloads.
+    running_digest: Mutex<u64>,
+    pub stats: Arc<ReloadStats>,
+}
+
+impl Reloader {
+    pub fn new(path: PathBuf, store: SnapshotStore, bound: Vec<SocketAddr>, digest: u64) -> Self {
+        Reloader {
+            path,
+            store,
+            bound,
+            running_digest: Mutex::new(digest),
+            stats: Arc::default(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Reloads the file. A file whose text did not change is skipped when the
+    /// trigger is a file event (editors write several events per save).
+    pub fn reload(&self, trigger: Trigger) {
+        let mut running_digest = match self.running_digest.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let current = self.store.load_full();
+        match self.prepare(&current) {
+            Ok((next, next_digest)) => {
+                if trigger == Trigger::FileChange && next_digest == *running_digest {
+                    self.stats.unchanged.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+                let summary = ChangeSummary::between(&current, &next);
+                for warning in &next.warnings {
+                    warn!("{warning}");
+                }
+                let generation = next.generation;
+                self.store.store(Arc::new(next));
+                *running_digest = next_digest;
+                self.stats.applied.fetch_add(1, Ordering::Relaxed);
+                info!(
+                    target: "portcullis::audit",
+                    generation,
+                    result = "applied",
+                    trigger = trigger.as_str(),
+                    file = %self.path.display(),
+                    changes = %summary,
+                    "config reload"
+                );
+            }
+            Err(e) => {
+                self.stats.failed.fetch_add(1, Ordering::Relaxed);
+                error!(
+                    target: "portcullis::audit",
+                    generation = current.generation,
+                    result = "rejected",
+                    trigger = trigger.as_str(),
+                    error = %e,
+                    "config reload: keeping the running configuration"
+                );
+            }
+        }
+    }
+
+    fn prepare(&self, current: &Snapshot) -> Result<(Snapshot, u64), ReloadError> {
+        let (mut next, next_digest) = load_snapshot(&self.path)?;
+        let same_listeners = next.listeners.len() == current.listeners.len()
+            && next
+                .listeners
+                .iter()
+                .zip(&current.listeners)
+                .zip(&self.bound)
+                .all(|((n, c), b)| n.name == c.name && (n.address == c.address || n.address == *b));
+        if !same_listeners {
+            return Err(ReloadError::ListenersChanged);
+        }
+        next.generation = current.generation + 1;
+        Ok((next, next_digest))
+    }
+}

@@ -1,0 +1,197 @@
+//! What changed between two snapshots, for the reload audit line (and, later,
+//! for `check` against a running gateway). Names only: never a token, never a
+//! header value.
+
+use super::{BackendSpec, RouteSpec, Snapshot};
+use std::fmt;
+
+/// Most names listed per kind of change in one summary line.
+const MAX_NAMES: usize = 5;
+
+/// Added, removed and changed names of one kind of thing.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Changes {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub changed: Vec<String>,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
+    }
+
+    /// Compares `(name, fingerprint)` lists.
+    fn between(old: &[(String, String)], new: &[(String, String)]) -> Changes {
+        let mut changes = Changes::default();
+        for (name, print) in new {
+            match old.iter().find(|(n, _)| n == name) {
+                None => changes.added.push(name.clone()),
+                Some((_, old_print)) if old_print != print => changes.changed.push(name.clone()),
+                Some(_) => {}
+            }
+        }
+        for (name, _) in old {
+            if !new.iter().any(|(n, _)| n == name) {
+                changes.removed.push(name.clone());
+            }
+        }
+        changes
+    }
+}
+
+/// The changes a new snapshot brings.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ChangeSummary {
+    pub deployments: Changes,
+    pub routes: Changes,
+    /// Limits, timeouts or pool settings changed.
+    pub settings_changed: bool,
+}
+
+impl ChangeSummary {
+    pub fn between(old: &Snapshot, new: &Snapshot) -> ChangeSummary {
+        ChangeSummary {
+            deployments: Changes::between(&deployment_prints(old), &deployment_prints(new)),
+            routes: Changes::between(&route_prints(old), &route_prints(new)),
+            settings_changed: settings_print(old) != settings_print(new),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.deployments.is_empty() && self.routes.is_empty() && !self.settings_changed
+    }
+}
+
+impl fmt::Display for ChangeSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_empty() {
+            return write!(f, "no changes");
+        }
+        let mut first = true;
+        for (kind, changes) in [("deployments", &self.deployments), ("routes", &self.routes)] {
+            if changes.is_empty() {
+                continue;
+            }
+            if !first {
+                write!(f, "; ")?;
+            }
+            first = false;
+            write!(f, "{kind}")?;
+            for (sign, names) in [
+                ("+", &changes.added),
+                ("-", &changes.removed),
+                ("~", &changes.changed),
+            ] {
+                if names.is_empty() {
+                    continue;
+                }
+                write!(f, " {sign}{} [", names.len())?;
+                for (i, name) in names.iter().take(MAX_NAMES).enumerate() {
+                    if i > 0 {
+                        write!(f, ", ")?;
+                    }
+                    write!(f, "{name}")?;
+                }
+                if names.len() > MAX_NAMES {
+                    write!(f, ", ...")?;
+                }
+                write!(f, "]")?;
+            }
+        }
+        if self.settings_changed {
+            if !first {
+                write!(f, "; ")?;
+            }
+            write!(f, "limits/timeouts/pool settings changed")?;
+        }
+        Ok(())
+    }
+}
+
+fn deployment_prints(snapshot: &Snapshot) -> Vec<(String, String)> {
+    snapshot
+        .deployments
+        .iter()
+        .map(|d| {
+            let listener = &snapshot.listeners[d.listener].name;
+            (d.name.clone(), format!("{listener} {}", d.path_prefix))
+        })
+        .collect()
+}
+
+/// Routes are named `deployment METHODS pattern`; their fingerprint is the back end.
+fn route_prints(snapshot: &Snapshot) -> Vec<(String, String)> {
+    snapshot
+        .routes
+        .iter()
+        .map(|r| (route_name(snapshot, r), backend_print(&r.backend)))
+        .collect()
+}
+
+fn route_name(snapshot: &Snapshot, route: &RouteSpec) -> String {
+    let deployment = &snapshot.deployments[route.deployment].name;
+    let methods = if route.methods.is_empty() {
+        "*".to_string()
+    } else {
+        route.methods.join(",")
+    };
+    format!("{deployment} {methods} {}", route.pattern)
+}
+
+fn backend_print(backend: &BackendSpec) -> String {
+    match backend {
+        BackendSpec::Http(h) => format!(
+            "{} {:?} {:?} {:?} {:?} {:?} {:?}",
+            h.pool_key,
+            h.path,
+            h.query,
+            h.append_remainder,
+            h.connect_timeout,
+            h.read_timeout,
+            h.send_timeout
+        ),
+        BackendSpec::Stock(s) => format!("stock {:?} {:?}", s.head, s.body),
+    }
+}
+
+fn settings_print(s: &Snapshot) -> String {
+    format!(
+        "{:?} {} {:?} {:?}",
+        s.head_limits, s.max_body_bytes, s.timeouts, s.pool
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn snapshot(routes: &str) -> Snapshot {
+        let text = format!(
+            "[[listeners]]\nname = \"l\"\naddress = \"127.0.0.1:0\"\n[[deployments]]\nname = \"d\"\nlistener = \"l\"\n{routes}"
+        );
+        let config = crate::config::parse_str(&text, Path::new("t.toml")).unwrap();
+        Snapshot::compile(&config, &text, Path::new("t.toml")).unwrap()
+    }
+
+    const A: &str =
+        "[[deployments.routes]]\npath = \"/a\"\nbackend = { type = \"stock\", status = 200 }\n";
+    const B: &str =
+        "[[deployments.routes]]\npath = \"/b\"\nbackend = { type = \"stock\", status = 200 }\n";
+    const A2: &str =
+        "[[deployments.routes]]\npath = \"/a\"\nbackend = { type = \"stock\", status = 201 }\n";
+
+    // An added, a removed and a changed route are each named.
+    #[test]
+    fn routes_added_removed_changed() {
+        let summary = ChangeSummary::between(&snapshot(&format!("{A}{B}")), &snapshot(A2));
+        assert_eq!(summary.to_string(), "routes -1 [d * /b] ~1 [d * /a]");
+    }
+
+    // Identical configs have no changes.
+    #[test]
+    fn identical_is_empty() {
+        assert!(ChangeSummary::between(&snapshot(A), &snapshot(A)).is_empty());
+    }
+}

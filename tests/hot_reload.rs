@@ -1,0 +1,218 @@
+//! Hot reload: editing the config file on a live gateway (write-then-rename and
+//! in-place writes) switches every request to the new snapshot, a broken edit
+//! changes nothing and says where it is wrong, a good edit after a bad one
+//! applies, long keep-alive connections see changes at once, SIGHUP reloads,
+//! listener changes are refused, and upstream pools survive unrelated edits.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+use std::process::Command;
+use std::thread;
+use std::time::{Duration, Instant};
+
+const BASE: &str = r#"
+[[listeners]]
+name = "public"
+address = "127.0.0.1:0"
+
+[[deployments]]
+name = "api"
+listener = "public"
+path_prefix = "/api"
+
+[[deployments.routes]]
+path = "/hello"
+backend = { type = "stock", status = 200, body = "hi\n" }
+"#;
+
+const NEW_ROUTE: &str = r#"
+[[deployments.routes]]
+path = "/new"
+backend = { type = "stock", status = 200, body = "new\n" }
+"#;
+
+/// Replaces the file the way editors save: write a new file, rename it over.
+fn write_then_rename(path: &Path, text: &str) {
+    let tmp = path.with_extension("toml.swp");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+/// Polls `check` every 50 ms for up to 5 s; true once it holds.
+fn eventually(mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+fn status_of(gw: &Gateway, path: &str) -> u16 {
+    get(gw.addr(), path).status
+}
+
+// Rule: a route added by write-then-rename is served without a restart.
+#[test]
+fn write_then_rename_adds_route() {
+    let gw = Gateway::start(BASE);
+    assert_eq!(status_of(&gw, "/api/new"), 404);
+    write_then_rename(gw.config_path(), &format!("{BASE}{NEW_ROUTE}"));
+    assert!(
+        eventually(|| status_of(&gw, "/api/new") == 200),
+        "log:\n{}",
+        gw.log_text()
+    );
+}
+
+// Rule: a route added by rewriting the file in place is served without a restart.
+#[test]
+fn in_place_write_adds_route() {
+    let gw = Gateway::start(BASE);
+    std::fs::write(gw.config_path(), format!("{BASE}{NEW_ROUTE}")).unwrap();
+    assert!(
+        eventually(|| status_of(&gw, "/api/new") == 200),
+        "log:\n{}",
+        gw.log_text()
+    );
+}
+
+// Rule: a broken edit keeps the running config, logs file, line and key, and a good edit after it applies.
+#[test]
+fn broken_edit_changes_nothing_then_good_edit_applies() {
+    let gw = Gateway::start(BASE);
+    write_then_rename(
+        gw.config_path(),
+        &format!("{BASE}{NEW_ROUTE}colour = \"blue\"\n"),
+    );
+    assert!(
+        eventually(|| gw.log_text().contains("result=\"rejected\"")),
+        "log:\n{}",
+        gw.log_text()
+    );
+    let log = gw.log_text();
+    assert!(
+        log.contains("line") && log.contains("colour"),
+        "log:\n{log}"
+    );
+    assert_eq!(
+        (status_of(&gw, "/api/hello"), status_of(&gw, "/api/new")),
+        (200, 404)
+    );
+    write_then_rename(gw.config_path(), &format!("{BASE}{NEW_ROUTE}"));
+    assert!(
+        eventually(|| status_of(&gw, "/api/new") == 200),
+        "log:\n{}",
+        gw.log_text()
+    );
+}
+
+// Rule: a keep-alive connection opened before the edit sees the new route on its next request.
+#[test]
+fn keep_alive_connection_sees_new_route() {
+    let gw = Gateway::start(BASE);
+    let mut client = gw.connect();
+    assert_eq!(client.roundtrip(get_req("/api/hello")).status, 200);
+    write_then_rename(gw.config_path(), &format!("{BASE}{NEW_ROUTE}"));
+    assert!(
+        eventually(|| client.roundtrip(get_req("/api/new")).status == 200),
+        "log:\n{}",
+        gw.log_text()
+    );
+}
+
+// Rule: a removed route stops being served.
+#[test]
+fn removed_route_is_gone() {
+    let gw = Gateway::start(&format!("{BASE}{NEW_ROUTE}"));
+    assert_eq!(status_of(&gw, "/api/new"), 200);
+    write_then_rename(gw.config_path(), BASE);
+    assert!(
+        eventually(|| status_of(&gw, "/api/new") == 404),
+        "log:\n{}",
+        gw.log_text()
+    );
+}
+
+// Rule: every applied reload writes one audit line with its generation and what changed.
+#[test]
+fn audit_line_names_changes() {
+    let gw = Gateway::start(BASE);
+    write_then_rename(gw.config_path(), &format!("{BASE}{NEW_ROUTE}"));
+    assert!(
+        eventually(|| gw.log_text().contains("result=\"applied\"")),
+        "log:\n{}",
+        gw.log_text()
+    );
+    let log = gw.log_text();
+    let line = log
+        .lines()
+        .find(|l| l.contains("result=\"applied\""))
+        .unwrap();
+    assert!(
+        line.contains("generation=2") && line.contains("/api/new"),
+        "{line}"
+    );
+}
+
+// Rule: SIGHUP reloads the file.
+#[test]
+fn sighup_reloads() {
+    let gw = Gateway::start(BASE);
+    let status = Command::new("kill")
+        .arg("-HUP")
+        .arg(gw.pid().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(
+        eventually(|| gw.log_text().contains("trigger=\"signal\"")),
+        "log:\n{}",
+        gw.log_text()
+    );
+}
+
+// Rule: changing a listener's address is refused with a clear message and the old config keeps serving.
+#[test]
+fn listener_change_is_refused() {
+    let gw = Gateway::start(BASE);
+    let moved = BASE.replace("127.0.0.1:0", &format!("127.0.0.1:{}", unused_port()));
+    write_then_rename(gw.config_path(), &format!("{moved}{NEW_ROUTE}"));
+    assert!(
+        eventually(|| gw.log_text().contains("restart is needed")),
+        "log:\n{}",
+        gw.log_text()
+    );
+    assert_eq!(
+        (status_of(&gw, "/api/hello"), status_of(&gw, "/api/new")),
+        (200, 404)
+    );
+}
+
+// Rule: an edit that leaves a back end alone keeps its pooled upstream connections.
+#[test]
+fn upstream_pool_survives_unrelated_edit() {
+    let up = RecordingUpstream::ok();
+    let config = format!(
+        "{BASE}\n[[deployments.routes]]\npath = \"/up\"\nbackend = {{ type = \"http\", url = \"http://{}/up\" }}\n",
+        up.addr()
+    );
+    let gw = Gateway::start(&config);
+    assert_eq!(status_of(&gw, "/api/up"), 200);
+    write_then_rename(gw.config_path(), &format!("{config}{NEW_ROUTE}"));
+    assert!(
+        eventually(|| status_of(&gw, "/api/new") == 200),
+        "log:\n{}",
+        gw.log_text()
+    );
+    assert_eq!(status_of(&gw, "/api/up"), 200);
+    assert_eq!(
+        up.connection_count(),
+        1,
+        "the pooled connection was reused across the reload"
+    );
+}
