@@ -2,7 +2,7 @@
 //! and prints what it defines. The binary's `main` only calls [`main`].
 
 use crate::server::{self, compile_file, ServerOptions};
-use crate::snapshot::{BackendSpec, Snapshot};
+use crate::snapshot::{BackendSpec, ChangeSummary, Inventory, Snapshot};
 use crate::worker::DriverChoice;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -41,6 +41,10 @@ pub enum Command {
         /// Config file to check.
         #[arg(long, short, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
+        /// Admin endpoint of a running gateway (e.g. 127.0.0.1:9901): also print
+        /// what the file would change against the generation it serves.
+        #[arg(long)]
+        admin: Option<String>,
     },
 }
 
@@ -88,10 +92,20 @@ pub fn main() -> ExitCode {
                 }
             }
         }
-        Command::Check { config } => match compile_file(&config) {
+        Command::Check { config, admin } => match compile_file(&config) {
             Ok(snapshot) => {
                 print!("{}", summary(&config, &snapshot));
-                ExitCode::SUCCESS
+                match admin.map(|address| against_running(&address, &snapshot)) {
+                    Some(Err(e)) => {
+                        eprintln!("error: {e}");
+                        ExitCode::FAILURE
+                    }
+                    Some(Ok(report)) => {
+                        print!("{report}");
+                        ExitCode::SUCCESS
+                    }
+                    None => ExitCode::SUCCESS,
+                }
             }
             Err(e) => {
                 eprintln!("error: {e}");
@@ -110,6 +124,16 @@ fn init_logging() {
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .try_init();
+}
+
+/// What `snapshot` would change against the generation a running gateway serves.
+fn against_running(address: &str, snapshot: &Snapshot) -> Result<String, String> {
+    let running = crate::admin::fetch_config(address)?;
+    let changes = ChangeSummary::between_inventories(&running.inventory, &Inventory::of(snapshot));
+    Ok(format!(
+        "against running generation {} (loaded {}, sha256 {}): {changes}\n",
+        running.generation, running.loaded_at, running.digest
+    ))
 }
 
 /// The one-screen summary `check` prints.

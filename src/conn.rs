@@ -27,6 +27,7 @@ use tracing::debug;
 pub async fn serve(ctx: Rc<WorkerCtx>, stream: TcpStream, addr: SocketAddr, listener: usize) {
     let peer = Peer::new(addr);
     let _ = stream.set_nodelay(true);
+    ctx.telemetry.connection_opened();
     let mut client = BufferedStream::new(stream, INITIAL_READ_CAPACITY);
     let timer = ctx.deadlines.timer();
     let mut first = true;
@@ -40,6 +41,7 @@ pub async fn serve(ctx: Rc<WorkerCtx>, stream: TcpStream, addr: SocketAddr, list
             _ => break,
         }
     }
+    ctx.telemetry.connection_closed();
 }
 
 /// Whether the connection carries another request.
@@ -55,6 +57,7 @@ enum Plan {
     /// `out` holds a complete answer; `skip_body` bytes of request body follow
     /// the head and must be discarded (or the connection closed).
     Respond {
+        status: u16,
         keep_alive: bool,
         skip_body: BodyFraming,
     },
@@ -104,6 +107,7 @@ async fn serve_request(
                     debug!(peer = %peer.addr, %error, "request refused");
                     write_error(&mut out, error.status(), b"", Persistence::Close, false);
                     let (_, out) = client.write_all(out, timer, send_deadline()).await;
+                    ctx.telemetry.request_done(error.status());
                     ctx.give_buffer(out);
                     return Next::Close;
                 }
@@ -122,6 +126,7 @@ async fn serve_request(
                 out.clear();
                 write_error(&mut out, 408, b"", Persistence::Close, false);
                 let (_, out) = client.write_all(out, timer, send_deadline()).await;
+                ctx.telemetry.request_done(408);
                 ctx.give_buffer(out);
                 return Next::Close;
             }
@@ -135,11 +140,13 @@ async fn serve_request(
     let _in_flight = ctx.begin_request();
     let (next, out) = match plan {
         Plan::Respond {
+            status,
             keep_alive,
             skip_body,
         } => {
             let keep_alive = keep_alive && skip_small_body(client, skip_body);
             let (result, out) = client.write_all(out, timer, send_deadline()).await;
+            ctx.telemetry.request_done(status);
             (
                 if result.is_ok() && keep_alive {
                     Next::KeepAlive
@@ -161,8 +168,15 @@ async fn serve_request(
             };
             let (result, mut out) = forward(&exchange, client, backend, &request, out).await;
             match result {
-                Ok(true) => (Next::KeepAlive, out),
-                Ok(false) => (Next::Close, out),
+                Ok(relayed) => {
+                    ctx.telemetry.request_done(relayed.status);
+                    let next = if relayed.keep_alive {
+                        Next::KeepAlive
+                    } else {
+                        Next::Close
+                    };
+                    (next, out)
+                }
                 Err(e) if e.response_started => {
                     debug!(peer = %peer.addr, reason = e.reason, "exchange aborted mid-response");
                     (Next::Close, out)
@@ -174,6 +188,7 @@ async fn serve_request(
                     out.clear();
                     write_error(&mut out, e.status, b"", persistence, request.head_request);
                     let (result, out) = client.write_all(out, timer, send_deadline()).await;
+                    ctx.telemetry.request_done(e.status);
                     (
                         if result.is_ok() && keep_alive {
                             Next::KeepAlive
@@ -220,7 +235,16 @@ fn plan_request(
         Parsed::Complete(head) => head,
     };
     let keep_alive = head.keep_alive && !draining;
-    let plan = route_request(snapshot, &head, peer, listener, keep_alive, out);
+    let body_available = pending.len().saturating_sub(head.len);
+    let plan = route_request(
+        snapshot,
+        &head,
+        peer,
+        listener,
+        keep_alive,
+        body_available,
+        out,
+    );
     Ok(Some((plan, head.len)))
 }
 
@@ -230,12 +254,23 @@ fn route_request(
     peer: &Peer,
     listener: usize,
     keep_alive: bool,
+    body_available: usize,
     out: &mut Vec<u8>,
 ) -> Plan {
+    // An answer the gateway gives itself keeps the connection only if the
+    // request body, if any, is already here to be skipped; otherwise say close.
+    let skippable = match head.body {
+        BodyFraming::None => true,
+        BodyFraming::Length(n) => n <= body_available as u64,
+        BodyFraming::Chunked | BodyFraming::UntilClose => false,
+    };
+    let forward_keep_alive = keep_alive;
+    let keep_alive = keep_alive && skippable;
     let persistence = Persistence::for_client(head.version, keep_alive);
     let answer = |out: &mut Vec<u8>, status: u16, extra: &[u8]| {
         write_error(out, status, extra, persistence, head.is_head());
         Plan::Respond {
+            status,
             keep_alive,
             skip_body: head.body,
         }
@@ -266,6 +301,7 @@ fn route_request(
                 out.extend_from_slice(&stock.body);
             }
             Plan::Respond {
+                status: stock.status,
                 keep_alive,
                 skip_body: head.body,
             }
@@ -275,6 +311,7 @@ fn route_request(
                 if n > snapshot.max_body_bytes {
                     write_error(out, 413, b"", Persistence::Close, head.is_head());
                     return Plan::Respond {
+                        status: 413,
                         keep_alive: false,
                         skip_body: head.body,
                     };
@@ -289,7 +326,7 @@ fn route_request(
                     head_request: head.is_head(),
                     expect_continue: head.expect_continue,
                     client_version: head.version,
-                    client_keep_alive: keep_alive,
+                    client_keep_alive: forward_keep_alive,
                     max_body: snapshot.max_body_bytes,
                 },
             }

@@ -42,10 +42,13 @@
 //! | process: bind, start workers, signals | `server.rs` |
 //! | reload: recompile, publish, audit line | `reload.rs`, `snapshot/diff.rs` |
 //! | control thread: config file watcher | `control.rs` |
+//! | per-worker counters, published per tick | `telemetry.rs` |
+//! | admin endpoint: health, readiness, config, metrics | `admin.rs` |
 //! | command line | `cli.rs` |
 
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod buffered;
 pub mod cli;
 pub mod config;
@@ -59,4 +62,5 @@ pub mod reload;
 pub mod router;
 pub mod server;
 pub mod snapshot;
+pub mod telemetry;
 pub mod worker;

@@ -10,7 +10,6 @@
 
 use crate::config::{load_file, ConfigError};
 use crate::snapshot::{ChangeSummary, Snapshot, SnapshotStore};
-use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -48,21 +47,16 @@ pub enum ReloadError {
     Config(#[from] ConfigError),
     #[error("listeners changed; a restart is needed to change listeners")]
     ListenersChanged,
+    #[error("the admin address changed; a restart is needed to change it")]
+    AdminChanged,
 }
 
-/// Loads, compiles and resolves back-end names: a snapshot ready to serve,
-/// with a digest of the file text it came from.
-pub fn load_snapshot(path: &Path) -> Result<(Snapshot, u64), ConfigError> {
+/// Loads, compiles and resolves back-end names: a snapshot ready to serve.
+pub fn load_snapshot(path: &Path) -> Result<Snapshot, ConfigError> {
     let (config, text) = load_file(path)?;
     let mut snapshot = Snapshot::compile(&config, &text, path)?;
     snapshot.resolve_backends();
-    Ok((snapshot, digest(&text)))
-}
-
-fn digest(text: &str) -> u64 {
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    text.hash(&mut hasher);
-    hasher.finish()
+    Ok(snapshot)
 }
 
 /// Owns the path of the config and the store workers read from.
@@ -71,18 +65,18 @@ pub struct Reloader {
     store: SnapshotStore,
     /// Addresses the listeners are bound to (port 0 resolved).
     bound: Vec<SocketAddr>,
-    /// Digest of the file text of the running snapshot; serialises reloads.
-    running_digest: Mutex<u64>,
+    /// Serialises reloads (file watcher and SIGHUP).
+    reloading: Mutex<()>,
     pub stats: Arc<ReloadStats>,
 }
 
 impl Reloader {
-    pub fn new(path: PathBuf, store: SnapshotStore, bound: Vec<SocketAddr>, digest: u64) -> Self {
+    pub fn new(path: PathBuf, store: SnapshotStore, bound: Vec<SocketAddr>) -> Self {
         Reloader {
             path,
             store,
             bound,
-            running_digest: Mutex::new(digest),
+            reloading: Mutex::new(()),
             stats: Arc::default(),
         }
     }
@@ -94,14 +88,14 @@ impl Reloader {
     /// Reloads the file. A file whose text did not change is skipped when the
     /// trigger is a file event (editors write several events per save).
     pub fn reload(&self, trigger: Trigger) {
-        let mut running_digest = match self.running_digest.lock() {
+        let _serialised = match self.reloading.lock() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
         };
         let current = self.store.load_full();
         match self.prepare(&current) {
-            Ok((next, next_digest)) => {
-                if trigger == Trigger::FileChange && next_digest == *running_digest {
+            Ok(next) => {
+                if trigger == Trigger::FileChange && next.digest == current.digest {
                     self.stats.unchanged.fetch_add(1, Ordering::Relaxed);
                     return;
                 }
@@ -111,7 +105,6 @@ impl Reloader {
                 }
                 let generation = next.generation;
                 self.store.store(Arc::new(next));
-                *running_digest = next_digest;
                 self.stats.applied.fetch_add(1, Ordering::Relaxed);
                 info!(
                     target: "portcullis::audit",
@@ -137,8 +130,8 @@ impl Reloader {
         }
     }
 
-    fn prepare(&self, current: &Snapshot) -> Result<(Snapshot, u64), ReloadError> {
-        let (mut next, next_digest) = load_snapshot(&self.path)?;
+    fn prepare(&self, current: &Snapshot) -> Result<Snapshot, ReloadError> {
+        let mut next = load_snapshot(&self.path)?;
         let same_listeners = next.listeners.len() == current.listeners.len()
             && next
                 .listeners
@@ -149,7 +142,10 @@ impl Reloader {
         if !same_listeners {
             return Err(ReloadError::ListenersChanged);
         }
+        if next.admin != current.admin {
+            return Err(ReloadError::AdminChanged);
+        }
         next.generation = current.generation + 1;
-        Ok((next, next_digest))
+        Ok(next)
     }
 }

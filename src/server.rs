@@ -3,10 +3,12 @@
 //! signals: SIGHUP recompiles and publishes a new snapshot, SIGTERM/SIGINT
 //! stop accepting and drain.
 
+use crate::admin::{self, AdminState};
 use crate::config::{load_file, ConfigError};
 use crate::control::spawn_watcher;
 use crate::reload::{load_snapshot, Reloader, Trigger};
 use crate::snapshot::{ListenerSpec, Snapshot, SnapshotStore};
+use crate::telemetry::SharedWorkerStats;
 use crate::worker::{self, DriverChoice, WorkerSetup};
 use arc_swap::ArcSwap;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
@@ -14,7 +16,7 @@ use signal_hook::iterator::Signals;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use tracing::{error, info, warn};
 
@@ -56,7 +58,7 @@ pub fn compile_file(path: &Path) -> Result<Snapshot, ConfigError> {
 /// Runs the gateway until SIGTERM or SIGINT, then drains and returns.
 pub fn run(options: &ServerOptions) -> Result<(), StartError> {
     let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP])?;
-    let (snapshot, digest) = load_snapshot(&options.config_path)?;
+    let snapshot = load_snapshot(&options.config_path)?;
     for warning in &snapshot.warnings {
         warn!("{warning}");
     }
@@ -69,7 +71,28 @@ pub fn run(options: &ServerOptions) -> Result<(), StartError> {
         info!(listener = %spec.name, address = %address, "listening");
         bound.push(address);
     }
+    let admin_address = snapshot.admin;
     let store: SnapshotStore = Arc::new(ArcSwap::from_pointee(snapshot));
+    let reloader = Arc::new(Reloader::new(
+        options.config_path.clone(),
+        Arc::clone(&store),
+        bound,
+    ));
+    let ready = Arc::new(AtomicUsize::new(0));
+    let worker_stats: Vec<Arc<SharedWorkerStats>> = (0..workers).map(|_| Arc::default()).collect();
+    if let Some(address) = admin_address {
+        let state = AdminState {
+            store: Arc::clone(&store),
+            reloads: Arc::clone(&reloader.stats),
+            workers: worker_stats.clone(),
+            ready_workers: Arc::clone(&ready),
+        };
+        admin::spawn(address, Arc::new(state)).map_err(|source| StartError::Bind {
+            listener: "admin".into(),
+            address,
+            source,
+        })?;
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let mut handles = Vec::with_capacity(workers);
     for (id, listeners) in sockets.into_iter().enumerate() {
@@ -80,18 +103,14 @@ pub fn run(options: &ServerOptions) -> Result<(), StartError> {
             listeners,
             stop: Arc::clone(&stop),
             driver: options.driver,
+            stats: Arc::clone(&worker_stats[id]),
+            ready: Arc::clone(&ready),
         };
         let handle = std::thread::Builder::new()
             .name(format!("portcullis-w{id}"))
             .spawn(move || worker::run(setup))?;
         handles.push(handle);
     }
-    let reloader = Arc::new(Reloader::new(
-        options.config_path.clone(),
-        Arc::clone(&store),
-        bound,
-        digest,
-    ));
     if options.watch {
         spawn_watcher(Arc::clone(&reloader))?;
     }

@@ -10,11 +10,12 @@ use crate::conn;
 use crate::deadline::Deadlines;
 use crate::proxy::pool::UpstreamPool;
 use crate::snapshot::{Snapshot, SnapshotStore};
+use crate::telemetry::{SharedWorkerStats, WorkerTelemetry};
 use monoio::net::TcpListener;
 use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
@@ -57,11 +58,12 @@ pub struct WorkerCtx {
     pub shutdown: Shutdown,
     /// The worker's coarse clock and its tasks' timers.
     pub deadlines: Rc<Deadlines>,
+    pub telemetry: WorkerTelemetry,
     in_flight: Cell<usize>,
 }
 
 impl WorkerCtx {
-    fn new(id: usize, store: SnapshotStore) -> Self {
+    fn new(id: usize, store: SnapshotStore, stats: Arc<SharedWorkerStats>) -> Self {
         let first = store.load_full();
         WorkerCtx {
             id,
@@ -71,6 +73,7 @@ impl WorkerCtx {
             buffers: RefCell::new(Vec::new()),
             shutdown: Shutdown::default(),
             deadlines: Rc::new(Deadlines::default()),
+            telemetry: WorkerTelemetry::new(stats),
             in_flight: Cell::new(0),
         }
     }
@@ -171,6 +174,10 @@ pub struct WorkerSetup {
     pub listeners: Vec<std::net::TcpListener>,
     pub stop: Arc<AtomicBool>,
     pub driver: DriverChoice,
+    /// Where this worker publishes its counters.
+    pub stats: Arc<SharedWorkerStats>,
+    /// Counts workers that have started accepting.
+    pub ready: Arc<AtomicUsize>,
 }
 
 /// Runs a worker on the current thread until the stop flag is set and its
@@ -235,7 +242,7 @@ fn uring_runtime() -> std::io::Result<UringRuntime> {
 }
 
 async fn worker_main(setup: WorkerSetup) {
-    let ctx = Rc::new(WorkerCtx::new(setup.id, setup.store));
+    let ctx = Rc::new(WorkerCtx::new(setup.id, setup.store, setup.stats));
     monoio::spawn(Rc::clone(&ctx.deadlines).sweep());
     for (index, std_listener) in setup.listeners.into_iter().enumerate() {
         match TcpListener::from_std(std_listener) {
@@ -245,9 +252,12 @@ async fn worker_main(setup: WorkerSetup) {
             Err(e) => warn!(worker = ctx.id, error = %e, "cannot use listener socket"),
         }
     }
+    setup.ready.fetch_add(1, Ordering::AcqRel);
     while !setup.stop.load(Ordering::Acquire) {
         monoio::time::sleep(STOP_POLL).await;
+        ctx.telemetry.publish();
     }
+    setup.ready.fetch_sub(1, Ordering::AcqRel);
     ctx.shutdown.trigger();
     let drain = ctx.snapshot().timeouts.drain;
     let deadline = Instant::now() + drain;

@@ -13,6 +13,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 const BASE: &str = r#"
+admin = "127.0.0.1:0"
+
 [[listeners]]
 name = "public"
 address = "127.0.0.1:0"

@@ -338,3 +338,16 @@ fn request_after_header_syntax_rejection_is_ignored() {
     c.assert_closed();
     up.assert_received_nothing();
 }
+
+// Rule: a fragment in the request target is refused and nothing is forwarded.
+#[test]
+fn fragment_in_target_is_400() {
+    let up = RecordingUpstream::ok();
+    let gw = start_standard(&up, "");
+    expect_reject_and_close(
+        gw.addr(),
+        "GET /api/any/admin# HTTP/1.1\r\nHost: x\r\n\r\n",
+        400,
+    );
+    up.assert_received_nothing();
+}

@@ -142,3 +142,31 @@ fn get_on_closed_pooled_connection_is_retried() {
     let targets: Vec<String> = up.requests().into_iter().map(|r| r.target).collect();
     assert_eq!(targets, ["/v1/items/1", "/v1/items/2"]);
 }
+
+// Rule: a request whose body was never read (back end unreachable) gets 502 and the connection closes, so the body is never read as a request.
+#[test]
+fn unread_body_after_connect_failure_closes_connection() {
+    let live = RecordingUpstream::ok();
+    let dead: SocketAddr = format!("127.0.0.1:{}", unused_port()).parse().unwrap();
+    let config = format!(
+        "{}\n[[deployments.routes]]\npath = \"/live\"\nbackend = {{ type = \"http\", url = \"http://{}/live\" }}\n",
+        standard_config(dead, ""),
+        live.addr()
+    );
+    let gw = Gateway::start(&config);
+    let inner = "GET /api/live HTTP/1.1\r\nHost: x\r\n\r\n";
+    let mut c = gw.connect();
+    c.send(format!(
+        "POST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{inner}",
+        inner.len()
+    ));
+    let r = c.read_response();
+    assert_eq!(r.status, 502);
+    assert!(
+        r.header_has_token("connection", "close"),
+        "headers: {:?}",
+        r.headers
+    );
+    c.assert_closed();
+    live.assert_received_nothing();
+}

@@ -52,6 +52,9 @@ fn replies(name: &str) -> Reply {
             "HTTP/1.1 200 OK\r\nConnection: X-Internal\r\nX-Internal: secret\r\nKeep-Alive: timeout=5\r\nX-Public: yes\r\nContent-Length: 2\r\n\r\nok",
         ),
         "many-chunks" => Reply::raw(many_chunks_response()),
+        "headbody" => Reply::raw("HTTP/1.1 200 OK\r\nContent-Length: 38\r\n\r\n")
+            .then_sleep(Duration::from_millis(200))
+            .then_raw("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nEVIL"),
         _ => Reply::ok(name),
     }
 }
@@ -313,4 +316,17 @@ fn hop_by_hop_response_headers_are_dropped() {
     assert_eq!(r.header("x-public"), Some("yes"));
     assert_eq!(r.header("x-internal"), None, "headers: {:?}", r.headers);
     assert_eq!(r.header("keep-alive"), None, "headers: {:?}", r.headers);
+}
+
+// Rule: a back end that sends a body after a HEAD answer never feeds those bytes to the next client.
+#[test]
+fn stray_bytes_after_head_answer_do_not_reach_next_client() {
+    let up = upstream(replies);
+    let gw = start_standard(&up, "");
+    let mut a = gw.connect();
+    a.send("HEAD /api/any/headbody HTTP/1.1\r\nHost: gw.test\r\n\r\n");
+    assert_eq!(a.read_head_response().status, 200);
+    std::thread::sleep(Duration::from_millis(400));
+    let r = get(gw.addr(), "/api/any/victim");
+    assert_eq!((r.status, r.text()), (200, "victim".to_string()));
 }

@@ -192,3 +192,24 @@ fn http10_request_is_forwarded_as_http11() {
     assert_eq!(req.request_line, "GET /v1/items/3 HTTP/1.1");
     assert_eq!(req.header("host"), Some(up.addr().to_string().as_str()));
 }
+
+// Rule: underscored look-alikes of the gateway's own fields are not forwarded; other underscored fields are.
+#[test]
+fn underscored_gateway_fields_are_dropped() {
+    let up = RecordingUpstream::ok();
+    let gw = start_standard(&up, "");
+    let r = request(
+        gw.addr(),
+        "GET /api/items/1 HTTP/1.1\r\nHost: x\r\nX_Forwarded_For: 6.6.6.6\r\nContent_Length: 50\r\nX_Custom: kept\r\n\r\n",
+    );
+    assert_eq!(r.status, 200);
+    let seen = up.only_request();
+    assert_eq!(
+        (
+            seen.has_header("x_forwarded_for"),
+            seen.has_header("content_length"),
+            seen.header("x_custom")
+        ),
+        (false, false, Some("kept"))
+    );
+}

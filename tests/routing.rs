@@ -198,3 +198,20 @@ fn head_on_stock_route_has_no_body() {
         (418, &b"short and stout"[..])
     );
 }
+
+// Rule: a 404 for a request whose body has not fully arrived says `Connection: close` and closes.
+#[test]
+fn answer_with_unread_body_says_close() {
+    let up = RecordingUpstream::ok();
+    let gw = start_standard(&up, "");
+    let mut c = gw.connect();
+    c.send("POST /api/nowhere HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\npartial");
+    let r = c.read_response();
+    assert_eq!(r.status, 404);
+    assert!(
+        r.header_has_token("connection", "close"),
+        "headers: {:?}",
+        r.headers
+    );
+    c.assert_closed();
+}

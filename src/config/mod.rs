@@ -15,9 +15,12 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 
 /// The whole configuration file.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// Address of the admin endpoint (metrics, health, config); `""` turns it off.
+    #[serde(default = "default_admin")]
+    pub admin: String,
     #[serde(default)]
     pub limits: Limits,
     #[serde(default)]
@@ -28,6 +31,11 @@ pub struct Config {
     pub listeners: Vec<Listener>,
     #[serde(default)]
     pub deployments: Vec<Deployment>,
+}
+
+/// The admin endpoint listens on loopback unless configured otherwise.
+pub fn default_admin() -> String {
+    "127.0.0.1:9901".to_string()
 }
 
 /// HTTP size limits applied to every request.

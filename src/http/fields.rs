@@ -74,6 +74,34 @@ pub fn is_hop_by_hop(name: &str) -> bool {
     candidates.iter().any(|c| c.eq_ignore_ascii_case(name))
 }
 
+/// True for a name with `_` that reads as a field the gateway sets or frames
+/// by once `_` is taken for `-` (as CGI-style back ends do): forwarding it
+/// would let a client shadow the gateway's own `X-Forwarded-*` or framing.
+pub fn shadows_gateway_field(name: &str) -> bool {
+    const GUARDED: [&str; 8] = [
+        "content-length",
+        "transfer-encoding",
+        "host",
+        "connection",
+        "forwarded",
+        "x-forwarded-for",
+        "x-forwarded-proto",
+        "x-forwarded-host",
+    ];
+    name.contains('_')
+        && GUARDED.iter().any(|g| {
+            g.len() == name.len()
+                && g.bytes().zip(name.bytes()).all(|(g, n)| {
+                    let n = if n == b'_' {
+                        b'-'
+                    } else {
+                        n.to_ascii_lowercase()
+                    };
+                    g == n
+                })
+        })
+}
+
 /// Most field names one message's `Connection` headers may name (more are
 /// refused by the request parser and ignored in responses).
 pub const MAX_CONNECTION_TOKENS: usize = 8;
@@ -151,6 +179,21 @@ mod tests {
         assert_eq!(
             ["TE", "Transfer-Encoding", "keep-alive", "Trailers", "Host"].map(is_hop_by_hop),
             [true, true, true, false, false]
+        );
+    }
+
+    // Underscored look-alikes of gateway fields are recognised.
+    #[test]
+    fn underscore_shadows() {
+        assert_eq!(
+            [
+                "X_Forwarded_For",
+                "Content_Length",
+                "X_Custom",
+                "X-Forwarded-For"
+            ]
+            .map(shadows_gateway_field),
+            [true, true, false, false]
         );
     }
 

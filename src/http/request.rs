@@ -7,7 +7,9 @@
 //! differently from its back end is a request-smuggling hole: every ambiguity is
 //! rejected here, before a byte is forwarded.
 
-use super::fields::{is_token, is_valid_value, list_elements, parse_content_length};
+use super::fields::{
+    is_token, is_valid_value, list_elements, parse_content_length, MAX_CONNECTION_TOKENS,
+};
 use super::{BodyFraming, Version};
 use std::mem::MaybeUninit;
 
@@ -148,6 +150,9 @@ pub fn parse_request<'h, 'b>(
         return Err(RequestError::UriTooLong);
     }
     let headers: &'h [httparse::Header<'b>] = request.headers;
+    if target.contains('#') {
+        return Err(RequestError::BadRequest("fragment in request target"));
+    }
     let (authority, path_and_query) = split_target(method, target)?;
     let (path, query) = match path_and_query.bytes().position(|b| b == b'?') {
         Some(i) => (&path_and_query[..i], Some(&path_and_query[i + 1..])),
@@ -155,6 +160,9 @@ pub fn parse_request<'h, 'b>(
     };
     if has_dot_segment(path) {
         return Err(RequestError::BadRequest("dot segment in path"));
+    }
+    if path.contains('\\') {
+        return Err(RequestError::BadRequest("backslash in path"));
     }
     let fields = scan_fields(headers, version)?;
     let host = authority.or(fields.host);
@@ -372,6 +380,7 @@ fn scan_fields<'b>(
     let mut content_length: Option<u64> = None;
     let mut transfer_encoding = false;
     let mut codings = TransferCodings::default();
+    let mut connection_tokens = 0;
     for header in headers {
         let name = header.name;
         let value = header.value;
@@ -400,6 +409,10 @@ fn scan_fields<'b>(
             codings.add(value)?;
         } else if name.eq_ignore_ascii_case("connection") {
             for token in list_elements(value) {
+                connection_tokens += 1;
+                if connection_tokens > MAX_CONNECTION_TOKENS {
+                    return Err(RequestError::BadRequest("too many Connection options"));
+                }
                 if token.eq_ignore_ascii_case(b"close") {
                     scan.connection_close = true;
                 } else if token.eq_ignore_ascii_case(b"keep-alive") {

@@ -78,6 +78,22 @@ fn framing_violations_have_their_status() {
     assert_eq!(statuses, cases.iter().map(|(_, s)| *s).collect::<Vec<_>>());
 }
 
+// Fragments, backslashes and too many Connection options are refused.
+#[test]
+fn target_and_connection_oddities_refused() {
+    let nine = "a,b,c,d,e,f,g,h,i";
+    let raw = format!("GET / HTTP/1.1\r\nHost: a\r\nConnection: {nine}\r\n\r\n");
+    assert_eq!(
+        [
+            &b"GET /admin# HTTP/1.1\r\nHost: a\r\n\r\n"[..],
+            b"GET /a\\b HTTP/1.1\r\nHost: a\r\n\r\n",
+            raw.as_bytes()
+        ]
+        .map(error_status),
+        [400, 400, 400]
+    );
+}
+
 // HTTP/0.9 simple requests are refused with 505.
 #[test]
 fn http09_is_not_supported() {

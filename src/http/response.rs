@@ -142,6 +142,12 @@ pub fn parse_response<'h, 'b>(
     if body == BodyFraming::UntilClose {
         close = true;
     }
+    // A bodiless answer (HEAD, 204, 304) that declares a body may come with one
+    // anyway from a careless back end: never reuse that connection, or the
+    // stray bytes would be read as the next client's response.
+    if no_body && (chunked || content_length.is_some_and(|n| n > 0)) {
+        close = true;
+    }
     Ok(ParsedResponse::Final(ResponseHead {
         len,
         version,
@@ -200,12 +206,26 @@ mod tests {
         );
     }
 
-    // A 204 has no body whatever it declares.
+    // A 204 has no body whatever it declares (and declaring one ends reuse).
     #[test]
     fn no_content_has_no_body() {
         assert_eq!(
             parse(b"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n"),
-            Ok((204, BodyFraming::None, false))
+            Ok((204, BodyFraming::None, true))
+        );
+    }
+
+    // A HEAD answer declaring a body is not reused: its bytes might still come.
+    #[test]
+    fn bodiless_answer_with_declared_body_closes() {
+        let mut headers = response_header_storage();
+        let parsed = parse_response(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 38\r\n\r\n",
+            true,
+            &mut headers,
+        );
+        assert!(
+            matches!(parsed, Ok(ParsedResponse::Final(h)) if h.close && h.body == BodyFraming::None)
         );
     }
 

@@ -54,25 +54,33 @@ impl Exchange<'_> {
 }
 
 /// Sends the request whose rewritten head is in `out` and relays the response.
-/// Returns whether the client connection stays open, and `out` for reuse.
+/// Returns what was relayed (keep-alive decision and status), and `out` for reuse.
 pub async fn forward(
     ex: &Exchange<'_>,
     client: &mut BufferedStream,
     backend: &HttpBackendSpec,
     req: &ForwardRequest,
     mut out: Vec<u8>,
-) -> (Result<bool, ForwardError>, Vec<u8>) {
+) -> (Result<Relayed, ForwardError>, Vec<u8>) {
     let retryable = req.idempotent && req.body == BodyFraming::None;
     let mut retried = false;
     loop {
         let (mut upstream, reused) = match acquire(ex, backend).await {
             Ok(conn) => conn,
-            Err(e) => return (Err(e), out),
+            // The request body (if any) was not read: the client connection
+            // cannot carry another request.
+            Err(e) => {
+                return (
+                    Err(Failure::Upstream(e).into_error(req.body != BodyFraming::None)),
+                    out,
+                )
+            }
         };
         let may_retry = reused && retryable && !retried;
         out = match send_request(ex, client, &mut upstream, backend, req, out).await {
             (Ok(()), out) => out,
-            (Err(Failure::Upstream(_)), head) if may_retry => {
+            // A timed-out write keeps no copy of the head: no retry then.
+            (Err(Failure::Upstream(_)), head) if may_retry && !head.is_empty() => {
                 out = head;
                 retried = true;
                 continue;
@@ -343,8 +351,18 @@ async fn send_chunked_body(
     }
 }
 
+/// A response relayed to the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Relayed {
+    /// The client connection stays open.
+    pub keep_alive: bool,
+    /// The back end's status code.
+    pub status: u16,
+}
+
 /// What the final response head decided.
 struct ResponsePlan {
+    status: u16,
     upstream_body: BodyFraming,
     client_framing: ClientFraming,
     persistence: Persistence,
@@ -360,7 +378,7 @@ async fn relay_response(
     req: &ForwardRequest,
     mut out: Vec<u8>,
     may_retry: bool,
-) -> (Result<bool, Failure>, Vec<u8>) {
+) -> (Result<Relayed, Failure>, Vec<u8>) {
     let mut received_any = false;
     let plan = loop {
         if !upstream.pending().is_empty() {
@@ -397,6 +415,7 @@ async fn relay_response(
                     out.clear();
                     write_client_response(&mut out, &head, client_framing, persistence);
                     let plan = ResponsePlan {
+                        status: head.status,
                         upstream_body: head.body,
                         client_framing,
                         persistence,
@@ -450,7 +469,11 @@ async fn relay_response(
             ex.timer.deadlines().now(),
         );
     }
-    (result.map(|()| plan.persistence.keeps_alive()), out)
+    let relayed = Relayed {
+        keep_alive: plan.persistence.keeps_alive(),
+        status: plan.status,
+    };
+    (result.map(|()| relayed), out)
 }
 
 fn client_framing(upstream: BodyFraming, client: Version) -> ClientFraming {

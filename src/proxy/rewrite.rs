@@ -8,7 +8,7 @@
 //! (step 7): hop-by-hop fields dropped and framing and `Connection` rewritten for
 //! the client. Everything else passes unchanged, `Authorization` included.
 
-use crate::http::fields::{is_hop_by_hop, ConnectionTokens};
+use crate::http::fields::{is_hop_by_hop, shadows_gateway_field, ConnectionTokens};
 use crate::http::request::RequestHead;
 use crate::http::respond::{write_content_length, Persistence};
 use crate::http::response::ResponseHead;
@@ -44,6 +44,7 @@ pub fn write_upstream_request(
             || name.eq_ignore_ascii_case("x-forwarded-proto")
             || name.eq_ignore_ascii_case("x-forwarded-host")
             || connection.names(name)
+            || shadows_gateway_field(name)
         {
             continue;
         }
@@ -201,7 +202,8 @@ pub fn write_client_response(
 ) {
     crate::http::respond::write_status_line(out, response.status, response.reason);
     let connection = ConnectionTokens::collect(response.headers);
-    let keep_declared_length = response.body == BodyFraming::None;
+    // HEAD and 304 answers describe the representation; a 204 has no length (RFC 9110 §8.6).
+    let keep_declared_length = response.body == BodyFraming::None && response.status != 204;
     for header in response.headers {
         let name = header.name;
         if keep_declared_length && name.eq_ignore_ascii_case("content-length") {

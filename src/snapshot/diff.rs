@@ -3,6 +3,7 @@
 //! header value.
 
 use super::{BackendSpec, RouteSpec, Snapshot};
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Most names listed per kind of change in one summary line.
@@ -49,12 +50,35 @@ pub struct ChangeSummary {
     pub settings_changed: bool,
 }
 
+/// What a snapshot defines, by name, with a fingerprint of each thing's
+/// settings: enough to compare two configs, safe to publish (no secrets).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inventory {
+    pub deployments: Vec<(String, String)>,
+    pub routes: Vec<(String, String)>,
+    pub settings: String,
+}
+
+impl Inventory {
+    pub fn of(snapshot: &Snapshot) -> Inventory {
+        Inventory {
+            deployments: deployment_prints(snapshot),
+            routes: route_prints(snapshot),
+            settings: settings_print(snapshot),
+        }
+    }
+}
+
 impl ChangeSummary {
     pub fn between(old: &Snapshot, new: &Snapshot) -> ChangeSummary {
+        ChangeSummary::between_inventories(&Inventory::of(old), &Inventory::of(new))
+    }
+
+    pub fn between_inventories(old: &Inventory, new: &Inventory) -> ChangeSummary {
         ChangeSummary {
-            deployments: Changes::between(&deployment_prints(old), &deployment_prints(new)),
-            routes: Changes::between(&route_prints(old), &route_prints(new)),
-            settings_changed: settings_print(old) != settings_print(new),
+            deployments: Changes::between(&old.deployments, &new.deployments),
+            routes: Changes::between(&old.routes, &new.routes),
+            settings_changed: old.settings != new.settings,
         }
     }
 

@@ -11,7 +11,7 @@ mod diff;
 mod routes;
 
 pub use backend::{seconds, BackendSpec, HttpBackendSpec, StockSpec, UrlPart};
-pub use diff::{ChangeSummary, Changes};
+pub use diff::{ChangeSummary, Changes, Inventory};
 pub use routes::{MethodDispatch, PathEntry, RouteSpec};
 
 use crate::config::{Config, ConfigError};
@@ -21,7 +21,7 @@ use arc_swap::ArcSwap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// A listener as the workers bind it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +60,12 @@ pub struct PoolSettings {
 pub struct Snapshot {
     /// Counts published snapshots: 1 at start, +1 per applied reload.
     pub generation: u64,
+    /// SHA-256 of the config file text, hex.
+    pub digest: String,
+    /// When this snapshot was compiled.
+    pub loaded_at: SystemTime,
+    /// Where the admin endpoint listens, if on.
+    pub admin: Option<SocketAddr>,
     pub head_limits: HeadLimits,
     pub max_body_bytes: u64,
     pub timeouts: ClientTimeouts,
@@ -182,8 +188,17 @@ impl Snapshot {
         let (routes, tables) =
             routes::compile_routes(config, &deployments, listeners.len(), &mut warnings)
                 .map_err(|(key, message)| err(key, message))?;
+        let admin = match config.admin.as_str() {
+            "" => None,
+            text => Some(text.parse::<SocketAddr>().map_err(|_| {
+                err("admin".into(), format!("`{text}` is not an IP:PORT address (use \"\" to turn the admin endpoint off)"))
+            })?),
+        };
         Ok(Snapshot {
             generation: 1,
+            digest: sha256_hex(source),
+            loaded_at: SystemTime::now(),
+            admin,
             head_limits: HeadLimits {
                 max_head_bytes: limits.max_head_bytes,
                 max_uri_bytes: limits.max_uri_bytes,
@@ -199,6 +214,18 @@ impl Snapshot {
             warnings,
         })
     }
+}
+
+/// Hex SHA-256 of a config text.
+pub fn sha256_hex(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    use std::fmt::Write;
+    let hash = Sha256::digest(text.as_bytes());
+    let mut hex = String::with_capacity(64);
+    for byte in hash {
+        let _ = write!(hex, "{byte:02x}");
+    }
+    hex
 }
 
 fn compile_listeners(

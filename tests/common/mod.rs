@@ -92,7 +92,16 @@ impl Gateway {
     pub fn start(config_toml: &str) -> Gateway {
         let dir = tempfile::tempdir().expect("tempdir");
         let config_path = dir.path().join("gateway.toml");
-        std::fs::write(&config_path, config_toml).expect("write config");
+        // Parallel tests must not share the default admin port.
+        let has_admin = config_toml
+            .lines()
+            .any(|l| l.trim_start().starts_with("admin"));
+        let config_toml = if has_admin {
+            config_toml.to_string()
+        } else {
+            format!("admin = \"127.0.0.1:0\"\n{config_toml}")
+        };
+        std::fs::write(&config_path, &config_toml).expect("write config");
 
         let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
             .arg("run")
@@ -180,6 +189,28 @@ impl Gateway {
             .listeners
             .get(name)
             .unwrap_or_else(|| panic!("no listener {name:?}: {:?}", self.listeners))
+    }
+
+    /// Address of the admin endpoint, from its log line (waits up to 5 s for it).
+    pub fn admin_addr(&self) -> SocketAddr {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let found = self
+                .log
+                .lock()
+                .unwrap()
+                .iter()
+                .find_map(|l| log_field(l, "admin_address").and_then(|a| a.parse().ok()));
+            if let Some(addr) = found {
+                return addr;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no admin_address in log:\n{}",
+                self.log_text()
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Path of the config file the gateway was started with.

@@ -1,0 +1,158 @@
+//! The admin endpoint: health and readiness, `/config` (generation, digest,
+//! inventory), `/metrics` counters matching the traffic sent, and
+//! `check --admin` printing what a candidate file would change.
+
+mod common;
+
+use common::*;
+use std::collections::HashMap;
+use std::process::Command;
+use std::thread;
+use std::time::{Duration, Instant};
+
+const CONFIG: &str = r#"
+admin = "127.0.0.1:0"
+
+[[listeners]]
+name = "public"
+address = "127.0.0.1:0"
+
+[[deployments]]
+name = "api"
+listener = "public"
+path_prefix = "/api"
+
+[[deployments.routes]]
+path = "/hello"
+backend = { type = "stock", status = 200, body = "hi\n" }
+"#;
+
+/// Parses Prometheus text: `name{labels}` -> value; panics on a malformed line.
+fn parse_metrics(text: &str) -> HashMap<String, f64> {
+    let mut samples = HashMap::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let (series, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("bad line {line:?}"));
+        let value: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("bad value in {line:?}"));
+        assert!(
+            samples.insert(series.to_string(), value).is_none(),
+            "duplicate series {series}"
+        );
+    }
+    samples
+}
+
+fn eventually(mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+// Rule: /healthz answers ok and /readyz answers ready once the worker serves.
+#[test]
+fn health_and_readiness() {
+    let gw = Gateway::start(CONFIG);
+    let admin = gw.admin_addr();
+    assert_eq!(get(admin, "/healthz").status, 200);
+    assert!(eventually(|| get(admin, "/readyz").status == 200));
+}
+
+// Rule: /config reports the generation, the file's SHA-256 and the routes; a reload bumps the generation.
+#[test]
+fn config_reports_generation_and_digest() {
+    let gw = Gateway::start(CONFIG);
+    let admin = gw.admin_addr();
+    let report = get(admin, "/config").text();
+    assert!(report.contains("\"generation\":1"), "{report}");
+    let digest = report
+        .split("\"digest\":\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    assert_eq!(digest.len(), 64, "{report}");
+    assert!(report.contains("/api/hello"), "{report}");
+    let extra =
+        "[[deployments.routes]]\npath = \"/new\"\nbackend = { type = \"stock\", status = 204 }\n";
+    std::fs::write(gw.config_path(), format!("{CONFIG}{extra}")).unwrap();
+    assert!(
+        eventually(|| get(admin, "/config").text().contains("\"generation\":2")),
+        "log:\n{}",
+        gw.log_text()
+    );
+}
+
+// Rule: /metrics parses and its request counters match the requests sent, by status class.
+#[test]
+fn metrics_count_requests_by_class() {
+    let gw = Gateway::start(CONFIG);
+    let admin = gw.admin_addr();
+    for _ in 0..3 {
+        assert_eq!(get(gw.addr(), "/api/hello").status, 200);
+    }
+    for _ in 0..2 {
+        assert_eq!(get(gw.addr(), "/api/missing").status, 404);
+    }
+    let expected = [
+        ("portcullis_requests_total{status_class=\"2xx\"}", 3.0),
+        ("portcullis_requests_total{status_class=\"4xx\"}", 2.0),
+        ("portcullis_connections_accepted_total", 5.0),
+        ("portcullis_config_generation", 1.0),
+    ];
+    let matches = || {
+        let samples = parse_metrics(&get(admin, "/metrics").text());
+        expected
+            .iter()
+            .all(|(series, value)| samples.get(*series) == Some(value))
+    };
+    assert!(
+        eventually(matches),
+        "metrics:\n{}",
+        get(admin, "/metrics").text()
+    );
+}
+
+// Rule: `check --admin` prints what a candidate file would change against the running generation.
+#[test]
+fn check_against_running_gateway() {
+    let gw = Gateway::start(CONFIG);
+    let admin = gw.admin_addr();
+    let dir = tempfile::tempdir().unwrap();
+    let candidate = dir.path().join("candidate.toml");
+    let extra =
+        "[[deployments.routes]]\npath = \"/new\"\nbackend = { type = \"stock\", status = 204 }\n";
+    std::fs::write(&candidate, format!("{CONFIG}{extra}")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args([
+            "check",
+            "--config",
+            candidate.to_str().unwrap(),
+            "--admin",
+            &admin.to_string(),
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("against running generation 1")
+            && stdout.contains("routes +1 [api * /api/new]"),
+        "{stdout}"
+    );
+}
