@@ -5,9 +5,12 @@
 //! A deliberately small HTTP/1.1 server: one request per connection, read and
 //! write timeouts, heads parsed with httparse, answers built in memory.
 
+use crate::access_log::AccessLogStats;
 use crate::reload::ReloadStats;
 use crate::snapshot::{Inventory, SnapshotStore};
-use crate::telemetry::{total, SharedWorkerStats, STATUS_CLASSES};
+use crate::snapshot::{RouteSpec, Snapshot};
+use crate::telemetry::{merged, total, SharedWorkerStats, DECISIONS, STATUS_CLASSES};
+use hdrhistogram::Histogram;
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::io::{Read, Write};
@@ -29,6 +32,8 @@ pub struct AdminState {
     pub workers: Vec<Arc<SharedWorkerStats>>,
     /// Workers that have started accepting.
     pub ready_workers: Arc<AtomicUsize>,
+    /// The access log's counters, if it is on.
+    pub access_log: Option<Arc<AccessLogStats>>,
 }
 
 /// `/config`'s JSON body.
@@ -145,10 +150,17 @@ pub fn config_report(state: &AdminState) -> ConfigReport {
     }
 }
 
+/// Upper bounds (seconds) of the latency histogram buckets.
+const LATENCY_BUCKETS: [f64; 16] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    60.0,
+];
+
 /// The Prometheus text exposition.
 pub fn metrics(state: &AdminState) -> String {
-    let mut out = String::with_capacity(2048);
+    let mut out = String::with_capacity(8192);
     let snapshot = state.store.load();
+    let workers = &state.workers;
     let reloads = &state.reloads;
     metric(
         &mut out,
@@ -187,18 +199,109 @@ pub fn metrics(state: &AdminState) -> String {
     );
     metric(
         &mut out,
-        "portcullis_requests_total",
+        "portcullis_responses_total",
         "counter",
-        "Requests answered, by status class.",
+        "Answers to clients by status class, routed or not.",
     );
     for class in 0..STATUS_CLASSES {
-        let n = total(&state.workers, |w| &w.requests_by_class[class]);
+        let n = total(workers, |w| &w.requests_by_class[class]);
         let _ = writeln!(
             out,
-            "portcullis_requests_total{{status_class=\"{}xx\"}} {n}",
+            "portcullis_responses_total{{status_class=\"{}xx\"}} {n}",
             class + 1
         );
     }
+    metric(
+        &mut out,
+        "portcullis_decisions_total",
+        "counter",
+        "Requests by the decision that settled them.",
+    );
+    for (i, decision) in DECISIONS.iter().enumerate() {
+        let n = total(workers, |w| &w.decisions[i]);
+        let _ = writeln!(
+            out,
+            "portcullis_decisions_total{{decision=\"{}\"}} {n}",
+            decision.code()
+        );
+    }
+    metric(
+        &mut out,
+        "portcullis_requests_total",
+        "counter",
+        "Routed requests by deployment, route and status class.",
+    );
+    let mut route_bytes = Vec::with_capacity(snapshot.routes.len());
+    for route in &snapshot.routes {
+        let (classes, bytes_in, bytes_out) = route.stats.totals();
+        let labels = route_labels(&snapshot, route);
+        for (class, n) in classes.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "portcullis_requests_total{{{labels},status_class=\"{}xx\"}} {n}",
+                class + 1
+            );
+        }
+        route_bytes.push((labels, bytes_in, bytes_out));
+    }
+    metric(
+        &mut out,
+        "portcullis_route_received_bytes_total",
+        "counter",
+        "Request bytes (head and body) by route.",
+    );
+    for (labels, bytes_in, _) in &route_bytes {
+        let _ = writeln!(
+            out,
+            "portcullis_route_received_bytes_total{{{labels}}} {bytes_in}"
+        );
+    }
+    metric(
+        &mut out,
+        "portcullis_route_sent_bytes_total",
+        "counter",
+        "Response bytes by route.",
+    );
+    for (labels, _, bytes_out) in &route_bytes {
+        let _ = writeln!(
+            out,
+            "portcullis_route_sent_bytes_total{{{labels}}} {bytes_out}"
+        );
+    }
+    metric(
+        &mut out,
+        "portcullis_received_bytes_total",
+        "counter",
+        "Request bytes received (head and body).",
+    );
+    let _ = writeln!(
+        out,
+        "portcullis_received_bytes_total {}",
+        total(workers, |w| &w.bytes_in)
+    );
+    metric(
+        &mut out,
+        "portcullis_sent_bytes_total",
+        "counter",
+        "Response bytes sent.",
+    );
+    let _ = writeln!(
+        out,
+        "portcullis_sent_bytes_total {}",
+        total(workers, |w| &w.bytes_out)
+    );
+    histogram(
+        &mut out,
+        "portcullis_request_duration_seconds",
+        "Time from a complete request head to the end of the answer.",
+        &merged(workers, |w| &w.request_latency),
+    );
+    histogram(
+        &mut out,
+        "portcullis_backend_duration_seconds",
+        "Time spent in the exchange with the back end.",
+        &merged(workers, |w| &w.backend_latency),
+    );
     metric(
         &mut out,
         "portcullis_connections_accepted_total",
@@ -208,7 +311,7 @@ pub fn metrics(state: &AdminState) -> String {
     let _ = writeln!(
         out,
         "portcullis_connections_accepted_total {}",
-        total(&state.workers, |w| &w.connections_accepted)
+        total(workers, |w| &w.connections_accepted)
     );
     metric(
         &mut out,
@@ -219,9 +322,83 @@ pub fn metrics(state: &AdminState) -> String {
     let _ = writeln!(
         out,
         "portcullis_connections_active {}",
-        total(&state.workers, |w| &w.connections_active)
+        total(workers, |w| &w.connections_active)
     );
+    if let Some(log) = &state.access_log {
+        metric(
+            &mut out,
+            "portcullis_access_log_lines_total",
+            "counter",
+            "Access log lines by fate.",
+        );
+        let _ = writeln!(
+            out,
+            "portcullis_access_log_lines_total{{result=\"written\"}} {}",
+            log.lines_written.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "portcullis_access_log_lines_total{{result=\"dropped\"}} {}",
+            log.lines_dropped.load(Ordering::Relaxed)
+        );
+        metric(
+            &mut out,
+            "portcullis_access_log_reopens_total",
+            "counter",
+            "Times the access log file was reopened.",
+        );
+        let _ = writeln!(
+            out,
+            "portcullis_access_log_reopens_total {}",
+            log.reopens.load(Ordering::Relaxed)
+        );
+    }
     out
+}
+
+/// `deployment="..",route="..",methods=".."` with Prometheus escaping.
+fn route_labels(snapshot: &Snapshot, route: &RouteSpec) -> String {
+    let deployment = &snapshot.deployments[route.deployment].name;
+    let methods = if route.methods.is_empty() {
+        "*".to_string()
+    } else {
+        route.methods.join(",")
+    };
+    format!(
+        "deployment=\"{}\",route=\"{}\",methods=\"{}\"",
+        escape_label(deployment),
+        escape_label(&route.pattern),
+        escape_label(&methods)
+    )
+}
+
+/// Escapes a label value: backslash, double quote and newline.
+fn escape_label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// A latency histogram (recorded in microseconds) as a Prometheus histogram in seconds.
+fn histogram(out: &mut String, name: &str, help: &str, h: &Histogram<u64>) {
+    metric(out, name, "histogram", help);
+    for bound in LATENCY_BUCKETS {
+        let micros = (bound * 1_000_000.0) as u64;
+        let count = if h.is_empty() {
+            0
+        } else {
+            h.count_between(0, micros)
+        };
+        let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {count}");
+    }
+    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", h.len());
+    let _ = writeln!(
+        out,
+        "{name}_sum {}",
+        h.mean() * h.len() as f64 / 1_000_000.0
+    );
+    let _ = writeln!(out, "{name}_count {}", h.len());
 }
 
 fn metric(out: &mut String, name: &str, kind: &str, help: &str) {

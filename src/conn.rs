@@ -1,26 +1,26 @@
-//! One client connection: read a request head, route it, answer or forward it,
-//! repeat while the connection may be kept (keep-alive, pipelining).
+//! One client connection: read a request head, hand it to [`crate::dispatch`]
+//! (parse, route, plan), answer or forward it, record it, and repeat while the
+//! connection may be kept (keep-alive, pipelining).
 //!
-//! Steps 3–5 of a request's way. The head is parsed and routed synchronously
-//! while it borrows the read buffer; what must outlive the borrow (the upstream
-//! request head or a complete answer) is written into an output buffer, and only
-//! then does I/O resume. After any rejected request nothing more is read: the
-//! answer says `Connection: close` and the connection ends.
+//! The I/O half of steps 2–7. After any rejected request nothing more is read:
+//! the answer says `Connection: close` and the connection ends.
 
 use crate::buffered::{BufferedStream, IoFailure, INITIAL_READ_CAPACITY};
 use crate::deadline::TaskTimer;
-use crate::http::request::{header_storage, parse_request, Parsed, RequestError, RequestHead};
+use crate::dispatch::{plan_request, Context, Plan, Planned, RequestMeta};
 use crate::http::respond::{write_error, Persistence};
 use crate::http::BodyFraming;
 use crate::peer::Peer;
-use crate::proxy::forward::{forward, Exchange, ForwardRequest};
-use crate::proxy::rewrite::write_upstream_request;
-use crate::snapshot::{BackendSpec, MethodDispatch, Snapshot};
+use crate::proxy::forward::{forward, Exchange};
+use crate::proxy::Side;
+use crate::record::{Decision, Outcome};
+use crate::snapshot::{BackendSpec, Snapshot};
 use crate::worker::WorkerCtx;
 use monoio::net::TcpStream;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tracing::debug;
 
 /// Serves one accepted connection until it closes.
@@ -51,26 +51,19 @@ enum Next {
     Close,
 }
 
-/// What to do with a parsed request once the read buffer is free again.
-#[derive(Debug)]
-enum Plan {
-    /// `out` holds a complete answer; `skip_body` bytes of request body follow
-    /// the head and must be discarded (or the connection closed).
-    Respond {
-        status: u16,
-        keep_alive: bool,
-        skip_body: BodyFraming,
-    },
-    /// `out` holds the upstream request head.
-    Forward {
-        route: usize,
-        request: ForwardRequest,
-    },
+impl Next {
+    fn from(written: bool, keep_alive: bool) -> Next {
+        if written && keep_alive {
+            Next::KeepAlive
+        } else {
+            Next::Close
+        }
+    }
 }
 
 async fn serve_request(
     ctx: &Rc<WorkerCtx>,
-    snapshot: &Arc<crate::snapshot::Snapshot>,
+    snapshot: &Arc<Snapshot>,
     client: &mut BufferedStream,
     timer: &TaskTimer,
     peer: &Peer,
@@ -86,29 +79,46 @@ async fn serve_request(
         timeouts.keep_alive
     });
     let send_deadline = || clock.after(timeouts.send);
-    // Idle connections hold no output buffer: it is taken with the first byte.
+    // Idle connections hold no buffers: they are taken with the first byte.
     let mut out = Vec::new();
-    let (plan, head_len) = loop {
+    let mut log_fields = Vec::new();
+    let logging = ctx.access_logging();
+    let cx = Context {
+        snapshot,
+        peer,
+        listener,
+        draining: ctx.draining(),
+        ids: &ctx.ids,
+    };
+    let Planned { plan, meta } = loop {
         if started {
             if out.capacity() == 0 {
                 out = ctx.take_buffer();
+                if logging {
+                    log_fields = ctx.take_buffer();
+                }
             }
-            match plan_request(
-                snapshot,
-                client.pending(),
-                peer,
-                listener,
-                ctx.draining(),
-                &mut out,
-            ) {
+            log_fields.clear();
+            let log = logging.then_some(&mut log_fields);
+            match plan_request(&cx, client.pending(), &mut out, log) {
                 Ok(Some(planned)) => break planned,
                 Ok(None) => {}
                 Err(error) => {
                     debug!(peer = %peer.addr, %error, "request refused");
-                    write_error(&mut out, error.status(), b"", Persistence::Close, false);
+                    let status = error.status();
+                    write_error(&mut out, status, b"", Persistence::Close, false);
+                    let started_at = Instant::now();
                     let (_, out) = client.write_all(out, timer, send_deadline()).await;
-                    ctx.telemetry.request_done(error.status());
+                    let decision = Decision::for_request_status(status);
+                    ctx.finish_unparsed(
+                        peer,
+                        status,
+                        decision,
+                        client.pending().len() as u64,
+                        started_at,
+                    );
                     ctx.give_buffer(out);
+                    ctx.give_buffer(log_fields);
                     return Next::Close;
                 }
             }
@@ -125,36 +135,39 @@ async fn serve_request(
             Err(IoFailure::TimedOut) if started => {
                 out.clear();
                 write_error(&mut out, 408, b"", Persistence::Close, false);
+                let started_at = Instant::now();
                 let (_, out) = client.write_all(out, timer, send_deadline()).await;
-                ctx.telemetry.request_done(408);
+                ctx.finish_unparsed(peer, 408, Decision::ClientTimeout, 0, started_at);
                 ctx.give_buffer(out);
+                ctx.give_buffer(log_fields);
                 return Next::Close;
             }
             Err(_) => {
                 ctx.give_buffer(out);
+                ctx.give_buffer(log_fields);
                 return Next::Close;
             }
         }
     };
-    client.consume(head_len);
+    let started_at = Instant::now();
+    client.consume(meta.head_len);
     let _in_flight = ctx.begin_request();
-    let (next, out) = match plan {
+    let (next, outcome, out) = match plan {
         Plan::Respond {
             status,
             keep_alive,
             skip_body,
         } => {
             let keep_alive = keep_alive && skip_small_body(client, skip_body);
+            let bytes_out = out.len() as u64;
             let (result, out) = client.write_all(out, timer, send_deadline()).await;
-            ctx.telemetry.request_done(status);
-            (
-                if result.is_ok() && keep_alive {
-                    Next::KeepAlive
-                } else {
-                    Next::Close
-                },
-                out,
-            )
+            let decision = if result.is_ok() {
+                meta.decision
+            } else {
+                Decision::ClientAborted
+            };
+            let outcome = outcome(status, decision, &meta, bytes_out, started_at, None);
+            (Next::from(result.is_ok(), keep_alive), outcome, out)
         }
         Plan::Forward { route, request } => {
             let BackendSpec::Http(backend) = &snapshot.routes[route].backend else {
@@ -165,44 +178,84 @@ async fn serve_request(
                 pool_settings: snapshot.pool,
                 timeouts,
                 timer,
+                written: std::cell::Cell::new(0),
             };
+            let backend_start = Instant::now();
             let (result, mut out) = forward(&exchange, client, backend, &request, out).await;
+            let backend_time = Some(backend_start.elapsed());
             match result {
                 Ok(relayed) => {
-                    ctx.telemetry.request_done(relayed.status);
-                    let next = if relayed.keep_alive {
-                        Next::KeepAlive
-                    } else {
-                        Next::Close
-                    };
-                    (next, out)
+                    let outcome = outcome(
+                        relayed.status,
+                        Decision::BackendResponded,
+                        &meta,
+                        relayed.bytes_out,
+                        started_at,
+                        backend_time,
+                    );
+                    (Next::from(true, relayed.keep_alive), outcome, out)
                 }
                 Err(e) if e.response_started => {
                     debug!(peer = %peer.addr, reason = e.reason, "exchange aborted mid-response");
-                    (Next::Close, out)
+                    let decision = match e.side {
+                        Side::Upstream => Decision::BackendAborted,
+                        Side::Client => Decision::ClientAborted,
+                    };
+                    let outcome = outcome(e.status, decision, &meta, 0, started_at, backend_time);
+                    (Next::Close, outcome, out)
                 }
                 Err(e) => {
                     debug!(peer = %peer.addr, status = e.status, reason = e.reason, "exchange failed");
                     let keep_alive = request.client_keep_alive && !e.request_unfinished;
                     let persistence = Persistence::for_client(request.client_version, keep_alive);
                     out.clear();
-                    write_error(&mut out, e.status, b"", persistence, request.head_request);
+                    let mut fields = Vec::new();
+                    request.request_id.write_field(&mut fields);
+                    write_error(
+                        &mut out,
+                        e.status,
+                        &fields,
+                        persistence,
+                        request.head_request,
+                    );
+                    let bytes_out = out.len() as u64;
                     let (result, out) = client.write_all(out, timer, send_deadline()).await;
-                    ctx.telemetry.request_done(e.status);
-                    (
-                        if result.is_ok() && keep_alive {
-                            Next::KeepAlive
-                        } else {
-                            Next::Close
-                        },
-                        out,
-                    )
+                    let decision = Decision::for_exchange_status(e.status);
+                    let outcome = outcome(
+                        e.status,
+                        decision,
+                        &meta,
+                        bytes_out,
+                        started_at,
+                        backend_time,
+                    );
+                    (Next::from(result.is_ok(), keep_alive), outcome, out)
                 }
             }
         }
     };
+    ctx.finish(snapshot, &meta, &outcome, &log_fields);
     ctx.give_buffer(out);
+    ctx.give_buffer(log_fields);
     next
+}
+
+fn outcome(
+    status: u16,
+    decision: Decision,
+    meta: &RequestMeta,
+    bytes_out: u64,
+    started_at: Instant,
+    backend: Option<Duration>,
+) -> Outcome {
+    Outcome {
+        status,
+        decision,
+        bytes_in: meta.head_len as u64 + meta.body_len,
+        bytes_out,
+        total: started_at.elapsed(),
+        backend,
+    }
 }
 
 /// Discards a request body that is already fully read; false when the
@@ -215,121 +268,5 @@ fn skip_small_body(client: &mut BufferedStream, body: BodyFraming) -> bool {
             true
         }
         _ => false,
-    }
-}
-
-/// Parses the pending bytes; when a head is complete, routes it and writes
-/// either the answer or the upstream request head into `out`.
-/// `Ok(None)` means the head is not complete yet.
-fn plan_request(
-    snapshot: &Snapshot,
-    pending: &[u8],
-    peer: &Peer,
-    listener: usize,
-    draining: bool,
-    out: &mut Vec<u8>,
-) -> Result<Option<(Plan, usize)>, RequestError> {
-    let mut storage = header_storage();
-    let head = match parse_request(pending, &snapshot.head_limits, &mut storage)? {
-        Parsed::Partial => return Ok(None),
-        Parsed::Complete(head) => head,
-    };
-    let keep_alive = head.keep_alive && !draining;
-    let body_available = pending.len().saturating_sub(head.len);
-    let plan = route_request(
-        snapshot,
-        &head,
-        peer,
-        listener,
-        keep_alive,
-        body_available,
-        out,
-    );
-    Ok(Some((plan, head.len)))
-}
-
-fn route_request(
-    snapshot: &Snapshot,
-    head: &RequestHead<'_, '_>,
-    peer: &Peer,
-    listener: usize,
-    keep_alive: bool,
-    body_available: usize,
-    out: &mut Vec<u8>,
-) -> Plan {
-    // An answer the gateway gives itself keeps the connection only if the
-    // request body, if any, is already here to be skipped; otherwise say close.
-    let skippable = match head.body {
-        BodyFraming::None => true,
-        BodyFraming::Length(n) => n <= body_available as u64,
-        BodyFraming::Chunked | BodyFraming::UntilClose => false,
-    };
-    let forward_keep_alive = keep_alive;
-    let keep_alive = keep_alive && skippable;
-    let persistence = Persistence::for_client(head.version, keep_alive);
-    let answer = |out: &mut Vec<u8>, status: u16, extra: &[u8]| {
-        write_error(out, status, extra, persistence, head.is_head());
-        Plan::Respond {
-            status,
-            keep_alive,
-            skip_body: head.body,
-        }
-    };
-    let Some(found) = snapshot
-        .tables
-        .get(listener)
-        .and_then(|t| t.lookup(head.path))
-    else {
-        return answer(out, 404, b"");
-    };
-    let route = match found.value.dispatch(&snapshot.routes, head.method) {
-        MethodDispatch::Route(route) => route,
-        MethodDispatch::NotAllowed => {
-            let mut allow = Vec::with_capacity(found.value.allow.len() + 9);
-            allow.extend_from_slice(b"Allow: ");
-            allow.extend_from_slice(found.value.allow.as_bytes());
-            allow.extend_from_slice(b"\r\n");
-            return answer(out, 405, &allow);
-        }
-    };
-    match &snapshot.routes[route].backend {
-        BackendSpec::Stock(stock) => {
-            out.extend_from_slice(&stock.head);
-            persistence.write_field(out);
-            out.extend_from_slice(b"\r\n");
-            if !head.is_head() {
-                out.extend_from_slice(&stock.body);
-            }
-            Plan::Respond {
-                status: stock.status,
-                keep_alive,
-                skip_body: head.body,
-            }
-        }
-        BackendSpec::Http(backend) => {
-            if let BodyFraming::Length(n) = head.body {
-                if n > snapshot.max_body_bytes {
-                    write_error(out, 413, b"", Persistence::Close, head.is_head());
-                    return Plan::Respond {
-                        status: 413,
-                        keep_alive: false,
-                        skip_body: head.body,
-                    };
-                }
-            }
-            write_upstream_request(out, head, backend, &found.params, peer, head.body);
-            Plan::Forward {
-                route,
-                request: ForwardRequest {
-                    body: head.body,
-                    idempotent: head.is_idempotent(),
-                    head_request: head.is_head(),
-                    expect_continue: head.expect_continue,
-                    client_version: head.version,
-                    client_keep_alive: forward_keep_alive,
-                    max_body: snapshot.max_body_bytes,
-                },
-            }
-        }
     }
 }

@@ -35,7 +35,10 @@
 //! | gateway's own answers | `http/respond.rs`, `http/status.rs` |
 //! | socket + read buffer | `buffered.rs` |
 //! | per-worker coarse clock, one timer per task | `deadline.rs` |
-//! | per-connection request loop | `conn.rs` |
+//! | per-connection request loop (I/O) | `conn.rs` |
+//! | parse, route and plan a request head | `dispatch.rs` |
+//! | request id, decision codes, outcome | `record.rs` |
+//! | access log lines, writer thread | `access_log.rs` |
 //! | client address, formatted once per connection | `peer.rs` |
 //! | upstream exchange, pool, head rewriting | `proxy/forward.rs`, `proxy/pool.rs`, `proxy/rewrite.rs` |
 //! | per-core worker, runtime, accept, drain | `worker.rs` |
@@ -48,6 +51,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod access_log;
 pub mod admin;
 pub mod buffered;
 pub mod cli;
@@ -55,9 +59,11 @@ pub mod config;
 pub mod conn;
 pub mod control;
 pub mod deadline;
+pub mod dispatch;
 pub mod http;
 pub mod peer;
 pub mod proxy;
+pub mod record;
 pub mod reload;
 pub mod router;
 pub mod server;

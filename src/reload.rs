@@ -10,6 +10,7 @@
 
 use crate::config::{load_file, ConfigError};
 use crate::snapshot::{ChangeSummary, Snapshot, SnapshotStore};
+use crate::telemetry::StatsRegistry;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -49,13 +50,17 @@ pub enum ReloadError {
     ListenersChanged,
     #[error("the admin address changed; a restart is needed to change it")]
     AdminChanged,
+    #[error("the access log destination changed; a restart is needed to change it")]
+    AccessLogChanged,
 }
 
-/// Loads, compiles and resolves back-end names: a snapshot ready to serve.
-pub fn load_snapshot(path: &Path) -> Result<Snapshot, ConfigError> {
+/// Loads, compiles, resolves back-end names and attaches counters: a snapshot
+/// ready to serve.
+pub fn load_snapshot(path: &Path, stats: &StatsRegistry) -> Result<Snapshot, ConfigError> {
     let (config, text) = load_file(path)?;
     let mut snapshot = Snapshot::compile(&config, &text, path)?;
     snapshot.resolve_backends();
+    snapshot.attach_stats(stats);
     Ok(snapshot)
 }
 
@@ -68,15 +73,22 @@ pub struct Reloader {
     /// Serialises reloads (file watcher and SIGHUP).
     reloading: Mutex<()>,
     pub stats: Arc<ReloadStats>,
+    route_stats: Arc<StatsRegistry>,
 }
 
 impl Reloader {
-    pub fn new(path: PathBuf, store: SnapshotStore, bound: Vec<SocketAddr>) -> Self {
+    pub fn new(
+        path: PathBuf,
+        store: SnapshotStore,
+        bound: Vec<SocketAddr>,
+        route_stats: Arc<StatsRegistry>,
+    ) -> Self {
         Reloader {
             path,
             store,
             bound,
             reloading: Mutex::new(()),
+            route_stats,
             stats: Arc::default(),
         }
     }
@@ -131,7 +143,7 @@ impl Reloader {
     }
 
     fn prepare(&self, current: &Snapshot) -> Result<Snapshot, ReloadError> {
-        let mut next = load_snapshot(&self.path)?;
+        let mut next = load_snapshot(&self.path, &self.route_stats)?;
         let same_listeners = next.listeners.len() == current.listeners.len()
             && next
                 .listeners
@@ -144,6 +156,9 @@ impl Reloader {
         }
         if next.admin != current.admin {
             return Err(ReloadError::AdminChanged);
+        }
+        if next.access_log != current.access_log {
+            return Err(ReloadError::AccessLogChanged);
         }
         next.generation = current.generation + 1;
         Ok(next)

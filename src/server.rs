@@ -3,12 +3,13 @@
 //! signals: SIGHUP recompiles and publishes a new snapshot, SIGTERM/SIGINT
 //! stop accepting and drain.
 
+use crate::access_log::AccessLog;
 use crate::admin::{self, AdminState};
 use crate::config::{load_file, ConfigError};
 use crate::control::spawn_watcher;
 use crate::reload::{load_snapshot, Reloader, Trigger};
 use crate::snapshot::{ListenerSpec, Snapshot, SnapshotStore};
-use crate::telemetry::SharedWorkerStats;
+use crate::telemetry::{SharedWorkerStats, StatsRegistry};
 use crate::worker::{self, DriverChoice, WorkerSetup};
 use arc_swap::ArcSwap;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
@@ -19,6 +20,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use tracing::{error, info, warn};
+
+/// Batches of access log lines that may wait for the writer before lines are dropped.
+const ACCESS_LOG_QUEUE: usize = 64;
 
 /// Pending connections the kernel queues per worker socket.
 const LISTEN_BACKLOG: i32 = 4096;
@@ -58,12 +62,21 @@ pub fn compile_file(path: &Path) -> Result<Snapshot, ConfigError> {
 /// Runs the gateway until SIGTERM or SIGINT, then drains and returns.
 pub fn run(options: &ServerOptions) -> Result<(), StartError> {
     let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP])?;
-    let snapshot = load_snapshot(&options.config_path)?;
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    let workers = options.workers.unwrap_or_else(|| cores.len().max(1)).max(1);
+    let route_stats = Arc::new(StatsRegistry::new(workers));
+    let snapshot = load_snapshot(&options.config_path, &route_stats)?;
     for warning in &snapshot.warnings {
         warn!("{warning}");
     }
-    let cores = core_affinity::get_core_ids().unwrap_or_default();
-    let workers = options.workers.unwrap_or_else(|| cores.len().max(1)).max(1);
+    let access_log = match &snapshot.access_log {
+        Some(destination) => {
+            let log = AccessLog::start(destination.clone(), ACCESS_LOG_QUEUE)?;
+            log.reopen_on_sigusr1()?;
+            Some(log)
+        }
+        None => None,
+    };
     let mut sockets: Vec<Vec<std::net::TcpListener>> = (0..workers).map(|_| Vec::new()).collect();
     let mut bound = Vec::with_capacity(snapshot.listeners.len());
     for spec in &snapshot.listeners {
@@ -77,6 +90,7 @@ pub fn run(options: &ServerOptions) -> Result<(), StartError> {
         options.config_path.clone(),
         Arc::clone(&store),
         bound,
+        Arc::clone(&route_stats),
     ));
     let ready = Arc::new(AtomicUsize::new(0));
     let worker_stats: Vec<Arc<SharedWorkerStats>> = (0..workers).map(|_| Arc::default()).collect();
@@ -86,6 +100,7 @@ pub fn run(options: &ServerOptions) -> Result<(), StartError> {
             reloads: Arc::clone(&reloader.stats),
             workers: worker_stats.clone(),
             ready_workers: Arc::clone(&ready),
+            access_log: access_log.as_ref().map(AccessLog::stats),
         };
         admin::spawn(address, Arc::new(state)).map_err(|source| StartError::Bind {
             listener: "admin".into(),
@@ -105,6 +120,7 @@ pub fn run(options: &ServerOptions) -> Result<(), StartError> {
             driver: options.driver,
             stats: Arc::clone(&worker_stats[id]),
             ready: Arc::clone(&ready),
+            access_log: access_log.clone(),
         };
         let handle = std::thread::Builder::new()
             .name(format!("portcullis-w{id}"))
@@ -114,7 +130,7 @@ pub fn run(options: &ServerOptions) -> Result<(), StartError> {
     if options.watch {
         spawn_watcher(Arc::clone(&reloader))?;
     }
-    info!(workers, "serving");
+    info!(target: "portcullis::audit", workers, generation = store.load().generation, "started: serving");
     for signal in signals.forever() {
         match signal {
             SIGHUP => reloader.reload(Trigger::Signal),
@@ -135,7 +151,8 @@ pub fn run(options: &ServerOptions) -> Result<(), StartError> {
             Err(_) => error!("worker panicked"),
         }
     }
-    info!("stopped");
+    drop(access_log);
+    info!(target: "portcullis::audit", "stopped");
     Ok(())
 }
 

@@ -6,9 +6,13 @@
 //! Step 1 of a request's way: accept, then hand the connection to
 //! [`crate::conn::serve`].
 
+use crate::access_log::{write_json_str, write_millis, write_rfc3339_millis, AccessLog, WorkerLog};
 use crate::conn;
 use crate::deadline::Deadlines;
+use crate::dispatch::{RequestIds, RequestMeta};
+use crate::peer::Peer;
 use crate::proxy::pool::UpstreamPool;
+use crate::record::{Decision, Outcome};
 use crate::snapshot::{Snapshot, SnapshotStore};
 use crate::telemetry::{SharedWorkerStats, WorkerTelemetry};
 use monoio::net::TcpListener;
@@ -59,11 +63,20 @@ pub struct WorkerCtx {
     /// The worker's coarse clock and its tasks' timers.
     pub deadlines: Rc<Deadlines>,
     pub telemetry: WorkerTelemetry,
+    /// Source of generated request ids.
+    pub ids: RequestIds,
+    /// This worker's access log buffer, if logging is on.
+    access_log: RefCell<Option<WorkerLog>>,
     in_flight: Cell<usize>,
 }
 
 impl WorkerCtx {
-    fn new(id: usize, store: SnapshotStore, stats: Arc<SharedWorkerStats>) -> Self {
+    fn new(
+        id: usize,
+        store: SnapshotStore,
+        stats: Arc<SharedWorkerStats>,
+        access_log: Option<WorkerLog>,
+    ) -> Self {
         let first = store.load_full();
         WorkerCtx {
             id,
@@ -74,6 +87,8 @@ impl WorkerCtx {
             shutdown: Shutdown::default(),
             deadlines: Rc::new(Deadlines::default()),
             telemetry: WorkerTelemetry::new(stats),
+            ids: RequestIds::new(id_prefix(id)),
+            access_log: RefCell::new(access_log),
             in_flight: Cell::new(0),
         }
     }
@@ -117,6 +132,101 @@ impl WorkerCtx {
     pub fn draining(&self) -> bool {
         self.shutdown.is_triggered()
     }
+
+    /// True when requests should be written to the access log.
+    pub fn access_logging(&self) -> bool {
+        self.access_log.borrow().is_some()
+    }
+
+    /// Records a finished request: route and worker counters, latency, and the
+    /// access log line (`log_fields` holds the fields written at its head).
+    pub fn finish(
+        &self,
+        snapshot: &Snapshot,
+        meta: &RequestMeta,
+        outcome: &Outcome,
+        log_fields: &[u8],
+    ) {
+        if let Some(route) = meta.route.and_then(|r| snapshot.routes.get(r)) {
+            route.stats.record(self.id, outcome);
+        }
+        self.telemetry.request_done(outcome);
+        if let Some(log) = self.access_log.borrow_mut().as_mut() {
+            log.line(|line| write_access_line(line, log_fields, outcome));
+        }
+    }
+
+    /// Records a request refused before its head could be parsed.
+    pub fn finish_unparsed(
+        &self,
+        peer: &Peer,
+        status: u16,
+        decision: Decision,
+        bytes_in: u64,
+        started: Instant,
+    ) {
+        let outcome = Outcome {
+            status,
+            decision,
+            bytes_in,
+            bytes_out: 0,
+            total: started.elapsed(),
+            backend: None,
+        };
+        self.telemetry.request_done(&outcome);
+        if let Some(log) = self.access_log.borrow_mut().as_mut() {
+            let mut fields = Vec::with_capacity(96);
+            let id = self.ids.next_id();
+            fields.extend_from_slice(b"\"request_id\":");
+            write_json_str(&mut fields, id.as_bytes());
+            fields.extend_from_slice(b",\"client\":");
+            write_json_str(&mut fields, peer.ip_text());
+            fields.extend_from_slice(
+                b",\"method\":null,\"path\":null,\"protocol\":null,\"deployment\":null,\"route\":null,\"backend\":null",
+            );
+            log.line(|line| write_access_line(line, &fields, &outcome));
+        }
+    }
+}
+
+/// A random prefix for this worker's generated request ids.
+fn id_prefix(worker: usize) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_usize(worker);
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    hasher.finish()
+}
+
+/// Appends one access log JSON object: time, the head's fields, the outcome.
+fn write_access_line(line: &mut Vec<u8>, head_fields: &[u8], outcome: &Outcome) {
+    line.extend_from_slice(b"{\"time\":\"");
+    write_rfc3339_millis(line, std::time::SystemTime::now());
+    line.extend_from_slice(b"\",");
+    line.extend_from_slice(head_fields);
+    let mut n = itoa::Buffer::new();
+    line.extend_from_slice(b",\"status\":");
+    line.extend_from_slice(n.format(outcome.status).as_bytes());
+    line.extend_from_slice(b",\"bytes_in\":");
+    line.extend_from_slice(n.format(outcome.bytes_in).as_bytes());
+    line.extend_from_slice(b",\"bytes_out\":");
+    line.extend_from_slice(n.format(outcome.bytes_out).as_bytes());
+    line.extend_from_slice(b",\"duration_ms\":");
+    write_millis(line, outcome.total);
+    line.extend_from_slice(b",\"backend_ms\":");
+    match outcome.backend {
+        Some(d) => write_millis(line, d),
+        None => line.extend_from_slice(b"null"),
+    }
+    line.extend_from_slice(
+        b",\"subscriber\":null,\"client_name\":null,\"tls\":null,\"decision\":\"",
+    );
+    line.extend_from_slice(outcome.decision.code().as_bytes());
+    line.extend_from_slice(b"\"}");
 }
 
 /// Counts one in-flight request while alive.
@@ -178,6 +288,8 @@ pub struct WorkerSetup {
     pub stats: Arc<SharedWorkerStats>,
     /// Counts workers that have started accepting.
     pub ready: Arc<AtomicUsize>,
+    /// The access log, if on.
+    pub access_log: Option<AccessLog>,
 }
 
 /// Runs a worker on the current thread until the stop flag is set and its
@@ -242,7 +354,13 @@ fn uring_runtime() -> std::io::Result<UringRuntime> {
 }
 
 async fn worker_main(setup: WorkerSetup) {
-    let ctx = Rc::new(WorkerCtx::new(setup.id, setup.store, setup.stats));
+    let worker_log = setup.access_log.as_ref().map(AccessLog::worker);
+    let ctx = Rc::new(WorkerCtx::new(
+        setup.id,
+        setup.store,
+        setup.stats,
+        worker_log,
+    ));
     monoio::spawn(Rc::clone(&ctx.deadlines).sweep());
     for (index, std_listener) in setup.listeners.into_iter().enumerate() {
         match TcpListener::from_std(std_listener) {
@@ -256,6 +374,9 @@ async fn worker_main(setup: WorkerSetup) {
     while !setup.stop.load(Ordering::Acquire) {
         monoio::time::sleep(STOP_POLL).await;
         ctx.telemetry.publish();
+        if let Some(log) = ctx.access_log.borrow_mut().as_mut() {
+            log.flush();
+        }
     }
     setup.ready.fetch_sub(1, Ordering::AcqRel);
     ctx.shutdown.trigger();

@@ -105,17 +105,37 @@ fn metrics_count_requests_by_class() {
     for _ in 0..2 {
         assert_eq!(get(gw.addr(), "/api/missing").status, 404);
     }
+    let hello = "deployment=\"api\",route=\"/api/hello\",methods=\"*\"";
     let expected = [
-        ("portcullis_requests_total{status_class=\"2xx\"}", 3.0),
-        ("portcullis_requests_total{status_class=\"4xx\"}", 2.0),
-        ("portcullis_connections_accepted_total", 5.0),
-        ("portcullis_config_generation", 1.0),
+        (
+            "portcullis_responses_total{status_class=\"2xx\"}".to_string(),
+            3.0,
+        ),
+        (
+            "portcullis_responses_total{status_class=\"4xx\"}".to_string(),
+            2.0,
+        ),
+        (
+            format!("portcullis_requests_total{{{hello},status_class=\"2xx\"}}"),
+            3.0,
+        ),
+        (
+            "portcullis_decisions_total{decision=\"routing.noRoute\"}".to_string(),
+            2.0,
+        ),
+        (
+            "portcullis_decisions_total{decision=\"stockResponse.served\"}".to_string(),
+            3.0,
+        ),
+        ("portcullis_request_duration_seconds_count".to_string(), 5.0),
+        ("portcullis_connections_accepted_total".to_string(), 5.0),
+        ("portcullis_config_generation".to_string(), 1.0),
     ];
     let matches = || {
         let samples = parse_metrics(&get(admin, "/metrics").text());
         expected
             .iter()
-            .all(|(series, value)| samples.get(*series) == Some(value))
+            .all(|(series, value)| samples.get(series) == Some(value))
     };
     assert!(
         eventually(matches),

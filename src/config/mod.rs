@@ -21,6 +21,9 @@ pub struct Config {
     /// Address of the admin endpoint (metrics, health, config); `""` turns it off.
     #[serde(default = "default_admin")]
     pub admin: String,
+    /// Access log; absent means no access log.
+    #[serde(default)]
+    pub access_log: Option<AccessLogConfig>,
     #[serde(default)]
     pub limits: Limits,
     #[serde(default)]
@@ -36,6 +39,14 @@ pub struct Config {
 /// The admin endpoint listens on loopback unless configured otherwise.
 pub fn default_admin() -> String {
     "127.0.0.1:9901".to_string()
+}
+
+/// Where access log lines go.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessLogConfig {
+    /// A file path (appended to; reopened on SIGUSR1 or when rotated away) or `"stdout"`.
+    pub path: String,
 }
 
 /// HTTP size limits applied to every request.

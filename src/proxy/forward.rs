@@ -10,13 +10,14 @@
 
 use super::pool::{UpstreamPool, UPSTREAM_READ_CAPACITY};
 use super::rewrite::{write_client_response, ClientFraming};
-use super::ForwardError;
+use super::{ForwardError, Side};
 use crate::buffered::{write_all_within, BufferedStream, IoFailure, BODY_READ_CAPACITY};
 use crate::deadline::{ticks, TaskTimer};
 use crate::http::chunked::{encode_chunk, ChunkedDecoder, LAST_CHUNK};
 use crate::http::respond::{Persistence, CONTINUE};
 use crate::http::response::{parse_response, response_header_storage, ParsedResponse};
 use crate::http::{BodyFraming, Version};
+use crate::record::RequestId;
 use crate::snapshot::{ClientTimeouts, HttpBackendSpec, PoolSettings};
 use monoio::net::TcpStream;
 
@@ -36,6 +37,8 @@ pub struct ForwardRequest {
     /// The client wants (and may have) another request on this connection.
     pub client_keep_alive: bool,
     pub max_body: u64,
+    /// Echoed to the client in the response.
+    pub request_id: RequestId,
 }
 
 /// The worker state an exchange uses.
@@ -45,6 +48,8 @@ pub struct Exchange<'a> {
     pub timeouts: ClientTimeouts,
     /// The client task's timer; bounds every read, write and connect.
     pub timer: &'a TaskTimer,
+    /// Response bytes written to the client so far.
+    pub written: std::cell::Cell<u64>,
 }
 
 impl Exchange<'_> {
@@ -194,6 +199,7 @@ async fn read_body(ex: &Exchange<'_>, client: &mut BufferedStream) -> Result<(),
             "request body timed out",
         ))),
         Err(_) => Err(Failure::Client(ForwardError::aborted(
+            Side::Client,
             "client closed during the request body",
         ))),
     }
@@ -211,7 +217,12 @@ async fn send_continue(
         .write_all(interim, ex.timer, ex.deadline(ex.timeouts.send))
         .await;
     (
-        result.map_err(|_| Failure::Client(ForwardError::aborted("client closed before its body"))),
+        result.map_err(|_| {
+            Failure::Client(ForwardError::aborted(
+                Side::Client,
+                "client closed before its body",
+            ))
+        }),
         out,
     )
 }
@@ -358,6 +369,8 @@ pub struct Relayed {
     pub keep_alive: bool,
     /// The back end's status code.
     pub status: u16,
+    /// Bytes written to the client (head and body).
+    pub bytes_out: u64,
 }
 
 /// What the final response head decided.
@@ -413,7 +426,13 @@ async fn relay_response(
                         req.client_keep_alive && client_framing != ClientFraming::UntilClose;
                     let persistence = Persistence::for_client(req.client_version, keep_alive);
                     out.clear();
-                    write_client_response(&mut out, &head, client_framing, persistence);
+                    write_client_response(
+                        &mut out,
+                        &head,
+                        client_framing,
+                        persistence,
+                        &req.request_id,
+                    );
                     let plan = ResponsePlan {
                         status: head.status,
                         upstream_body: head.body,
@@ -472,6 +491,7 @@ async fn relay_response(
     let relayed = Relayed {
         keep_alive: plan.persistence.keeps_alive(),
         status: plan.status,
+        bytes_out: ex.written.get(),
     };
     (result.map(|()| relayed), out)
 }
@@ -493,13 +513,18 @@ async fn write_client(
     client: &mut BufferedStream,
     out: Vec<u8>,
 ) -> (Result<(), Failure>, Vec<u8>) {
+    let len = out.len() as u64;
     let (result, mut out) = client
         .write_all(out, ex.timer, ex.deadline(ex.timeouts.send))
         .await;
+    if result.is_ok() {
+        ex.written.set(ex.written.get() + len);
+    }
     out.clear();
     (
         result.map_err(|_| {
             Failure::Client(ForwardError::aborted(
+                Side::Client,
                 "client went away during the response",
             ))
         }),
@@ -522,9 +547,11 @@ async fn read_upstream_body(
         Ok(_) => Ok(true),
         Err(IoFailure::Closed) if until_close => Ok(false),
         Err(IoFailure::TimedOut) => Err(Failure::Upstream(ForwardError::aborted(
+            Side::Upstream,
             "back end stalled mid-body",
         ))),
         Err(_) => Err(Failure::Upstream(ForwardError::aborted(
+            Side::Upstream,
             "back end closed mid-body",
         ))),
     }
@@ -590,7 +617,10 @@ impl BodyRelay {
             }
             BodyFraming::Chunked => loop {
                 let decoded = self.decoder.decode(upstream.pending()).map_err(|_| {
-                    Failure::Upstream(ForwardError::aborted("malformed chunked response"))
+                    Failure::Upstream(ForwardError::aborted(
+                        Side::Upstream,
+                        "malformed chunked response",
+                    ))
                 })?;
                 if let Some(range) = decoded.data.clone() {
                     self.emit(out, &upstream.pending()[range]);

@@ -11,9 +11,17 @@ pub mod forward;
 pub mod pool;
 pub mod rewrite;
 
+/// Which side of the proxy failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Client,
+    Upstream,
+}
+
 /// A failed exchange and how the client connection must end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ForwardError {
+    pub side: Side,
     /// Status to answer with, if nothing of the response reached the client yet.
     pub status: u16,
     /// Why, for the log.
@@ -28,6 +36,7 @@ pub struct ForwardError {
 impl ForwardError {
     pub(crate) fn upstream(status: u16, reason: &'static str) -> Self {
         ForwardError {
+            side: Side::Upstream,
             status,
             reason,
             response_started: false,
@@ -37,6 +46,7 @@ impl ForwardError {
 
     pub(crate) fn client(status: u16, reason: &'static str) -> Self {
         ForwardError {
+            side: Side::Client,
             status,
             reason,
             response_started: false,
@@ -44,8 +54,10 @@ impl ForwardError {
         }
     }
 
-    pub(crate) fn aborted(reason: &'static str) -> Self {
+    /// The exchange ended mid-way on `side`; nothing more can be written.
+    pub(crate) fn aborted(side: Side, reason: &'static str) -> Self {
         ForwardError {
+            side,
             status: 502,
             reason,
             response_started: true,

@@ -14,6 +14,7 @@ use crate::http::respond::{write_content_length, Persistence};
 use crate::http::response::ResponseHead;
 use crate::http::BodyFraming;
 use crate::peer::Peer;
+use crate::record::RequestId;
 use crate::router::Params;
 use crate::snapshot::{HttpBackendSpec, UrlPart};
 
@@ -24,6 +25,7 @@ pub fn write_upstream_request(
     backend: &HttpBackendSpec,
     params: &Params<'_, '_>,
     peer: &Peer,
+    request_id: &RequestId,
     body: BodyFraming,
 ) {
     out.extend_from_slice(head.method.as_bytes());
@@ -43,6 +45,7 @@ pub fn write_upstream_request(
             || name.eq_ignore_ascii_case("expect")
             || name.eq_ignore_ascii_case("x-forwarded-proto")
             || name.eq_ignore_ascii_case("x-forwarded-host")
+            || name.eq_ignore_ascii_case("x-request-id")
             || connection.names(name)
             || shadows_gateway_field(name)
         {
@@ -79,6 +82,7 @@ pub fn write_upstream_request(
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"X-Forwarded-Proto: http\r\n");
+    request_id.write_field(out);
     if let Some(host) = head.host {
         write_field(out, b"X-Forwarded-Host", host.as_bytes());
     }
@@ -199,6 +203,7 @@ pub fn write_client_response(
     response: &ResponseHead<'_, '_>,
     framing: ClientFraming,
     persistence: Persistence,
+    request_id: &RequestId,
 ) {
     crate::http::respond::write_status_line(out, response.status, response.reason);
     let connection = ConnectionTokens::collect(response.headers);
@@ -210,11 +215,15 @@ pub fn write_client_response(
             write_field(out, name.as_bytes(), header.value);
             continue;
         }
-        if is_hop_by_hop(name) || connection.names(name) {
+        if is_hop_by_hop(name)
+            || connection.names(name)
+            || name.eq_ignore_ascii_case("x-request-id")
+        {
             continue;
         }
         write_field(out, name.as_bytes(), header.value);
     }
+    request_id.write_field(out);
     match framing {
         ClientFraming::Length(n) => write_content_length(out, n),
         ClientFraming::Chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),

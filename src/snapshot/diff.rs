@@ -153,7 +153,8 @@ fn route_prints(snapshot: &Snapshot) -> Vec<(String, String)> {
         .collect()
 }
 
-fn route_name(snapshot: &Snapshot, route: &RouteSpec) -> String {
+/// A route's stable name: `deployment METHODS pattern`.
+pub fn route_name(snapshot: &Snapshot, route: &RouteSpec) -> String {
     let deployment = &snapshot.deployments[route.deployment].name;
     let methods = if route.methods.is_empty() {
         "*".to_string()

@@ -66,6 +66,8 @@ pub struct Snapshot {
     pub loaded_at: SystemTime,
     /// Where the admin endpoint listens, if on.
     pub admin: Option<SocketAddr>,
+    /// Where access log lines go, if anywhere.
+    pub access_log: Option<crate::access_log::Destination>,
     pub head_limits: HeadLimits,
     pub max_body_bytes: u64,
     pub timeouts: ClientTimeouts,
@@ -80,6 +82,18 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// Gives every route its counters, keeping those of routes that existed before.
+    pub fn attach_stats(&mut self, registry: &crate::telemetry::StatsRegistry) {
+        let names: Vec<String> = self
+            .routes
+            .iter()
+            .map(|r| diff::route_name(self, r))
+            .collect();
+        for (route, name) in self.routes.iter_mut().zip(names) {
+            route.stats = registry.for_route(&name);
+        }
+    }
+
     /// Resolves every back-end host name (blocking DNS; never on a worker).
     /// Unresolvable names become warnings.
     pub fn resolve_backends(&mut self) {
@@ -194,8 +208,20 @@ impl Snapshot {
                 err("admin".into(), format!("`{text}` is not an IP:PORT address (use \"\" to turn the admin endpoint off)"))
             })?),
         };
+        let access_log = match config.access_log.as_ref().map(|a| a.path.as_str()) {
+            None => None,
+            Some("") => {
+                return Err(err(
+                    "access_log.path".into(),
+                    "must be a file path or \"stdout\"".into(),
+                ))
+            }
+            Some("stdout") => Some(crate::access_log::Destination::Stdout),
+            Some(path) => Some(crate::access_log::Destination::File(path.into())),
+        };
         Ok(Snapshot {
             generation: 1,
+            access_log,
             digest: sha256_hex(source),
             loaded_at: SystemTime::now(),
             admin,

@@ -16,6 +16,8 @@ pub struct RouteSpec {
     /// Allowed methods; empty means every method.
     pub methods: Vec<Box<str>>,
     pub backend: BackendSpec,
+    /// Counters, shared with the same route in later snapshots.
+    pub stats: std::sync::Arc<crate::telemetry::RouteStats>,
 }
 
 impl RouteSpec {
@@ -103,6 +105,7 @@ pub(super) fn compile_routes(
                 pattern: pattern.clone(),
                 methods,
                 backend,
+                stats: Default::default(),
             };
             let listener = deployments[d].listener;
             match entries

@@ -1,0 +1,291 @@
+//! Steps 3–5 of a request's way, synchronously, while the head borrows the
+//! read buffer: parse the head, route it, run the policies, and write either
+//! the gateway's own answer or the upstream request head into the output
+//! buffer. What must outlive the borrow comes back as a [`Planned`] (small,
+//! `Copy` data), so the connection can resume I/O.
+
+use crate::access_log::write_json_str;
+use crate::http::request::{header_storage, parse_request, Parsed, RequestError, RequestHead};
+use crate::http::respond::{write_error, Persistence};
+use crate::http::{BodyFraming, Version};
+use crate::peer::Peer;
+use crate::proxy::forward::ForwardRequest;
+use crate::proxy::rewrite::write_upstream_request;
+use crate::record::{Decision, RequestId};
+use crate::snapshot::{BackendSpec, MethodDispatch, Snapshot};
+use std::cell::Cell;
+
+/// What to do once the read buffer is free again.
+#[derive(Debug)]
+pub enum Plan {
+    /// `out` holds a complete answer; a request body of `skip_body` follows the
+    /// head and must be discarded (or the connection closed).
+    Respond {
+        status: u16,
+        keep_alive: bool,
+        skip_body: BodyFraming,
+    },
+    /// `out` holds the upstream request head.
+    Forward {
+        route: usize,
+        request: ForwardRequest,
+    },
+}
+
+/// What the telemetry needs to know about a request, fixed at its head.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestMeta {
+    pub id: RequestId,
+    pub route: Option<usize>,
+    /// The decision if the gateway answered itself (forwarded requests decide later).
+    pub decision: Decision,
+    pub head_len: usize,
+    pub body_len: u64,
+}
+
+/// A parsed and planned request.
+#[derive(Debug)]
+pub struct Planned {
+    pub plan: Plan,
+    pub meta: RequestMeta,
+}
+
+/// A worker's source of request ids: a random prefix and a counter.
+pub struct RequestIds {
+    prefix: u64,
+    counter: Cell<u64>,
+}
+
+impl RequestIds {
+    pub fn new(prefix: u64) -> Self {
+        RequestIds {
+            prefix,
+            counter: Cell::new(0),
+        }
+    }
+
+    /// The next generated id.
+    pub fn next_id(&self) -> RequestId {
+        let n = self.counter.get().wrapping_add(1);
+        self.counter.set(n);
+        RequestId::generate(self.prefix, n)
+    }
+}
+
+/// Everything a plan depends on besides the bytes.
+pub struct Context<'a> {
+    pub snapshot: &'a Snapshot,
+    pub peer: &'a Peer,
+    pub listener: usize,
+    pub draining: bool,
+    pub ids: &'a RequestIds,
+}
+
+/// Parses the pending bytes; when a head is complete, routes it and writes the
+/// answer or the upstream head into `out`, and, if `log` is given, the
+/// request's access-log fields. `Ok(None)`: the head is not complete yet.
+pub fn plan_request(
+    cx: &Context<'_>,
+    pending: &[u8],
+    out: &mut Vec<u8>,
+    log: Option<&mut Vec<u8>>,
+) -> Result<Option<Planned>, RequestError> {
+    let mut storage = header_storage();
+    let head = match parse_request(pending, &cx.snapshot.head_limits, &mut storage)? {
+        Parsed::Partial => return Ok(None),
+        Parsed::Complete(head) => head,
+    };
+    let id = head
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("x-request-id"))
+        .and_then(|h| RequestId::from_client(h.value))
+        .unwrap_or_else(|| cx.ids.next_id());
+    let body_available = pending.len().saturating_sub(head.len);
+    let (plan, route, decision) = route_request(cx, &head, id, body_available, out);
+    if let Some(log) = log {
+        write_log_fields(log, cx, &head, &id, route);
+    }
+    let body_len = match head.body {
+        BodyFraming::Length(n) => n,
+        _ => 0,
+    };
+    Ok(Some(Planned {
+        plan,
+        meta: RequestMeta {
+            id,
+            route,
+            decision,
+            head_len: head.len,
+            body_len,
+        },
+    }))
+}
+
+/// Routes the head and writes the answer or the upstream head; returns the
+/// plan and the route (None for 404/405).
+fn route_request(
+    cx: &Context<'_>,
+    head: &RequestHead<'_, '_>,
+    id: RequestId,
+    body_available: usize,
+    out: &mut Vec<u8>,
+) -> (Plan, Option<usize>, Decision) {
+    let snapshot = cx.snapshot;
+    let forward_keep_alive = head.keep_alive && !cx.draining;
+    // An answer the gateway gives itself keeps the connection only if the
+    // request body, if any, is already here to be skipped; otherwise say close.
+    let skippable = match head.body {
+        BodyFraming::None => true,
+        BodyFraming::Length(n) => n <= body_available as u64,
+        BodyFraming::Chunked | BodyFraming::UntilClose => false,
+    };
+    let keep_alive = forward_keep_alive && skippable;
+    let persistence = Persistence::for_client(head.version, keep_alive);
+    let id_field = IdField::new(&id);
+    let answer = |out: &mut Vec<u8>, status: u16, fields: &[u8]| {
+        write_error(out, status, fields, persistence, head.is_head());
+        Plan::Respond {
+            status,
+            keep_alive,
+            skip_body: head.body,
+        }
+    };
+    let Some(found) = snapshot
+        .tables
+        .get(cx.listener)
+        .and_then(|t| t.lookup(head.path))
+    else {
+        return (answer(out, 404, id_field.bytes()), None, Decision::NoRoute);
+    };
+    let route = match found.value.dispatch(&snapshot.routes, head.method) {
+        MethodDispatch::Route(route) => route,
+        MethodDispatch::NotAllowed => {
+            // Rare: the Allow value is built on the heap.
+            let mut fields = Vec::with_capacity(found.value.allow.len() + 96);
+            fields.extend_from_slice(id_field.bytes());
+            fields.extend_from_slice(b"Allow: ");
+            fields.extend_from_slice(found.value.allow.as_bytes());
+            fields.extend_from_slice(b"\r\n");
+            return (answer(out, 405, &fields), None, Decision::MethodNotAllowed);
+        }
+    };
+    let (plan, decision) = match &snapshot.routes[route].backend {
+        BackendSpec::Stock(stock) => {
+            out.extend_from_slice(&stock.head);
+            id.write_field(out);
+            persistence.write_field(out);
+            out.extend_from_slice(b"\r\n");
+            if !head.is_head() {
+                out.extend_from_slice(&stock.body);
+            }
+            (
+                Plan::Respond {
+                    status: stock.status,
+                    keep_alive,
+                    skip_body: head.body,
+                },
+                Decision::StockResponse,
+            )
+        }
+        BackendSpec::Http(backend) => {
+            if let BodyFraming::Length(n) = head.body {
+                if n > snapshot.max_body_bytes {
+                    write_error(
+                        out,
+                        413,
+                        id_field.bytes(),
+                        Persistence::Close,
+                        head.is_head(),
+                    );
+                    let plan = Plan::Respond {
+                        status: 413,
+                        keep_alive: false,
+                        skip_body: head.body,
+                    };
+                    return (plan, Some(route), Decision::BodyTooLarge);
+                }
+            }
+            write_upstream_request(out, head, backend, &found.params, cx.peer, &id, head.body);
+            let plan = Plan::Forward {
+                route,
+                request: ForwardRequest {
+                    body: head.body,
+                    idempotent: head.is_idempotent(),
+                    head_request: head.is_head(),
+                    expect_continue: head.expect_continue,
+                    client_version: head.version,
+                    client_keep_alive: forward_keep_alive,
+                    max_body: snapshot.max_body_bytes,
+                    request_id: id,
+                },
+            };
+            (plan, Decision::BackendResponded)
+        }
+    };
+    (plan, Some(route), decision)
+}
+
+/// The `X-Request-Id` field line, on the stack.
+struct IdField {
+    buf: [u8; 16 + crate::record::MAX_REQUEST_ID],
+    len: usize,
+}
+
+impl IdField {
+    fn new(id: &RequestId) -> Self {
+        let mut field = IdField {
+            buf: [0; 16 + crate::record::MAX_REQUEST_ID],
+            len: 0,
+        };
+        for part in [&b"X-Request-Id: "[..], id.as_bytes(), b"\r\n"] {
+            field.buf[field.len..field.len + part.len()].copy_from_slice(part);
+            field.len += part.len();
+        }
+        field
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+/// The access-log fields known once the head is parsed.
+fn write_log_fields(
+    log: &mut Vec<u8>,
+    cx: &Context<'_>,
+    head: &RequestHead<'_, '_>,
+    id: &RequestId,
+    route: Option<usize>,
+) {
+    log.extend_from_slice(b"\"request_id\":");
+    write_json_str(log, id.as_bytes());
+    log.extend_from_slice(b",\"client\":");
+    write_json_str(log, cx.peer.ip_text());
+    log.extend_from_slice(b",\"method\":");
+    write_json_str(log, head.method.as_bytes());
+    log.extend_from_slice(b",\"path\":");
+    write_json_str(log, head.path.as_bytes());
+    log.extend_from_slice(b",\"protocol\":");
+    log.extend_from_slice(match head.version {
+        Version::Http10 => b"\"HTTP/1.0\"",
+        Version::Http11 => b"\"HTTP/1.1\"",
+    });
+    let route = route.and_then(|r| cx.snapshot.routes.get(r));
+    log.extend_from_slice(b",\"deployment\":");
+    match route {
+        Some(r) => write_json_str(log, cx.snapshot.deployments[r.deployment].name.as_bytes()),
+        None => log.extend_from_slice(b"null"),
+    }
+    log.extend_from_slice(b",\"route\":");
+    match route {
+        Some(r) => write_json_str(log, r.pattern.as_bytes()),
+        None => log.extend_from_slice(b"null"),
+    }
+    log.extend_from_slice(b",\"backend\":");
+    match route.map(|r| &r.backend) {
+        Some(BackendSpec::Http(h)) => write_json_str(log, h.pool_key.as_bytes()),
+        Some(BackendSpec::Stock(_)) => log.extend_from_slice(b"\"stock\""),
+        None => log.extend_from_slice(b"null"),
+    }
+}
