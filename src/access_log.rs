@@ -1,17 +1,14 @@
 //! Access log lines, from a worker's formatting buffer to disk: one JSON object
 //! per request, written off the request path.
 //!
-//! Step 8 of a request's way. Each worker owns a [`WorkerLog`] and formats lines
-//! into its own buffer; a full buffer (or the worker's tick) becomes a batch
-//! handed to the one `portcullis-log` writer thread over a bounded channel. The
-//! writer writes, counts, reopens the file when asked (SIGUSR1,
-//! [`AccessLog::reopen`]) or when the path no longer names the open file, and
-//! puts emptied buffers on a free list for the workers to reuse.
+//! Step 8 of a request's way. Each worker formats lines into its own
+//! [`WorkerLog`] buffer; full buffers (and the worker's tick) go as batches to
+//! the one `portcullis-log` writer thread, which writes them, reopens the file
+//! on SIGUSR1 or rotation, and returns emptied buffers on a free list.
 //!
-//! Must not: block a worker (a full queue drops the whole batch and counts its
-//! lines; workers only `try_lock` the free list), allocate per line in steady
-//! state, or spin. It never looks inside a line: keeping tokens and other
-//! secrets out of lines is the callers' duty.
+//! Must not: block a worker (a full queue drops whole batches, counted; workers
+//! only `try_lock` the free list), allocate per line in steady state, or spin.
+//! It never looks inside a line: keeping tokens out is the callers' duty.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -25,8 +22,6 @@ use tracing::warn;
 
 /// A worker hands its buffer to the writer once it holds more than this.
 pub const FLUSH_BYTES: usize = 32 * 1024;
-/// A fresh buffer's capacity: a full batch plus one long line.
-const BUFFER_CAPACITY: usize = FLUSH_BYTES + 4 * 1024;
 /// How long the writer blocks on the channel before its periodic duties.
 const WAKE_EVERY: Duration = Duration::from_millis(250);
 /// How often the writer checks that the path still names the open file.
@@ -50,9 +45,6 @@ pub struct AccessLogStats {
 /// Lines handed from one worker to the writer in one piece, and their count.
 type Batch = (Vec<u8>, u64);
 
-/// Emptied buffers on their way back to the workers.
-type FreeList = Arc<Mutex<Vec<Vec<u8>>>>;
-
 /// Handle to the writer thread (Clone + Send + Sync): workers get a
 /// [`WorkerLog`] from it. The writer exits once every handle is dropped.
 #[derive(Clone)]
@@ -60,7 +52,7 @@ pub struct AccessLog {
     tx: SyncSender<Batch>,
     stats: Arc<AccessLogStats>,
     reopen: Arc<AtomicBool>,
-    free: FreeList,
+    free: Arc<Mutex<Vec<Vec<u8>>>>,
     /// Disconnects when the writer thread exits.
     done: Arc<Mutex<Receiver<()>>>,
 }
@@ -97,10 +89,7 @@ impl AccessLog {
         };
         std::thread::Builder::new()
             .name("portcullis-log".into())
-            .spawn(move || {
-                writer.run(&rx);
-                drop(done_tx);
-            })?;
+            .spawn(move || writer.run(&rx, done_tx))?;
         Ok(log)
     }
 
@@ -125,7 +114,7 @@ impl AccessLog {
     /// A per-worker buffer feeding this log.
     pub fn worker(&self) -> WorkerLog {
         WorkerLog {
-            buf: Vec::with_capacity(BUFFER_CAPACITY),
+            buf: Vec::with_capacity(2 * FLUSH_BYTES),
             lines: 0,
             tx: self.tx.clone(),
             stats: Arc::clone(&self.stats),
@@ -137,10 +126,9 @@ impl AccessLog {
     /// everything queued and exit, which it does once every other `AccessLog`
     /// and `WorkerLog` is gone. True if it exited in time.
     pub fn close(self, timeout: Duration) -> bool {
-        let AccessLog { tx, done, .. } = self;
-        drop(tx);
-        let Ok(done) = done.lock() else { return false };
-        done.recv_timeout(timeout) == Err(RecvTimeoutError::Disconnected)
+        drop(self.tx);
+        let done = self.done.lock();
+        done.is_ok_and(|rx| rx.recv_timeout(timeout) == Err(RecvTimeoutError::Disconnected))
     }
 }
 
@@ -150,7 +138,7 @@ pub struct WorkerLog {
     lines: u64,
     tx: SyncSender<Batch>,
     stats: Arc<AccessLogStats>,
-    free: FreeList,
+    free: Arc<Mutex<Vec<Vec<u8>>>>,
 }
 
 impl WorkerLog {
@@ -179,7 +167,7 @@ impl WorkerLog {
         match self.tx.try_send((buf, lines)) {
             Ok(()) => {
                 let recycled = self.free.try_lock().ok().and_then(|mut free| free.pop());
-                self.buf = recycled.unwrap_or_else(|| Vec::with_capacity(BUFFER_CAPACITY));
+                self.buf = recycled.unwrap_or_else(|| Vec::with_capacity(2 * FLUSH_BYTES));
             }
             Err(TrySendError::Full((buf, _)) | TrySendError::Disconnected((buf, _))) => {
                 self.stats.lines_dropped.fetch_add(lines, Ordering::Relaxed);
@@ -205,21 +193,20 @@ fn open_append(path: &Path) -> io::Result<(File, (u64, u64))> {
 
 /// The writer thread's state.
 struct Writer {
-    /// Stdout (locked per write) or the open file.
     out: Box<dyn Write + Send>,
     /// The file's path and the (dev, ino) it had when opened.
     file: Option<(PathBuf, (u64, u64))>,
     stats: Arc<AccessLogStats>,
     reopen: Arc<AtomicBool>,
-    free: FreeList,
+    free: Arc<Mutex<Vec<Vec<u8>>>>,
     keep_free: usize,
     /// Whether the last write failed (one warning per failing streak).
     failing: bool,
 }
 
 impl Writer {
-    /// Writes batches until every sender is gone and the queue is empty.
-    fn run(&mut self, rx: &Receiver<Batch>) {
+    /// Writes until every sender is gone and the queue is empty; `_done` then hangs up.
+    fn run(&mut self, rx: &Receiver<Batch>, _done: mpsc::Sender<()>) {
         let mut last_check = Instant::now();
         loop {
             let received = rx.recv_timeout(WAKE_EVERY);
@@ -250,10 +237,9 @@ impl Writer {
         // A buffer grown by a huge line is freed, not recycled.
         if buf.capacity() <= 4 * FLUSH_BYTES {
             buf.clear();
-            if let Ok(mut free) = self.free.lock() {
-                if free.len() < self.keep_free {
-                    free.push(buf);
-                }
+            match self.free.lock() {
+                Ok(mut free) if free.len() < self.keep_free => free.push(buf),
+                _ => {}
             }
         }
     }
@@ -318,10 +304,8 @@ pub fn write_json_str(out: &mut Vec<u8>, s: &[u8]) {
 /// Writes `t` as RFC 3339 UTC with milliseconds, e.g. `2026-11-22T15:04:05.123Z`
 /// (clamped to 1970..=9999, the range humantime formats).
 pub fn write_rfc3339_millis(out: &mut Vec<u8>, t: SystemTime) {
-    let t = t.clamp(
-        UNIX_EPOCH,
-        UNIX_EPOCH + Duration::from_millis(253_402_300_799_999),
-    );
+    let last = UNIX_EPOCH + Duration::from_millis(253_402_300_799_999);
+    let t = t.clamp(UNIX_EPOCH, last);
     // Writing into a Vec cannot fail, and the clamped time is in range.
     let _ = write!(out, "{}", humantime::format_rfc3339_millis(t));
 }
@@ -338,7 +322,6 @@ pub fn write_millis(out: &mut Vec<u8>, d: Duration) {
 mod tests {
     use super::*;
     use std::fs::{read_to_string, rename};
-    use tempfile::TempDir;
 
     fn render(write: impl FnOnce(&mut Vec<u8>)) -> String {
         let mut out = Vec::new();
@@ -347,7 +330,7 @@ mod tests {
     }
 
     /// A temporary directory and a log writing to `access.log` in it.
-    fn file_log() -> (TempDir, AccessLog) {
+    fn file_log() -> (tempfile::TempDir, AccessLog) {
         let dir = tempfile::tempdir().unwrap();
         let log = AccessLog::start(Destination::File(dir.path().join("access.log")), 64).unwrap();
         (dir, log)
@@ -365,28 +348,28 @@ mod tests {
     }
 
     /// Writes 3 "old" lines, waits until they are on disk, moves the file away.
-    fn write_then_rotate(log: &AccessLog, dir: &TempDir) {
+    fn write_then_rotate(log: &AccessLog, dir: &tempfile::TempDir) {
         write_lines(log, "old", 3);
         wait_for(|| log.stats().lines_written.load(Ordering::Relaxed) == 3);
         rename(dir.path().join("access.log"), dir.path().join("old.log")).unwrap();
     }
 
-    fn wait_for(what: impl Fn() -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !what() && Instant::now() < deadline {
+    /// Waits (at most 5 s) until `what` holds; returns how long it took.
+    fn wait_for(what: impl Fn() -> bool) -> Duration {
+        let started = Instant::now();
+        while !what() && started.elapsed() < Duration::from_secs(5) {
             std::thread::sleep(Duration::from_millis(10));
         }
+        started.elapsed()
     }
 
     // Lines from two workers on two threads all arrive whole, none interleaved.
     #[test]
     fn lines_from_two_workers_arrive_whole() {
         let (dir, log) = file_log();
-        let threads = ["a", "b"].map(|tag| {
-            let log = log.clone();
-            std::thread::spawn(move || write_lines(&log, tag, 10_000))
+        std::thread::scope(|s| {
+            ["a", "b"].map(|tag| drop(s.spawn(|| write_lines(&log, tag, 10_000))))
         });
-        threads.into_iter().for_each(|t| t.join().unwrap());
         assert!(log.close(Duration::from_secs(5)));
         let text = read_to_string(dir.path().join("access.log")).unwrap();
         let mut seen: Vec<(String, u64)> = (text.lines())
@@ -424,9 +407,7 @@ mod tests {
     fn moved_path_is_noticed_without_a_signal() {
         let (dir, log) = file_log();
         write_then_rotate(&log, &dir);
-        let started = Instant::now();
-        wait_for(|| log.stats().reopens.load(Ordering::Relaxed) == 1);
-        let noticed = started.elapsed();
+        let noticed = wait_for(|| log.stats().reopens.load(Ordering::Relaxed) == 1);
         write_lines(&log, "new", 2);
         assert!(log.close(Duration::from_secs(5)));
         let new = read_to_string(dir.path().join("access.log")).unwrap();
@@ -452,18 +433,11 @@ mod tests {
         assert!(dropped.is_ok_and(|n| n > 0), "blocked, or none dropped");
     }
 
-    // Durations are milliseconds with microseconds, truncated: 1 234 567 ns → "1.234".
+    // Durations are milliseconds with microseconds, truncated and zero-padded.
     #[test]
     fn millis_truncate_to_microseconds() {
-        let got = render(|out| write_millis(out, Duration::from_nanos(1_234_567)));
-        assert_eq!(got, "1.234");
-    }
-
-    // Sub-millisecond durations keep the fraction's leading zeros.
-    #[test]
-    fn millis_pad_the_fraction() {
-        let got = render(|out| write_millis(out, Duration::from_micros(5)));
-        assert_eq!(got, "0.005");
+        let ms = |nanos| render(|out| write_millis(out, Duration::from_nanos(nanos)));
+        assert_eq!([ms(1_234_567), ms(5_999)], ["1.234", "0.005"]);
     }
 
     // Timestamps are RFC 3339 UTC with milliseconds.

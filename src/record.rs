@@ -6,6 +6,7 @@
 //! read by step 8 (telemetry). Never holds a token or a header value other than
 //! the request id.
 
+use crate::access_log::{write_millis, write_rfc3339_millis};
 use std::time::Duration;
 
 /// Longest request id accepted from a client (longer ones are replaced).
@@ -154,6 +155,33 @@ pub struct Outcome {
     pub total: Duration,
     /// Time spent in the exchange with the back end, if there was one.
     pub backend: Option<Duration>,
+}
+
+/// Appends one access log JSON object: time, the head's fields, the outcome.
+pub fn write_access_line(line: &mut Vec<u8>, head_fields: &[u8], outcome: &Outcome) {
+    line.extend_from_slice(b"{\"time\":\"");
+    write_rfc3339_millis(line, std::time::SystemTime::now());
+    line.extend_from_slice(b"\",");
+    line.extend_from_slice(head_fields);
+    let mut n = itoa::Buffer::new();
+    line.extend_from_slice(b",\"status\":");
+    line.extend_from_slice(n.format(outcome.status).as_bytes());
+    line.extend_from_slice(b",\"bytes_in\":");
+    line.extend_from_slice(n.format(outcome.bytes_in).as_bytes());
+    line.extend_from_slice(b",\"bytes_out\":");
+    line.extend_from_slice(n.format(outcome.bytes_out).as_bytes());
+    line.extend_from_slice(b",\"duration_ms\":");
+    write_millis(line, outcome.total);
+    line.extend_from_slice(b",\"backend_ms\":");
+    match outcome.backend {
+        Some(d) => write_millis(line, d),
+        None => line.extend_from_slice(b"null"),
+    }
+    line.extend_from_slice(
+        b",\"subscriber\":null,\"client_name\":null,\"tls\":null,\"decision\":\"",
+    );
+    line.extend_from_slice(outcome.decision.code().as_bytes());
+    line.extend_from_slice(b"\"}");
 }
 
 #[cfg(test)]

@@ -151,7 +151,11 @@ pub fn run(options: &ServerOptions) -> Result<(), StartError> {
             Err(_) => error!("worker panicked"),
         }
     }
-    drop(access_log);
+    if let Some(log) = access_log {
+        if !log.close(std::time::Duration::from_secs(2)) {
+            warn!("access log writer did not finish within 2 s; its last lines may be lost");
+        }
+    }
     info!(target: "portcullis::audit", "stopped");
     Ok(())
 }

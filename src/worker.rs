@@ -6,13 +6,13 @@
 //! Step 1 of a request's way: accept, then hand the connection to
 //! [`crate::conn::serve`].
 
-use crate::access_log::{write_json_str, write_millis, write_rfc3339_millis, AccessLog, WorkerLog};
+use crate::access_log::{write_json_str, AccessLog, WorkerLog};
 use crate::conn;
 use crate::deadline::Deadlines;
 use crate::dispatch::{RequestIds, RequestMeta};
 use crate::peer::Peer;
 use crate::proxy::pool::UpstreamPool;
-use crate::record::{Decision, Outcome};
+use crate::record::{write_access_line, Decision, Outcome};
 use crate::snapshot::{Snapshot, SnapshotStore};
 use crate::telemetry::{SharedWorkerStats, WorkerTelemetry};
 use monoio::net::TcpListener;
@@ -202,33 +202,6 @@ fn id_prefix(worker: usize) -> u64 {
     hasher.finish()
 }
 
-/// Appends one access log JSON object: time, the head's fields, the outcome.
-fn write_access_line(line: &mut Vec<u8>, head_fields: &[u8], outcome: &Outcome) {
-    line.extend_from_slice(b"{\"time\":\"");
-    write_rfc3339_millis(line, std::time::SystemTime::now());
-    line.extend_from_slice(b"\",");
-    line.extend_from_slice(head_fields);
-    let mut n = itoa::Buffer::new();
-    line.extend_from_slice(b",\"status\":");
-    line.extend_from_slice(n.format(outcome.status).as_bytes());
-    line.extend_from_slice(b",\"bytes_in\":");
-    line.extend_from_slice(n.format(outcome.bytes_in).as_bytes());
-    line.extend_from_slice(b",\"bytes_out\":");
-    line.extend_from_slice(n.format(outcome.bytes_out).as_bytes());
-    line.extend_from_slice(b",\"duration_ms\":");
-    write_millis(line, outcome.total);
-    line.extend_from_slice(b",\"backend_ms\":");
-    match outcome.backend {
-        Some(d) => write_millis(line, d),
-        None => line.extend_from_slice(b"null"),
-    }
-    line.extend_from_slice(
-        b",\"subscriber\":null,\"client_name\":null,\"tls\":null,\"decision\":\"",
-    );
-    line.extend_from_slice(outcome.decision.code().as_bytes());
-    line.extend_from_slice(b"\"}");
-}
-
 /// Counts one in-flight request while alive.
 pub struct InFlight(Rc<WorkerCtx>);
 
@@ -392,6 +365,11 @@ async fn worker_main(setup: WorkerSetup) {
             "drain timeout: closing requests still in flight"
         );
     }
+    ctx.telemetry.publish();
+    // Hand the last lines over and let go of the log here: tasks still pending
+    // when the runtime stops may never be dropped, and the log's writer exits
+    // only once every worker has let go.
+    drop(ctx.access_log.borrow_mut().take());
 }
 
 async fn accept_loop(ctx: Rc<WorkerCtx>, listener: TcpListener, index: usize) {

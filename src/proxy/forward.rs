@@ -1,7 +1,7 @@
 //! One exchange with an HTTP back end: acquire a connection, send the request
-//! head and stream its body (framing re-checked, chunked re-encoded), read the
-//! response head (interim 1xx skipped), relay the body with framing the client
-//! can trust, and decide whether each connection may be kept.
+//! head and its body (`request_body`), read the response head (interim 1xx
+//! skipped), relay the body (`response_body`), and decide whether each
+//! connection may be kept.
 //!
 //! A request that fails on a reused pooled connection before any response byte
 //! arrives is retried once on a fresh connection when it is idempotent and has
@@ -9,12 +9,13 @@
 //! client: the client connection is closed mid-body.
 
 use super::pool::{UpstreamPool, UPSTREAM_READ_CAPACITY};
+use super::request_body::send_request;
+use super::response_body::{client_framing, relay_body};
 use super::rewrite::{write_client_response, ClientFraming};
-use super::{ForwardError, Side};
-use crate::buffered::{write_all_within, BufferedStream, IoFailure, BODY_READ_CAPACITY};
+use super::ForwardError;
+use crate::buffered::{BufferedStream, IoFailure};
 use crate::deadline::{ticks, TaskTimer};
-use crate::http::chunked::{encode_chunk, ChunkedDecoder, LAST_CHUNK};
-use crate::http::respond::{Persistence, CONTINUE};
+use crate::http::respond::Persistence;
 use crate::http::response::{parse_response, response_header_storage, ParsedResponse};
 use crate::http::{BodyFraming, Version};
 use crate::record::RequestId;
@@ -24,7 +25,7 @@ use monoio::net::TcpStream;
 /// Response heads larger than this are refused (502).
 const MAX_RESPONSE_HEAD: usize = 16 * 1024;
 /// Flush the output buffer to the peer once it holds this much.
-const FLUSH_AT: usize = 32 * 1024;
+pub(super) const FLUSH_AT: usize = 32 * 1024;
 
 /// What the exchange needs to know about the client's request.
 #[derive(Debug, Clone, Copy)]
@@ -53,7 +54,7 @@ pub struct Exchange<'a> {
 }
 
 impl Exchange<'_> {
-    fn deadline(&self, limit: std::time::Duration) -> crate::deadline::Tick {
+    pub(super) fn deadline(&self, limit: std::time::Duration) -> crate::deadline::Tick {
         self.timer.deadlines().after(limit)
     }
 }
@@ -107,7 +108,7 @@ pub async fn forward(
 
 /// Why an exchange stopped.
 #[derive(Debug)]
-enum Failure {
+pub(super) enum Failure {
     /// The back end failed (status 502 or 504).
     Upstream(ForwardError),
     /// The client failed or broke a rule while sending its body.
@@ -117,7 +118,7 @@ enum Failure {
 }
 
 impl Failure {
-    fn into_error(self, body_pending: bool) -> ForwardError {
+    pub(super) fn into_error(self, body_pending: bool) -> ForwardError {
         match self {
             Failure::Upstream(mut e) => {
                 e.request_unfinished |= body_pending;
@@ -167,201 +168,6 @@ async fn acquire(
     Err(last)
 }
 
-/// Writes `out` to the back end, mapping failures.
-async fn write_upstream(
-    ex: &Exchange<'_>,
-    upstream: &mut BufferedStream,
-    backend: &HttpBackendSpec,
-    out: Vec<u8>,
-) -> (Result<(), Failure>, Vec<u8>) {
-    let deadline = ex.deadline(backend.send_timeout);
-    let (result, out) = write_all_within(&mut upstream.stream, out, ex.timer, deadline).await;
-    let result = result.map_err(|f| match f {
-        IoFailure::TimedOut => Failure::Upstream(ForwardError::upstream(
-            504,
-            "back end too slow to accept the request",
-        )),
-        _ => Failure::Upstream(ForwardError::upstream(502, "back end reset the connection")),
-    });
-    (result, out)
-}
-
-/// Reads more of the request body from the client.
-async fn read_body(ex: &Exchange<'_>, client: &mut BufferedStream) -> Result<(), Failure> {
-    let deadline = ex.deadline(ex.timeouts.body);
-    match client
-        .read_more(BODY_READ_CAPACITY, ex.timer, deadline)
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(IoFailure::TimedOut) => Err(Failure::Client(ForwardError::client(
-            408,
-            "request body timed out",
-        ))),
-        Err(_) => Err(Failure::Client(ForwardError::aborted(
-            Side::Client,
-            "client closed during the request body",
-        ))),
-    }
-}
-
-/// Sends `100 Continue` before the first read of a body the client holds back.
-async fn send_continue(
-    ex: &Exchange<'_>,
-    client: &mut BufferedStream,
-    out: Vec<u8>,
-) -> (Result<(), Failure>, Vec<u8>) {
-    let mut interim = Vec::with_capacity(CONTINUE.len());
-    interim.extend_from_slice(CONTINUE);
-    let (result, _) = client
-        .write_all(interim, ex.timer, ex.deadline(ex.timeouts.send))
-        .await;
-    (
-        result.map_err(|_| {
-            Failure::Client(ForwardError::aborted(
-                Side::Client,
-                "client closed before its body",
-            ))
-        }),
-        out,
-    )
-}
-
-/// Sends the head in `out` and the request body.
-async fn send_request(
-    ex: &Exchange<'_>,
-    client: &mut BufferedStream,
-    upstream: &mut BufferedStream,
-    backend: &HttpBackendSpec,
-    req: &ForwardRequest,
-    out: Vec<u8>,
-) -> (Result<(), Failure>, Vec<u8>) {
-    match req.body {
-        BodyFraming::None | BodyFraming::UntilClose => {
-            write_upstream(ex, upstream, backend, out).await
-        }
-        BodyFraming::Length(n) => {
-            send_length_body(ex, client, upstream, backend, req, out, n).await
-        }
-        BodyFraming::Chunked => send_chunked_body(ex, client, upstream, backend, req, out).await,
-    }
-}
-
-async fn send_length_body(
-    ex: &Exchange<'_>,
-    client: &mut BufferedStream,
-    upstream: &mut BufferedStream,
-    backend: &HttpBackendSpec,
-    req: &ForwardRequest,
-    mut out: Vec<u8>,
-    length: u64,
-) -> (Result<(), Failure>, Vec<u8>) {
-    let mut remaining = length;
-    let mut continue_due = req.expect_continue && client.pending().is_empty();
-    loop {
-        let take = remaining.min(client.pending().len() as u64) as usize;
-        out.extend_from_slice(&client.pending()[..take]);
-        client.consume(take);
-        remaining -= take as u64;
-        if !out.is_empty()
-            && (remaining == 0 || out.len() >= FLUSH_AT || client.pending().is_empty())
-        {
-            let (result, mut written) = write_upstream(ex, upstream, backend, out).await;
-            written.clear();
-            out = written;
-            if let Err(f) = result {
-                return (Err(f), out);
-            }
-        }
-        if remaining == 0 {
-            return (Ok(()), out);
-        }
-        if continue_due {
-            continue_due = false;
-            let (result, o) = send_continue(ex, client, out).await;
-            out = o;
-            if let Err(f) = result {
-                return (Err(f), out);
-            }
-        }
-        if let Err(f) = read_body(ex, client).await {
-            return (Err(f), out);
-        }
-    }
-}
-
-async fn send_chunked_body(
-    ex: &Exchange<'_>,
-    client: &mut BufferedStream,
-    upstream: &mut BufferedStream,
-    backend: &HttpBackendSpec,
-    req: &ForwardRequest,
-    mut out: Vec<u8>,
-) -> (Result<(), Failure>, Vec<u8>) {
-    let mut decoder = ChunkedDecoder::new();
-    let mut continue_due = req.expect_continue && client.pending().is_empty();
-    loop {
-        let mut done = false;
-        loop {
-            let decoded = match decoder.decode(client.pending()) {
-                Ok(d) => d,
-                Err(_) => {
-                    return (
-                        Err(Failure::Client(ForwardError::client(
-                            400,
-                            "malformed chunked body",
-                        ))),
-                        out,
-                    )
-                }
-            };
-            if let Some(range) = decoded.data.clone() {
-                encode_chunk(&mut out, &client.pending()[range]);
-            }
-            client.consume(decoded.consumed);
-            if decoder.body_bytes() > req.max_body {
-                return (
-                    Err(Failure::Client(ForwardError::client(
-                        413,
-                        "chunked body over the limit",
-                    ))),
-                    out,
-                );
-            }
-            if decoded.done {
-                out.extend_from_slice(LAST_CHUNK);
-                done = true;
-                break;
-            }
-            if decoded.consumed == 0 && decoded.data.is_none() {
-                break;
-            }
-        }
-        if !out.is_empty() {
-            let (result, mut written) = write_upstream(ex, upstream, backend, out).await;
-            written.clear();
-            out = written;
-            if let Err(f) = result {
-                return (Err(f), out);
-            }
-        }
-        if done {
-            return (Ok(()), out);
-        }
-        if continue_due {
-            continue_due = false;
-            let (result, o) = send_continue(ex, client, out).await;
-            out = o;
-            if let Err(f) = result {
-                return (Err(f), out);
-            }
-        }
-        if let Err(f) = read_body(ex, client).await {
-            return (Err(f), out);
-        }
-    }
-}
-
 /// A response relayed to the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Relayed {
@@ -374,12 +180,12 @@ pub struct Relayed {
 }
 
 /// What the final response head decided.
-struct ResponsePlan {
-    status: u16,
-    upstream_body: BodyFraming,
-    client_framing: ClientFraming,
-    persistence: Persistence,
-    upstream_close: bool,
+pub(super) struct ResponsePlan {
+    pub(super) status: u16,
+    pub(super) upstream_body: BodyFraming,
+    pub(super) client_framing: ClientFraming,
+    pub(super) persistence: Persistence,
+    pub(super) upstream_close: bool,
 }
 
 /// Reads the response head, writes the client head into `out`, relays the body.
@@ -494,204 +300,4 @@ async fn relay_response(
         bytes_out: ex.written.get(),
     };
     (result.map(|()| relayed), out)
-}
-
-fn client_framing(upstream: BodyFraming, client: Version) -> ClientFraming {
-    match (upstream, client) {
-        (BodyFraming::None, _) => ClientFraming::None,
-        (BodyFraming::Length(n), _) => ClientFraming::Length(n),
-        (BodyFraming::Chunked | BodyFraming::UntilClose, Version::Http11) => ClientFraming::Chunked,
-        (BodyFraming::Chunked | BodyFraming::UntilClose, Version::Http10) => {
-            ClientFraming::UntilClose
-        }
-    }
-}
-
-/// Writes `out` to the client; a failure means the client is gone.
-async fn write_client(
-    ex: &Exchange<'_>,
-    client: &mut BufferedStream,
-    out: Vec<u8>,
-) -> (Result<(), Failure>, Vec<u8>) {
-    let len = out.len() as u64;
-    let (result, mut out) = client
-        .write_all(out, ex.timer, ex.deadline(ex.timeouts.send))
-        .await;
-    if result.is_ok() {
-        ex.written.set(ex.written.get() + len);
-    }
-    out.clear();
-    (
-        result.map_err(|_| {
-            Failure::Client(ForwardError::aborted(
-                Side::Client,
-                "client went away during the response",
-            ))
-        }),
-        out,
-    )
-}
-
-/// Reads more of the response body; any failure aborts the client connection.
-async fn read_upstream_body(
-    ex: &Exchange<'_>,
-    upstream: &mut BufferedStream,
-    backend: &HttpBackendSpec,
-    until_close: bool,
-) -> Result<bool, Failure> {
-    let deadline = ex.deadline(backend.read_timeout);
-    match upstream
-        .read_more(UPSTREAM_READ_CAPACITY, ex.timer, deadline)
-        .await
-    {
-        Ok(_) => Ok(true),
-        Err(IoFailure::Closed) if until_close => Ok(false),
-        Err(IoFailure::TimedOut) => Err(Failure::Upstream(ForwardError::aborted(
-            Side::Upstream,
-            "back end stalled mid-body",
-        ))),
-        Err(_) => Err(Failure::Upstream(ForwardError::aborted(
-            Side::Upstream,
-            "back end closed mid-body",
-        ))),
-    }
-}
-
-/// Progress of moving buffered response bytes into the client's output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Progress {
-    /// The body is complete.
-    Finished,
-    /// Everything buffered was taken: read more from the back end.
-    NeedInput,
-    /// `out` is full: flush it, then keep going with what is buffered.
-    Flush,
-}
-
-/// Frames the response body for the client as it arrives from the back end.
-struct BodyRelay {
-    framing: BodyFraming,
-    chunk_to_client: bool,
-    remaining: u64,
-    decoder: ChunkedDecoder,
-}
-
-impl BodyRelay {
-    fn new(plan: &ResponsePlan) -> Self {
-        BodyRelay {
-            framing: plan.upstream_body,
-            chunk_to_client: plan.client_framing == ClientFraming::Chunked,
-            remaining: match plan.upstream_body {
-                BodyFraming::Length(n) => n,
-                _ => 0,
-            },
-            decoder: ChunkedDecoder::new(),
-        }
-    }
-
-    /// Moves what `upstream` has buffered into `out`, framed for the client.
-    fn step(
-        &mut self,
-        upstream: &mut BufferedStream,
-        out: &mut Vec<u8>,
-    ) -> Result<Progress, Failure> {
-        match self.framing {
-            BodyFraming::None => Ok(Progress::Finished),
-            BodyFraming::Length(_) => {
-                let take = self.remaining.min(upstream.pending().len() as u64) as usize;
-                out.extend_from_slice(&upstream.pending()[..take]);
-                upstream.consume(take);
-                self.remaining -= take as u64;
-                Ok(if self.remaining == 0 {
-                    Progress::Finished
-                } else {
-                    Progress::NeedInput
-                })
-            }
-            BodyFraming::UntilClose => {
-                let pending = upstream.pending();
-                self.emit(out, pending);
-                let n = pending.len();
-                upstream.consume(n);
-                Ok(Progress::NeedInput)
-            }
-            BodyFraming::Chunked => loop {
-                let decoded = self.decoder.decode(upstream.pending()).map_err(|_| {
-                    Failure::Upstream(ForwardError::aborted(
-                        Side::Upstream,
-                        "malformed chunked response",
-                    ))
-                })?;
-                if let Some(range) = decoded.data.clone() {
-                    self.emit(out, &upstream.pending()[range]);
-                }
-                upstream.consume(decoded.consumed);
-                if decoded.done {
-                    return Ok(Progress::Finished);
-                }
-                if decoded.consumed == 0 && decoded.data.is_none() {
-                    return Ok(Progress::NeedInput);
-                }
-                if out.len() >= FLUSH_AT {
-                    return Ok(Progress::Flush);
-                }
-            },
-        }
-    }
-
-    fn emit(&self, out: &mut Vec<u8>, data: &[u8]) {
-        if self.chunk_to_client {
-            encode_chunk(out, data);
-        } else {
-            out.extend_from_slice(data);
-        }
-    }
-
-    /// Appends the end of the body, if the client's framing has one.
-    fn finish(&self, out: &mut Vec<u8>) {
-        if self.chunk_to_client {
-            out.extend_from_slice(LAST_CHUNK);
-        }
-    }
-}
-
-/// Relays the response body after the head already in `out`.
-async fn relay_body(
-    ex: &Exchange<'_>,
-    client: &mut BufferedStream,
-    upstream: &mut BufferedStream,
-    backend: &HttpBackendSpec,
-    plan: &ResponsePlan,
-    mut out: Vec<u8>,
-) -> (Result<(), Failure>, Vec<u8>) {
-    let mut relay = BodyRelay::new(plan);
-    let until_close = plan.upstream_body == BodyFraming::UntilClose;
-    loop {
-        let progress = match relay.step(upstream, &mut out) {
-            Ok(p) => p,
-            Err(f) => return (Err(f), out),
-        };
-        if progress == Progress::Finished {
-            relay.finish(&mut out);
-            return write_client(ex, client, out).await;
-        }
-        if !out.is_empty() {
-            let (result, o) = write_client(ex, client, out).await;
-            out = o;
-            if let Err(f) = result {
-                return (Err(f), out);
-            }
-        }
-        if progress == Progress::Flush {
-            continue;
-        }
-        match read_upstream_body(ex, upstream, backend, until_close).await {
-            Ok(true) => {}
-            Ok(false) => {
-                relay.finish(&mut out);
-                return write_client(ex, client, out).await;
-            }
-            Err(f) => return (Err(f), out),
-        }
-    }
 }

@@ -2,13 +2,16 @@
 //! keep-alive connection and relaying its response.
 //!
 //! [`rewrite`] builds heads, [`pool`] keeps idle connections per worker,
-//! [`forward`] runs one exchange (request body streamed with its framing
+//! [`forward`] runs one exchange (its bodies streamed by `request_body` and
+//! `response_body`) (request body streamed with its framing
 //! checked, response head parsed, response body streamed, keep-alive decided for
 //! both connections). Errors know their side: a [`ForwardError`] says which
 //! status the client gets and whether the client connection is still in sync.
 
 pub mod forward;
 pub mod pool;
+mod request_body;
+mod response_body;
 pub mod rewrite;
 
 /// Which side of the proxy failed.

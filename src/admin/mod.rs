@@ -1,0 +1,180 @@
+//! The admin endpoint: `/healthz`, `/readyz`, `/config` and `/metrics` on
+//! their own listener (loopback by default), served by their own thread so
+//! that nothing here can block a worker.
+//!
+//! [`metrics`] renders the Prometheus text. A deliberately small HTTP/1.1 server: one request per connection, read and
+//! write timeouts, heads parsed with httparse, answers built in memory.
+
+use crate::access_log::AccessLogStats;
+
+mod metrics;
+pub use metrics::metrics;
+
+use crate::reload::ReloadStats;
+use crate::snapshot::{Inventory, SnapshotStore};
+use crate::telemetry::SharedWorkerStats;
+use serde::Serialize;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::{info, warn};
+
+/// Longest an admin client may take to send its request or read the answer.
+const ADMIN_IO_TIMEOUT: Duration = Duration::from_secs(2);
+/// Largest admin request head read.
+const ADMIN_MAX_HEAD: usize = 8192;
+
+/// What the admin endpoint reports on.
+pub struct AdminState {
+    pub store: SnapshotStore,
+    pub reloads: Arc<ReloadStats>,
+    pub workers: Vec<Arc<SharedWorkerStats>>,
+    /// Workers that have started accepting.
+    pub ready_workers: Arc<AtomicUsize>,
+    /// The access log's counters, if it is on.
+    pub access_log: Option<Arc<AccessLogStats>>,
+}
+
+/// `/config`'s JSON body.
+#[derive(Debug, Serialize, serde::Deserialize)]
+pub struct ConfigReport {
+    pub generation: u64,
+    /// RFC 3339, milliseconds.
+    pub loaded_at: String,
+    /// SHA-256 of the config file text.
+    pub digest: String,
+    pub inventory: Inventory,
+}
+
+/// Binds the admin listener and serves it on a new thread; returns its address.
+pub fn spawn(address: SocketAddr, state: Arc<AdminState>) -> std::io::Result<SocketAddr> {
+    let listener = TcpListener::bind(address)?;
+    let bound = listener.local_addr()?;
+    std::thread::Builder::new()
+        .name("portcullis-admin".into())
+        .spawn(move || {
+            for stream in listener.incoming() {
+                match stream {
+                    Ok(stream) => {
+                        if let Err(e) = serve(stream, &state) {
+                            warn!(error = %e, "admin request failed");
+                        }
+                    }
+                    Err(e) => warn!(error = %e, "admin accept failed"),
+                }
+            }
+        })?;
+    info!(admin_address = %bound, "admin endpoint serving /healthz /readyz /config /metrics");
+    Ok(bound)
+}
+
+fn serve(mut stream: TcpStream, state: &AdminState) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(ADMIN_IO_TIMEOUT))?;
+    stream.set_write_timeout(Some(ADMIN_IO_TIMEOUT))?;
+    let mut buf = vec![0u8; ADMIN_MAX_HEAD];
+    let mut filled = 0;
+    let (method, path) = loop {
+        let n = stream.read(&mut buf[filled..])?;
+        if n == 0 {
+            return Ok(());
+        }
+        filled += n;
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut request = httparse::Request::new(&mut headers);
+        match request.parse(&buf[..filled]) {
+            Ok(httparse::Status::Complete(_)) => {
+                let method = request.method.unwrap_or("").to_string();
+                let path = request
+                    .path
+                    .unwrap_or("")
+                    .split('?')
+                    .next()
+                    .unwrap_or("")
+                    .to_string();
+                break (method, path);
+            }
+            Ok(httparse::Status::Partial) if filled < buf.len() => continue,
+            _ => return respond(&mut stream, 400, "text/plain", "bad request\n"),
+        }
+    };
+    if method != "GET" && method != "HEAD" {
+        return respond(&mut stream, 405, "text/plain", "only GET\n");
+    }
+    match path.as_str() {
+        "/healthz" => respond(&mut stream, 200, "text/plain", "ok\n"),
+        "/readyz" => {
+            if state.ready_workers.load(Ordering::Acquire) >= state.workers.len() {
+                respond(&mut stream, 200, "text/plain", "ready\n")
+            } else {
+                respond(&mut stream, 503, "text/plain", "starting\n")
+            }
+        }
+        "/config" => {
+            let body = serde_json::to_string(&config_report(state)).unwrap_or_default();
+            respond(&mut stream, 200, "application/json", &body)
+        }
+        "/metrics" => respond(
+            &mut stream,
+            200,
+            "text/plain; version=0.0.4; charset=utf-8",
+            &metrics(state),
+        ),
+        _ => respond(&mut stream, 404, "text/plain", "not found\n"),
+    }
+}
+
+fn respond(
+    stream: &mut TcpStream,
+    status: u16,
+    content_type: &str,
+    body: &str,
+) -> std::io::Result<()> {
+    let head = format!(
+        "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        crate::http::status::reason(status),
+        body.len()
+    );
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body.as_bytes())
+}
+
+/// The running snapshot's identity and inventory.
+pub fn config_report(state: &AdminState) -> ConfigReport {
+    let snapshot = state.store.load();
+    ConfigReport {
+        generation: snapshot.generation,
+        loaded_at: humantime::format_rfc3339_millis(snapshot.loaded_at).to_string(),
+        digest: snapshot.digest.clone(),
+        inventory: Inventory::of(&snapshot),
+    }
+}
+
+/// Fetches `/config` from a running gateway's admin endpoint.
+pub fn fetch_config(address: &str) -> Result<ConfigReport, String> {
+    let mut stream = TcpStream::connect(address)
+        .map_err(|e| format!("cannot reach the admin endpoint {address}: {e}"))?;
+    let _ = stream.set_read_timeout(Some(ADMIN_IO_TIMEOUT));
+    stream
+        .write_all(
+            format!("GET /config HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .map_err(|e| e.to_string())?;
+    let mut response = Vec::new();
+    stream
+        .read_to_end(&mut response)
+        .map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&response);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or("truncated admin response")?;
+    if !head.starts_with("HTTP/1.1 200") {
+        return Err(format!(
+            "admin endpoint answered: {}",
+            head.lines().next().unwrap_or("")
+        ));
+    }
+    serde_json::from_str(body).map_err(|e| format!("unreadable /config answer: {e}"))
+}
