@@ -5,6 +5,7 @@
 //! The I/O half of steps 2–7. After any rejected request nothing more is read:
 //! the answer says `Connection: close` and the connection ends.
 
+use crate::admission::AddressSlot;
 use crate::buffered::{BufferedStream, IoFailure, INITIAL_READ_CAPACITY};
 use crate::deadline::TaskTimer;
 use crate::dispatch::{plan_request, Context, Plan, Planned, RequestMeta};
@@ -24,7 +25,13 @@ use std::time::{Duration, Instant};
 use tracing::debug;
 
 /// Serves one accepted connection until it closes.
-pub async fn serve(ctx: Rc<WorkerCtx>, stream: TcpStream, addr: SocketAddr, listener: usize) {
+pub async fn serve(
+    ctx: Rc<WorkerCtx>,
+    stream: TcpStream,
+    addr: SocketAddr,
+    listener: usize,
+    _address_slot: AddressSlot,
+) {
     let peer = Peer::new(addr);
     let _ = stream.set_nodelay(true);
     ctx.telemetry.connection_opened();

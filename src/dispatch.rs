@@ -5,6 +5,7 @@
 //! `Copy` data), so the connection can resume I/O.
 
 use crate::access_log::write_json_str;
+use crate::config::OnDeny;
 use crate::http::request::{header_storage, parse_request, Parsed, RequestError, RequestHead};
 use crate::http::respond::{write_error, Persistence};
 use crate::http::{BodyFraming, Version};
@@ -14,6 +15,7 @@ use crate::proxy::rewrite::write_upstream_request;
 use crate::record::{Decision, RequestId};
 use crate::snapshot::{BackendSpec, MethodDispatch, Snapshot};
 use std::cell::Cell;
+use std::net::IpAddr;
 
 /// What to do once the read buffer is free again.
 #[derive(Debug)]
@@ -102,9 +104,10 @@ pub fn plan_request(
         .and_then(|h| RequestId::from_client(h.value))
         .unwrap_or_else(|| cx.ids.next_id());
     let body_available = pending.len().saturating_sub(head.len);
-    let (plan, route, decision) = route_request(cx, &head, id, body_available, out);
+    let client = client_address(cx, &head);
+    let (plan, route, decision) = route_request(cx, &head, id, client, body_available, out);
     if let Some(log) = log {
-        write_log_fields(log, cx, &head, &id, route);
+        write_log_fields(log, cx, &head, &id, client, route);
     }
     let body_len = match head.body {
         BodyFraming::Length(n) => n,
@@ -128,6 +131,7 @@ fn route_request(
     cx: &Context<'_>,
     head: &RequestHead<'_, '_>,
     id: RequestId,
+    client: IpAddr,
     body_available: usize,
     out: &mut Vec<u8>,
 ) -> (Plan, Option<usize>, Decision) {
@@ -170,6 +174,21 @@ fn route_request(
             return (answer(out, 405, &fields), None, Decision::MethodNotAllowed);
         }
     };
+    let deployment = &snapshot.deployments[snapshot.routes[route].deployment];
+    if let Some((rule, on_deny)) = &deployment.network {
+        if !rule.permits(client) {
+            let plan = match on_deny {
+                OnDeny::Forbidden => answer(out, 403, id_field.bytes()),
+                // Nothing is written: the connection just closes.
+                OnDeny::Close => Plan::Respond {
+                    status: 403,
+                    keep_alive: false,
+                    skip_body: head.body,
+                },
+            };
+            return (plan, Some(route), Decision::NetworkDenied);
+        }
+    }
     let (plan, decision) = match &snapshot.routes[route].backend {
         BackendSpec::Stock(stock) => {
             out.extend_from_slice(&stock.head);
@@ -251,17 +270,58 @@ impl IdField {
 }
 
 /// The access-log fields known once the head is parsed.
+/// The client's address: the peer, or, when the peer is one of the
+/// listener's `trusted_proxies`, the right-most `X-Forwarded-For` entry that is
+/// not itself a trusted proxy (so a client cannot forge its address by
+/// prepending entries).
+fn client_address(cx: &Context<'_>, head: &RequestHead<'_, '_>) -> IpAddr {
+    let peer = cx.peer.addr.ip();
+    let Some(listener) = cx.snapshot.listeners.get(cx.listener) else {
+        return peer;
+    };
+    if listener.trusted_proxies.is_empty() || !listener.trusted_proxies.contains(peer) {
+        return peer;
+    }
+    let mut client = peer;
+    let forwarded = head
+        .headers
+        .iter()
+        .rev()
+        .filter(|h| h.name.eq_ignore_ascii_case("x-forwarded-for"));
+    for header in forwarded {
+        for entry in header.value.rsplit(|&b| b == b',') {
+            let text = std::str::from_utf8(crate::http::fields::trim_ows(entry)).unwrap_or("");
+            let Ok(ip) = text.parse::<IpAddr>() else {
+                return client;
+            };
+            if !listener.trusted_proxies.contains(ip) {
+                return ip;
+            }
+            client = ip;
+        }
+    }
+    client
+}
+
+/// The access-log fields known once the head is parsed.
 fn write_log_fields(
     log: &mut Vec<u8>,
     cx: &Context<'_>,
     head: &RequestHead<'_, '_>,
     id: &RequestId,
+    client: IpAddr,
     route: Option<usize>,
 ) {
     log.extend_from_slice(b"\"request_id\":");
     write_json_str(log, id.as_bytes());
-    log.extend_from_slice(b",\"client\":");
-    write_json_str(log, cx.peer.ip_text());
+    log.extend_from_slice(b",\"client\":\"");
+    if client == cx.peer.addr.ip() {
+        log.extend_from_slice(cx.peer.ip_text());
+    } else {
+        use std::io::Write;
+        let _ = write!(log, "{client}");
+    }
+    log.push(b'"');
     log.extend_from_slice(b",\"method\":");
     write_json_str(log, head.method.as_bytes());
     log.extend_from_slice(b",\"path\":");

@@ -35,6 +35,7 @@
 //! | gateway's own answers | `http/respond.rs`, `http/status.rs` |
 //! | socket + read buffer | `buffered.rs` |
 //! | per-worker coarse clock, one timer per task | `deadline.rs` |
+//! | accept-time network rule and per-address cap | `admission.rs`, `cidr.rs` |
 //! | per-connection request loop (I/O) | `conn.rs` |
 //! | parse, route and plan a request head | `dispatch.rs` |
 //! | request id, decision codes, outcome | `record.rs` |
@@ -53,7 +54,9 @@
 
 pub mod access_log;
 pub mod admin;
+pub mod admission;
 pub mod buffered;
+pub mod cidr;
 pub mod cli;
 pub mod config;
 pub mod conn;

@@ -95,6 +95,8 @@ pub enum Decision {
     ClientTimeout,
     /// The client went away before the answer was complete.
     ClientAborted,
+    /// The client's address is not allowed on the deployment.
+    NetworkDenied,
 }
 
 impl Decision {
@@ -116,6 +118,7 @@ impl Decision {
             Decision::ExpectationFailed => "request.expectationFailed",
             Decision::ClientTimeout => "request.clientTimeout",
             Decision::ClientAborted => "request.clientAborted",
+            Decision::NetworkDenied => "network.requestDenied",
         }
     }
 

@@ -5,6 +5,7 @@
 
 use crate::access_log::AccessLog;
 use crate::admin::{self, AdminState};
+use crate::admission::AddressCounts;
 use crate::config::{load_file, ConfigError};
 use crate::control::spawn_watcher;
 use crate::reload::{load_snapshot, Reloader, Trigger};
@@ -109,6 +110,7 @@ pub fn run(options: &ServerOptions) -> Result<(), StartError> {
         })?;
     }
     let stop = Arc::new(AtomicBool::new(false));
+    let address_counts = Arc::new(AddressCounts::default());
     let mut handles = Vec::with_capacity(workers);
     for (id, listeners) in sockets.into_iter().enumerate() {
         let setup = WorkerSetup {
@@ -121,6 +123,7 @@ pub fn run(options: &ServerOptions) -> Result<(), StartError> {
             stats: Arc::clone(&worker_stats[id]),
             ready: Arc::clone(&ready),
             access_log: access_log.clone(),
+            address_counts: Arc::clone(&address_counts),
         };
         let handle = std::thread::Builder::new()
             .name(format!("portcullis-w{id}"))

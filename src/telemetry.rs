@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 pub const STATUS_CLASSES: usize = 5;
 
 /// Every decision code, in a fixed order (index = position).
-pub const DECISIONS: [Decision; 16] = [
+pub const DECISIONS: [Decision; 17] = [
     Decision::StockResponse,
     Decision::BackendResponded,
     Decision::BackendError,
@@ -37,6 +37,7 @@ pub const DECISIONS: [Decision; 16] = [
     Decision::ExpectationFailed,
     Decision::ClientTimeout,
     Decision::ClientAborted,
+    Decision::NetworkDenied,
 ];
 
 fn decision_index(decision: Decision) -> usize {
@@ -156,6 +157,8 @@ pub struct SharedWorkerStats {
     pub bytes_out: AtomicU64,
     pub connections_accepted: AtomicU64,
     pub connections_active: AtomicU64,
+    /// Connections closed at accept: [network rule, per-address cap].
+    pub connections_refused: [AtomicU64; 2],
     pub request_latency: Mutex<Histogram<u64>>,
     pub backend_latency: Mutex<Histogram<u64>>,
 }
@@ -169,6 +172,7 @@ impl Default for SharedWorkerStats {
             bytes_out: AtomicU64::new(0),
             connections_accepted: AtomicU64::new(0),
             connections_active: AtomicU64::new(0),
+            connections_refused: Default::default(),
             request_latency: Mutex::new(latency_histogram()),
             backend_latency: Mutex::new(latency_histogram()),
         }
@@ -183,6 +187,7 @@ pub struct WorkerTelemetry {
     bytes_out: Cell<u64>,
     connections_accepted: Cell<u64>,
     connections_active: Cell<u64>,
+    connections_refused: [Cell<u64>; 2],
     request_latency: RefCell<Histogram<u64>>,
     backend_latency: RefCell<Histogram<u64>>,
     ticks: Cell<u64>,
@@ -198,6 +203,7 @@ impl WorkerTelemetry {
             bytes_out: Cell::new(0),
             connections_accepted: Cell::new(0),
             connections_active: Cell::new(0),
+            connections_refused: Default::default(),
             request_latency: RefCell::new(latency_histogram()),
             backend_latency: RefCell::new(latency_histogram()),
             ticks: Cell::new(0),
@@ -230,6 +236,13 @@ impl WorkerTelemetry {
             .set(self.connections_active.get() + 1);
     }
 
+    /// Counts a connection closed at accept: by the listener's network rule
+    /// (`by_cap` false) or by the per-address connection cap.
+    pub fn connection_refused(&self, by_cap: bool) {
+        let cell = &self.connections_refused[usize::from(by_cap)];
+        cell.set(cell.get() + 1);
+    }
+
     pub fn connection_closed(&self) {
         self.connections_active
             .set(self.connections_active.get().saturating_sub(1));
@@ -250,6 +263,13 @@ impl WorkerTelemetry {
         copy(&shared.bytes_out, &self.bytes_out);
         copy(&shared.connections_accepted, &self.connections_accepted);
         copy(&shared.connections_active, &self.connections_active);
+        for (to, from) in shared
+            .connections_refused
+            .iter()
+            .zip(&self.connections_refused)
+        {
+            copy(to, from);
+        }
         let tick = self.ticks.get();
         self.ticks.set(tick.wrapping_add(1));
         if tick.is_multiple_of(20) {

@@ -7,6 +7,7 @@
 //! [`crate::conn::serve`].
 
 use crate::access_log::{write_json_str, AccessLog, WorkerLog};
+use crate::admission::{admit, AddressCounts, Admission};
 use crate::conn;
 use crate::deadline::Deadlines;
 use crate::dispatch::{RequestIds, RequestMeta};
@@ -65,6 +66,8 @@ pub struct WorkerCtx {
     pub telemetry: WorkerTelemetry,
     /// Source of generated request ids.
     pub ids: RequestIds,
+    /// Open connections per client address, shared by every worker.
+    pub address_counts: Arc<AddressCounts>,
     /// This worker's access log buffer, if logging is on.
     access_log: RefCell<Option<WorkerLog>>,
     in_flight: Cell<usize>,
@@ -76,6 +79,7 @@ impl WorkerCtx {
         store: SnapshotStore,
         stats: Arc<SharedWorkerStats>,
         access_log: Option<WorkerLog>,
+        address_counts: Arc<AddressCounts>,
     ) -> Self {
         let first = store.load_full();
         WorkerCtx {
@@ -89,6 +93,7 @@ impl WorkerCtx {
             telemetry: WorkerTelemetry::new(stats),
             ids: RequestIds::new(id_prefix(id)),
             access_log: RefCell::new(access_log),
+            address_counts,
             in_flight: Cell::new(0),
         }
     }
@@ -263,6 +268,8 @@ pub struct WorkerSetup {
     pub ready: Arc<AtomicUsize>,
     /// The access log, if on.
     pub access_log: Option<AccessLog>,
+    /// Open connections per client address, shared by every worker.
+    pub address_counts: Arc<AddressCounts>,
 }
 
 /// Runs a worker on the current thread until the stop flag is set and its
@@ -333,6 +340,7 @@ async fn worker_main(setup: WorkerSetup) {
         setup.store,
         setup.stats,
         worker_log,
+        Arc::clone(&setup.address_counts),
     ));
     monoio::spawn(Rc::clone(&ctx.deadlines).sweep());
     for (index, std_listener) in setup.listeners.into_iter().enumerate() {
@@ -378,7 +386,15 @@ async fn accept_loop(ctx: Rc<WorkerCtx>, listener: TcpListener, index: usize) {
             _ = ctx.shutdown.wait() => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    monoio::spawn(conn::serve(Rc::clone(&ctx), stream, peer, index));
+                    let snapshot = ctx.snapshot();
+                    let Some(spec) = snapshot.listeners.get(index) else { continue };
+                    match admit(spec, &ctx.address_counts, peer.ip()) {
+                        Admission::Admitted(slot) => {
+                            monoio::spawn(conn::serve(Rc::clone(&ctx), stream, peer, index, slot));
+                        }
+                        Admission::DeniedByRule => ctx.telemetry.connection_refused(false),
+                        Admission::OverCap => ctx.telemetry.connection_refused(true),
+                    }
                 }
                 Err(e) => {
                     warn!(worker = ctx.id, error = %e, "accept failed");

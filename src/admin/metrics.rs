@@ -174,6 +174,19 @@ pub fn metrics(state: &AdminState) -> String {
     );
     metric(
         &mut out,
+        "portcullis_connections_refused_total",
+        "counter",
+        "Connections closed at accept, by reason.",
+    );
+    for (i, reason) in ["network_rule", "per_address_cap"].iter().enumerate() {
+        let n = total(workers, |w| &w.connections_refused[i]);
+        let _ = writeln!(
+            out,
+            "portcullis_connections_refused_total{{reason=\"{reason}\"}} {n}"
+        );
+    }
+    metric(
+        &mut out,
         "portcullis_connections_active",
         "gauge",
         "Client connections open.",

@@ -128,6 +128,23 @@ pub struct Listener {
     pub name: String,
     /// `IP:PORT`; port 0 picks a free port (reported in the log).
     pub address: String,
+    /// CIDRs allowed to connect (empty: everyone not denied).
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// CIDRs refused at accept; deny wins over allow.
+    #[serde(default)]
+    pub deny: Vec<String>,
+    /// Peers whose `X-Forwarded-For` is believed: the client is then the
+    /// right-most untrusted address in it.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+    /// Open connections one client address may hold (0: no cap).
+    #[serde(default = "default_max_connections_per_ip")]
+    pub max_connections_per_ip: u32,
+}
+
+fn default_max_connections_per_ip() -> u32 {
+    1000
 }
 
 /// A group of routes under one path prefix on one listener.
@@ -139,8 +156,33 @@ pub struct Deployment {
     /// Prepended to every route path; `"/"` or empty for none.
     #[serde(default)]
     pub path_prefix: String,
+    /// Which client addresses may call this deployment.
+    #[serde(default)]
+    pub network: Option<NetworkPolicy>,
     #[serde(default)]
     pub routes: Vec<Route>,
+}
+
+/// A deployment's network rule (client address after `trusted_proxies`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkPolicy {
+    #[serde(default)]
+    pub allow: Vec<String>,
+    #[serde(default)]
+    pub deny: Vec<String>,
+    /// `forbidden` (403, the default) or `close` (close without an answer).
+    #[serde(default)]
+    pub on_deny: OnDeny,
+}
+
+/// What a denied client gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnDeny {
+    #[default]
+    Forbidden,
+    Close,
 }
 
 /// One path (and method set) to one back end.

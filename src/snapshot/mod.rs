@@ -14,7 +14,8 @@ pub use backend::{seconds, BackendSpec, HttpBackendSpec, StockSpec, UrlPart};
 pub use diff::{ChangeSummary, Changes, Inventory};
 pub use routes::{MethodDispatch, PathEntry, RouteSpec};
 
-use crate::config::{Config, ConfigError};
+use crate::cidr::{CidrSet, NetworkRule};
+use crate::config::{Config, ConfigError, OnDeny};
 use crate::http::request::{HeadLimits, MAX_HEADERS};
 use crate::router::RouteTable;
 use arc_swap::ArcSwap;
@@ -28,6 +29,11 @@ use std::time::{Duration, SystemTime};
 pub struct ListenerSpec {
     pub name: String,
     pub address: SocketAddr,
+    /// Checked at accept: a denied peer is closed before a byte is read.
+    pub rule: NetworkRule,
+    pub trusted_proxies: CidrSet,
+    /// 0: no cap.
+    pub max_connections_per_ip: u32,
 }
 
 /// A deployment's identity (its policies arrive with later features).
@@ -36,6 +42,8 @@ pub struct DeploymentSpec {
     pub name: String,
     pub listener: usize,
     pub path_prefix: String,
+    /// Who may call this deployment, and what the others get.
+    pub network: Option<(NetworkRule, OnDeny)>,
 }
 
 /// Client-side timeouts.
@@ -192,10 +200,23 @@ impl Snapshot {
                     "must start with `/` and hold no parameters".into(),
                 ));
             }
+            let network = match &d.network {
+                Some(policy) => Some((
+                    network_rule(
+                        &policy.allow,
+                        &policy.deny,
+                        &|k| key(&format!("network.{k}")),
+                        &err,
+                    )?,
+                    policy.on_deny,
+                )),
+                None => None,
+            };
             deployments.push(DeploymentSpec {
                 name: d.name.clone(),
                 listener,
                 path_prefix: prefix.to_string(),
+                network,
             });
         }
         let mut warnings = Vec::new();
@@ -242,6 +263,22 @@ impl Snapshot {
     }
 }
 
+/// Parses allow and deny lists; errors name the offending entry's key.
+fn network_rule(
+    allow: &[String],
+    deny: &[String],
+    key: &dyn Fn(&str) -> String,
+    err: &dyn Fn(String, String) -> ConfigError,
+) -> Result<NetworkRule, ConfigError> {
+    let parse = |list: &[String], name: &str| {
+        CidrSet::parse(list).map_err(|e| err(format!("{}[{}]", key(name), e.index), e.to_string()))
+    };
+    Ok(NetworkRule {
+        allow: parse(allow, "allow")?,
+        deny: parse(deny, "deny")?,
+    })
+}
+
 /// Hex SHA-256 of a config text.
 pub fn sha256_hex(text: &str) -> String {
     use sha2::{Digest, Sha256};
@@ -284,9 +321,20 @@ fn compile_listeners(
                 format!("address {address} is used twice"),
             ));
         }
+        let key = |k: &str| format!("listeners[{i}].{k}");
+        let rule = network_rule(&l.allow, &l.deny, &key, err)?;
+        let trusted_proxies = CidrSet::parse(&l.trusted_proxies).map_err(|e| {
+            err(
+                format!("{}[{}]", key("trusted_proxies"), e.index),
+                e.to_string(),
+            )
+        })?;
         listeners.push(ListenerSpec {
             name: l.name.clone(),
             address,
+            rule,
+            trusted_proxies,
+            max_connections_per_ip: l.max_connections_per_ip,
         });
     }
     Ok(listeners)

@@ -1035,6 +1035,24 @@ impl Client {
     pub fn connect(addr: SocketAddr) -> Client {
         let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
             .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+        Client::from_stream(stream)
+    }
+
+    /// Connects to `addr` from the local address `from` (e.g. another
+    /// 127.0.0.0/8 address, to test network rules on loopback).
+    pub fn connect_from(addr: SocketAddr, from: std::net::IpAddr) -> Client {
+        let domain = socket2::Domain::for_address(addr);
+        let socket = socket2::Socket::new(domain, socket2::Type::STREAM, None).expect("socket");
+        socket
+            .bind(&SocketAddr::new(from, 0).into())
+            .unwrap_or_else(|e| panic!("bind {from}: {e}"));
+        socket
+            .connect_timeout(&addr.into(), IO_TIMEOUT)
+            .unwrap_or_else(|e| panic!("connect {addr} from {from}: {e}"));
+        Client::from_stream(socket.into())
+    }
+
+    fn from_stream(stream: TcpStream) -> Client {
         stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
         stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
         stream.set_nodelay(true).unwrap();
