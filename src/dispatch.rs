@@ -331,21 +331,9 @@ fn write_log_fields(
         Version::Http10 => b"\"HTTP/1.0\"",
         Version::Http11 => b"\"HTTP/1.1\"",
     });
-    let route = route.and_then(|r| cx.snapshot.routes.get(r));
-    log.extend_from_slice(b",\"deployment\":");
-    match route {
-        Some(r) => write_json_str(log, cx.snapshot.deployments[r.deployment].name.as_bytes()),
-        None => log.extend_from_slice(b"null"),
-    }
-    log.extend_from_slice(b",\"route\":");
-    match route {
-        Some(r) => write_json_str(log, r.pattern.as_bytes()),
-        None => log.extend_from_slice(b"null"),
-    }
-    log.extend_from_slice(b",\"backend\":");
-    match route.map(|r| &r.backend) {
-        Some(BackendSpec::Http(h)) => write_json_str(log, h.pool_key.as_bytes()),
-        Some(BackendSpec::Stock(_)) => log.extend_from_slice(b"\"stock\""),
-        None => log.extend_from_slice(b"null"),
+    log.push(b',');
+    match route.and_then(|r| cx.snapshot.routes.get(r)) {
+        Some(r) => log.extend_from_slice(&r.log_fields),
+        None => log.extend_from_slice(b"\"deployment\":null,\"route\":null,\"backend\":null"),
     }
 }

@@ -6,7 +6,7 @@
 //! read by step 8 (telemetry). Never holds a token or a header value other than
 //! the request id.
 
-use crate::access_log::{write_millis, write_rfc3339_millis};
+use crate::access_log::{write_millis, LogClock};
 use std::time::Duration;
 
 /// Longest request id accepted from a client (longer ones are replaced).
@@ -161,9 +161,14 @@ pub struct Outcome {
 }
 
 /// Appends one access log JSON object: time, the head's fields, the outcome.
-pub fn write_access_line(line: &mut Vec<u8>, head_fields: &[u8], outcome: &Outcome) {
+pub fn write_access_line(
+    line: &mut Vec<u8>,
+    clock: &LogClock,
+    head_fields: &[u8],
+    outcome: &Outcome,
+) {
     line.extend_from_slice(b"{\"time\":\"");
-    write_rfc3339_millis(line, std::time::SystemTime::now());
+    clock.write(line, std::time::SystemTime::now());
     line.extend_from_slice(b"\",");
     line.extend_from_slice(head_fields);
     let mut n = itoa::Buffer::new();

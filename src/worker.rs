@@ -6,7 +6,7 @@
 //! Step 1 of a request's way: accept, then hand the connection to
 //! [`crate::conn::serve`].
 
-use crate::access_log::{write_json_str, AccessLog, WorkerLog};
+use crate::access_log::{write_json_str, AccessLog, LogClock, WorkerLog};
 use crate::admission::{admit, AddressCounts, Admission};
 use crate::conn;
 use crate::deadline::Deadlines;
@@ -68,6 +68,8 @@ pub struct WorkerCtx {
     pub ids: RequestIds,
     /// Open connections per client address, shared by every worker.
     pub address_counts: Arc<AddressCounts>,
+    /// Timestamps for access log lines.
+    log_clock: LogClock,
     /// This worker's access log buffer, if logging is on.
     access_log: RefCell<Option<WorkerLog>>,
     in_flight: Cell<usize>,
@@ -94,6 +96,7 @@ impl WorkerCtx {
             ids: RequestIds::new(id_prefix(id)),
             access_log: RefCell::new(access_log),
             address_counts,
+            log_clock: LogClock::default(),
             in_flight: Cell::new(0),
         }
     }
@@ -157,7 +160,7 @@ impl WorkerCtx {
         }
         self.telemetry.request_done(outcome);
         if let Some(log) = self.access_log.borrow_mut().as_mut() {
-            log.line(|line| write_access_line(line, log_fields, outcome));
+            log.line(|line| write_access_line(line, &self.log_clock, log_fields, outcome));
         }
     }
 
@@ -189,7 +192,7 @@ impl WorkerCtx {
             fields.extend_from_slice(
                 b",\"method\":null,\"path\":null,\"protocol\":null,\"deployment\":null,\"route\":null,\"backend\":null",
             );
-            log.line(|line| write_access_line(line, &fields, &outcome));
+            log.line(|line| write_access_line(line, &self.log_clock, &fields, &outcome));
         }
     }
 }

@@ -18,6 +18,9 @@ pub struct RouteSpec {
     pub backend: BackendSpec,
     /// Counters, shared with the same route in later snapshots.
     pub stats: std::sync::Arc<crate::telemetry::RouteStats>,
+    /// The route's access-log fields, rendered once:
+    /// `"deployment":...,"route":...,"backend":...`.
+    pub log_fields: Box<[u8]>,
 }
 
 impl RouteSpec {
@@ -100,12 +103,14 @@ pub(super) fn compile_routes(
                 }
             };
             let index = routes.len();
+            let log_fields = route_log_fields(&deployments[d].name, &pattern, &backend);
             let spec = RouteSpec {
                 deployment: d,
                 pattern: pattern.clone(),
                 methods,
                 backend,
                 stats: Default::default(),
+                log_fields,
             };
             let listener = deployments[d].listener;
             match entries
@@ -153,6 +158,21 @@ pub(super) fn compile_routes(
         routes,
         builders.into_iter().map(RouteTableBuilder::build).collect(),
     ))
+}
+
+fn route_log_fields(deployment: &str, pattern: &str, backend: &BackendSpec) -> Box<[u8]> {
+    use crate::access_log::write_json_str;
+    let mut out = Vec::new();
+    out.extend_from_slice(b"\"deployment\":");
+    write_json_str(&mut out, deployment.as_bytes());
+    out.extend_from_slice(b",\"route\":");
+    write_json_str(&mut out, pattern.as_bytes());
+    out.extend_from_slice(b",\"backend\":");
+    match backend {
+        BackendSpec::Http(h) => write_json_str(&mut out, h.pool_key.as_bytes()),
+        BackendSpec::Stock(_) => out.extend_from_slice(b"\"stock\""),
+    }
+    out.into_boxed_slice()
 }
 
 fn methods_overlap(a: &RouteSpec, b: &RouteSpec) -> bool {
