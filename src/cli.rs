@@ -35,6 +35,9 @@ pub enum Command {
         /// Do not watch the config file (SIGHUP still reloads it).
         #[arg(long)]
         no_watch: bool,
+        /// Seconds between audit-log summaries of refused connections and requests.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        audit_period: u64,
     },
     /// Parse and validate a config file and print its listeners, deployments and routes.
     Check {
@@ -75,6 +78,7 @@ pub fn main() -> ExitCode {
             workers,
             driver,
             no_watch,
+            audit_period,
         } => {
             init_logging();
             let options = ServerOptions {
@@ -82,6 +86,7 @@ pub fn main() -> ExitCode {
                 workers: workers.map(usize::from),
                 driver: driver.into(),
                 watch: !no_watch,
+                audit_period: std::time::Duration::from_secs(audit_period),
             };
             match server::run(&options) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -46,6 +46,7 @@
 //! | process: bind, start workers, signals | `server.rs` |
 //! | reload: recompile, publish, audit line | `reload.rs`, `snapshot/diff.rs` |
 //! | control thread: config file watcher | `control.rs` |
+//! | aggregated security events in the audit log | `audit.rs` |
 //! | per-worker counters, published per tick | `telemetry.rs` |
 //! | admin endpoint: health, readiness, config, metrics | `admin.rs` |
 //! | command line | `cli.rs` |
@@ -55,6 +56,7 @@
 pub mod access_log;
 pub mod admin;
 pub mod admission;
+pub mod audit;
 pub mod buffered;
 pub mod cidr;
 pub mod cli;

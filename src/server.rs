@@ -6,6 +6,7 @@
 use crate::access_log::AccessLog;
 use crate::admin::{self, AdminState};
 use crate::admission::AddressCounts;
+use crate::audit::spawn_security_summary;
 use crate::config::{load_file, ConfigError};
 use crate::control::spawn_watcher;
 use crate::reload::{load_snapshot, Reloader, Trigger};
@@ -37,6 +38,8 @@ pub struct ServerOptions {
     pub driver: DriverChoice,
     /// Reload when the config file changes (SIGHUP reloads either way).
     pub watch: bool,
+    /// How often refused connections and requests are summarised in the audit log.
+    pub audit_period: std::time::Duration,
 }
 
 /// Why the gateway could not start.
@@ -133,6 +136,7 @@ pub fn run(options: &ServerOptions) -> Result<(), StartError> {
     if options.watch {
         spawn_watcher(Arc::clone(&reloader))?;
     }
+    spawn_security_summary(worker_stats.clone(), options.audit_period)?;
     info!(target: "portcullis::audit", workers, generation = store.load().generation, "started: serving");
     for signal in signals.forever() {
         match signal {

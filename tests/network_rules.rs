@@ -173,3 +173,41 @@ fn bad_cidr_is_config_error() {
         "{stderr}"
     );
 }
+
+// Rule: refusals are summarised in one aggregated audit line per period, not one line per attempt.
+#[test]
+fn refusals_are_aggregated_in_the_audit_log() {
+    let gw = Gateway::start_with_args(
+        &config("deny = [\"127.0.0.2/32\"]", "", "127.0.0.1:0"),
+        &["--audit-period", "1"],
+    );
+    for _ in 0..20 {
+        assert_eq!(status_from(gw.addr(), ip("127.0.0.2"), ""), None);
+    }
+    // The 20 refusals may straddle two periods: add up every summary line.
+    let refused_in = |log: &str| -> u64 {
+        log.lines()
+            .filter(|l| l.contains("security: refusals"))
+            .filter_map(|l| l.split("connections_refused_by_network_rule=").nth(1))
+            .filter_map(|rest| rest.split_whitespace().next()?.parse::<u64>().ok())
+            .sum()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while refused_in(&gw.log_text()) < 20 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no summary:\n{}",
+            gw.log_text()
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+    let log = gw.log_text();
+    let lines = log
+        .lines()
+        .filter(|l| l.contains("security: refusals"))
+        .count();
+    assert!(
+        refused_in(&log) == 20 && lines <= 2,
+        "{lines} lines:\n{log}"
+    );
+}

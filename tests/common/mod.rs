@@ -90,6 +90,11 @@ impl Gateway {
     /// worker and waits (10 s at most) until it logs a `listening ... address=...` line.
     /// Panics with the collected stderr if it exits or stays silent.
     pub fn start(config_toml: &str) -> Gateway {
+        Gateway::start_with_args(config_toml, &[])
+    }
+
+    /// Like [`Gateway::start`], with extra `run` arguments.
+    pub fn start_with_args(config_toml: &str, extra_args: &[&str]) -> Gateway {
         let dir = tempfile::tempdir().expect("tempdir");
         let config_path = dir.path().join("gateway.toml");
         // Parallel tests must not share the default admin port.
@@ -109,6 +114,7 @@ impl Gateway {
             .arg(&config_path)
             .arg("--workers")
             .arg("1")
+            .args(extra_args)
             .env("NO_COLOR", "1")
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
