@@ -7,8 +7,6 @@ mod common;
 use common::*;
 use std::collections::HashMap;
 use std::process::Command;
-use std::thread;
-use std::time::{Duration, Instant};
 
 const CONFIG: &str = r#"
 admin = "127.0.0.1:0"
@@ -46,17 +44,6 @@ fn parse_metrics(text: &str) -> HashMap<String, f64> {
         );
     }
     samples
-}
-
-fn eventually(mut check: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        if check() {
-            return true;
-        }
-        thread::sleep(Duration::from_millis(50));
-    }
-    false
 }
 
 // Rule: /healthz answers ok and /readyz answers ready once the worker serves.

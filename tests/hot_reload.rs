@@ -42,18 +42,6 @@ fn write_then_rename(path: &Path, text: &str) {
     std::fs::rename(&tmp, path).unwrap();
 }
 
-/// Polls `check` every 50 ms for up to 5 s; true once it holds.
-fn eventually(mut check: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        if check() {
-            return true;
-        }
-        thread::sleep(Duration::from_millis(50));
-    }
-    false
-}
-
 fn status_of(gw: &Gateway, path: &str) -> u16 {
     get(gw.addr(), path).status
 }

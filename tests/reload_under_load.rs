@@ -129,18 +129,6 @@ fn client_loop(id: usize, addr: SocketAddr, stop: &AtomicBool) -> Result<Tally, 
     Ok(tally)
 }
 
-/// Polls `check` every 50 ms for up to 5 s; true once it holds.
-fn eventually(mut check: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        if check() {
-            return true;
-        }
-        thread::sleep(Duration::from_millis(50));
-    }
-    false
-}
-
 // Rule: 100 rewrites (A/B, every 10th broken) under load fail no request; answers match A or B.
 #[test]
 fn reloads_under_keepalive_load_lose_no_request() {

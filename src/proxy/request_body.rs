@@ -110,9 +110,8 @@ async fn send_length_body(
         if !out.is_empty()
             && (remaining == 0 || out.len() >= FLUSH_AT || client.pending().is_empty())
         {
-            let (result, mut written) = write_upstream(ex, upstream, backend, out).await;
-            written.clear();
-            out = written;
+            let (result, flushed) = flush(ex, upstream, backend, out).await;
+            out = flushed;
             if let Err(f) = result {
                 return (Err(f), out);
             }
@@ -120,15 +119,9 @@ async fn send_length_body(
         if remaining == 0 {
             return (Ok(()), out);
         }
-        if continue_due {
-            continue_due = false;
-            let (result, o) = send_continue(ex, client, out).await;
-            out = o;
-            if let Err(f) = result {
-                return (Err(f), out);
-            }
-        }
-        if let Err(f) = read_body(ex, client).await {
+        let (result, kept) = more_body(ex, client, &mut continue_due, out).await;
+        out = kept;
+        if let Err(f) = result {
             return (Err(f), out);
         }
     }
@@ -182,9 +175,8 @@ async fn send_chunked_body(
             }
         }
         if !out.is_empty() {
-            let (result, mut written) = write_upstream(ex, upstream, backend, out).await;
-            written.clear();
-            out = written;
+            let (result, flushed) = flush(ex, upstream, backend, out).await;
+            out = flushed;
             if let Err(f) = result {
                 return (Err(f), out);
             }
@@ -192,16 +184,41 @@ async fn send_chunked_body(
         if done {
             return (Ok(()), out);
         }
-        if continue_due {
-            continue_due = false;
-            let (result, o) = send_continue(ex, client, out).await;
-            out = o;
-            if let Err(f) = result {
-                return (Err(f), out);
-            }
-        }
-        if let Err(f) = read_body(ex, client).await {
+        let (result, kept) = more_body(ex, client, &mut continue_due, out).await;
+        out = kept;
+        if let Err(f) = result {
             return (Err(f), out);
         }
     }
+}
+
+/// Writes `out` to the back end and hands it back emptied.
+async fn flush(
+    ex: &Exchange<'_>,
+    upstream: &mut BufferedStream,
+    backend: &HttpBackendSpec,
+    out: Vec<u8>,
+) -> (Result<(), Failure>, Vec<u8>) {
+    let (result, mut written) = write_upstream(ex, upstream, backend, out).await;
+    written.clear();
+    (result, written)
+}
+
+/// Before reading more of the body: `100 Continue` if it is still due, then the read.
+async fn more_body(
+    ex: &Exchange<'_>,
+    client: &mut BufferedStream,
+    continue_due: &mut bool,
+    out: Vec<u8>,
+) -> (Result<(), Failure>, Vec<u8>) {
+    let mut out = out;
+    if *continue_due {
+        *continue_due = false;
+        let (result, kept) = send_continue(ex, client, out).await;
+        out = kept;
+        if let Err(f) = result {
+            return (Err(f), out);
+        }
+    }
+    (read_body(ex, client).await, out)
 }

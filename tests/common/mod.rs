@@ -1325,3 +1325,15 @@ pub fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'
 pub fn cat(parts: &[&[u8]]) -> Vec<u8> {
     parts.concat()
 }
+
+/// Polls `check` every 50 ms for up to 5 s; true once it holds.
+pub fn eventually(mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
