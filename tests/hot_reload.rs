@@ -9,8 +9,6 @@ mod common;
 use common::*;
 use std::path::Path;
 use std::process::Command;
-use std::thread;
-use std::time::{Duration, Instant};
 
 const BASE: &str = r#"
 admin = "127.0.0.1:0"
