@@ -134,6 +134,7 @@ if [[ $PROXY_UNDER_TEST == both ]]; then
 [[listeners]]
 name = "public"
 address = "127.0.0.1:$GATEWAY_PORT"
+max_connections_per_ip = 0   # 10,000 connections come from one address here
 
 [[deployments]]
 name = "idle"

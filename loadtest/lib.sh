@@ -152,3 +152,130 @@ machine_info() {
     if command -v nginx >/dev/null 2>&1; then echo "nginx:     $(nginx -v 2>&1)"; fi
     if command -v wrk >/dev/null 2>&1; then echo "wrk:       $( (wrk -v 2>&1 || true) | head -n1)"; fi
 }
+
+# ---------------------------------------------------------------- used by gateway-ab.sh
+# (proxy-vs-nginx.sh keeps its own copies of the first ones; they behave the same.)
+
+# wrk duration (10s, 500ms, 2m, 1h, or bare seconds) -> whole seconds.
+duration_secs() {
+    local d=$1
+    case $d in
+        *ms) echo 1 ;;
+        *s) echo "${d%s}" ;;
+        *m) echo $((${d%m} * 60)) ;;
+        *h) echo $((${d%h} * 3600)) ;;
+        *) echo "$d" ;;
+    esac
+}
+
+# wrk latency figure (e.g. 512.00us, 1.23ms, 1.01s) -> milliseconds.
+wrk_ms() {
+    awk -v v="$1" 'BEGIN {
+        n = v + 0
+        if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) ; else if (v ~ /m$/) n *= 60000; else if (v ~ /s$/) n *= 1000
+        printf "%.3f", n }'
+}
+
+# Parse the output of `wrk --latency` (in $1) into WRK_REQS, WRK_DUR_S, WRK_RPS,
+# WRK_P50_MS, WRK_P99_MS, WRK_NON2XX and WRK_SOCKERR. Returns 1 if it has no totals.
+parse_wrk() {
+    local out=$1 dur
+    WRK_REQS=$(awk '/ requests in / {print $1; exit}' <<<"$out")
+    dur=$(awk '/ requests in / {d = $4; sub(/,$/, "", d); print d; exit}' <<<"$out")
+    WRK_DUR_S=$(awk -v ms="$(wrk_ms "$dur")" 'BEGIN {printf "%.2f", ms / 1000}')
+    WRK_RPS=$(awk '/^Requests\/sec:/ {print $2; exit}' <<<"$out")
+    WRK_P50_MS=$(wrk_ms "$(awk '$1 == "50%" {print $2; exit}' <<<"$out")")
+    WRK_P99_MS=$(wrk_ms "$(awk '$1 == "99%" {print $2; exit}' <<<"$out")")
+    WRK_NON2XX=$(awk '/Non-2xx or 3xx responses:/ {print $NF; exit}' <<<"$out")
+    WRK_SOCKERR=$(awk '/Socket errors:/ {
+        s = 0; for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) s += $i + 0; print s; exit }' <<<"$out")
+    WRK_NON2XX=${WRK_NON2XX:-0}
+    WRK_SOCKERR=${WRK_SOCKERR:-0}
+    [[ -n $WRK_REQS && -n $WRK_RPS ]]
+}
+
+# Median of column $4 of CSV file $1 over the rows whose column $2 equals $3 and
+# whose last column ("kept") is 1. Prints nothing when no row matches.
+csv_median() {
+    awk -F, -v k="$2" -v want="$3" -v c="$4" 'NR > 1 && $k == want && $NF == 1 {print $c}' "$1" | sort -g |
+        awk '{v[NR] = $1} END {if (NR == 0) exit; if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'
+}
+
+# Sum of column $4 of CSV file $1 over the kept rows whose column $2 equals $3.
+csv_sum() {
+    awk -F, -v k="$2" -v want="$3" -v c="$4" 'NR > 1 && $k == want && $NF == 1 {s += $c} END {print s + 0}' "$1"
+}
+
+# nginx config preamble for a foreground nginx named $2 whose pid, logs and temp
+# paths all live under the run directory $1: one worker, no access log. Opens the
+# http block; the caller writes its servers and the closing brace.
+nginx_preamble() {
+    local run=$1 name=$2
+    mkdir -p "$run/$name-tmp"
+    printf '%s\n' \
+        "daemon off;" \
+        "master_process on;" \
+        "worker_processes 1;" \
+        "pid $run/$name.pid;" \
+        "error_log $run/$name-error.log warn;" \
+        "events { worker_connections 16384; multi_accept on; }" \
+        "http {" \
+        "    access_log off;" \
+        "    client_body_temp_path $run/$name-tmp/body;" \
+        "    proxy_temp_path $run/$name-tmp/proxy;" \
+        "    fastcgi_temp_path $run/$name-tmp/fastcgi;" \
+        "    uwsgi_temp_path $run/$name-tmp/uwsgi;" \
+        "    scgi_temp_path $run/$name-tmp/scgi;" \
+        "    keepalive_timeout 75s;" \
+        "    keepalive_requests 1000000;"
+}
+
+# The benchmark upstream, the same as proxy-vs-nginx.sh's: nginx on 127.0.0.1:$2
+# answering GET /hello with 200 "hello\n". Writes $1/upstream.conf.
+write_upstream_nginx_conf() {
+    local run=$1 port=$2
+    {
+        nginx_preamble "$run" upstream
+        printf '%s\n' \
+            "    server {" \
+            "        listen 127.0.0.1:$port reuseport backlog=4096;" \
+            "        location = /hello { default_type text/plain; return 200 \"hello\\n\"; }" \
+            "        location / { return 404; }" \
+            "    }" \
+            "}"
+    } >"$run/upstream.conf"
+}
+
+# Succeeds when the binary $1 is missing, or older than a file under $2/src or
+# $2/Cargo.toml / $2/Cargo.lock (the crate it is built from).
+binary_stale() {
+    local bin=$1 root=$2
+    [[ -x $bin ]] || return 0
+    [[ -n $(find "$root/src" "$root/Cargo.toml" "$root/Cargo.lock" -newer "$bin" -print -quit 2>/dev/null) ]]
+}
+
+# `cargo build --release` in $1, at most $2 attempts, $3 seconds apart (someone may
+# be halfway through an edit, or building too). Output of the last attempt in $4.
+build_release() {
+    local root=$1 tries=$2 pause=$3 logf=$4 i
+    for ((i = 1; i <= tries; i++)); do
+        log "cargo build --release in $root (attempt $i of $tries)"
+        if (cd "$root" && cargo build --release) >"$logf" 2>&1; then return 0; fi
+        grep -m 3 -E '^error' "$logf" >&2 || tail -n 5 "$logf" >&2
+        if ((i < tries)); then
+            log "build failed; retrying in ${pause}s"
+            sleep "$pause"
+        fi
+    done
+    return 1
+}
+
+# One GET of http://127.0.0.1:$1$2 with curl (or bash's /dev/tcp); prints the body.
+http_body() {
+    local port=$1 path=$2
+    if command -v curl >/dev/null 2>&1; then
+        curl -s --max-time 5 "http://127.0.0.1:$port$path"
+    else
+        http_get "$port" "$path" | tr -d '\r' | sed '1,/^$/d'
+    fi
+}
