@@ -115,6 +115,36 @@ impl BufferedStream {
     }
 }
 
+impl BufferedStream {
+    /// Closes after an error answer without losing it: the write side is shut
+    /// (the answer is flushed, then FIN), and whatever the peer still sends is
+    /// read and discarded, up to `max_bytes` or `deadline`, so that the kernel
+    /// does not answer unread data with a reset that could destroy the answer
+    /// before the client read it.
+    pub async fn linger_close(&mut self, timer: &TaskTimer, deadline: Tick, max_bytes: usize) {
+        use monoio::io::AsyncWriteRent;
+        if timer
+            .within(deadline, self.stream.shutdown())
+            .await
+            .is_err()
+        {
+            return;
+        }
+        self.start = 0;
+        self.buf.clear();
+        let mut discarded = 0;
+        while discarded < max_bytes {
+            match self.read_more(INITIAL_READ_CAPACITY, timer, deadline).await {
+                Ok(n) => {
+                    discarded += n;
+                    self.buf.clear();
+                }
+                Err(_) => return,
+            }
+        }
+    }
+}
+
 /// Writes all of `out` to `stream` before `deadline`, returning the buffer.
 pub async fn write_all_within(
     stream: &mut TcpStream,

@@ -51,6 +51,11 @@ pub async fn serve(
     ctx.telemetry.connection_closed();
 }
 
+/// After an error answer on a connection the client may still be sending on,
+/// how long (and how many bytes) to read and discard before closing.
+const LINGER: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 256 * 1024;
+
 /// Whether the connection carries another request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Next {
@@ -116,6 +121,9 @@ async fn serve_request(
                     write_error(&mut out, status, b"", Persistence::Close, false);
                     let started_at = Instant::now();
                     let (_, out) = client.write_all(out, timer, send_deadline()).await;
+                    client
+                        .linger_close(timer, clock.after(LINGER), LINGER_BYTES)
+                        .await;
                     let decision = Decision::for_request_status(status);
                     ctx.finish_unparsed(
                         peer,
@@ -168,6 +176,11 @@ async fn serve_request(
             let keep_alive = keep_alive && skip_small_body(client, skip_body);
             let bytes_out = out.len() as u64;
             let (result, out) = client.write_all(out, timer, send_deadline()).await;
+            if result.is_ok() && !keep_alive && bytes_out > 0 && status >= 400 {
+                client
+                    .linger_close(timer, clock.after(LINGER), LINGER_BYTES)
+                    .await;
+            }
             let decision = if result.is_ok() {
                 meta.decision
             } else {
@@ -227,6 +240,11 @@ async fn serve_request(
                     );
                     let bytes_out = out.len() as u64;
                     let (result, out) = client.write_all(out, timer, send_deadline()).await;
+                    if result.is_ok() && !keep_alive {
+                        client
+                            .linger_close(timer, clock.after(LINGER), LINGER_BYTES)
+                            .await;
+                    }
                     let decision = Decision::for_exchange_status(e.status);
                     let outcome = outcome(
                         e.status,
