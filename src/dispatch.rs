@@ -6,7 +6,9 @@
 
 use crate::access_log::write_json_str;
 use crate::config::OnDeny;
-use crate::http::request::{header_storage, parse_request, Parsed, RequestError, RequestHead};
+use crate::http::request::{
+    decode_unreserved, header_storage, parse_request, Parsed, RequestError, RequestHead,
+};
 use crate::http::respond::{write_error, Persistence};
 use crate::http::{BodyFraming, Version};
 use crate::peer::Peer;
@@ -155,10 +157,14 @@ fn route_request(
             skip_body: head.body,
         }
     };
+    // Routing sees `/%61dmin` as `/admin` (RFC 3986 §6.2.2.2), so an encoding
+    // cannot steer a request around a route and its policies.
+    let decoded = decode_unreserved(head.path);
+    let route_path = decoded.as_deref().unwrap_or(head.path);
     let Some(found) = snapshot
         .tables
         .get(cx.listener)
-        .and_then(|t| t.lookup(head.path))
+        .and_then(|t| t.lookup(route_path))
     else {
         return (answer(out, 404, id_field.bytes()), None, Decision::NoRoute);
     };

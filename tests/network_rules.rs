@@ -211,3 +211,38 @@ fn refusals_are_aggregated_in_the_audit_log() {
         "{lines} lines:\n{log}"
     );
 }
+
+// Rule: an encoded path cannot reach a restricted deployment's routes through another deployment's catch-all.
+#[test]
+fn encoded_path_does_not_bypass_deployment_rule() {
+    let config = r#"
+[[listeners]]
+name = "public"
+address = "127.0.0.1:0"
+
+[[deployments]]
+name = "admin"
+listener = "public"
+path_prefix = "/admin"
+network = { deny = ["127.0.0.1/32"] }
+[[deployments.routes]]
+path = "/{rest*}"
+backend = { type = "stock", status = 200, body = "admin\n" }
+
+[[deployments]]
+name = "public"
+listener = "public"
+[[deployments.routes]]
+path = "/{rest*}"
+backend = { type = "stock", status = 200, body = "public\n" }
+"#;
+    let gw = Gateway::start(config);
+    assert_eq!(
+        (
+            get(gw.addr(), "/admin/x").status,
+            get(gw.addr(), "/%61dmin/x").status,
+            get(gw.addr(), "/other").status
+        ),
+        (403, 403, 200)
+    );
+}

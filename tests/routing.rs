@@ -215,3 +215,12 @@ fn answer_with_unread_body_says_close() {
     );
     c.assert_closed();
 }
+
+// Rule: percent-encoded unreserved characters route like their plain form (`/api/%68ello` is `/api/hello`).
+#[test]
+fn encoded_unreserved_characters_route_like_plain() {
+    let up = RecordingUpstream::ok();
+    let gw = start_standard(&up, "");
+    let r = get(gw.addr(), "/api/%68ello");
+    assert_eq!((r.status, r.text()), (200, "hi\n".to_string()));
+}

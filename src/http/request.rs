@@ -326,6 +326,45 @@ fn is_valid_authority(value: &[u8]) -> bool {
         })
 }
 
+/// The path with percent-encoded unreserved characters (`ALPHA DIGIT - . _ ~`)
+/// decoded, as RFC 3986 §6.2.2.2 says equivalent URIs must be, so that
+/// `/%61dmin` routes like `/admin`; `None` when there is nothing to decode (the
+/// common case: no allocation). Other percent-encodings are left as they are.
+pub fn decode_unreserved(path: &str) -> Option<String> {
+    let bytes = path.as_bytes();
+    let decodable = |i: usize| {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
+            (Some(hi), Some(lo)) => {
+                let c = (hi * 16 + lo) as u8;
+                (c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~')).then_some(c)
+            }
+            _ => None,
+        }
+    };
+    let first = (0..bytes.len()).find(|&i| bytes[i] == b'%' && decodable(i).is_some())?;
+    let mut out = String::with_capacity(path.len());
+    out.push_str(&path[..first]);
+    let mut i = first;
+    while i < bytes.len() {
+        match (bytes[i] == b'%').then(|| decodable(i)).flatten() {
+            Some(c) => {
+                out.push(c as char);
+                i += 3;
+            }
+            None => {
+                let ch_len = path[i..].chars().next().map_or(1, char::len_utf8);
+                out.push_str(&path[i..i + ch_len]);
+                i += ch_len;
+            }
+        }
+    }
+    Some(out)
+}
+
 /// True for `.` or `..` path segments, raw or percent-encoded.
 fn has_dot_segment(path: &str) -> bool {
     if !path.bytes().any(|b| b == b'.' || b == b'%') {

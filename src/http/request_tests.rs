@@ -162,3 +162,15 @@ fn http10_keep_alive_on_request() {
         [false, true, false]
     );
 }
+
+// Encoded unreserved characters are decoded for routing; other encodings stay.
+#[test]
+fn unreserved_decoding() {
+    assert_eq!(
+        [
+            decode_unreserved("/%61dmin/%7e%2Fx"),
+            decode_unreserved("/plain/path")
+        ],
+        [Some("/admin/~%2Fx".to_string()), None]
+    );
+}
