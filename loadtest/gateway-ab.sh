@@ -122,23 +122,7 @@ done
 # proxy-vs-nginx.sh's gateway config, with the admin endpoint on ADMIN_PORT, then the side's extra TOML.
 write_gateway_conf() { # side
     local side=$1 f="$RUN/gateway-$1.toml"
-    cat >"$f" <<EOF
-admin = "127.0.0.1:$ADMIN_PORT"
-
-[[listeners]]
-name = "public"
-address = "127.0.0.1:$GATEWAY_PORT"
-
-[[deployments]]
-name = "bench"
-listener = "public"
-path_prefix = "/bench"
-
-[[deployments.routes]]
-path = "/hello"
-methods = ["GET"]
-backend = { type = "http", url = "http://127.0.0.1:$UPSTREAM_PORT/hello" }
-EOF
+    bench_gateway_toml "$GATEWAY_PORT" "$UPSTREAM_PORT" "$ADMIN_PORT" >"$f"
     if [[ -n ${EXTRA[$side]} ]]; then printf '\n%s\n' "${EXTRA[$side]}" >>"$f"; fi
     "$BIN" check --config "$f" >"$RUN/check-$side.txt" 2>&1 ||
         { cat "$RUN/check-$side.txt" >&2; die "config $side ($f) rejected by portcullis check"; }
@@ -370,7 +354,6 @@ for side in A B; do
     # Gateway CPU per request, in microseconds.
     M[$side.us]=$(awk -v p="${M[$side.percpu]}" 'BEGIN {if (p > 0) printf "%.2f", 1e6 / p; else print "n/a"}')
 done
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "n/a"}'; }
 R_RPS=$(ratio "${M[B.rps]}" "${M[A.rps]}")
 R_PERCPU=$(ratio "${M[B.percpu]}" "${M[A.percpu]}")
 R_P50=$(ratio "${M[B.p50]}" "${M[A.p50]}")

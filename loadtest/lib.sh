@@ -279,3 +279,30 @@ http_body() {
         http_get "$port" "$path" | tr -d '\r' | sed '1,/^$/d'
     fi
 }
+
+# a / b to two decimals ("n/a" when b is 0).
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "n/a"}'; }
+
+# The benchmark gateway config: a listener on 127.0.0.1:$1 and a route
+# GET /bench/hello to the upstream on 127.0.0.1:$2; with $3, the admin endpoint
+# on 127.0.0.1:$3 (top-level keys must come before any table).
+bench_gateway_toml() {
+    local gateway_port=$1 upstream_port=$2 admin_port=${3:-}
+    if [[ -n $admin_port ]]; then printf 'admin = "127.0.0.1:%s"\n\n' "$admin_port"; fi
+    cat <<EOF
+[[listeners]]
+name = "public"
+address = "127.0.0.1:$gateway_port"
+
+[[deployments]]
+name = "bench"
+listener = "public"
+path_prefix = "/bench"
+
+[[deployments.routes]]
+path = "/hello"
+methods = ["GET"]
+backend = { type = "http", url = "http://127.0.0.1:$upstream_port/hello" }
+EOF
+}
+

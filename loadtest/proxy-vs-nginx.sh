@@ -93,50 +93,11 @@ trap 'exit 143' TERM
 
 # ---------------------------------------------------------------- configs
 
-# Common nginx preamble: private prefix, pid and temp paths, one worker.
-nginx_conf_head() {
-    local name=$1
-    cat <<EOF
-daemon off;
-master_process on;
-worker_processes 1;
-pid $RUN/$name.pid;
-error_log $RUN/$name-error.log warn;
-events { worker_connections 16384; multi_accept on; }
-http {
-    access_log off;
-    client_body_temp_path $RUN/$name-tmp/body;
-    proxy_temp_path $RUN/$name-tmp/proxy;
-    fastcgi_temp_path $RUN/$name-tmp/fastcgi;
-    uwsgi_temp_path $RUN/$name-tmp/uwsgi;
-    scgi_temp_path $RUN/$name-tmp/scgi;
-    keepalive_timeout 75s;
-    keepalive_requests 1000000;
-EOF
-}
-
-# The upstream: a fixed 200 with a 6-byte body.
-write_upstream_conf() {
-    mkdir -p "$RUN/upstream-tmp"
-    {
-        nginx_conf_head upstream
-        cat <<EOF
-    server {
-        listen 127.0.0.1:$UPSTREAM_PORT reuseport backlog=4096;
-        location = /hello { default_type text/plain; return 200 "hello\n"; }
-        location / { return 404; }
-    }
-}
-EOF
-    } >"$RUN/upstream.conf"
-}
-
 # nginx as a reverse proxy with upstream keep-alive; same path as the gateway route.
 write_nginx_proxy_conf() {
     local name=$1 port=$2
-    mkdir -p "$RUN/$name-tmp"
     {
-        nginx_conf_head "$name"
+        nginx_preamble "$RUN" "$name"
         cat <<EOF
     upstream up {
         server 127.0.0.1:$UPSTREAM_PORT;
@@ -158,21 +119,7 @@ EOF
 }
 
 write_gateway_conf() {
-    cat >"$RUN/gateway.toml" <<EOF
-[[listeners]]
-name = "public"
-address = "127.0.0.1:$GATEWAY_PORT"
-
-[[deployments]]
-name = "bench"
-listener = "public"
-path_prefix = "/bench"
-
-[[deployments.routes]]
-path = "/hello"
-methods = ["GET"]
-backend = { type = "http", url = "http://127.0.0.1:$UPSTREAM_PORT/hello" }
-EOF
+    bench_gateway_toml "$GATEWAY_PORT" "$UPSTREAM_PORT" >"$RUN/gateway.toml"
     if [[ -n $GATEWAY_EXTRA_TOML ]]; then
         printf '\n%s\n' "$GATEWAY_EXTRA_TOML" >>"$RUN/gateway.toml"
     fi
@@ -197,7 +144,7 @@ start_nginx() { # name cpu -> PID of the master in $STARTED_PID
 echo "proxy under test on CPU $PROXY_CPU; upstream nginx and wrk on CPU $LOAD_CPU"
 echo
 
-write_upstream_conf
+write_upstream_nginx_conf "$RUN" "$UPSTREAM_PORT"
 nginx -t -p "$RUN" -c "$RUN/upstream.conf" -e "$RUN/upstream-error.log" >"$RUN/nginx-t.log" 2>&1 ||
     { cat "$RUN/nginx-t.log" >&2; die "upstream nginx config rejected"; }
 start_nginx upstream "$LOAD_CPU"
@@ -249,14 +196,6 @@ CLK_TCK=$(getconf CLK_TCK)
 CSV="$OUT/rounds.csv"
 echo "round,position,proxy,duration_s,requests,req_per_s,p50_ms,p99_ms,proxy_cpu_s,req_per_proxy_cpu_s,non_2xx_3xx,socket_errors,other_cpu_s,kept" >"$CSV"
 
-# wrk latency figure (e.g. 512.00us, 1.23ms, 1.01s) -> milliseconds.
-to_ms() {
-    awk -v v="$1" 'BEGIN {
-        n = v + 0
-        if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) ; else if (v ~ /m$/) n *= 60000; else if (v ~ /s$/) n *= 1000
-        printf "%.3f", n }'
-}
-
 WARNINGS=()
 # One measured run. Sets DISCARDED=1 (and keeps the row out of the medians) when other
 # load spoiled it and $6 says another attempt is allowed.
@@ -283,18 +222,9 @@ measure_once() { # round position label port pid may_retry
     printf '%s\n' "$out" >"$RUN/wrk-r$round-$label.txt"
 
     local reqs dur rps p50 p99 non2xx sockerr cpu_s per_cpu
-    reqs=$(awk '/ requests in / {print $1; exit}' <<<"$out")
-    dur=$(awk '/ requests in / {d = $4; sub(/,$/, "", d); print d; exit}' <<<"$out")
-    dur=$(awk -v ms="$(to_ms "$dur")" 'BEGIN {printf "%.2f", ms / 1000}')
-    rps=$(awk '/^Requests\/sec:/ {print $2; exit}' <<<"$out")
-    p50=$(to_ms "$(awk '$1 == "50%" {print $2; exit}' <<<"$out")")
-    p99=$(to_ms "$(awk '$1 == "99%" {print $2; exit}' <<<"$out")")
-    non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $NF; exit}' <<<"$out")
-    sockerr=$(awk '/Socket errors:/ {
-        s = 0; for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) s += $i + 0; print s; exit }' <<<"$out")
-    non2xx=${non2xx:-0}
-    sockerr=${sockerr:-0}
-    [[ -n $reqs && -n $rps ]] || { printf '%s\n' "$out" >&2; die "could not parse wrk output ($label, round $round)"; }
+    parse_wrk "$out" || { printf '%s\n' "$out" >&2; die "could not parse wrk output ($label, round $round)"; }
+    reqs=$WRK_REQS dur=$WRK_DUR_S rps=$WRK_RPS p50=$WRK_P50_MS p99=$WRK_P99_MS
+    non2xx=$WRK_NON2XX sockerr=$WRK_SOCKERR
     cpu_s=$(awk -v a="$t0" -v b="$t1" -v hz="$CLK_TCK" 'BEGIN {printf "%.2f", (b - a) / hz}')
     per_cpu=$(awk -v r="$reqs" -v c="$cpu_s" 'BEGIN {if (c > 0) printf "%.0f", r / c; else print "inf"}')
     if ((non2xx > 0 || sockerr > 0)); then
@@ -339,11 +269,8 @@ echo
 
 # ---------------------------------------------------------------- report
 
-median() { # label column -> median of that CSV column for that proxy
-    awk -F, -v p="$1" -v c="$2" 'NR > 1 && $3 == p && $14 == 1 {print $c}' "$CSV" | sort -g |
-        awk '{v[NR] = $1} END {if (NR == 0) exit; if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'
-}
-col_sum() { awk -F, -v p="$1" -v c="$2" 'NR > 1 && $3 == p && $14 == 1 {s += $c} END {print s + 0}' "$CSV"; }
+median() { csv_median "$CSV" 3 "$1" "$2"; } # label column -> median over the kept rows
+col_sum() { csv_sum "$CSV" 3 "$1" "$2"; }
 
 declare -A M
 for label in "$GW_LABEL" nginx; do
@@ -355,7 +282,6 @@ for label in "$GW_LABEL" nginx; do
     M[$label.bad]=$(($(col_sum "$label" 11) + $(col_sum "$label" 12)))
     M[$label.other]=$(median "$label" 13)
 done
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "n/a"}'; }
 R_PERCPU=$(ratio "${M[$GW_LABEL.percpu]}" "${M[nginx.percpu]}")
 R_P99=$(ratio "${M[$GW_LABEL.p99]}" "${M[nginx.p99]}")
 R_RPS=$(ratio "${M[$GW_LABEL.rps]}" "${M[nginx.rps]}")

@@ -62,9 +62,4 @@ impl UpstreamPool {
             list.push(Idle { conn, since: now });
         }
     }
-
-    /// Idle connections currently held, for all back ends.
-    pub fn idle_count(&self) -> usize {
-        self.idle.borrow().values().map(Vec::len).sum()
-    }
 }
