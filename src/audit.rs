@@ -1,6 +1,7 @@
 //! Security events in the audit log, aggregated: once per period, one line
 //! with how many connections and requests were refused by network rules and
-//! connection caps (and, later, token and TLS failures), so that an attack
+//! connection caps, and how many requests carried a missing or unknown client
+//! token (TLS failures arrive later), so that an attack
 //! cannot flood the log with a line per attempt.
 
 use crate::record::Decision;
@@ -18,18 +19,23 @@ struct Refusals {
     by_network_rule: u64,
     by_connection_cap: u64,
     requests_denied: u64,
+    token_failures: u64,
 }
 
 impl Refusals {
     fn now(workers: &[Arc<SharedWorkerStats>]) -> Refusals {
-        let denied = DECISIONS
-            .iter()
-            .position(|d| *d == Decision::NetworkDenied)
-            .unwrap_or(0);
+        let index = |decision| DECISIONS.iter().position(|d| *d == decision).unwrap_or(0);
+        let (denied, missing, unknown) = (
+            index(Decision::NetworkDenied),
+            index(Decision::TokenMissing),
+            index(Decision::TokenUnknown),
+        );
         Refusals {
             by_network_rule: total(workers, |w| &w.connections_refused[0]),
             by_connection_cap: total(workers, |w| &w.connections_refused[1]),
             requests_denied: total(workers, |w| &w.decisions[denied]),
+            token_failures: total(workers, |w| &w.decisions[missing])
+                + total(workers, |w| &w.decisions[unknown]),
         }
     }
 
@@ -40,6 +46,7 @@ impl Refusals {
                 .by_connection_cap
                 .saturating_sub(earlier.by_connection_cap),
             requests_denied: self.requests_denied.saturating_sub(earlier.requests_denied),
+            token_failures: self.token_failures.saturating_sub(earlier.token_failures),
         }
     }
 }
@@ -65,6 +72,7 @@ pub fn spawn_security_summary(
                         connections_refused_by_network_rule = delta.by_network_rule,
                         connections_refused_by_cap = delta.by_connection_cap,
                         requests_denied_by_network_rule = delta.requests_denied,
+                        requests_with_missing_or_unknown_token = delta.token_failures,
                         "security: refusals in the last period"
                     );
                 }

@@ -101,6 +101,7 @@ async fn serve_request(
         listener,
         draining: ctx.draining(),
         ids: &ctx.ids,
+        limits: &ctx.limits,
     };
     let Planned { plan, meta } = loop {
         if started {

@@ -16,6 +16,7 @@ use crate::proxy::forward::ForwardRequest;
 use crate::proxy::rewrite::write_upstream_request;
 use crate::record::{Decision, RequestId};
 use crate::snapshot::{BackendSpec, MethodDispatch, Snapshot};
+use crate::usage::{enforce, Admitted, LocalShares};
 use std::cell::Cell;
 use std::net::IpAddr;
 
@@ -83,6 +84,8 @@ pub struct Context<'a> {
     pub listener: usize,
     pub draining: bool,
     pub ids: &'a RequestIds,
+    /// The worker's leases on shared rate limits.
+    pub limits: &'a LocalShares,
 }
 
 /// Parses the pending bytes; when a head is complete, routes it and writes the
@@ -107,9 +110,11 @@ pub fn plan_request(
         .unwrap_or_else(|| cx.ids.next_id());
     let body_available = pending.len().saturating_sub(head.len);
     let client = client_address(cx, &head);
-    let (plan, route, decision) = route_request(cx, &head, id, client, body_available, out);
+    let mut usage = Admitted::default();
+    let (plan, route, decision) =
+        route_request(cx, &head, id, client, body_available, out, &mut usage);
     if let Some(log) = log {
-        write_log_fields(log, cx, &head, &id, client, route);
+        write_log_fields(log, cx, &head, &id, client, route, &usage);
     }
     let body_len = match head.body {
         BodyFraming::Length(n) => n,
@@ -136,6 +141,7 @@ fn route_request(
     client: IpAddr,
     body_available: usize,
     out: &mut Vec<u8>,
+    usage: &mut Admitted,
 ) -> (Plan, Option<usize>, Decision) {
     let snapshot = cx.snapshot;
     let forward_keep_alive = head.keep_alive && !cx.draining;
@@ -180,7 +186,8 @@ fn route_request(
             return (answer(out, 405, &fields), None, Decision::MethodNotAllowed);
         }
     };
-    let deployment = &snapshot.deployments[snapshot.routes[route].deployment];
+    let deployment_index = snapshot.routes[route].deployment;
+    let deployment = &snapshot.deployments[deployment_index];
     if let Some((rule, on_deny)) = &deployment.network {
         if !rule.permits(client) {
             let plan = match on_deny {
@@ -193,6 +200,23 @@ fn route_request(
                 },
             };
             return (plan, Some(route), Decision::NetworkDenied);
+        }
+    }
+    match enforce(
+        &snapshot.usage,
+        deployment_index,
+        deployment,
+        head,
+        client,
+        cx.limits,
+    ) {
+        Ok(admitted) => *usage = admitted,
+        Err(refusal) => {
+            let mut fields = Vec::with_capacity(192);
+            fields.extend_from_slice(id_field.bytes());
+            refusal.write_fields(&mut fields, &deployment.name);
+            let plan = answer(out, refusal.status(), &fields);
+            return (plan, Some(route), refusal.decision());
         }
     }
     let (plan, decision) = match &snapshot.routes[route].backend {
@@ -231,7 +255,16 @@ fn route_request(
                     return (plan, Some(route), Decision::BodyTooLarge);
                 }
             }
-            write_upstream_request(out, head, backend, &found.params, cx.peer, &id, head.body);
+            write_upstream_request(
+                out,
+                head,
+                backend,
+                &found.params,
+                cx.peer,
+                &id,
+                head.body,
+                deployment.usage.as_ref(),
+            );
             let plan = Plan::Forward {
                 route,
                 request: ForwardRequest {
@@ -317,6 +350,7 @@ fn write_log_fields(
     id: &RequestId,
     client: IpAddr,
     route: Option<usize>,
+    usage: &Admitted,
 ) {
     log.extend_from_slice(b"\"request_id\":");
     write_json_str(log, id.as_bytes());
@@ -342,4 +376,23 @@ fn write_log_fields(
         Some(r) => log.extend_from_slice(&r.log_fields),
         None => log.extend_from_slice(b"\"deployment\":null,\"route\":null,\"backend\":null"),
     }
+    let subscriber = usage.client.and_then(|(s, c)| {
+        let subscriber = cx.snapshot.usage.subscribers.get(s as usize)?;
+        Some((subscriber, subscriber.clients.get(c as usize)?))
+    });
+    match subscriber {
+        Some((subscriber, client)) => {
+            log.extend_from_slice(b",\"subscriber\":");
+            write_json_str(log, subscriber.name.as_bytes());
+            log.extend_from_slice(b",\"client_name\":");
+            write_json_str(log, client.as_bytes());
+            if usage.quota_breached {
+                log.extend_from_slice(b",\"quota_breached\":true");
+            }
+        }
+        None => log.extend_from_slice(NO_SUBSCRIBER),
+    }
 }
+
+/// The subscriber fields of a request without a client token.
+pub const NO_SUBSCRIBER: &[u8] = b",\"subscriber\":null,\"client_name\":null";

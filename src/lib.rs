@@ -74,4 +74,5 @@ pub mod router;
 pub mod server;
 pub mod snapshot;
 pub mod telemetry;
+pub mod usage;
 pub mod worker;

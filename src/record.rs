@@ -97,6 +97,18 @@ pub enum Decision {
     ClientAborted,
     /// The client's address is not allowed on the deployment.
     NetworkDenied,
+    /// The deployment needs a client token and the request has none.
+    TokenMissing,
+    /// The client token belongs to no subscriber.
+    TokenUnknown,
+    /// The subscriber's plans do not entitle this deployment.
+    NotEntitled,
+    /// Over the subscriber entitlement's rate limit.
+    EntitlementRateLimited,
+    /// Over the subscriber entitlement's quota (`on_breach = reject`).
+    QuotaExceeded,
+    /// Over the deployment's rate limit.
+    DeploymentRateLimited,
 }
 
 impl Decision {
@@ -119,6 +131,12 @@ impl Decision {
             Decision::ClientTimeout => "request.clientTimeout",
             Decision::ClientAborted => "request.clientAborted",
             Decision::NetworkDenied => "network.requestDenied",
+            Decision::TokenMissing => "usagePlans.tokenMissing",
+            Decision::TokenUnknown => "usagePlans.tokenUnknown",
+            Decision::NotEntitled => "usagePlans.notEntitled",
+            Decision::EntitlementRateLimited => "usagePlans.rateLimited",
+            Decision::QuotaExceeded => "usagePlans.quotaExceeded",
+            Decision::DeploymentRateLimited => "rateLimiting.limited",
         }
     }
 
@@ -185,9 +203,7 @@ pub fn write_access_line(
         Some(d) => write_millis(line, d),
         None => line.extend_from_slice(b"null"),
     }
-    line.extend_from_slice(
-        b",\"subscriber\":null,\"client_name\":null,\"tls\":null,\"decision\":\"",
-    );
+    line.extend_from_slice(b",\"tls\":null,\"decision\":\"");
     line.extend_from_slice(outcome.decision.code().as_bytes());
     line.extend_from_slice(b"\"}");
 }

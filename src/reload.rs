@@ -8,9 +8,10 @@
 //! attempt writes one audit line (target `portcullis::audit`) with the
 //! generation, the result and a summary of what changed (names only).
 
-use crate::config::{load_file, ConfigError};
+use crate::config::{load_sources, ConfigError};
 use crate::snapshot::{ChangeSummary, Snapshot, SnapshotStore};
 use crate::telemetry::StatsRegistry;
+use crate::usage::UsageRegistry;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -52,13 +53,15 @@ pub enum ReloadError {
     AdminChanged,
     #[error("the access log destination changed; a restart is needed to change it")]
     AccessLogChanged,
+    #[error("state_dir changed; a restart is needed to change it")]
+    StateDirChanged,
 }
 
-/// Loads, compiles, resolves back-end names and attaches counters: a snapshot
-/// ready to serve.
+/// Loads the file and its includes, compiles, resolves back-end names and
+/// attaches route counters (limit state is attached by the caller).
 pub fn load_snapshot(path: &Path, stats: &StatsRegistry) -> Result<Snapshot, ConfigError> {
-    let (config, text) = load_file(path)?;
-    let mut snapshot = Snapshot::compile(&config, &text, path)?;
+    let (config, sources) = load_sources(path)?;
+    let mut snapshot = Snapshot::compile_sources(&config, &sources)?;
     snapshot.resolve_backends();
     snapshot.attach_stats(stats);
     Ok(snapshot)
@@ -74,6 +77,7 @@ pub struct Reloader {
     reloading: Mutex<()>,
     pub stats: Arc<ReloadStats>,
     route_stats: Arc<StatsRegistry>,
+    usage: Arc<UsageRegistry>,
 }
 
 impl Reloader {
@@ -82,6 +86,7 @@ impl Reloader {
         store: SnapshotStore,
         bound: Vec<SocketAddr>,
         route_stats: Arc<StatsRegistry>,
+        usage: Arc<UsageRegistry>,
     ) -> Self {
         Reloader {
             path,
@@ -89,6 +94,7 @@ impl Reloader {
             bound,
             reloading: Mutex::new(()),
             route_stats,
+            usage,
             stats: Arc::default(),
         }
     }
@@ -142,8 +148,14 @@ impl Reloader {
         }
     }
 
+    /// Every file of the running configuration (the main file and its includes).
+    pub fn files(&self) -> Vec<PathBuf> {
+        self.store.load().files.clone()
+    }
+
     fn prepare(&self, current: &Snapshot) -> Result<Snapshot, ReloadError> {
-        let mut next = load_snapshot(&self.path, &self.route_stats)?;
+        let (config, sources) = load_sources(&self.path)?;
+        let mut next = Snapshot::compile_sources(&config, &sources)?;
         let same_listeners = next.listeners.len() == current.listeners.len()
             && next
                 .listeners
@@ -160,6 +172,13 @@ impl Reloader {
         if next.access_log != current.access_log {
             return Err(ReloadError::AccessLogChanged);
         }
+        if next.state_dir != current.state_dir {
+            return Err(ReloadError::StateDirChanged);
+        }
+        // Only a snapshot that will be published takes over the running state.
+        next.resolve_backends();
+        next.attach_stats(&self.route_stats);
+        self.usage.attach(&mut next, crate::usage::now().unix_secs);
         next.generation = current.generation + 1;
         Ok(next)
     }

@@ -7,11 +7,12 @@ use crate::access_log::AccessLog;
 use crate::admin::{self, AdminState};
 use crate::admission::AddressCounts;
 use crate::audit::spawn_security_summary;
-use crate::config::{load_file, ConfigError};
+use crate::config::{load_sources, ConfigError};
 use crate::control::spawn_watcher;
 use crate::reload::{load_snapshot, Reloader, Trigger};
 use crate::snapshot::{ListenerSpec, Snapshot, SnapshotStore};
 use crate::telemetry::{SharedWorkerStats, StatsRegistry};
+use crate::usage::{flush, spawn_flusher, QuotaStore, UsageRegistry};
 use crate::worker::{self, DriverChoice, WorkerSetup};
 use arc_swap::ArcSwap;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
@@ -55,12 +56,14 @@ pub enum StartError {
     },
     #[error("cannot start: {0}")]
     Io(#[from] std::io::Error),
+    #[error("cannot use state_dir {0} for quota counts: {1}")]
+    StateDir(String, std::io::Error),
 }
 
-/// Loads and compiles the config file (no DNS: what `check` runs).
+/// Loads and compiles the config file and its includes (no DNS: what `check` runs).
 pub fn compile_file(path: &Path) -> Result<Snapshot, ConfigError> {
-    let (config, text) = load_file(path)?;
-    Snapshot::compile(&config, &text, path)
+    let (config, sources) = load_sources(path)?;
+    Snapshot::compile_sources(&config, &sources)
 }
 
 /// Runs the gateway until SIGTERM or SIGINT, then drains and returns.
@@ -69,10 +72,23 @@ pub fn run(options: &ServerOptions) -> Result<(), StartError> {
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let workers = options.workers.unwrap_or_else(|| cores.len().max(1)).max(1);
     let route_stats = Arc::new(StatsRegistry::new(workers));
-    let snapshot = load_snapshot(&options.config_path, &route_stats)?;
+    let mut snapshot = load_snapshot(&options.config_path, &route_stats)?;
     for warning in &snapshot.warnings {
         warn!("{warning}");
     }
+    let usage = Arc::new(UsageRegistry::default());
+    let quota_store = if snapshot.has_quotas() {
+        let store = QuotaStore::open(&snapshot.state_dir)
+            .map_err(|e| StartError::StateDir(snapshot.state_dir.display().to_string(), e))?;
+        let counts = store.load();
+        info!(file = %store.path().display(), counters = counts.len(), "quota counts read back");
+        usage.seed(counts);
+        Some(store)
+    } else {
+        None
+    };
+    usage.attach(&mut snapshot, crate::usage::now().unix_secs);
+    let state_dir = snapshot.state_dir.clone();
     let access_log = match &snapshot.access_log {
         Some(destination) => {
             let log = AccessLog::start(destination.clone(), ACCESS_LOG_QUEUE)?;
@@ -95,6 +111,7 @@ pub fn run(options: &ServerOptions) -> Result<(), StartError> {
         Arc::clone(&store),
         bound,
         Arc::clone(&route_stats),
+        Arc::clone(&usage),
     ));
     let ready = Arc::new(AtomicUsize::new(0));
     let worker_stats: Vec<Arc<SharedWorkerStats>> = (0..workers).map(|_| Arc::default()).collect();
@@ -137,6 +154,7 @@ pub fn run(options: &ServerOptions) -> Result<(), StartError> {
         spawn_watcher(Arc::clone(&reloader))?;
     }
     spawn_security_summary(worker_stats.clone(), options.audit_period)?;
+    spawn_flusher(Arc::clone(&usage), state_dir.clone(), quota_store.clone())?;
     info!(target: "portcullis::audit", workers, generation = store.load().generation, "started: serving");
     for signal in signals.forever() {
         match signal {
@@ -156,6 +174,17 @@ pub fn run(options: &ServerOptions) -> Result<(), StartError> {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => error!(error = %e, "worker failed"),
             Err(_) => error!("worker panicked"),
+        }
+    }
+    // Quotas counted since the last flush are written before exit.
+    let counted = !usage.quota_counts(crate::usage::now().unix_secs).is_empty();
+    let store = quota_store.or_else(|| counted.then(|| QuotaStore::open(&state_dir).ok())?);
+    if let Some(store) = store {
+        match flush(&usage, &store) {
+            Ok(()) => info!(file = %store.path().display(), "quota counts saved"),
+            Err(e) => {
+                error!(file = %store.path().display(), error = %e, "cannot save quota counts")
+            }
         }
     }
     if let Some(log) = access_log {

@@ -16,6 +16,7 @@ use crate::proxy::pool::UpstreamPool;
 use crate::record::{write_access_line, Decision, Outcome};
 use crate::snapshot::{Snapshot, SnapshotStore};
 use crate::telemetry::{SharedWorkerStats, WorkerTelemetry};
+use crate::usage::LocalShares;
 use monoio::net::TcpListener;
 use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
@@ -66,6 +67,8 @@ pub struct WorkerCtx {
     pub telemetry: WorkerTelemetry,
     /// Source of generated request ids.
     pub ids: RequestIds,
+    /// This worker's leases on shared rate limits.
+    pub limits: LocalShares,
     /// Open connections per client address, shared by every worker.
     pub address_counts: Arc<AddressCounts>,
     /// Timestamps for access log lines.
@@ -94,6 +97,7 @@ impl WorkerCtx {
             deadlines: Rc::new(Deadlines::default()),
             telemetry: WorkerTelemetry::new(stats),
             ids: RequestIds::new(id_prefix(id)),
+            limits: LocalShares::default(),
             access_log: RefCell::new(access_log),
             address_counts,
             log_clock: LogClock::default(),
@@ -192,6 +196,7 @@ impl WorkerCtx {
             fields.extend_from_slice(
                 b",\"method\":null,\"path\":null,\"protocol\":null,\"deployment\":null,\"route\":null,\"backend\":null",
             );
+            fields.extend_from_slice(crate::dispatch::NO_SUBSCRIBER);
             log.line(|line| write_access_line(line, &self.log_clock, &fields, &outcome));
         }
     }

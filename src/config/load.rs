@@ -5,9 +5,10 @@
 //! from `serde_path_to_error`. Semantic errors found later by the snapshot
 //! compiler carry a key path too and are placed with [`super::locate_key`].
 
-use super::{locate_key, Config};
+use super::{locate_key, Config, Fragment};
 use serde::Deserialize;
 use std::fmt;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 /// A config file that cannot be used, with enough context to fix it.
@@ -71,12 +72,137 @@ pub fn load_file(path: &Path) -> Result<(Config, String), ConfigError> {
 
 /// Parses config text; `file` is only used in error messages.
 pub fn parse_str(text: &str, file: &Path) -> Result<Config, ConfigError> {
+    parse_as(text, file)
+}
+
+fn parse_as<T: for<'de> Deserialize<'de>>(text: &str, file: &Path) -> Result<T, ConfigError> {
     let deserializer =
         toml::de::Deserializer::parse(text).map_err(|e| from_toml(file, text, &e, None))?;
-    Config::deserialize_with_path(deserializer).map_err(|e| {
+    T::deserialize_with_path(deserializer).map_err(|e| {
         let path = e.path().to_string();
         from_toml(file, text, e.inner(), Some(path))
     })
+}
+
+/// One file of a configuration, and which entries of the merged lists came from it.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    pub path: PathBuf,
+    pub text: String,
+    usage_plans: Range<usize>,
+    subscribers: Range<usize>,
+}
+
+/// The files a configuration was read from: the main file first, then its
+/// includes. Errors found in merged lists are placed back in their own file.
+#[derive(Debug, Clone)]
+pub struct Sources {
+    pub files: Vec<SourceFile>,
+}
+
+impl Sources {
+    /// A configuration that is one text (tests, benches, `check` of a candidate).
+    pub fn single(path: &Path, text: &str, config: &Config) -> Sources {
+        Sources {
+            files: vec![SourceFile {
+                path: path.to_path_buf(),
+                text: text.to_string(),
+                usage_plans: 0..config.usage_plans.len(),
+                subscribers: 0..config.subscribers.len(),
+            }],
+        }
+    }
+
+    /// The main file.
+    pub fn main_path(&self) -> &Path {
+        &self.files[0].path
+    }
+
+    /// An error at a key of the merged configuration, placed in the file the
+    /// entry came from (`subscribers[1200].clients[0]` → `subscribers.toml`,
+    /// `subscribers[200].clients[0]`).
+    pub fn error_at(&self, key: &str, message: impl Into<String>) -> ConfigError {
+        for (list, range_of) in [
+            (
+                "subscribers[",
+                (|f: &SourceFile| f.subscribers.clone()) as fn(&SourceFile) -> Range<usize>,
+            ),
+            ("usage_plans[", |f: &SourceFile| f.usage_plans.clone()),
+        ] {
+            let Some(rest) = key.strip_prefix(list) else {
+                continue;
+            };
+            let Some((index, tail)) = rest.split_once(']') else {
+                continue;
+            };
+            let Ok(index) = index.parse::<usize>() else {
+                continue;
+            };
+            for file in &self.files {
+                let range = range_of(file);
+                if range.contains(&index) {
+                    let local = format!("{list}{}]{tail}", index - range.start);
+                    return ConfigError::at_key(&file.path, &file.text, &local, message);
+                }
+            }
+        }
+        let main = &self.files[0];
+        ConfigError::at_key(&main.path, &main.text, key, message)
+    }
+
+    /// SHA-256 over every file's text, in order.
+    pub fn digest_input(&self) -> String {
+        if let [only] = &self.files[..] {
+            return only.text.clone();
+        }
+        let mut all = String::new();
+        for file in &self.files {
+            all.push_str(&file.text);
+            all.push('\0');
+        }
+        all
+    }
+}
+
+/// Reads the main file and every file it includes (paths relative to the main
+/// file's directory); included `usage_plans` and `subscribers` are appended to
+/// the main file's.
+pub fn load_sources(path: &Path) -> Result<(Config, Sources), ConfigError> {
+    let (mut config, text) = load_file(path)?;
+    let mut sources = Sources::single(path, &text, &config);
+    let base = path.parent().unwrap_or(Path::new("."));
+    for (i, name) in config.include.clone().iter().enumerate() {
+        let included = base.join(name);
+        if sources.files.iter().any(|f| f.path == included) {
+            return Err(ConfigError::at_key(
+                path,
+                &text,
+                &format!("include[{i}]"),
+                format!("`{name}` is included twice"),
+            ));
+        }
+        let fragment_text = std::fs::read_to_string(&included).map_err(|e| {
+            ConfigError::at_key(
+                path,
+                &text,
+                &format!("include[{i}]"),
+                format!("cannot read included file {}: {e}", included.display()),
+            )
+        })?;
+        let fragment: Fragment = parse_as(&fragment_text, &included)?;
+        let plans = config.usage_plans.len()..config.usage_plans.len() + fragment.usage_plans.len();
+        let subscribers =
+            config.subscribers.len()..config.subscribers.len() + fragment.subscribers.len();
+        config.usage_plans.extend(fragment.usage_plans);
+        config.subscribers.extend(fragment.subscribers);
+        sources.files.push(SourceFile {
+            path: included,
+            text: fragment_text,
+            usage_plans: plans,
+            subscribers,
+        });
+    }
+    Ok((config, sources))
 }
 
 trait DeserializeWithPath: Sized {

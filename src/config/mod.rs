@@ -7,9 +7,14 @@
 
 mod load;
 mod locate;
+mod usage;
 
-pub use load::{load_file, parse_str, ConfigError};
+pub use load::{load_file, load_sources, parse_str, ConfigError, SourceFile, Sources};
 pub use locate::locate_key;
+pub use usage::{
+    Client, DeploymentRateLimit, DeploymentUsagePlans, Entitlement, Fragment, OnBreach, Quota,
+    QuotaPeriod, RateLimit, RateLimitKey, Subscriber, UsagePlan,
+};
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -34,6 +39,17 @@ pub struct Config {
     pub listeners: Vec<Listener>,
     #[serde(default)]
     pub deployments: Vec<Deployment>,
+    /// Files (relative to this one) holding more `usage_plans` and `subscribers`.
+    #[serde(default)]
+    pub include: Vec<String>,
+    /// Where quota counts are kept across restarts (relative to this file's
+    /// directory; default `$STATE_DIRECTORY`, else `state` beside this file).
+    #[serde(default)]
+    pub state_dir: Option<String>,
+    #[serde(default)]
+    pub usage_plans: Vec<UsagePlan>,
+    #[serde(default)]
+    pub subscribers: Vec<Subscriber>,
 }
 
 /// The admin endpoint listens on loopback unless configured otherwise.
@@ -159,6 +175,12 @@ pub struct Deployment {
     /// Which client addresses may call this deployment.
     #[serde(default)]
     pub network: Option<NetworkPolicy>,
+    /// Requests need a subscriber's client token.
+    #[serde(default)]
+    pub usage_plans: Option<DeploymentUsagePlans>,
+    /// A limit on the whole deployment or per client address.
+    #[serde(default)]
+    pub rate_limit: Option<DeploymentRateLimit>,
     #[serde(default)]
     pub routes: Vec<Route>,
 }

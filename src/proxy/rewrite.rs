@@ -16,9 +16,12 @@ use crate::http::BodyFraming;
 use crate::peer::Peer;
 use crate::record::RequestId;
 use crate::router::Params;
-use crate::snapshot::{HttpBackendSpec, UrlPart};
+use crate::snapshot::{DeploymentUsage, HttpBackendSpec, TokenLocation, UrlPart};
 
-/// Appends the request head the back end receives.
+/// Appends the request head the back end receives. Every place the
+/// deployment's usage plans look for a client token is removed: the token
+/// never reaches the back end.
+#[allow(clippy::too_many_arguments)]
 pub fn write_upstream_request(
     out: &mut Vec<u8>,
     head: &RequestHead<'_, '_>,
@@ -27,10 +30,12 @@ pub fn write_upstream_request(
     peer: &Peer,
     request_id: &RequestId,
     body: BodyFraming,
+    usage: Option<&DeploymentUsage>,
 ) {
+    let token_locations = usage.map_or(&[][..], |u| &u.locations[..]);
     out.extend_from_slice(head.method.as_bytes());
     out.push(b' ');
-    write_target(out, head, backend, params);
+    write_target(out, head, backend, params, token_locations);
     out.extend_from_slice(b" HTTP/1.1\r\nHost: ");
     out.extend_from_slice(backend.authority.as_bytes());
     out.extend_from_slice(b"\r\n");
@@ -48,6 +53,7 @@ pub fn write_upstream_request(
             || name.eq_ignore_ascii_case("x-request-id")
             || connection.names(name)
             || shadows_gateway_field(name)
+            || is_token_header(token_locations, name)
         {
             continue;
         }
@@ -104,6 +110,7 @@ fn write_target(
     head: &RequestHead<'_, '_>,
     backend: &HttpBackendSpec,
     params: &Params<'_, '_>,
+    token_locations: &[TokenLocation],
 ) {
     let start = out.len();
     for part in &backend.path {
@@ -126,6 +133,23 @@ fn write_target(
     if out.len() == start {
         out.push(b'/');
     }
+    let strips_query = token_locations
+        .iter()
+        .any(|l| matches!(l, TokenLocation::Query(_)));
+    if strips_query {
+        let mut separator = b'?';
+        let own = backend.query.as_deref().into_iter();
+        let client = head.query.into_iter().flat_map(|q| q.split('&'));
+        for pair in own.chain(client.filter(|p| !is_token_pair(token_locations, p))) {
+            if pair.is_empty() {
+                continue;
+            }
+            out.push(separator);
+            out.extend_from_slice(pair.as_bytes());
+            separator = b'&';
+        }
+        return;
+    }
     match (&backend.query, head.query) {
         (Some(own), Some(client)) if !client.is_empty() => {
             out.push(b'?');
@@ -143,6 +167,21 @@ fn write_target(
         }
         (None, None) => {}
     }
+}
+
+/// True when `name` is a header a client token is read from.
+fn is_token_header(locations: &[TokenLocation], name: &str) -> bool {
+    locations
+        .iter()
+        .any(|l| matches!(l, TokenLocation::Header(h) if h.eq_ignore_ascii_case(name)))
+}
+
+/// True when a `key=value` query pair carries a client token.
+fn is_token_pair(locations: &[TokenLocation], pair: &str) -> bool {
+    let key = pair.split('=').next().unwrap_or(pair);
+    locations
+        .iter()
+        .any(|l| matches!(l, TokenLocation::Query(q) if **q == *key))
 }
 
 fn write_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {

@@ -9,18 +9,23 @@
 mod backend;
 mod diff;
 mod routes;
+mod usage;
 
 pub use backend::{seconds, BackendSpec, HttpBackendSpec, StockSpec, UrlPart};
 pub use diff::{ChangeSummary, Changes, Inventory};
 pub use routes::{MethodDispatch, PathEntry, RouteSpec};
+pub use usage::{
+    DeploymentLimit, DeploymentUsage, EntitlementSpec, Grant, LimitState, PlanSpec, SubscriberSpec,
+    TokenLocation, UsageSpec, MIN_TOKEN_LEN,
+};
 
 use crate::cidr::{CidrSet, NetworkRule};
-use crate::config::{Config, ConfigError, OnDeny};
+use crate::config::{Config, ConfigError, OnDeny, Sources};
 use crate::http::request::{HeadLimits, MAX_HEADERS};
 use crate::router::RouteTable;
 use arc_swap::ArcSwap;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -44,6 +49,10 @@ pub struct DeploymentSpec {
     pub path_prefix: String,
     /// Who may call this deployment, and what the others get.
     pub network: Option<(NetworkRule, OnDeny)>,
+    /// Requests need a subscriber's client token.
+    pub usage: Option<DeploymentUsage>,
+    /// A deployment-wide or per-address rate limit.
+    pub rate_limit: Option<DeploymentLimit>,
 }
 
 /// Client-side timeouts.
@@ -85,6 +94,12 @@ pub struct Snapshot {
     pub routes: Vec<RouteSpec>,
     /// One table per listener, indexed like `listeners`.
     pub tables: Vec<RouteTable<PathEntry>>,
+    /// Usage plans, subscribers and their counters.
+    pub usage: UsageSpec,
+    /// Where quota counts are kept across restarts.
+    pub state_dir: PathBuf,
+    /// Every file the configuration was read from (the main file first).
+    pub files: Vec<PathBuf>,
     /// Non-fatal findings (unresolvable hosts, ...), for `check` and the log.
     pub warnings: Vec<String>,
 }
@@ -100,6 +115,15 @@ impl Snapshot {
         for (route, name) in self.routes.iter_mut().zip(names) {
             route.stats = registry.for_route(&name);
         }
+    }
+
+    /// True when some entitlement has a quota (counts then go to `state_dir`).
+    pub fn has_quotas(&self) -> bool {
+        self.usage
+            .plans
+            .iter()
+            .flat_map(|p| &p.entitlements)
+            .any(|e| e.quota.is_some())
     }
 
     /// Resolves every back-end host name (blocking DNS; never on a worker).
@@ -121,7 +145,12 @@ pub type SnapshotStore = Arc<ArcSwap<Snapshot>>;
 impl Snapshot {
     /// Validates `config` (whose text is `source`, read from `file`) and compiles it.
     pub fn compile(config: &Config, source: &str, file: &Path) -> Result<Snapshot, ConfigError> {
-        let err = |key: String, message: String| ConfigError::at_key(file, source, &key, message);
+        Snapshot::compile_sources(config, &Sources::single(file, source, config))
+    }
+
+    /// Validates and compiles a configuration read from several files.
+    pub fn compile_sources(config: &Config, sources: &Sources) -> Result<Snapshot, ConfigError> {
+        let err = |key: String, message: String| sources.error_at(&key, message);
         let limits = &config.limits;
         if limits.max_head_bytes < 256 || limits.max_head_bytes > 1 << 20 {
             return Err(err(
@@ -212,17 +241,43 @@ impl Snapshot {
                 )),
                 None => None,
             };
+            let usage = match &d.usage_plans {
+                Some(u) => {
+                    Some(usage::compile_deployment_usage(u, &key).map_err(|(k, m)| err(k, m))?)
+                }
+                None => None,
+            };
+            let rate_limit = match &d.rate_limit {
+                Some(r) => {
+                    Some(usage::compile_deployment_limit(r, &key).map_err(|(k, m)| err(k, m))?)
+                }
+                None => None,
+            };
             deployments.push(DeploymentSpec {
                 name: d.name.clone(),
                 listener,
                 path_prefix: prefix.to_string(),
                 network,
+                usage,
+                rate_limit,
             });
         }
         let mut warnings = Vec::new();
         let (routes, tables) =
             routes::compile_routes(config, &deployments, listeners.len(), &mut warnings)
                 .map_err(|(key, message)| err(key, message))?;
+        let names: Vec<&str> = deployments.iter().map(|d| d.name.as_str()).collect();
+        let usage = usage::compile_usage(config, &names, &mut warnings)
+            .map_err(|(key, message)| err(key, message))?;
+        let base = sources.main_path().parent().unwrap_or(Path::new("."));
+        let state_dir = match (&config.state_dir, std::env::var_os("STATE_DIRECTORY")) {
+            (Some(dir), _) if dir.is_empty() => {
+                return Err(err("state_dir".into(), "must be a directory path".into()))
+            }
+            (Some(dir), _) => base.join(dir),
+            (None, Some(systemd)) if !systemd.is_empty() => PathBuf::from(systemd),
+            (None, _) => base.join("state"),
+        };
         let admin = match config.admin.as_str() {
             "" => None,
             text => Some(text.parse::<SocketAddr>().map_err(|_| {
@@ -243,7 +298,7 @@ impl Snapshot {
         Ok(Snapshot {
             generation: 1,
             access_log,
-            digest: sha256_hex(source),
+            digest: sha256_hex(&sources.digest_input()),
             loaded_at: SystemTime::now(),
             admin,
             head_limits: HeadLimits {
@@ -258,6 +313,9 @@ impl Snapshot {
             deployments,
             routes,
             tables,
+            usage,
+            state_dir,
+            files: sources.files.iter().map(|f| f.path.clone()).collect(),
             warnings,
         })
     }

@@ -1,0 +1,41 @@
+//! The clock limits are counted on: one monotonic origin for the whole
+//! process (every worker's buckets share `tat` values, so they must share the
+//! clock), plus the UTC second quotas' calendar needs. Read once per limited
+//! request, never for requests without limits.
+
+use std::sync::OnceLock;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// A moment, as the limiters see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Now {
+    /// Nanoseconds on the process's monotonic clock (never 0 in practice).
+    pub mono_ns: u64,
+    /// Unix seconds (UTC).
+    pub unix_secs: i64,
+}
+
+struct Origin {
+    instant: Instant,
+    unix_ns: i128,
+}
+
+static ORIGIN: OnceLock<Origin> = OnceLock::new();
+
+/// Buckets start full: their state 0 lies this far in the past.
+const OFFSET_NS: u64 = 1 << 40;
+
+/// The current moment.
+pub fn now() -> Now {
+    let origin = ORIGIN.get_or_init(|| Origin {
+        instant: Instant::now(),
+        unix_ns: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as i128),
+    });
+    let elapsed = origin.instant.elapsed().as_nanos() as u64;
+    Now {
+        mono_ns: elapsed + OFFSET_NS,
+        unix_secs: ((origin.unix_ns + i128::from(elapsed)) / 1_000_000_000) as i64,
+    }
+}

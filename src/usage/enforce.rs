@@ -1,0 +1,288 @@
+//! The usage-plan and rate-limit policy, in OCI's order: client token →
+//! subscriber → entitlement for this deployment → entitlement rate limit →
+//! quota → deployment rate limit. A request refused by one step counts toward
+//! no later one. A plain function of the snapshot, the request head, the
+//! client address and the worker's leases: it answers [`Admitted`] or a
+//! [`Refusal`] that says what the client gets.
+
+use super::quota::{next_reset, nominal_seconds};
+use super::{now, LocalShares, QuotaVerdict};
+use crate::http::request::RequestHead;
+use crate::record::Decision;
+use crate::snapshot::{DeploymentSpec, LimitState, TokenLocation, UsageSpec};
+use std::net::IpAddr;
+
+/// What the usage step learned about an admitted request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Admitted {
+    /// (subscriber, client) indices in the snapshot's usage spec.
+    pub client: Option<(u32, u32)>,
+    /// Over quota with `on_breach = allow`: passed, counted and flagged.
+    pub quota_breached: bool,
+}
+
+/// Why a request is refused, and the numbers its answer carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// No token, an unknown one, or one not entitled to this deployment.
+    Token { status: u16, decision: Decision },
+    /// Over a rate limit or a quota: 429.
+    Limited {
+        decision: Decision,
+        /// `RateLimit-Policy` name.
+        policy: &'static str,
+        /// Requests allowed per window, and the window in seconds.
+        quota: u64,
+        window: u64,
+        /// Whole seconds until a request may succeed (≥ 1).
+        retry_after: u64,
+    },
+}
+
+impl Refusal {
+    pub fn status(&self) -> u16 {
+        match self {
+            Refusal::Token { status, .. } => *status,
+            Refusal::Limited { .. } => 429,
+        }
+    }
+
+    pub fn decision(&self) -> Decision {
+        match self {
+            Refusal::Token { decision, .. } | Refusal::Limited { decision, .. } => *decision,
+        }
+    }
+
+    /// Appends the answer's extra header fields.
+    pub fn write_fields(&self, out: &mut Vec<u8>, deployment: &str) {
+        let mut n = itoa::Buffer::new();
+        match *self {
+            Refusal::Token { status: 401, .. } => {
+                out.extend_from_slice(b"WWW-Authenticate: ClientToken realm=\"");
+                out.extend(deployment.bytes().filter(|b| *b != b'"' && *b != b'\\'));
+                out.extend_from_slice(b"\"\r\n");
+            }
+            Refusal::Token { .. } => {}
+            Refusal::Limited {
+                policy,
+                quota,
+                window,
+                retry_after,
+                ..
+            } => {
+                out.extend_from_slice(b"Retry-After: ");
+                out.extend_from_slice(n.format(retry_after).as_bytes());
+                out.extend_from_slice(b"\r\nRateLimit-Policy: \"");
+                out.extend_from_slice(policy.as_bytes());
+                out.extend_from_slice(b"\";q=");
+                out.extend_from_slice(n.format(quota).as_bytes());
+                out.extend_from_slice(b";w=");
+                out.extend_from_slice(n.format(window).as_bytes());
+                out.extend_from_slice(b"\r\nRateLimit: \"");
+                out.extend_from_slice(policy.as_bytes());
+                out.extend_from_slice(b"\";r=0;t=");
+                out.extend_from_slice(n.format(retry_after).as_bytes());
+                out.extend_from_slice(b"\r\n");
+            }
+        }
+    }
+}
+
+/// Whole seconds, at least 1, for a wait of `ns` nanoseconds.
+fn whole_seconds(ns: u64) -> u64 {
+    ns.div_ceil(1_000_000_000).max(1)
+}
+
+/// Runs the usage-plan and rate-limit steps for a request to `deployment`.
+pub fn enforce(
+    usage: &UsageSpec,
+    deployment_index: usize,
+    deployment: &DeploymentSpec,
+    head: &RequestHead<'_, '_>,
+    client: IpAddr,
+    local: &LocalShares,
+) -> Result<Admitted, Refusal> {
+    if deployment.usage.is_none() && deployment.rate_limit.is_none() {
+        return Ok(Admitted::default());
+    }
+    let now = now();
+    let mut admitted = Admitted::default();
+    if let Some(required) = &deployment.usage {
+        let token_refusal = |decision| Refusal::Token {
+            status: required.reject_status,
+            decision,
+        };
+        let Some(found) = required
+            .locations
+            .iter()
+            .find_map(|location| find_token(head, location))
+        else {
+            return Err(token_refusal(Decision::TokenMissing));
+        };
+        let Some((subscriber, client_index)) = found.with(|t| usage.client_by_token(t)) else {
+            return Err(token_refusal(Decision::TokenUnknown));
+        };
+        let Some(grant) = usage.grant_for(subscriber, deployment_index) else {
+            return Err(token_refusal(Decision::NotEntitled));
+        };
+        admitted.client = Some((subscriber, client_index));
+        let entitlement = usage.entitlement(grant);
+        if let (Some(bucket), Some(params)) = (&grant.bucket, &entitlement.rate) {
+            local
+                .take_from(bucket, params, now.mono_ns)
+                .map_err(|wait| Refusal::Limited {
+                    decision: Decision::EntitlementRateLimited,
+                    policy: "entitlement",
+                    quota: params.requests_per_second.ceil() as u64,
+                    window: 1,
+                    retry_after: whole_seconds(wait),
+                })?;
+        }
+        if let (Some(counter), Some(params)) = (&grant.quota, &entitlement.quota) {
+            match counter.count(params, now.unix_secs) {
+                QuotaVerdict::Within { .. } => {}
+                QuotaVerdict::Breached { .. } => admitted.quota_breached = true,
+                QuotaVerdict::Refused => {
+                    let reset = next_reset(params.period, now.unix_secs);
+                    return Err(Refusal::Limited {
+                        decision: Decision::QuotaExceeded,
+                        policy: "quota",
+                        quota: params.limit,
+                        window: nominal_seconds(params.period),
+                        retry_after: (reset - now.unix_secs).max(1) as u64,
+                    });
+                }
+            }
+        }
+    }
+    if let Some(limit) = &deployment.rate_limit {
+        let taken = match &limit.state {
+            LimitState::Total(bucket) => local.take_from(bucket, &limit.params, now.mono_ns),
+            LimitState::ClientIp(table) => table.take(local, &limit.params, client, now.mono_ns),
+        };
+        taken.map_err(|wait| Refusal::Limited {
+            decision: Decision::DeploymentRateLimited,
+            policy: "deployment",
+            quota: limit.params.requests_per_second.ceil() as u64,
+            window: 1,
+            retry_after: whole_seconds(wait),
+        })?;
+    }
+    Ok(admitted)
+}
+
+/// A token as found in the request: raw bytes, or a query value that needs
+/// percent-decoding first.
+enum FoundToken<'a> {
+    Raw(&'a [u8]),
+    Encoded(&'a [u8]),
+}
+
+impl FoundToken<'_> {
+    fn with<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
+        match self {
+            FoundToken::Raw(bytes) => f(bytes),
+            FoundToken::Encoded(bytes) => f(&percent_decode(bytes)),
+        }
+    }
+}
+
+fn find_token<'a>(head: &RequestHead<'_, 'a>, location: &TokenLocation) -> Option<FoundToken<'a>> {
+    match location {
+        TokenLocation::Header(name) => head
+            .headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| crate::http::fields::trim_ows(h.value))
+            .filter(|v| !v.is_empty())
+            .map(FoundToken::Raw),
+        TokenLocation::Query(name) => query_value(head.query?, name).map(|v| {
+            if v.contains(&b'%') || v.contains(&b'+') {
+                FoundToken::Encoded(v)
+            } else {
+                FoundToken::Raw(v)
+            }
+        }),
+    }
+}
+
+/// The first non-empty value of `name` in a query string.
+pub fn query_value<'a>(query: &'a str, name: &str) -> Option<&'a [u8]> {
+    query.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=')?;
+        (key == name && !value.is_empty()).then_some(value.as_bytes())
+    })
+}
+
+fn percent_decode(bytes: &[u8]) -> Vec<u8> {
+    fn hex(b: u8) -> u8 {
+        match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            _ => b - b'A' + 10,
+        }
+    }
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len()
+                && bytes[i + 1].is_ascii_hexdigit()
+                && bytes[i + 2].is_ascii_hexdigit() =>
+            {
+                out.push(hex(bytes[i + 1]) * 16 + hex(bytes[i + 2]));
+                i += 3;
+                continue;
+            }
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // A query value is found by exact name; empty values do not count.
+    #[test]
+    fn query_value_by_name() {
+        assert_eq!(
+            [
+                query_value("a=1&api_key=xyz", "api_key"),
+                query_value("xapi_key=1", "api_key"),
+                query_value("api_key=&api_key=2", "api_key"),
+            ],
+            [Some(&b"xyz"[..]), None, Some(&b"2"[..])]
+        );
+    }
+
+    // Percent-escapes decode; a broken escape stays as it is.
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(
+            (percent_decode(b"a%2Bb+c"), percent_decode(b"x%2")),
+            (b"a+b c".to_vec(), b"x%2".to_vec())
+        );
+    }
+
+    // A 429 carries Retry-After and the IETF RateLimit fields.
+    #[test]
+    fn limited_answer_fields() {
+        let refusal = Refusal::Limited {
+            decision: Decision::QuotaExceeded,
+            policy: "quota",
+            quota: 100,
+            window: 86_400,
+            retry_after: 30,
+        };
+        let mut out = Vec::new();
+        refusal.write_fields(&mut out, "d");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "Retry-After: 30\r\nRateLimit-Policy: \"quota\";q=100;w=86400\r\nRateLimit: \"quota\";r=0;t=30\r\n"
+        );
+    }
+}

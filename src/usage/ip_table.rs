@@ -1,0 +1,144 @@
+//! Per-client-address buckets for `rate_limit = { key = "client_ip" }`,
+//! shared by every worker and bounded in memory.
+//!
+//! Connections from one address spread over all workers (`SO_REUSEPORT`
+//! hashes the 4-tuple), so the buckets are shared; a worker reaches this table
+//! only when its lease for the address runs out (see [`super::bucket`]), never
+//! per request. IPv6 clients are keyed by their /64 (one host usually owns a
+//! whole /64). Memory is bounded: a bucket that is full again is forgotten
+//! (that loses nothing: a fresh bucket is full), and when a shard is still at
+//! its capacity the entry closest to full is dropped, so a flood of distinct
+//! addresses costs at most `capacity` entries.
+
+use super::bucket::{next_uid, LocalShares, RateParams, SharedBucket};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+const SHARDS: usize = 16;
+
+/// Addresses tracked per table by default.
+pub const DEFAULT_CAPACITY: usize = 65_536;
+
+/// The buckets of one deployment's per-address limit.
+#[derive(Debug)]
+pub struct IpTable {
+    pub uid: u64,
+    capacity_per_shard: usize,
+    shards: Vec<Mutex<HashMap<u128, Arc<SharedBucket>, ahash::RandomState>>>,
+}
+
+impl Default for IpTable {
+    fn default() -> Self {
+        IpTable::with_capacity(DEFAULT_CAPACITY)
+    }
+}
+
+/// The key of an address: IPv4 as mapped IPv6, IPv6 cut to its /64.
+pub fn address_key(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(v4) => u128::from(v4.to_ipv6_mapped()),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => u128::from(v4.to_ipv6_mapped()),
+            None => u128::from(v6) & !((1u128 << 64) - 1),
+        },
+    }
+}
+
+impl IpTable {
+    pub fn with_capacity(capacity: usize) -> Self {
+        IpTable {
+            uid: next_uid(),
+            capacity_per_shard: (capacity / SHARDS).max(1),
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+        }
+    }
+
+    /// Spends one token for `ip`: from the worker's lease, else from the shared bucket.
+    pub fn take(
+        &self,
+        local: &LocalShares,
+        params: &RateParams,
+        ip: IpAddr,
+        now: u64,
+    ) -> Result<(), u64> {
+        let key = address_key(ip);
+        local.take((self.uid, key), || self.lease(key, params, now), now)
+    }
+
+    fn lease(&self, key: u128, params: &RateParams, now: u64) -> Result<u32, u64> {
+        let shard = &self.shards[(key as usize ^ (key >> 64) as usize) % SHARDS];
+        let mut map = match shard.lock() {
+            Ok(map) => map,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if !map.contains_key(&key) && map.len() >= self.capacity_per_shard {
+            map.retain(|_, bucket| !bucket.is_full(now));
+            if map.len() >= self.capacity_per_shard {
+                if let Some(victim) = map.keys().next().copied() {
+                    map.remove(&victim);
+                }
+            }
+        }
+        map.entry(key).or_default().lease(params, now, params.batch)
+    }
+
+    /// Addresses currently tracked.
+    pub fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().map(|m| m.len()).unwrap_or(0))
+            .sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECOND: u64 = 1_000_000_000;
+
+    // Two addresses in one IPv6 /64 share a bucket; another /64 does not.
+    #[test]
+    fn ipv6_keyed_by_slash_64() {
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(
+            (
+                address_key(a) == address_key(b),
+                address_key(a) == address_key(c)
+            ),
+            (true, false)
+        );
+    }
+
+    // Each address has its own allowance.
+    #[test]
+    fn addresses_limited_separately() {
+        let table = IpTable::default();
+        let p = RateParams::new(1.0, Some(1)).unwrap();
+        let local = LocalShares::default();
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let b: IpAddr = "10.0.0.2".parse().unwrap();
+        let results = [a, a, b].map(|ip| table.take(&local, &p, ip, SECOND).is_ok());
+        assert_eq!(results, [true, false, true]);
+    }
+
+    // A flood of distinct addresses cannot grow the table past its capacity.
+    #[test]
+    fn flood_is_bounded() {
+        let table = IpTable::with_capacity(1024);
+        let p = RateParams::new(1.0, Some(1)).unwrap();
+        for i in 0..100_000u32 {
+            let ip = IpAddr::from(std::net::Ipv4Addr::from(i));
+            // Every address spends its token, so none is full again.
+            let _ = table.lease(address_key(ip), &p, SECOND);
+        }
+        assert!(table.len() <= 1024, "{}", table.len());
+    }
+}
