@@ -49,6 +49,8 @@ pub enum Command {
         #[arg(long)]
         admin: Option<String>,
     },
+    /// Generate a random client token and print it with its SHA-256 (for `token_sha256`).
+    Token,
 }
 
 /// The `--driver` values.
@@ -117,6 +119,20 @@ pub fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Token => match crate::usage::token::generate() {
+            Ok(token) => {
+                println!("token        = \"{token}\"");
+                println!(
+                    "token_sha256 = \"{}\"",
+                    crate::usage::token::sha256_hex(&token)
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: cannot read random bytes: {e}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 
@@ -173,6 +189,37 @@ pub fn summary(path: &std::path::Path, snapshot: &Snapshot) -> String {
                 BackendSpec::Stock(stock) => format!("stock {}", stock.status),
             };
             let _ = writeln!(s, "    {methods:<12} {:<40} -> {target}", route.pattern);
+        }
+    }
+    if !snapshot.usage.plans.is_empty() || !snapshot.usage.subscribers.is_empty() {
+        let clients: usize = snapshot
+            .usage
+            .subscribers
+            .iter()
+            .map(|s| s.clients.len())
+            .sum();
+        let _ = writeln!(
+            s,
+            "usage plans ({}): {}",
+            snapshot.usage.plans.len(),
+            snapshot
+                .usage
+                .plans
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let _ = writeln!(
+            s,
+            "subscribers: {} with {clients} clients",
+            snapshot.usage.subscribers.len()
+        );
+    }
+    if snapshot.files.len() > 1 {
+        let _ = writeln!(s, "files ({}):", snapshot.files.len());
+        for file in &snapshot.files {
+            let _ = writeln!(s, "  {}", file.display());
         }
     }
     for warning in &snapshot.warnings {

@@ -15,12 +15,11 @@ use crate::peer::Peer;
 use crate::proxy::forward::{forward, Exchange};
 use crate::proxy::Side;
 use crate::record::{Decision, Outcome};
-use crate::snapshot::{BackendSpec, Snapshot};
+use crate::snapshot::BackendSpec;
 use crate::worker::WorkerCtx;
 use monoio::net::TcpStream;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::debug;
 
@@ -39,8 +38,7 @@ pub async fn serve(
     let timer = ctx.deadlines.timer();
     let mut first = true;
     loop {
-        let snapshot = ctx.snapshot();
-        match serve_request(&ctx, &snapshot, &mut client, &timer, &peer, listener, first).await {
+        match serve_request(&ctx, &mut client, &timer, &peer, listener, first).await {
             Next::KeepAlive if !ctx.draining() => {
                 first = false;
                 client.shrink_if_idle();
@@ -75,13 +73,16 @@ impl Next {
 
 async fn serve_request(
     ctx: &Rc<WorkerCtx>,
-    snapshot: &Arc<Snapshot>,
     client: &mut BufferedStream,
     timer: &TaskTimer,
     peer: &Peer,
     listener: usize,
     first: bool,
 ) -> Next {
+    // Loaded again when the first byte of an idle connection's next request
+    // arrives, so a request is always served by the snapshot current at its
+    // arrival (a token revoked while the connection idled is refused).
+    let mut snapshot = ctx.snapshot();
     let timeouts = snapshot.timeouts;
     let mut started = !client.pending().is_empty();
     let clock = timer.deadlines();
@@ -95,16 +96,16 @@ async fn serve_request(
     let mut out = Vec::new();
     let mut log_fields = Vec::new();
     let logging = ctx.access_logging();
-    let cx = Context {
-        snapshot,
-        peer,
-        listener,
-        draining: ctx.draining(),
-        ids: &ctx.ids,
-        limits: &ctx.limits,
-    };
     let Planned { plan, meta } = loop {
         if started {
+            let cx = Context {
+                snapshot: &snapshot,
+                peer,
+                listener,
+                draining: ctx.draining(),
+                ids: &ctx.ids,
+                limits: &ctx.limits,
+            };
             if out.capacity() == 0 {
                 out = ctx.take_buffer();
                 if logging {
@@ -145,7 +146,8 @@ async fn serve_request(
         {
             Ok(_) if !started => {
                 started = true;
-                deadline = clock.after(timeouts.head);
+                snapshot = ctx.snapshot();
+                deadline = clock.after(snapshot.timeouts.head);
             }
             Ok(_) => {}
             Err(IoFailure::TimedOut) if started => {
@@ -260,7 +262,7 @@ async fn serve_request(
             }
         }
     };
-    ctx.finish(snapshot, &meta, &outcome, &log_fields);
+    ctx.finish(&snapshot, &meta, &outcome, &log_fields);
     ctx.give_buffer(out);
     ctx.give_buffer(log_fields);
     next

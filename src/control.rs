@@ -1,13 +1,17 @@
-//! The control thread: watches the config file's directory and reloads when
-//! the file changes.
+//! The control thread: watches the config file and every file it includes,
+//! and reloads when one changes.
 //!
 //! Editors save by writing a new file and renaming it over the old one, so the
-//! directory is watched, not the file (a watch on the file would follow the old
-//! inode). Events are debounced: a reload runs once the directory has been quiet
-//! for [`DEBOUNCE`], so a burst of writes becomes one reload of the final text.
+//! directories are watched, not the files (a watch on a file would follow the
+//! old inode). Events are debounced: a reload runs once the directories have
+//! been quiet for [`DEBOUNCE`], so a burst of writes becomes one reload of the
+//! final text. After each reload the set of watched files is read again, so a
+//! newly included file is watched from then on.
 
 use crate::reload::{Reloader, Trigger};
 use notify::{RecursiveMode, Watcher};
+use std::collections::HashSet;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{channel, RecvTimeoutError};
 use std::sync::Arc;
@@ -17,35 +21,44 @@ use tracing::{error, info};
 /// Quiet time after the last event before reloading.
 pub const DEBOUNCE: Duration = Duration::from_millis(150);
 
-/// Starts watching the config file; the thread lives as long as the process.
-pub fn spawn_watcher(reloader: Arc<Reloader>) -> std::io::Result<()> {
-    let file = reloader.path().to_path_buf();
-    let dir = match file.parent() {
+fn directory_of(file: &Path) -> PathBuf {
+    match file.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
         _ => PathBuf::from("."),
-    };
+    }
+}
+
+/// Starts watching the config files; the thread lives as long as the process.
+pub fn spawn_watcher(reloader: Arc<Reloader>) -> std::io::Result<()> {
     let (events, inbox) = channel();
     let mut watcher = notify::recommended_watcher(move |event| {
         let _ = events.send(event);
     })
     .map_err(std::io::Error::other)?;
-    watcher
-        .watch(&dir, RecursiveMode::NonRecursive)
-        .map_err(std::io::Error::other)?;
-    info!(file = %file.display(), "watching the config file for changes");
+    let mut watched: HashSet<PathBuf> = HashSet::new();
+    let mut names: HashSet<OsString> = HashSet::new();
+    watch_files(&mut watcher, &reloader.files(), &mut watched, &mut names)?;
+    info!(file = %reloader.path().display(), files = names.len(), "watching the config files for changes");
     std::thread::Builder::new()
         .name("portcullis-control".into())
         .spawn(move || {
-            let _watcher = watcher;
             let mut pending = false;
             loop {
                 match inbox.recv_timeout(DEBOUNCE) {
-                    Ok(Ok(event)) => pending |= concerns(&event, &file),
+                    Ok(Ok(event)) => pending |= concerns(&event, &names),
                     Ok(Err(e)) => error!(error = %e, "config watch error"),
                     Err(RecvTimeoutError::Timeout) => {
                         if pending {
                             pending = false;
                             reloader.reload(Trigger::FileChange);
+                            if let Err(e) = watch_files(
+                                &mut watcher,
+                                &reloader.files(),
+                                &mut watched,
+                                &mut names,
+                            ) {
+                                error!(error = %e, "cannot watch an included file's directory");
+                            }
                         }
                     }
                     Err(RecvTimeoutError::Disconnected) => return,
@@ -55,8 +68,32 @@ pub fn spawn_watcher(reloader: Arc<Reloader>) -> std::io::Result<()> {
     Ok(())
 }
 
-/// True when the event touches the config file (by name: renames included).
-fn concerns(event: &notify::Event, file: &Path) -> bool {
-    let name = file.file_name();
-    !event.kind.is_access() && event.paths.iter().any(|p| p.file_name() == name)
+/// Adds watches for the directories of `files` not watched yet.
+fn watch_files(
+    watcher: &mut notify::RecommendedWatcher,
+    files: &[PathBuf],
+    watched: &mut HashSet<PathBuf>,
+    names: &mut HashSet<OsString>,
+) -> std::io::Result<()> {
+    for file in files {
+        if let Some(name) = file.file_name() {
+            names.insert(name.to_os_string());
+        }
+        let dir = directory_of(file);
+        if watched.insert(dir.clone()) {
+            watcher
+                .watch(&dir, RecursiveMode::NonRecursive)
+                .map_err(std::io::Error::other)?;
+        }
+    }
+    Ok(())
+}
+
+/// True when the event touches one of the config files (by name: renames included).
+fn concerns(event: &notify::Event, names: &HashSet<OsString>) -> bool {
+    !event.kind.is_access()
+        && event
+            .paths
+            .iter()
+            .any(|p| p.file_name().is_some_and(|n| names.contains(n)))
 }

@@ -1,4 +1,4 @@
-//! The admin endpoint: `/healthz`, `/readyz`, `/config` and `/metrics` on
+//! The admin endpoint: `/healthz`, `/readyz`, `/config`, `/usage` and `/metrics` on
 //! their own listener (loopback by default), served by their own thread so
 //! that nothing here can block a worker.
 //!
@@ -8,7 +8,9 @@
 use crate::access_log::AccessLogStats;
 
 mod metrics;
+mod usage;
 pub use metrics::metrics;
+pub use usage::usage_report;
 
 use crate::reload::ReloadStats;
 use crate::snapshot::{Inventory, SnapshotStore};
@@ -66,7 +68,7 @@ pub fn spawn(address: SocketAddr, state: Arc<AdminState>) -> std::io::Result<Soc
                 }
             }
         })?;
-    info!(admin_address = %bound, "admin endpoint serving /healthz /readyz /config /metrics");
+    info!(admin_address = %bound, "admin endpoint serving /healthz /readyz /config /usage /metrics");
     Ok(bound)
 }
 
@@ -75,7 +77,7 @@ fn serve(mut stream: TcpStream, state: &AdminState) -> std::io::Result<()> {
     stream.set_write_timeout(Some(ADMIN_IO_TIMEOUT))?;
     let mut buf = vec![0u8; ADMIN_MAX_HEAD];
     let mut filled = 0;
-    let (method, path) = loop {
+    let (method, path, query) = loop {
         let n = stream.read(&mut buf[filled..])?;
         if n == 0 {
             return Ok(());
@@ -86,14 +88,9 @@ fn serve(mut stream: TcpStream, state: &AdminState) -> std::io::Result<()> {
         match request.parse(&buf[..filled]) {
             Ok(httparse::Status::Complete(_)) => {
                 let method = request.method.unwrap_or("").to_string();
-                let path = request
-                    .path
-                    .unwrap_or("")
-                    .split('?')
-                    .next()
-                    .unwrap_or("")
-                    .to_string();
-                break (method, path);
+                let target = request.path.unwrap_or("");
+                let (path, query) = target.split_once('?').unwrap_or((target, ""));
+                break (method, path.to_string(), query.to_string());
             }
             Ok(httparse::Status::Partial) if filled < buf.len() => continue,
             _ => return respond(&mut stream, 400, "text/plain", "bad request\n"),
@@ -114,6 +111,14 @@ fn serve(mut stream: TcpStream, state: &AdminState) -> std::io::Result<()> {
         "/config" => {
             let body = serde_json::to_string(&config_report(state)).unwrap_or_default();
             respond(&mut stream, 200, "application/json", &body)
+        }
+        "/usage" => {
+            let snapshot = state.store.load();
+            let only = usage::query_param(&query, "subscriber");
+            match usage_report(&snapshot, only.as_deref()) {
+                Some(body) => respond(&mut stream, 200, "application/json", &body),
+                None => respond(&mut stream, 404, "text/plain", "no such subscriber\n"),
+            }
         }
         "/metrics" => respond(
             &mut stream,

@@ -4,6 +4,7 @@
 
 use super::{BackendSpec, RouteSpec, Snapshot};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::fmt;
 
 /// Most names listed per kind of change in one summary line.
@@ -22,18 +23,22 @@ impl Changes {
         self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
     }
 
-    /// Compares `(name, fingerprint)` lists.
+    /// Compares `(name, fingerprint)` lists (hashed: 100,000 subscribers compare in milliseconds).
     fn between(old: &[(String, String)], new: &[(String, String)]) -> Changes {
         let mut changes = Changes::default();
+        let old_map: HashMap<&str, &str> =
+            old.iter().map(|(n, p)| (n.as_str(), p.as_str())).collect();
+        let new_map: HashMap<&str, &str> =
+            new.iter().map(|(n, p)| (n.as_str(), p.as_str())).collect();
         for (name, print) in new {
-            match old.iter().find(|(n, _)| n == name) {
+            match old_map.get(name.as_str()) {
                 None => changes.added.push(name.clone()),
-                Some((_, old_print)) if old_print != print => changes.changed.push(name.clone()),
+                Some(old_print) if old_print != print => changes.changed.push(name.clone()),
                 Some(_) => {}
             }
         }
         for (name, _) in old {
-            if !new.iter().any(|(n, _)| n == name) {
+            if !new_map.contains_key(name.as_str()) {
                 changes.removed.push(name.clone());
             }
         }
@@ -46,6 +51,10 @@ impl Changes {
 pub struct ChangeSummary {
     pub deployments: Changes,
     pub routes: Changes,
+    pub usage_plans: Changes,
+    pub subscribers: Changes,
+    /// `subscriber/client`; a rotated token shows as changed.
+    pub clients: Changes,
     /// Limits, timeouts or pool settings changed.
     pub settings_changed: bool,
 }
@@ -56,6 +65,12 @@ pub struct ChangeSummary {
 pub struct Inventory {
     pub deployments: Vec<(String, String)>,
     pub routes: Vec<(String, String)>,
+    #[serde(default)]
+    pub usage_plans: Vec<(String, String)>,
+    #[serde(default)]
+    pub subscribers: Vec<(String, String)>,
+    #[serde(default)]
+    pub clients: Vec<(String, String)>,
     pub settings: String,
 }
 
@@ -64,6 +79,26 @@ impl Inventory {
         Inventory {
             deployments: deployment_prints(snapshot),
             routes: route_prints(snapshot),
+            usage_plans: snapshot
+                .usage
+                .plans
+                .iter()
+                .map(|p| (p.name.clone(), format!("{:?}", p.entitlements)))
+                .collect(),
+            subscribers: snapshot
+                .usage
+                .subscribers
+                .iter()
+                .map(|s| {
+                    let plans: Vec<&str> = s
+                        .grants
+                        .iter()
+                        .map(|g| snapshot.usage.plans[g.plan as usize].name.as_str())
+                        .collect();
+                    (s.name.clone(), plans.join(","))
+                })
+                .collect(),
+            clients: snapshot.usage.client_prints(),
             settings: settings_print(snapshot),
         }
     }
@@ -78,12 +113,20 @@ impl ChangeSummary {
         ChangeSummary {
             deployments: Changes::between(&old.deployments, &new.deployments),
             routes: Changes::between(&old.routes, &new.routes),
+            usage_plans: Changes::between(&old.usage_plans, &new.usage_plans),
+            subscribers: Changes::between(&old.subscribers, &new.subscribers),
+            clients: Changes::between(&old.clients, &new.clients),
             settings_changed: old.settings != new.settings,
         }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.deployments.is_empty() && self.routes.is_empty() && !self.settings_changed
+        self.deployments.is_empty()
+            && self.routes.is_empty()
+            && self.usage_plans.is_empty()
+            && self.subscribers.is_empty()
+            && self.clients.is_empty()
+            && !self.settings_changed
     }
 }
 
@@ -93,7 +136,13 @@ impl fmt::Display for ChangeSummary {
             return write!(f, "no changes");
         }
         let mut first = true;
-        for (kind, changes) in [("deployments", &self.deployments), ("routes", &self.routes)] {
+        for (kind, changes) in [
+            ("deployments", &self.deployments),
+            ("routes", &self.routes),
+            ("usage_plans", &self.usage_plans),
+            ("subscribers", &self.subscribers),
+            ("clients", &self.clients),
+        ] {
             if changes.is_empty() {
                 continue;
             }
@@ -139,7 +188,22 @@ fn deployment_prints(snapshot: &Snapshot) -> Vec<(String, String)> {
         .iter()
         .map(|d| {
             let listener = &snapshot.listeners[d.listener].name;
-            (d.name.clone(), format!("{listener} {}", d.path_prefix))
+            let limit = d.rate_limit.as_ref().map(|l| {
+                let key = match l.state {
+                    super::LimitState::Total(_) => "total",
+                    super::LimitState::ClientIp(_) => "client_ip",
+                };
+                (l.params, key)
+            });
+            (
+                d.name.clone(),
+                format!(
+                    "{listener} {} {:?} {:?} {limit:?}",
+                    d.path_prefix,
+                    d.network.as_ref().map(|n| format!("{:?}", n.0)),
+                    d.usage
+                ),
+            )
         })
         .collect()
 }

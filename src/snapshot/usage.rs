@@ -110,11 +110,24 @@ impl UsageSpec {
         &self.plans[grant.plan as usize].entitlements[grant.entitlement as usize]
     }
 
-    /// Total number of clients (for the change summary).
-    pub fn client_names(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.subscribers
+    /// `(subscriber/client, fingerprint)` for the change summary: the
+    /// fingerprint is 8 hex digits of a hash of the token's digest, enough to
+    /// see a rotation, useless for guessing the token.
+    pub fn client_prints(&self) -> Vec<(String, String)> {
+        use sha2::{Digest, Sha256};
+        let mut prints: Vec<(String, String)> = self
+            .tokens
             .iter()
-            .flat_map(|s| s.clients.iter().map(move |c| (s.name.as_str(), c.as_str())))
+            .filter_map(|(digest, &(s, c))| {
+                let subscriber = self.subscribers.get(s as usize)?;
+                let client = subscriber.clients.get(c as usize)?;
+                let hash = Sha256::digest(digest);
+                let print = hash[..4].iter().map(|b| format!("{b:02x}")).collect();
+                Some((format!("{}/{client}", subscriber.name), print))
+            })
+            .collect();
+        prints.sort();
+        prints
     }
 }
 

@@ -1,0 +1,161 @@
+//! `/usage`: each subscriber's current usage per entitlement — used, limit,
+//! remaining and reset time of its quota, and the tokens its rate limit has
+//! left — read from the running snapshot's shared counters (exact: quota counts
+//! are counted per request, not leased). `?subscriber=NAME` narrows it to one.
+
+use crate::snapshot::{Snapshot, SubscriberSpec};
+use crate::usage::{next_reset, now, period_name};
+use serde::Serialize;
+
+#[derive(Serialize)]
+struct Report<'a> {
+    generation: u64,
+    now: String,
+    subscribers: Vec<SubscriberUsage<'a>>,
+}
+
+#[derive(Serialize)]
+struct SubscriberUsage<'a> {
+    name: &'a str,
+    clients: &'a [String],
+    entitlements: Vec<EntitlementUsage<'a>>,
+}
+
+#[derive(Serialize)]
+struct EntitlementUsage<'a> {
+    plan: &'a str,
+    entitlement: &'a str,
+    deployments: Vec<&'a str>,
+    rate_limit: Option<RateUsage>,
+    quota: Option<QuotaUsage>,
+}
+
+#[derive(Serialize)]
+struct RateUsage {
+    requests_per_second: f64,
+    burst: u32,
+    remaining: u64,
+}
+
+#[derive(Serialize)]
+struct QuotaUsage {
+    period: &'static str,
+    limit: u64,
+    used: u64,
+    remaining: u64,
+    resets_at: String,
+    on_breach: &'static str,
+}
+
+fn rfc3339(unix: i64) -> String {
+    let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix.max(0) as u64);
+    humantime::format_rfc3339_seconds(time).to_string()
+}
+
+fn subscriber_usage<'a>(
+    snapshot: &'a Snapshot,
+    subscriber: &'a SubscriberSpec,
+) -> SubscriberUsage<'a> {
+    let now = now();
+    let usage = &snapshot.usage;
+    let entitlements = subscriber
+        .grants
+        .iter()
+        .map(|grant| {
+            let plan = &usage.plans[grant.plan as usize];
+            let entitlement = usage.entitlement(grant);
+            EntitlementUsage {
+                plan: &plan.name,
+                entitlement: &entitlement.name,
+                deployments: entitlement
+                    .deployments
+                    .iter()
+                    .map(|&d| snapshot.deployments[d].name.as_str())
+                    .collect(),
+                rate_limit: grant
+                    .bucket
+                    .as_ref()
+                    .zip(entitlement.rate)
+                    .map(|(bucket, p)| RateUsage {
+                        requests_per_second: p.requests_per_second,
+                        burst: p.burst,
+                        remaining: bucket.remaining(&p, now.mono_ns),
+                    }),
+                quota: grant
+                    .quota
+                    .as_ref()
+                    .zip(entitlement.quota)
+                    .map(|(counter, q)| {
+                        let used = counter.used(q.period, now.unix_secs);
+                        QuotaUsage {
+                            period: period_name(q.period),
+                            limit: q.limit,
+                            used,
+                            remaining: q.limit.saturating_sub(used),
+                            resets_at: rfc3339(next_reset(q.period, now.unix_secs)),
+                            on_breach: match q.on_breach {
+                                crate::config::OnBreach::Reject => "reject",
+                                crate::config::OnBreach::Allow => "allow",
+                            },
+                        }
+                    }),
+            }
+        })
+        .collect();
+    SubscriberUsage {
+        name: &subscriber.name,
+        clients: &subscriber.clients,
+        entitlements,
+    }
+}
+
+/// The JSON body of `/usage`; `None` when `only` names no subscriber.
+pub fn usage_report(snapshot: &Snapshot, only: Option<&str>) -> Option<String> {
+    let subscribers: Vec<SubscriberUsage<'_>> = snapshot
+        .usage
+        .subscribers
+        .iter()
+        .filter(|s| only.is_none_or(|name| s.name == name))
+        .map(|s| subscriber_usage(snapshot, s))
+        .collect();
+    if only.is_some() && subscribers.is_empty() {
+        return None;
+    }
+    let report = Report {
+        generation: snapshot.generation,
+        now: rfc3339(now().unix_secs),
+        subscribers,
+    };
+    serde_json::to_string(&report).ok()
+}
+
+/// The value of `name` in a query string, percent-decoded.
+pub fn query_param(query: &str, name: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=')?;
+        (key == name).then(|| decode(value))
+    })
+}
+
+fn decode(value: &str) -> String {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && bytes[i + 1].is_ascii_hexdigit()
+            && bytes[i + 2].is_ascii_hexdigit()
+        {
+            let hex = [bytes[i + 1], bytes[i + 2]];
+            if let Ok(b) = u8::from_str_radix(std::str::from_utf8(&hex).unwrap_or("zz"), 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
