@@ -72,6 +72,48 @@ pub fn metrics(state: &AdminState) -> String {
     }
     metric(
         &mut out,
+        "portcullis_worker_responses_total",
+        "counter",
+        "Answers to clients by worker (how evenly the kernel spreads connections).",
+    );
+    for (id, worker) in workers.iter().enumerate() {
+        let n: u64 = worker
+            .requests_by_class
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum();
+        let _ = writeln!(
+            out,
+            "portcullis_worker_responses_total{{worker=\"{id}\"}} {n}"
+        );
+    }
+    let snapshot = state.store.load();
+    metric(
+        &mut out,
+        "portcullis_subscribers",
+        "gauge",
+        "Subscribers in the running configuration.",
+    );
+    let _ = writeln!(
+        out,
+        "portcullis_subscribers {}",
+        snapshot.usage.subscribers.len()
+    );
+    metric(
+        &mut out,
+        "portcullis_subscriber_clients",
+        "gauge",
+        "Client credentials in the running configuration.",
+    );
+    let clients: usize = snapshot
+        .usage
+        .subscribers
+        .iter()
+        .map(|s| s.clients.len())
+        .sum();
+    let _ = writeln!(out, "portcullis_subscriber_clients {clients}");
+    metric(
+        &mut out,
         "portcullis_decisions_total",
         "counter",
         "Requests by the decision that settled them.",

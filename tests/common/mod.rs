@@ -93,7 +93,7 @@ impl Gateway {
         Gateway::start_with_args(config_toml, &[])
     }
 
-    /// Like [`Gateway::start`], with extra `run` arguments.
+    /// Like [`Gateway::start`], with extra `run` arguments (`--workers N` replaces the default 1).
     pub fn start_with_args(config_toml: &str, extra_args: &[&str]) -> Gateway {
         let dir = tempfile::tempdir().expect("tempdir");
         let config_path = dir.path().join("gateway.toml");
@@ -108,12 +108,16 @@ impl Gateway {
         };
         std::fs::write(&config_path, &config_toml).expect("write config");
 
+        let workers: &[&str] = if extra_args.contains(&"--workers") {
+            &[]
+        } else {
+            &["--workers", "1"]
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
             .arg("run")
             .arg("--config")
             .arg(&config_path)
-            .arg("--workers")
-            .arg("1")
+            .args(workers)
             .args(extra_args)
             .env("NO_COLOR", "1")
             .env_remove("RUST_LOG")
