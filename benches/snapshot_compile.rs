@@ -1,9 +1,8 @@
 //! Reload cost: parsing a config file and compiling it into a snapshot, for a config of
-//! 1,000 routes (50 deployments of 20 routes, stock and http back ends, `{param}` paths).
-//! The target: parse + compile under 50 ms.
-//!
-//! The full target is 1,000 routes *and 10,000 subscribers*; subscribers do not exist
-//! yet, so that half is to be added to [`gateway_config`] with usage plans.
+//! 1,000 routes (50 deployments of 20 routes, stock and http back ends, `{param}` paths),
+//! alone and with 10,000 subscribers (two clients each, plain tokens hashed at compile
+//! time) on three usage plans, and the registry step that hands a reloaded snapshot the
+//! running buckets and quota counters. The target: parse + compile under 50 ms.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use portcullis::config::parse_str;
@@ -70,6 +69,30 @@ fn gateway_config() -> String {
     text
 }
 
+const SUBSCRIBERS: usize = 10_000;
+
+/// Three usage plans over the deployments and `SUBSCRIBERS` subscribers.
+fn subscribers_config() -> String {
+    let mut text = String::new();
+    for (p, rate) in [(0, 10), (1, 100), (2, 1000)] {
+        writeln!(
+            text,
+            "\n[[usage_plans]]\nname = \"plan{p}\"\n[[usage_plans.entitlements]]\nname = \"all\"\ndeployments = [\"dep0\", \"dep1\", \"dep2\"]\nrate_limit = {{ requests_per_second = {rate} }}\nquota = {{ limit = {}, period = \"day\" }}",
+            rate * 1000
+        )
+        .unwrap();
+    }
+    for s in 0..SUBSCRIBERS {
+        writeln!(
+            text,
+            "\n[[subscribers]]\nname = \"sub{s}\"\nusage_plans = [\"plan{}\"]\nclients = [{{ name = \"a\", token = \"token-a-{s:012}\" }}, {{ name = \"b\", token = \"token-b-{s:012}\" }}]",
+            s % 3
+        )
+        .unwrap();
+    }
+    text
+}
+
 fn snapshot_compile(c: &mut Criterion) {
     let text = gateway_config();
     let path = Path::new("bench.toml");
@@ -89,6 +112,25 @@ fn snapshot_compile(c: &mut Criterion) {
     group.bench_function("compile_only/1000_routes", |b| {
         b.iter(|| Snapshot::compile(black_box(&config), &text, path).expect("compiles"))
     });
+    let full = format!("{}{}", text, subscribers_config());
+    group.bench_function("parse_and_compile/1000_routes_10000_subscribers", |b| {
+        b.iter(|| {
+            let config = parse_str(black_box(&full), path).expect("parses");
+            Snapshot::compile(&config, &full, path).expect("compiles")
+        })
+    });
+    let registry = portcullis::usage::UsageRegistry::default();
+    let full_config = parse_str(&full, path).expect("parses");
+    group.bench_function(
+        "compile_and_attach_state/1000_routes_10000_subscribers",
+        |b| {
+            b.iter(|| {
+                let mut snapshot = Snapshot::compile(&full_config, &full, path).expect("compiles");
+                registry.attach(&mut snapshot, 1_800_000_000);
+                snapshot
+            })
+        },
+    );
     group.finish();
 }
 

@@ -50,6 +50,12 @@ B_EXTRA_TOML=${B_EXTRA_TOML-$'[access_log]\npath = "$RUN/access.log"'}
 SETTLE_S=${SETTLE_S:-5}
 # Output names: loadtest/out/$OUT_NAME.md and loadtest/out/$OUT_NAME-rounds.csv.
 OUT_NAME=${OUT_NAME:-gateway-ab}
+# The request target both sides are measured with (e.g. with a client token in the query).
+BENCH_PATH=${BENCH_PATH:-/bench/hello}
+# How B's extra config is shown in the output when it is too long to print (default: in full).
+B_SUMMARY=${B_SUMMARY:-}
+# A file appended to B's config after B_EXTRA_TOML (for configs too large for the environment).
+B_EXTRA_FILE=${B_EXTRA_FILE:-}
 
 [[ $DURATION =~ ^[0-9]+$ ]] && DURATION="${DURATION}s"
 [[ $WARMUP =~ ^[0-9]+$ ]] && WARMUP="${WARMUP}s"
@@ -124,6 +130,7 @@ write_gateway_conf() { # side
     local side=$1 f="$RUN/gateway-$1.toml"
     bench_gateway_toml "$GATEWAY_PORT" "$UPSTREAM_PORT" "$ADMIN_PORT" >"$f"
     if [[ -n ${EXTRA[$side]} ]]; then printf '\n%s\n' "${EXTRA[$side]}" >>"$f"; fi
+    if [[ $side == B && -n $B_EXTRA_FILE ]]; then cat "$B_EXTRA_FILE" >>"$f"; fi
     "$BIN" check --config "$f" >"$RUN/check-$side.txt" 2>&1 ||
         { cat "$RUN/check-$side.txt" >&2; die "config $side ($f) rejected by portcullis check"; }
     # The access log file, if this side writes one: [access_log] path, relative to our cwd.
@@ -167,7 +174,7 @@ stop_gateway() {
 # The gateway must answer the benchmark request with 200 and the upstream's body.
 check_route() { # side
     local resp
-    resp=$(http_get "$GATEWAY_PORT" /bench/hello | tr -d '\r') || true
+    resp=$(http_get "$GATEWAY_PORT" "$BENCH_PATH" | tr -d '\r') || true
     if [[ ${resp%%$'\n'*} != "HTTP/1.1 200"* || $resp != *$'\n\n'hello* ]]; then
         printf '%s\n' "$resp" | head -n 20 >&2
         die "gateway $1 did not answer GET /bench/hello with 200 \"hello\""
@@ -203,7 +210,9 @@ echo "gateway on CPU $PROXY_CPU; upstream nginx and wrk on CPU $LOAD_CPU"
 for side in A B; do write_gateway_conf "$side"; done
 cmp -s "$RUN/gateway-A.toml" "$RUN/gateway-B.toml" && log "A and B configs are identical: this is an A/A test"
 for side in A B; do
-    echo "config $side ($(printf '%s' "${LABEL[$side]}")): base${EXTRA[$side]:+ + $(printf '%s' "${EXTRA[$side]}" | tr '\n' ' ' | sed 's/ *$//')}"
+    shown=${EXTRA[$side]}
+    if [[ $side == B && -n $B_SUMMARY ]]; then shown=$B_SUMMARY; fi
+    echo "config $side ($(printf '%s' "${LABEL[$side]}")): base${shown:+ + $(printf '%s' "$shown" | tr '\n' ' ' | sed 's/ *$//')}"
 done
 echo
 
@@ -227,7 +236,7 @@ WARNINGS=()
 # when other load spoiled the run and $4 says another attempt is allowed.
 measure_once() { # round position side may_retry
     local round=$1 pos=$2 side=$3 may_retry=$4 label=${LABEL[$3]}
-    local url="http://127.0.0.1:$GATEWAY_PORT/bench/hello" out warm warm_reqs
+    local url="http://127.0.0.1:$GATEWAY_PORT$BENCH_PATH" out warm warm_reqs
     local limit=$((DURATION_S + 30)) tag="r$1-$3"
     if ((WAIT_IDLE > 0)) && ! wait_idle 0; then
         log "machine busy before round $round $side; waiting up to ${WAIT_IDLE}s for it to settle"
@@ -422,15 +431,17 @@ for w in "${WARNINGS[@]}"; do log "warning: $w"; done
     echo "Command: \`$(for v in ROUNDS DURATION WARMUP CONNECTIONS; do printf '%s=%s ' "$v" "${!v}"; done)loadtest/gateway-ab.sh\`"
     echo
     echo "Medians over $ROUNDS interleaved rounds (A first in odd rounds), each \`wrk -t1 -c$CONNECTIONS -d$DURATION --latency\` after a $WARMUP warm-up, on a gateway started afresh for each run."
-    echo "Gateway (\`portcullis run --workers 1\`, GET /bench/hello → upstream) pinned to CPU $PROXY_CPU; upstream nginx (\`return 200 \"hello\\n\"\`) and wrk pinned to CPU $LOAD_CPU."
+    echo "Gateway (\`portcullis run --workers 1\`, GET $BENCH_PATH → upstream) pinned to CPU $PROXY_CPU; upstream nginx (\`return 200 \"hello\\n\"\`) and wrk pinned to CPU $LOAD_CPU."
     if [[ -n $GATEWAY_ENV ]]; then echo "Gateway environment: \`$GATEWAY_ENV\`."; fi
     echo
     for side in A B; do
         if [[ -n ${EXTRA[$side]} ]]; then
             echo "- **$side: ${LABEL[$side]}**: the base config plus"
             echo
+            shown=${EXTRA[$side]}
+            if [[ $side == B && -n $B_SUMMARY ]]; then shown=$B_SUMMARY; fi
             echo '  ```toml'
-            printf '%s\n' "${EXTRA[$side]}" | sed 's/^/  /'
+            printf '%s\n' "$shown" | sed 's/^/  /'
             echo '  ```'
         else
             echo "- **$side: ${LABEL[$side]}**: the base config (as proxy-vs-nginx.sh's gateway)"

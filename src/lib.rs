@@ -12,8 +12,10 @@
 //!    strictly; `Partial` means read more; hard caps on head, target, headers.
 //! 4. **route** — [`router`] via the [`snapshot`]'s per-listener table, then
 //!    method dispatch (404 / 405 + `Allow`).
-//! 5. **policies** — (network, authentication, usage plans, rate limits arrive
-//!    here, each a plain function returning `Result<_, Reject>`).
+//! 5. **policies** — the deployment's network rule ([`cidr`]), then usage
+//!    plans and rate limits ([`usage`]: token → subscriber → entitlement →
+//!    rate limit → quota → deployment limit), each a plain function answering
+//!    "go on" or the refusal the client gets.
 //! 6. **upstream** — [`proxy::forward`]: pooled keep-alive connection per worker
 //!    ([`proxy::pool`]), head rewritten ([`proxy::rewrite`]), body streamed with
 //!    its framing checked ([`http::chunked`]).
@@ -48,7 +50,9 @@
 //! | control thread: config file watcher | `control.rs` |
 //! | aggregated security events in the audit log | `audit.rs` |
 //! | per-worker counters, published per tick | `telemetry.rs` |
-//! | admin endpoint: health, readiness, config, metrics | `admin.rs` |
+//! | admin endpoint: health, readiness, config, usage, metrics | `admin/*.rs` |
+//! | usage plans: tokens, buckets leased per worker, quotas, state_dir | `usage/*.rs`, `snapshot/usage.rs` |
+//! | included config files (subscribers) | `config/load.rs` (`load_sources`) |
 //! | command line | `cli.rs` |
 
 #![forbid(unsafe_code)]

@@ -520,3 +520,36 @@ fn check_refuses_bad_usage_config() {
         assert!(!output.status.success() && stderr.contains(key), "{stderr}");
     }
 }
+
+// Rule: an error in an included file names that file and the line in it.
+#[test]
+fn error_in_included_file_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let up = RecordingUpstream::ok();
+    std::fs::write(
+        dir.path().join("subscribers.toml"),
+        "# subscribers\n[[subscribers]]\nname = \"a\"\nusage_plans = [\"gold\"]\nclients = [{ name = \"c\", token = \"tiny\" }]\n",
+    )
+    .unwrap();
+    let main = dir.path().join("gateway.toml");
+    std::fs::write(
+        &main,
+        config(
+            &up,
+            &format!("include = [\"subscribers.toml\"]\n{GOLD_ONLY}"),
+        ),
+    )
+    .unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["check", "--config"])
+        .arg(&main)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success()
+            && stderr.contains("subscribers.toml: line 5")
+            && stderr.contains("subscribers[0].clients[0].token"),
+        "{stderr}"
+    );
+}
