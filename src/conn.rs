@@ -208,9 +208,14 @@ async fn serve_request(
             let backend_time = Some(backend_start.elapsed());
             match result {
                 Ok(relayed) => {
+                    let decision = if meta.quota_breached {
+                        Decision::QuotaBreachedAllowed
+                    } else {
+                        Decision::BackendResponded
+                    };
                     let outcome = outcome(
                         relayed.status,
-                        Decision::BackendResponded,
+                        decision,
                         &meta,
                         relayed.bytes_out,
                         started_at,

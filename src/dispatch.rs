@@ -46,6 +46,8 @@ pub struct RequestMeta {
     pub decision: Decision,
     pub head_len: usize,
     pub body_len: u64,
+    /// Forwarded over quota with `on_breach = allow`.
+    pub quota_breached: bool,
 }
 
 /// A parsed and planned request.
@@ -128,6 +130,7 @@ pub fn plan_request(
             decision,
             head_len: head.len,
             body_len,
+            quota_breached: usage.quota_breached,
         },
     }))
 }

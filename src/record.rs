@@ -109,6 +109,8 @@ pub enum Decision {
     QuotaExceeded,
     /// Over the deployment's rate limit.
     DeploymentRateLimited,
+    /// Forwarded although over quota (`on_breach = allow`); the back end answered.
+    QuotaBreachedAllowed,
 }
 
 impl Decision {
@@ -131,12 +133,24 @@ impl Decision {
             Decision::ClientTimeout => "request.clientTimeout",
             Decision::ClientAborted => "request.clientAborted",
             Decision::NetworkDenied => "network.requestDenied",
-            Decision::TokenMissing => "usagePlans.tokenMissing",
-            Decision::TokenUnknown => "usagePlans.tokenUnknown",
-            Decision::NotEntitled => "usagePlans.notEntitled",
-            Decision::EntitlementRateLimited => "usagePlans.rateLimited",
+            // One code for the three, as OCI's execution log; `reason` tells them apart.
+            Decision::TokenMissing | Decision::TokenUnknown | Decision::NotEntitled => {
+                "usagePlans.requestRejected"
+            }
+            Decision::EntitlementRateLimited => "usagePlans.rateLimitExceeded",
             Decision::QuotaExceeded => "usagePlans.quotaExceeded",
-            Decision::DeploymentRateLimited => "rateLimiting.limited",
+            Decision::DeploymentRateLimited => "rateLimiting.requestDenied",
+            Decision::QuotaBreachedAllowed => "usagePlans.requestBreachedButAllowed",
+        }
+    }
+
+    /// What tells decisions that share a code apart (access log `reason`).
+    pub fn reason(self) -> Option<&'static str> {
+        match self {
+            Decision::TokenMissing => Some("tokenMissing"),
+            Decision::TokenUnknown => Some("tokenUnknown"),
+            Decision::NotEntitled => Some("notEntitled"),
+            _ => None,
         }
     }
 
@@ -205,7 +219,13 @@ pub fn write_access_line(
     }
     line.extend_from_slice(b",\"tls\":null,\"decision\":\"");
     line.extend_from_slice(outcome.decision.code().as_bytes());
-    line.extend_from_slice(b"\"}");
+    line.push(b'"');
+    if let Some(reason) = outcome.decision.reason() {
+        line.extend_from_slice(b",\"reason\":\"");
+        line.extend_from_slice(reason.as_bytes());
+        line.push(b'"');
+    }
+    line.push(b'}');
 }
 
 #[cfg(test)]

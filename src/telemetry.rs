@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 pub const STATUS_CLASSES: usize = 5;
 
 /// Every decision code, in a fixed order (index = position).
-pub const DECISIONS: [Decision; 23] = [
+pub const DECISIONS: [Decision; 24] = [
     Decision::StockResponse,
     Decision::BackendResponded,
     Decision::BackendError,
@@ -44,6 +44,7 @@ pub const DECISIONS: [Decision; 23] = [
     Decision::EntitlementRateLimited,
     Decision::QuotaExceeded,
     Decision::DeploymentRateLimited,
+    Decision::QuotaBreachedAllowed,
 ];
 
 fn decision_index(decision: Decision) -> usize {

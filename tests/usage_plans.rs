@@ -553,3 +553,29 @@ fn error_in_included_file_names_it() {
         "{stderr}"
     );
 }
+
+// Rule: /metrics has per-subscriber request counts and quota proportions, and
+// rejections under the usage-plan decision codes; no token appears in it.
+#[test]
+fn subscriber_metrics() {
+    let up = RecordingUpstream::ok();
+    let state = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(&config(&up, &with_state(PLANS, state.path())));
+    for _ in 0..4 {
+        call(&gw, "/orders/a", Some(ACME_TOKEN));
+    }
+    call(&gw, "/orders/a", None);
+    let text = || get(gw.admin_addr(), "/metrics").text();
+    assert!(
+        eventually(|| {
+            let t = text();
+            t.contains("portcullis_subscriber_requests_total{subscriber=\"acme\"} 4")
+                && t.contains("portcullis_subscriber_quota_used_ratio{subscriber=\"acme\",plan=\"gold\",entitlement=\"orders\"} 1")
+                && t.contains("portcullis_decisions_total{decision=\"usagePlans.quotaExceeded\"} 1")
+                && t.contains("portcullis_decisions_total{decision=\"usagePlans.requestRejected\"} 1")
+        }),
+        "{}",
+        text()
+    );
+    assert!(!text().contains(ACME_TOKEN));
+}

@@ -112,19 +112,27 @@ pub fn metrics(state: &AdminState) -> String {
         .map(|s| s.clients.len())
         .sum();
     let _ = writeln!(out, "portcullis_subscriber_clients {clients}");
+    subscriber_series(&mut out, &snapshot);
     metric(
         &mut out,
         "portcullis_decisions_total",
         "counter",
         "Requests by the decision that settled them.",
     );
+    // Decisions that share a code (the usage-plan rejections) are one series.
+    let mut by_code: Vec<(&str, u64)> = Vec::with_capacity(DECISIONS.len());
     for (i, decision) in DECISIONS.iter().enumerate() {
         let n = total(workers, |w| &w.decisions[i]);
-        let _ = writeln!(
-            out,
-            "portcullis_decisions_total{{decision=\"{}\"}} {n}",
-            decision.code()
-        );
+        match by_code
+            .iter_mut()
+            .find(|(code, _)| *code == decision.code())
+        {
+            Some((_, sum)) => *sum += n,
+            None => by_code.push((decision.code(), n)),
+        }
+    }
+    for (code, n) in by_code {
+        let _ = writeln!(out, "portcullis_decisions_total{{decision=\"{code}\"}} {n}");
     }
     metric(
         &mut out,
@@ -318,4 +326,60 @@ fn histogram(out: &mut String, name: &str, help: &str, h: &Histogram<u64>) {
 fn metric(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// Per-subscriber series for the busiest `max_subscriber_series` subscribers:
+/// requests that presented their tokens, and each quota's proportion used
+/// (OCI's `SubscriberRequests` and `SubscriberQuotaProportionUsed`).
+fn subscriber_series(out: &mut String, snapshot: &crate::snapshot::Snapshot) {
+    use std::fmt::Write;
+    let cap = snapshot.max_subscriber_series;
+    if cap == 0 || snapshot.usage.subscribers.is_empty() {
+        return;
+    }
+    let mut busiest: Vec<(u64, &crate::snapshot::SubscriberSpec)> = snapshot
+        .usage
+        .subscribers
+        .iter()
+        .map(|s| (s.requests.load(Ordering::Relaxed), s))
+        .filter(|(n, _)| *n > 0)
+        .collect();
+    busiest.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.name.cmp(&b.1.name)));
+    busiest.truncate(cap);
+    metric(
+        out,
+        "portcullis_subscriber_requests_total",
+        "counter",
+        "Requests that presented a subscriber's client token (the busiest subscribers, up to metrics.max_subscriber_series).",
+    );
+    for (n, s) in &busiest {
+        let _ = writeln!(
+            out,
+            "portcullis_subscriber_requests_total{{subscriber=\"{}\"}} {n}",
+            escape_label(&s.name)
+        );
+    }
+    metric(
+        out,
+        "portcullis_subscriber_quota_used_ratio",
+        "gauge",
+        "Proportion of each quota used in its current period (same subscribers).",
+    );
+    let now = crate::usage::now().unix_secs;
+    for (_, s) in &busiest {
+        for grant in &s.grants {
+            let entitlement = snapshot.usage.entitlement(grant);
+            if let (Some(counter), Some(q)) = (&grant.quota, &entitlement.quota) {
+                let used = counter.used(q.period, now) as f64 / q.limit as f64;
+                let plan = &snapshot.usage.plans[grant.plan as usize].name;
+                let _ = writeln!(
+                    out,
+                    "portcullis_subscriber_quota_used_ratio{{subscriber=\"{}\",plan=\"{}\",entitlement=\"{}\"}} {used}",
+                    escape_label(&s.name),
+                    escape_label(plan),
+                    escape_label(&entitlement.name)
+                );
+            }
+        }
+    }
 }

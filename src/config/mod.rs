@@ -50,6 +50,24 @@ pub struct Config {
     pub usage_plans: Vec<UsagePlan>,
     #[serde(default)]
     pub subscribers: Vec<Subscriber>,
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+}
+
+/// What `/metrics` exports beyond the fixed series.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Subscribers with their own series (the busiest ones); 0 for none.
+    pub max_subscriber_series: usize,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            max_subscriber_series: 100,
+        }
+    }
 }
 
 /// The admin endpoint listens on loopback unless configured otherwise.

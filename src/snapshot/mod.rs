@@ -98,6 +98,8 @@ pub struct Snapshot {
     pub usage: UsageSpec,
     /// Where quota counts are kept across restarts.
     pub state_dir: PathBuf,
+    /// Subscribers exported with their own metric series (the busiest).
+    pub max_subscriber_series: usize,
     /// Every file the configuration was read from (the main file first).
     pub files: Vec<PathBuf>,
     /// Non-fatal findings (unresolvable hosts, ...), for `check` and the log.
@@ -315,6 +317,7 @@ impl Snapshot {
             tables,
             usage,
             state_dir,
+            max_subscriber_series: config.metrics.max_subscriber_series,
             files: sources.files.iter().map(|f| f.path.clone()).collect(),
             warnings,
         })

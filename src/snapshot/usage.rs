@@ -73,6 +73,8 @@ pub struct Grant {
 pub struct SubscriberSpec {
     pub name: String,
     pub clients: Vec<String>,
+    /// Requests that presented one of this subscriber's tokens (kept across reloads).
+    pub requests: Arc<std::sync::atomic::AtomicU64>,
     /// In the subscriber's plan order: the first covering a deployment wins.
     pub grants: Vec<Grant>,
 }
@@ -355,6 +357,7 @@ pub(super) fn compile_usage(
         subscribers.push(SubscriberSpec {
             name: sub.name.clone(),
             clients,
+            requests: Arc::default(),
             grants,
         });
     }

@@ -122,6 +122,10 @@ pub fn enforce(
         let Some((subscriber, client_index)) = found.with(|t| usage.client_by_token(t)) else {
             return Err(token_refusal(Decision::TokenUnknown));
         };
+        if let Some(spec) = usage.subscribers.get(subscriber as usize) {
+            spec.requests
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         let Some(grant) = usage.grant_for(subscriber, deployment_index) else {
             return Err(token_refusal(Decision::NotEntitled));
         };

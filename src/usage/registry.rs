@@ -13,6 +13,7 @@ use super::{IpTable, QuotaCounter, SharedBucket};
 use crate::config::QuotaPeriod;
 use crate::snapshot::{LimitState, Snapshot};
 use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 /// Identifies one quota counter: subscriber, plan, entitlement and period kind.
@@ -20,6 +21,7 @@ pub type QuotaKey = (String, String, String, QuotaPeriod);
 
 #[derive(Default)]
 struct Maps {
+    requests: HashMap<String, Arc<AtomicU64>>,
     buckets: HashMap<String, Arc<SharedBucket>>,
     tables: HashMap<String, Arc<IpTable>>,
     quotas: HashMap<QuotaKey, Arc<QuotaCounter>>,
@@ -79,6 +81,11 @@ impl UsageRegistry {
         }
         let usage = &mut snapshot.usage;
         for subscriber in &mut usage.subscribers {
+            if let Some(old) = maps.requests.get(&subscriber.name) {
+                subscriber.requests = Arc::clone(old);
+            }
+            next.requests
+                .insert(subscriber.name.clone(), Arc::clone(&subscriber.requests));
             for grant in &mut subscriber.grants {
                 let plan = &usage.plans[grant.plan as usize];
                 let entitlement = &plan.entitlements[grant.entitlement as usize];
