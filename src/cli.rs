@@ -2,7 +2,7 @@
 //! and prints what it defines. The binary's `main` only calls [`main`].
 
 use crate::server::{self, compile_file, ServerOptions};
-use crate::snapshot::{BackendSpec, ChangeSummary, Inventory, Snapshot};
+use crate::snapshot::{BackendSpec, ChangeSummary, Snapshot};
 use crate::worker::DriverChoice;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -150,7 +150,7 @@ fn init_logging() {
 /// What `snapshot` would change against the generation a running gateway serves.
 fn against_running(address: &str, snapshot: &Snapshot) -> Result<String, String> {
     let running = crate::admin::fetch_config(address)?;
-    let changes = ChangeSummary::between_inventories(&running.inventory, &Inventory::of(snapshot));
+    let changes = ChangeSummary::between_inventories(&running.inventory, snapshot.inventory());
     Ok(format!(
         "against running generation {} (loaded {}, sha256 {}): {changes}\n",
         running.generation, running.loaded_at, running.digest

@@ -152,7 +152,7 @@ pub fn config_report(state: &AdminState) -> ConfigReport {
         generation: snapshot.generation,
         loaded_at: humantime::format_rfc3339_millis(snapshot.loaded_at).to_string(),
         digest: snapshot.digest.clone(),
-        inventory: Inventory::of(&snapshot),
+        inventory: snapshot.inventory().clone(),
     }
 }
 

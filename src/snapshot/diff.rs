@@ -106,7 +106,7 @@ impl Inventory {
 
 impl ChangeSummary {
     pub fn between(old: &Snapshot, new: &Snapshot) -> ChangeSummary {
-        ChangeSummary::between_inventories(&Inventory::of(old), &Inventory::of(new))
+        ChangeSummary::between_inventories(old.inventory(), new.inventory())
     }
 
     pub fn between_inventories(old: &Inventory, new: &Inventory) -> ChangeSummary {

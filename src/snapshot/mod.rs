@@ -104,6 +104,8 @@ pub struct Snapshot {
     pub files: Vec<PathBuf>,
     /// Non-fatal findings (unresolvable hosts, ...), for `check` and the log.
     pub warnings: Vec<String>,
+    /// What this snapshot defines, computed once when first asked for.
+    inventory: std::sync::OnceLock<Inventory>,
 }
 
 impl Snapshot {
@@ -117,6 +119,12 @@ impl Snapshot {
         for (route, name) in self.routes.iter_mut().zip(names) {
             route.stats = registry.for_route(&name);
         }
+    }
+
+    /// What this snapshot defines, by name (computed once: 10,000 subscribers
+    /// take milliseconds, and every reload compares against it).
+    pub fn inventory(&self) -> &Inventory {
+        self.inventory.get_or_init(|| Inventory::of(self))
     }
 
     /// True when some entitlement has a quota (counts then go to `state_dir`).
@@ -320,6 +328,7 @@ impl Snapshot {
             max_subscriber_series: config.metrics.max_subscriber_series,
             files: sources.files.iter().map(|f| f.path.clone()).collect(),
             warnings,
+            inventory: std::sync::OnceLock::new(),
         })
     }
 }
