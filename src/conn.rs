@@ -4,6 +4,13 @@
 //!
 //! The I/O half of steps 2–7. After any rejected request nothing more is read:
 //! the answer says `Connection: close` and the connection ends.
+//!
+//! Draining (SIGTERM or a takeover): a request already read is answered with
+//! `Connection: close`; a keep-alive connection idle for [`DRAIN_IDLE_GRACE`]
+//! after the drain began is closed between requests, gracefully (FIN, then
+//! whatever the client still sends is read and discarded), never reset. A
+//! connection counts as in flight until it closes, so the worker's drain
+//! waits for it.
 
 use crate::admission::AddressSlot;
 use crate::buffered::{BufferedStream, IoFailure, INITIAL_READ_CAPACITY};
@@ -35,17 +42,25 @@ pub async fn serve(
     let peer = Peer::new(addr);
     let _ = stream.set_nodelay(true);
     ctx.telemetry.connection_opened();
+    let _open = ctx.begin_request();
     let mut client = BufferedStream::new(stream, INITIAL_READ_CAPACITY);
     let timer = ctx.deadlines.timer();
     let mut first = true;
     loop {
         let snapshot = ctx.snapshot();
         match serve_request(&ctx, &snapshot, &mut client, &timer, &peer, listener, first).await {
-            Next::KeepAlive if !ctx.draining() => {
+            // While draining too: the next request, if it comes within the
+            // grace, is answered with `Connection: close`.
+            Next::KeepAlive => {
                 first = false;
                 client.shrink_if_idle();
             }
-            _ => break,
+            Next::IdleWhileDraining => {
+                let deadline = timer.deadlines().after(LINGER);
+                client.linger_close(&timer, deadline, LINGER_BYTES).await;
+                break;
+            }
+            Next::Close => break,
         }
     }
     ctx.telemetry.connection_closed();
@@ -56,11 +71,18 @@ pub async fn serve(
 const LINGER: Duration = Duration::from_secs(2);
 const LINGER_BYTES: usize = 256 * 1024;
 
+/// While draining, how long a keep-alive connection may stay idle before it
+/// is closed: a busy client's next request, sent within it, is still
+/// answered (with `Connection: close`) instead of meeting a closed socket.
+pub const DRAIN_IDLE_GRACE: Duration = Duration::from_millis(100);
+
 /// Whether the connection carries another request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Next {
     KeepAlive,
     Close,
+    /// Idle between requests while draining: close gracefully.
+    IdleWhileDraining,
 }
 
 impl Next {
@@ -95,15 +117,15 @@ async fn serve_request(
     let mut out = Vec::new();
     let mut log_fields = Vec::new();
     let logging = ctx.access_logging();
-    let cx = Context {
-        snapshot,
-        peer,
-        listener,
-        draining: ctx.draining(),
-        ids: &ctx.ids,
-    };
     let Planned { plan, meta } = loop {
         if started {
+            let cx = Context {
+                snapshot,
+                peer,
+                listener,
+                draining: ctx.draining(),
+                ids: &ctx.ids,
+            };
             if out.capacity() == 0 {
                 out = ctx.take_buffer();
                 if logging {
@@ -138,10 +160,22 @@ async fn serve_request(
                 }
             }
         }
-        match client
-            .read_more(INITIAL_READ_CAPACITY, timer, deadline)
-            .await
-        {
+        let read = if started || first {
+            client
+                .read_more(INITIAL_READ_CAPACITY, timer, deadline)
+                .await
+        } else {
+            let drained = async {
+                ctx.shutdown.wait().await;
+                monoio::time::sleep(DRAIN_IDLE_GRACE).await;
+            };
+            monoio::select! {
+                read = client.read_more(INITIAL_READ_CAPACITY, timer, deadline) => read,
+                // Idle while draining: close between requests.
+                _ = drained => return Next::IdleWhileDraining,
+            }
+        };
+        match read {
             Ok(_) if !started => {
                 started = true;
                 deadline = clock.after(timeouts.head);
