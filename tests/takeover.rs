@@ -382,3 +382,46 @@ fn twenty_takeovers_under_load_lose_nothing() {
         current.log_text()
     );
 }
+
+// Rule: SIGUSR2 starts the same binary with --takeover; it takes over (the old process
+// drains and exits 0) and serves on the same address.
+#[test]
+fn sigusr2_upgrades_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let control = dir.path().join("control.sock");
+    let mut old = start(
+        "[[listeners]]\nname = \"public\"\naddress = \"127.0.0.1:0\"\n\n[[deployments]]\nname = \"api\"\nlistener = \"public\"\n\n[[deployments.routes]]\npath = \"/hello\"\nbackend = { type = \"stock\", status = 200 }\n",
+        &control,
+        false,
+    );
+    let addr = old.addr();
+    let status = std::process::Command::new("kill")
+        .args(["-USR2", &old.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = old
+        .wait_exit(Duration::from_secs(10))
+        .expect("the old process still runs 10 s after SIGUSR2");
+    assert_eq!(exit.code(), Some(0));
+    // The successor writes to the same stderr; its pid is in the old process's log.
+    let log = old.log_text();
+    let successor: u32 = log
+        .lines()
+        .find(|l| l.contains("upgrade: started a successor"))
+        .and_then(|l| l.split("successor_pid=").nth(1))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no successor pid in the log:\n{log}"));
+    let served = get(addr, "/hello").status;
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &successor.to_string()])
+        .status();
+    let gone = eventually(|| {
+        !Path::new(&format!("/proc/{successor}")).exists()
+            || std::fs::read_to_string(format!("/proc/{successor}/stat"))
+                .is_ok_and(|s| s.contains(") Z "))
+    });
+    assert_eq!(served, 200, "the successor does not serve:\n{log}");
+    assert!(gone, "the successor {successor} did not exit on SIGTERM");
+}
