@@ -20,7 +20,7 @@ use crate::snapshot::{ListenerSpec, Snapshot, SnapshotStore};
 use crate::telemetry::{SharedWorkerStats, StatsRegistry};
 use crate::worker::{self, DriverChoice, WorkerSetup};
 use arc_swap::ArcSwap;
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR2};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
 use signal_hook::iterator::Signals;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::net::SocketAddr;
@@ -88,7 +88,9 @@ pub fn compile_file(path: &Path) -> Result<Snapshot, ConfigError> {
 
 /// Runs the gateway until SIGTERM or SIGINT, then drains and returns.
 pub fn run(options: &ServerOptions) -> Result<(), StartError> {
-    let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR2])?;
+    // SIGUSR1 (logrotate's reopen) is taken here too so that it never
+    // terminates a gateway without an access log.
+    let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2])?;
     let notifier = Notifier::from_env();
     // The quota store (usage plans) implements `StateHandover` and goes here.
     let state: Arc<dyn StateHandover> = Arc::new(NoState);
@@ -239,6 +241,7 @@ pub fn run(options: &ServerOptions) -> Result<(), StartError> {
                 reloader.reload(Trigger::Signal);
                 notifier.ready(&format!("serving generation {}", store.load().generation));
             }
+            SIGUSR1 => {} // the access log reopens on its own flag
             SIGUSR2 => match &options.control_socket {
                 Some(_) => match takeover::spawn_successor() {
                     Ok(pid) => {
