@@ -21,8 +21,15 @@
 //! Until usage plans land, [`NoState`] is used and the blobs are empty.
 
 /// The contract a stateful component (the quota store) implements.
+///
+/// Called on the control-socket thread, never on a worker. The exports must
+/// not change what the workers count: a takeover can fail after
+/// `export_at_handover` (the new process dies before it serves), and the old
+/// process then goes on serving and may be taken over again later, so it must
+/// remember what it exported last and count the drain delta from there.
 pub trait StateHandover: Send + Sync {
-    /// Old process, before its sockets are handed over: everything counted so far.
+    /// Old process, before its sockets are handed over: everything counted so
+    /// far (also the moment to flush to `state_dir`).
     fn export_at_handover(&self) -> Vec<u8>;
     /// New process, before its workers serve: start from these counts.
     fn import_at_handover(&self, state: &[u8]) -> Result<(), String>;
