@@ -5,12 +5,12 @@
 //! The I/O half of steps 2–7. After any rejected request nothing more is read:
 //! the answer says `Connection: close` and the connection ends.
 //!
-//! Draining (SIGTERM or a takeover): a request already read is answered with
-//! `Connection: close`; a keep-alive connection idle for [`DRAIN_IDLE_GRACE`]
-//! after the drain began is closed between requests, gracefully (FIN, then
-//! whatever the client still sends is read and discarded), never reset. A
-//! connection counts as in flight until it closes, so the worker's drain
-//! waits for it.
+//! Draining (SIGTERM or a takeover): a request read during the drain is
+//! answered with `Connection: close`; once [`DRAIN_IDLE_GRACE`] has passed
+//! (on the worker's 100 ms clock), a keep-alive connection waiting for its
+//! next request is closed, gracefully (FIN, then whatever the client still
+//! sends is read and discarded), never reset. A connection counts as in
+//! flight until it closes, so the worker's drain waits for it.
 
 use crate::admission::AddressSlot;
 use crate::buffered::{BufferedStream, IoFailure, INITIAL_READ_CAPACITY};
@@ -71,9 +71,10 @@ pub async fn serve(
 const LINGER: Duration = Duration::from_secs(2);
 const LINGER_BYTES: usize = 256 * 1024;
 
-/// While draining, how long a keep-alive connection may stay idle before it
-/// is closed: a busy client's next request, sent within it, is still
-/// answered (with `Connection: close`) instead of meeting a closed socket.
+/// While draining, how long keep-alive connections may still bring their next
+/// request before idle ones are closed: a busy client's next request, sent
+/// within it, is answered (with `Connection: close`) instead of meeting a
+/// closed socket.
 pub const DRAIN_IDLE_GRACE: Duration = Duration::from_millis(100);
 
 /// Whether the connection carries another request.
@@ -165,15 +166,16 @@ async fn serve_request(
                 .read_more(INITIAL_READ_CAPACITY, timer, deadline)
                 .await
         } else {
-            let drained = async {
-                ctx.shutdown.wait().await;
-                monoio::time::sleep(DRAIN_IDLE_GRACE).await;
-            };
-            monoio::select! {
-                read = client.read_more(INITIAL_READ_CAPACITY, timer, deadline) => read,
-                // Idle while draining: close between requests.
-                _ = drained => return Next::IdleWhileDraining,
+            // Idle between requests: a drain cuts this wait short.
+            timer.set_idle(true);
+            let read = client
+                .read_more(INITIAL_READ_CAPACITY, timer, deadline)
+                .await;
+            timer.set_idle(false);
+            if matches!(read, Err(IoFailure::TimedOut)) && ctx.draining() {
+                return Next::IdleWhileDraining;
             }
+            read
         };
         match read {
             Ok(_) if !started => {

@@ -9,6 +9,7 @@
 use crate::accept::accept_loop;
 use crate::access_log::{write_json_str, AccessLog, LogClock, WorkerLog};
 use crate::admission::AddressCounts;
+use crate::conn;
 use crate::deadline::Deadlines;
 use crate::dispatch::{RequestIds, RequestMeta};
 use crate::peer::Peer;
@@ -359,6 +360,7 @@ async fn worker_main(setup: WorkerSetup, driver: Driver) {
     }
     setup.ready.fetch_sub(1, Ordering::AcqRel);
     ctx.shutdown.trigger();
+    ctx.deadlines.close_idle_after(conn::DRAIN_IDLE_GRACE);
     let drain = ctx.snapshot().timeouts.drain;
     let deadline = Instant::now() + drain;
     while ctx.in_flight.get() > 0 && Instant::now() < deadline {

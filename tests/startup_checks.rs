@@ -113,8 +113,11 @@ fn control_socket_of_a_running_gateway_refuses_start() {
     let dir = tempfile::tempdir().unwrap();
     let control = dir.path().join("control.sock");
     let control = control.to_str().unwrap();
-    let _first =
+    let first =
         Gateway::start_with_args(&listener_at("127.0.0.1:0"), &["--control-socket", control]);
+    assert!(eventually(|| first
+        .log_text()
+        .contains("control socket ready")));
     let (code, stderr) =
         run_expecting_exit(&listener_at("127.0.0.1:0"), &["--control-socket", control]);
     assert_ne!(code, Some(0));

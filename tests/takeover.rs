@@ -281,7 +281,14 @@ fn start(config: &str, control: &Path, takeover: bool) -> Gateway {
     if takeover {
         args.push("--takeover");
     }
-    Gateway::start_with_args(config, &args)
+    let gateway = Gateway::start_with_args(config, &args);
+    // `listening` comes before the workers serve; the control socket after.
+    assert!(
+        eventually(|| gateway.log_text().contains("control socket ready")),
+        "the gateway did not open its control socket:\n{}",
+        gateway.log_text()
+    );
+    gateway
 }
 
 // Rule: 20 successive takeovers under keep-alive and new-connection load refuse no
@@ -333,8 +340,9 @@ fn twenty_takeovers_under_load_lose_nothing() {
             Some(0),
             "takeover {round}: old process exit status"
         );
+        // The log reader may still be catching up with the exited process.
         assert!(
-            current.log_text().contains("handed over: drained"),
+            eventually(|| current.log_text().contains("handed over: drained")),
             "takeover {round}: the old process did not report its drain:\n{}",
             current.log_text()
         );
@@ -377,7 +385,7 @@ fn twenty_takeovers_under_load_lose_nothing() {
         "every takeover started a new process"
     );
     assert!(
-        current.log_text().contains("takeover complete"),
+        eventually(|| current.log_text().contains("takeover complete")),
         "the last successor did not hear the end of the drain:\n{}",
         current.log_text()
     );
