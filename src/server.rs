@@ -149,12 +149,7 @@ pub fn run(options: &ServerOptions) -> Result<(), StartError> {
         info!(listener = %spec.name, address = %address, "listening");
         bound.push(address);
     }
-    if let Some(inherited) = &inherited {
-        for gone in inherited.listeners.iter() {
-            warn!(listener = %gone.name, address = %gone.address, "takeover: this listener is no longer configured; its sockets close");
-        }
-    }
-    let handover_copies = copies_for_successor(&snapshot, &bound, &sockets)?;
+    let mut handover_copies = copies_for_successor(&snapshot, &bound, &sockets)?;
     let admin_address = snapshot.admin;
     let store: SnapshotStore = Arc::new(ArcSwap::from_pointee(snapshot));
     let reloader = Arc::new(Reloader::new(
@@ -173,11 +168,31 @@ pub fn run(options: &ServerOptions) -> Result<(), StartError> {
             ready_workers: Arc::clone(&ready),
             access_log: access_log.as_ref().map(AccessLog::stats),
         };
-        admin::spawn(address, Arc::new(state)).map_err(|source| StartError::Bind {
+        let bind_error = |source| StartError::Bind {
             listener: "admin".into(),
             address,
             source,
-        })?;
+        };
+        let listener = match inherited.as_mut().and_then(|i| i.take_admin(address)) {
+            Some(fd) => std::net::TcpListener::from(fd),
+            None => {
+                preflight::check_port_free("admin", address)?;
+                std::net::TcpListener::bind(address).map_err(bind_error)?
+            }
+        };
+        let copy = listener.try_clone().map_err(bind_error)?;
+        let bound = admin::spawn_on(listener, Arc::new(state)).map_err(bind_error)?;
+        handover_copies.push(HandedListener {
+            name: "admin".into(),
+            address: bound,
+            sockets: vec![copy.into()],
+            admin: true,
+        });
+    }
+    if let Some(inherited) = &inherited {
+        for gone in inherited.listeners.iter() {
+            warn!(listener = %gone.name, address = %gone.address, "takeover: this listener is no longer configured; its sockets close");
+        }
     }
     let stop = Arc::new(AtomicBool::new(false));
     let address_counts = Arc::new(AddressCounts::default());
@@ -361,6 +376,7 @@ fn copies_for_successor(
                 name: spec.name.clone(),
                 address: bound[index],
                 sockets: copies,
+                admin: false,
             })
         })
         .collect()

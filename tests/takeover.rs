@@ -433,3 +433,25 @@ fn sigusr2_upgrades_in_place() {
     assert_eq!(served, 200, "the successor does not serve:\n{log}");
     assert!(gone, "the successor {successor} did not exit on SIGTERM");
 }
+
+// Rule: a fixed admin address is handed over too (the successor could not bind it while
+// the old process holds it), and the successor answers on it.
+#[test]
+fn takeover_keeps_a_fixed_admin_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let control = dir.path().join("control.sock");
+    let admin = SocketAddr::from(([127, 0, 0, 1], unused_port()));
+    let config = format!(
+        "admin = \"{admin}\"\n[[listeners]]\nname = \"public\"\naddress = \"127.0.0.1:0\"\n"
+    );
+    let mut old = start(&config, &control, false);
+    assert_eq!(get(admin, "/healthz").status, 200);
+    let new = start(&config, &control, true);
+    let status = old
+        .wait_exit(Duration::from_secs(10))
+        .expect("old still running");
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(new.admin_addr(), admin);
+    assert_eq!(get(admin, "/healthz").status, 200);
+    assert_eq!(get(admin, "/readyz").status, 200);
+}

@@ -58,6 +58,8 @@ struct ListenerHeader {
     name: String,
     address: SocketAddr,
     sockets: usize,
+    #[serde(default)]
+    admin: bool,
 }
 
 /// One listener's sockets, one per worker, as handed from process to process.
@@ -67,6 +69,9 @@ pub struct HandedListener {
     /// The bound address (port 0 resolved).
     pub address: SocketAddr,
     pub sockets: Vec<OwnedFd>,
+    /// The admin endpoint's socket (one, served by its own thread), not a
+    /// client listener.
+    pub admin: bool,
 }
 
 /// Why a takeover could not start.
@@ -160,6 +165,7 @@ pub fn request(control: &Path, state: &dyn StateHandover) -> Result<Inherited, T
             name: h.name,
             address: h.address,
             sockets: fds.by_ref().take(h.sockets).collect(),
+            admin: h.admin,
         })
         .collect();
     let blob = recv_blob(&channel)?;
@@ -181,12 +187,20 @@ impl Inherited {
     /// `configured`: same name, and the same address (port 0 matches the
     /// port it was bound to).
     pub fn take_listener(&mut self, name: &str, configured: SocketAddr) -> Option<HandedListener> {
-        let position = self.listeners.iter().position(|l| {
-            l.name == name
-                && (l.address == configured
-                    || (configured.port() == 0 && configured.ip() == l.address.ip()))
-        })?;
+        let position = self
+            .listeners
+            .iter()
+            .position(|l| !l.admin && l.name == name && same_address(configured, l.address))?;
         Some(self.listeners.remove(position))
+    }
+
+    /// Takes the admin endpoint's socket if it is bound where `configured` says.
+    pub fn take_admin(&mut self, configured: SocketAddr) -> Option<OwnedFd> {
+        let position = self
+            .listeners
+            .iter()
+            .position(|l| l.admin && same_address(configured, l.address))?;
+        self.listeners.remove(position).sockets.into_iter().next()
     }
 
     /// Step 4: this process serves; the old one may stop accepting. Then, on
@@ -216,6 +230,12 @@ impl Inherited {
             })?;
         Ok(())
     }
+}
+
+/// A configured address matches a bound one when equal, or when it asks for
+/// port 0 on the same IP.
+fn same_address(configured: SocketAddr, bound: SocketAddr) -> bool {
+    configured == bound || (configured.port() == 0 && configured.ip() == bound.ip())
 }
 
 // ---------------------------------------------------------------------------
@@ -269,6 +289,7 @@ pub fn hand_over(
             name: l.name.clone(),
             address: l.address,
             sockets: l.sockets.len(),
+            admin: l.admin,
         })
         .collect();
     channel.send(
@@ -408,6 +429,7 @@ mod tests {
                     name: "public".into(),
                     address,
                     sockets,
+                    admin: false,
                 }];
                 let successor = hand_over(old_end, &listeners, old_state.as_ref()).unwrap();
                 old_state.total.fetch_add(2, Ordering::SeqCst); // counted while draining
