@@ -49,7 +49,7 @@ pub enum Command {
         /// Connections to size the file-descriptor limit for (two descriptors
         /// each); when given, the gateway refuses to start if the limit cannot
         /// be raised that far (default 4096, a warning only).
-        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
         connections: Option<u64>,
     },
     /// Parse and validate a config file and print its listeners, deployments and routes.

@@ -93,12 +93,15 @@ fn port_served_by_a_running_gateway_refuses_start() {
     );
 }
 
-// Rule: a connection target beyond any file-descriptor limit refuses the start, naming the
-// limit, the need and the remedy.
+// Rule: a connection target beyond any file-descriptor limit (2e9 descriptors: more than the
+// kernel's fs.nr_open ceiling allows) refuses the start, naming the limit, the need and the
+// remedy.
 #[test]
 fn fd_limit_too_low_for_connections_refuses_start() {
-    let (code, stderr) =
-        run_expecting_exit(&listener_at("127.0.0.1:0"), &["--connections", "100000000"]);
+    let (code, stderr) = run_expecting_exit(
+        &listener_at("127.0.0.1:0"),
+        &["--connections", "1000000000"],
+    );
     assert_ne!(code, Some(0));
     let line = error_line(&stderr);
     assert!(

@@ -92,7 +92,8 @@ pub fn ensure_fd_limit(
     let current = getrlimit(Resource::Nofile);
     let soft = current.current.unwrap_or(u64::MAX);
     let hard = current.maximum.unwrap_or(u64::MAX);
-    let (target, enough) = fd_limit_decision(soft, hard, needed);
+    // An unlimited hard limit still stops at the kernel's fs.nr_open.
+    let (target, enough) = fd_limit_decision(soft, hard.min(nr_open()), needed);
     let mut limit = soft;
     if target != soft {
         let raised = Rlimit {
@@ -124,6 +125,15 @@ pub fn ensure_fd_limit(
         warn!("{}", error.to_string().replacen("cannot start: ", "", 1));
         Ok(limit)
     }
+}
+
+/// The kernel's ceiling on descriptors per process (1,048,576 when
+/// /proc/sys is hidden, e.g. by systemd's `ProcSubset=pid`).
+fn nr_open() -> u64 {
+    std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()
+        .and_then(|text| text.trim().parse().ok())
+        .unwrap_or(1 << 20)
 }
 
 /// Fails when `address` is bound by anyone: a probe bind without
