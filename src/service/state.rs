@@ -18,6 +18,10 @@
 //! format is the implementation's and should carry a version. An import that
 //! fails is logged and the takeover goes on (serving beats counting).
 //!
+//! A fresh start (no takeover) loads `state_dir` the usual way; these hooks
+//! only cover the hand-over between two live processes. The implementation is
+//! plugged in where `server::run` creates `state` (today `NoState`).
+//!
 //! Until usage plans land, [`NoState`] is used and the blobs are empty.
 
 /// The contract a stateful component (the quota store) implements.
