@@ -5,6 +5,7 @@
 #
 #   loadtest/accept-ab.sh A_BIN B_BIN        # 5 rounds x 5 s each
 #   ROUNDS=1 DURATION=2s loadtest/accept-ab.sh A_BIN B_BIN
+#   KEEPALIVE=1 loadtest/accept-ab.sh A_BIN B_BIN   # keep-alive instead: the request path
 #
 # Layout (2 cores): gateway (--workers 1) on CPU 0, wrk (-t1 -c32) on CPU 1. Reports the
 # median requests per second and requests per gateway-CPU-second (utime + stime from
@@ -17,6 +18,9 @@ ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-5s}
 CONNECTIONS=${CONNECTIONS:-32}
 PORT=${PORT:-8190}
+KEEPALIVE=${KEEPALIVE:-0}
+close=(-H "Connection: close")
+[[ $KEEPALIVE == 1 ]] && close=()
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 work=$(mktemp -d)
@@ -49,7 +53,7 @@ round() {
     pid=$!
     for _ in $(seq 100); do grep -q "started: serving" "$work/gw.log" && break; sleep 0.05; done
     before=$(cpu_ticks "$pid")
-    out=$(taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"$DURATION" -H "Connection: close" "http://127.0.0.1:$PORT/hello")
+    out=$(taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"$DURATION" "${close[@]}" "http://127.0.0.1:$PORT/hello")
     after=$(cpu_ticks "$pid")
     kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
     rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
