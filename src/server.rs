@@ -16,6 +16,7 @@ use crate::service::notify::Notifier;
 use crate::service::preflight::{self, PreflightError};
 use crate::service::state::{NoState, StateHandover};
 use crate::service::takeover::{self, HandedListener, Inherited, SuccessorSlot, TakeoverError};
+use crate::service::upgrade;
 use crate::snapshot::{ListenerSpec, Snapshot, SnapshotStore};
 use crate::telemetry::{SharedWorkerStats, StatsRegistry};
 use crate::worker::{self, DriverChoice, WorkerSetup};
@@ -236,7 +237,7 @@ pub fn run(options: &ServerOptions) -> Result<(), StartError> {
             }
         };
         info!(target: "portcullis::audit", workers, generation = store.load().generation, start = %status, "started: serving");
-        takeover::spawn_control_socket(
+        upgrade::spawn_control_socket(
             control,
             handover_copies,
             Arc::clone(&state),
@@ -258,7 +259,7 @@ pub fn run(options: &ServerOptions) -> Result<(), StartError> {
             }
             SIGUSR1 => {} // the access log reopens on its own flag
             SIGUSR2 => match &options.control_socket {
-                Some(_) => match takeover::spawn_successor() {
+                Some(_) => match upgrade::spawn_successor() {
                     Ok(pid) => {
                         info!(target: "portcullis::audit", successor_pid = pid, "upgrade: started a successor to take over")
                     }

@@ -8,6 +8,7 @@
 //! | refusing to start with one clear line (port, fd limit, io_uring) | `preflight.rs` |
 //! | passing listening sockets between processes (`SCM_RIGHTS`) | `handover.rs` |
 //! | the takeover conversation on the control socket | `takeover.rs` |
+//! | the control-socket thread, SIGUSR2's upgrade | `upgrade.rs` |
 //! | state that must survive a takeover (quota counters) | `state.rs` |
 
 pub mod handover;
@@ -15,3 +16,4 @@ pub mod notify;
 pub mod preflight;
 pub mod state;
 pub mod takeover;
+pub mod upgrade;
