@@ -455,3 +455,76 @@ fn takeover_keeps_a_fixed_admin_address() {
     assert_eq!(get(admin, "/healthz").status, 200);
     assert_eq!(get(admin, "/readyz").status, 200);
 }
+
+// Rule: a takeover may change the listeners: kept ones are inherited (same address), new
+// ones are bound.
+#[test]
+fn takeover_adds_a_listener() {
+    let dir = tempfile::tempdir().unwrap();
+    let control = dir.path().join("control.sock");
+    let route = "[[deployments]]\nname = \"api\"\nlistener = \"public\"\n\n[[deployments.routes]]\npath = \"/hello\"\nbackend = { type = \"stock\", status = 200 }\n";
+    let public = "[[listeners]]\nname = \"public\"\naddress = \"127.0.0.1:0\"\n";
+    let extra = "[[listeners]]\nname = \"extra\"\naddress = \"127.0.0.1:0\"\n";
+    let mut old = start(&format!("{public}{route}"), &control, false);
+    let new = start(&format!("{public}{extra}{route}"), &control, true);
+    assert_eq!(
+        new.listener("public"),
+        old.addr(),
+        "public was not inherited"
+    );
+    assert_ne!(new.listener("extra"), old.addr());
+    let status = old
+        .wait_exit(Duration::from_secs(10))
+        .expect("old still running");
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(get(new.listener("public"), "/hello").status, 200);
+}
+
+// Rule: a successor that fails to start (here: its new listener's port is taken) leaves the
+// old process serving, and a later takeover still works.
+#[test]
+fn failed_successor_leaves_the_old_process_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let control = dir.path().join("control.sock");
+    let route = "[[deployments]]\nname = \"api\"\nlistener = \"public\"\n\n[[deployments.routes]]\npath = \"/hello\"\nbackend = { type = \"stock\", status = 200 }\n";
+    let public = "[[listeners]]\nname = \"public\"\naddress = \"127.0.0.1:0\"\n";
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let blocked = format!(
+        "[[listeners]]\nname = \"extra\"\naddress = \"{}\"\n",
+        taken.local_addr().unwrap()
+    );
+    let mut old = start(&format!("{public}{route}"), &control, false);
+    let addr = old.addr();
+    let failed = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["run", "--workers", "2", "--takeover", "--control-socket"])
+        .arg(&control)
+        .arg("--config")
+        .arg({
+            let path = dir.path().join("blocked.toml");
+            std::fs::write(&path, format!("admin = \"\"\n{public}{blocked}{route}")).unwrap();
+            path
+        })
+        .output()
+        .unwrap();
+    assert_ne!(failed.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&failed.stderr).contains("already in use"),
+        "{}",
+        String::from_utf8_lossy(&failed.stderr)
+    );
+    assert_eq!(
+        get(addr, "/hello").status,
+        200,
+        "the old process stopped serving"
+    );
+    assert!(
+        old.wait_exit(Duration::from_millis(300)).is_none(),
+        "the old process exited"
+    );
+    let new = start(&format!("{public}{route}"), &control, true);
+    let status = old
+        .wait_exit(Duration::from_secs(10))
+        .expect("old still running");
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(get(new.addr(), "/hello").status, 200);
+}
