@@ -42,10 +42,12 @@ fn contended(c: &mut Criterion) {
     let bucket = Arc::new(SharedBucket::default());
     let stop = Arc::new(AtomicBool::new(false));
     let rival_calls = Arc::new(AtomicU64::new(0));
+    let rival_running = Arc::new(AtomicBool::new(false));
     let origin = Instant::now();
     // A second thread spends from the same bucket for the whole benchmark.
     let rival = {
         let (bucket, stop, calls) = (bucket.clone(), stop.clone(), rival_calls.clone());
+        let running = rival_running.clone();
         std::thread::spawn(move || {
             let local = LocalShares::default();
             let mut n = 0u64;
@@ -53,10 +55,14 @@ fn contended(c: &mut Criterion) {
                 let now = origin.elapsed().as_nanos() as u64 + (1 << 40);
                 let _ = local.take_from(&bucket, &p, now);
                 n += 1;
+                running.store(true, Ordering::Relaxed);
             }
             calls.store(n, Ordering::Relaxed);
         })
     };
+    while !rival_running.load(Ordering::Relaxed) {
+        std::hint::spin_loop();
+    }
     let local = LocalShares::default();
     c.bench_function("limiter/contended_take_two_threads", |b| {
         b.iter(|| {

@@ -138,14 +138,17 @@ fn snapshot_compile(c: &mut Criterion) {
     let main = dir.path().join("gateway.toml");
     std::fs::write(&main, format!("include = [\"subscribers.toml\"]\n{text}")).expect("write");
     std::fs::write(dir.path().join("subscribers.toml"), subscribers_config()).expect("write");
-    group.bench_function("reload_main_file_edit/1000_routes_10000_included_subscribers", |b| {
-        b.iter(|| {
-            let (config, sources) = load_sources(black_box(&main)).expect("loads");
-            let mut snapshot = Snapshot::compile_sources(&config, &sources).expect("compiles");
-            registry.attach(&mut snapshot, 1_800_000_000);
-            snapshot
-        })
-    });
+    group.bench_function(
+        "reload_main_file_edit/1000_routes_10000_included_subscribers",
+        |b| {
+            b.iter(|| {
+                let (config, sources) = load_sources(black_box(&main)).expect("loads");
+                let mut snapshot = Snapshot::compile_sources(&config, &sources).expect("compiles");
+                registry.attach(&mut snapshot, 1_800_000_000);
+                snapshot
+            })
+        },
+    );
     group.finish();
 }
 

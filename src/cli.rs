@@ -38,6 +38,19 @@ pub enum Command {
         /// Seconds between audit-log summaries of refused connections and requests.
         #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
         audit_period: u64,
+        /// Unix socket on which a successor can take this gateway's listening
+        /// sockets over (e.g. /run/portcullis/control.sock).
+        #[arg(long)]
+        control_socket: Option<PathBuf>,
+        /// Take over from the gateway listening on --control-socket: receive its
+        /// listening sockets, serve, then let it drain and exit.
+        #[arg(long, requires = "control_socket")]
+        takeover: bool,
+        /// Connections to size the file-descriptor limit for (two descriptors
+        /// each); when given, the gateway refuses to start if the limit cannot
+        /// be raised that far (default 4096, a warning only).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
+        connections: Option<u64>,
     },
     /// Parse and validate a config file and print its listeners, deployments and routes.
     Check {
@@ -81,6 +94,9 @@ pub fn main() -> ExitCode {
             driver,
             no_watch,
             audit_period,
+            control_socket,
+            takeover,
+            connections,
         } => {
             init_logging();
             let options = ServerOptions {
@@ -89,6 +105,9 @@ pub fn main() -> ExitCode {
                 driver: driver.into(),
                 watch: !no_watch,
                 audit_period: std::time::Duration::from_secs(audit_period),
+                control_socket,
+                takeover,
+                connections,
             };
             match server::run(&options) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -4,6 +4,13 @@
 //!
 //! The I/O half of steps 2–7. After any rejected request nothing more is read:
 //! the answer says `Connection: close` and the connection ends.
+//!
+//! Draining (SIGTERM or a takeover): a request read during the drain is
+//! answered with `Connection: close`; once [`DRAIN_IDLE_GRACE`] has passed
+//! (on the worker's 100 ms clock), a keep-alive connection waiting for its
+//! next request is closed, gracefully (FIN, then whatever the client still
+//! sends is read and discarded), never reset. A connection counts as in
+//! flight until it closes, so the worker's drain waits for it.
 
 use crate::admission::AddressSlot;
 use crate::buffered::{BufferedStream, IoFailure, INITIAL_READ_CAPACITY};
@@ -34,16 +41,24 @@ pub async fn serve(
     let peer = Peer::new(addr);
     let _ = stream.set_nodelay(true);
     ctx.telemetry.connection_opened();
+    let _open = ctx.begin_request();
     let mut client = BufferedStream::new(stream, INITIAL_READ_CAPACITY);
     let timer = ctx.deadlines.timer();
     let mut first = true;
     loop {
         match serve_request(&ctx, &mut client, &timer, &peer, listener, first).await {
-            Next::KeepAlive if !ctx.draining() => {
+            // While draining too: the next request, if it comes within the
+            // grace, is answered with `Connection: close`.
+            Next::KeepAlive => {
                 first = false;
                 client.shrink_if_idle();
             }
-            _ => break,
+            Next::IdleWhileDraining => {
+                let deadline = timer.deadlines().after(LINGER);
+                client.linger_close(&timer, deadline, LINGER_BYTES).await;
+                break;
+            }
+            Next::Close => break,
         }
     }
     ctx.telemetry.connection_closed();
@@ -54,11 +69,19 @@ pub async fn serve(
 const LINGER: Duration = Duration::from_secs(2);
 const LINGER_BYTES: usize = 256 * 1024;
 
+/// While draining, how long keep-alive connections may still bring their next
+/// request before idle ones are closed: a busy client's next request, sent
+/// within it, is answered (with `Connection: close`) instead of meeting a
+/// closed socket.
+pub const DRAIN_IDLE_GRACE: Duration = Duration::from_millis(100);
+
 /// Whether the connection carries another request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Next {
     KeepAlive,
     Close,
+    /// Idle between requests while draining: close gracefully.
+    IdleWhileDraining,
 }
 
 impl Next {
@@ -140,10 +163,23 @@ async fn serve_request(
                 }
             }
         }
-        match client
-            .read_more(INITIAL_READ_CAPACITY, timer, deadline)
-            .await
-        {
+        let read = if started || first {
+            client
+                .read_more(INITIAL_READ_CAPACITY, timer, deadline)
+                .await
+        } else {
+            // Idle between requests: a drain cuts this wait short.
+            timer.set_idle(true);
+            let read = client
+                .read_more(INITIAL_READ_CAPACITY, timer, deadline)
+                .await;
+            timer.set_idle(false);
+            if matches!(read, Err(IoFailure::TimedOut)) && ctx.draining() {
+                return Next::IdleWhileDraining;
+            }
+            read
+        };
+        match read {
             Ok(_) if !started => {
                 started = true;
                 snapshot = ctx.snapshot();

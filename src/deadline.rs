@@ -12,6 +12,10 @@
 //! plenty for timeouts measured in seconds. A task awaits one operation at a
 //! time, so one timer per task is enough (the upstream exchange runs inside its
 //! client's task and uses the same timer).
+//!
+//! Draining: [`Deadlines::close_idle_after`] sets a cut-off after which every
+//! wait marked idle ([`TaskTimer::set_idle`], a keep-alive connection between
+//! requests) expires as if its deadline had passed.
 
 use std::cell::{Cell, RefCell};
 use std::future::{poll_fn, Future};
@@ -40,6 +44,8 @@ pub struct Elapsed;
 struct TimerSlot {
     /// Armed deadline, if an operation is waiting under one.
     deadline: Cell<Option<Tick>>,
+    /// The operation is an idle wait, which a drain cuts short.
+    idle: Cell<bool>,
     waker: RefCell<Option<Waker>>,
 }
 
@@ -48,6 +54,8 @@ pub struct Deadlines {
     started: Instant,
     now: Cell<Tick>,
     timers: RefCell<Vec<Rc<TimerSlot>>>,
+    /// From this tick on, idle waits expire (set when draining).
+    idle_cutoff: Cell<Option<Tick>>,
 }
 
 impl Default for Deadlines {
@@ -56,6 +64,7 @@ impl Default for Deadlines {
             started: Instant::now(),
             now: Cell::new(0),
             timers: RefCell::new(Vec::new()),
+            idle_cutoff: Cell::new(None),
         }
     }
 }
@@ -69,6 +78,17 @@ impl Deadlines {
     /// The tick `after` from now, rounded up, at least one tick ahead.
     pub fn after(&self, after: Duration) -> Tick {
         self.now().saturating_add(ticks(after))
+    }
+
+    /// Idle waits expire once `grace` has passed (rounded up to a tick).
+    pub fn close_idle_after(&self, grace: Duration) {
+        self.idle_cutoff.set(Some(self.after(grace)));
+    }
+
+    fn idle_expired(&self) -> bool {
+        self.idle_cutoff
+            .get()
+            .is_some_and(|cutoff| self.now() >= cutoff)
     }
 
     /// A timer for a new task; it is swept until the task drops it.
@@ -88,11 +108,13 @@ impl Deadlines {
         let now = u64::try_from(ticks).unwrap_or(u64::MAX);
         self.now.set(now);
         let mut expired: Vec<Waker> = Vec::new();
+        let idle_expired = self.idle_expired();
         self.timers.borrow_mut().retain(|slot| {
             if Rc::strong_count(slot) == 1 {
                 return false;
             }
-            if slot.deadline.get().is_some_and(|d| d <= now) {
+            let idle_cut = idle_expired && slot.idle.get() && slot.deadline.get().is_some();
+            if idle_cut || slot.deadline.get().is_some_and(|d| d <= now) {
                 if let Some(waker) = slot.waker.borrow_mut().take() {
                     expired.push(waker);
                 }
@@ -125,6 +147,12 @@ impl TaskTimer {
         &self.deadlines
     }
 
+    /// Marks the operations that follow as idle waits (or not): a drain
+    /// ends them early.
+    pub fn set_idle(&self, idle: bool) {
+        self.slot.idle.set(idle);
+    }
+
     /// Runs `operation` until it completes or `deadline` passes; an expired
     /// operation is dropped, which cancels its I/O.
     pub async fn within<F: Future>(
@@ -138,7 +166,9 @@ impl TaskTimer {
             if let Poll::Ready(output) = operation.as_mut().poll(cx) {
                 return Poll::Ready(Ok(output));
             }
-            if self.deadlines.now() >= deadline {
+            if self.deadlines.now() >= deadline
+                || (self.slot.idle.get() && self.deadlines.idle_expired())
+            {
                 return Poll::Ready(Err(Elapsed));
             }
             let mut waker = self.slot.waker.borrow_mut();
@@ -171,6 +201,32 @@ mod tests {
             .map(|d| deadlines.after(d)),
             [1, 1, 3]
         );
+    }
+
+    // Past the drain cut-off an idle wait expires; a wait not marked idle does not.
+    #[test]
+    fn drain_cutoff_expires_idle_waits_only() {
+        let deadlines = Rc::new(Deadlines::default());
+        let idle = deadlines.timer();
+        idle.set_idle(true);
+        let busy = deadlines.timer();
+        deadlines.close_idle_after(Duration::ZERO);
+        deadlines.advance(Instant::now() + 2 * TICK);
+        let far = deadlines.after(Duration::from_secs(60));
+        let pending = std::future::pending::<()>;
+        let mut runtime = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
+            .build()
+            .unwrap();
+        let (idle_result, busy_result) = runtime.block_on(async {
+            let idle_result = idle.within(far, pending()).await;
+            let busy_result = monoio::select! {
+                r = busy.within(far, pending()) => Some(r),
+                _ = monoio::time::sleep(Duration::from_millis(20)) => None,
+            };
+            (idle_result, busy_result)
+        });
+        assert_eq!((idle_result, busy_result), (Err(Elapsed), None));
     }
 
     // Sweeping forgets the timers of finished tasks.

@@ -5,7 +5,7 @@
 //! Data flows one way through these modules; nothing calls backwards.
 //!
 //! 1. **accept** — [`worker`]: one monoio runtime per core, one `SO_REUSEPORT`
-//!    socket per listener per worker.
+//!    socket per listener per worker; [`accept`] takes connections off it.
 //! 2. **connection** — [`conn`]: the keep-alive loop over one client socket
 //!    ([`buffered`] holds its read buffer).
 //! 3. **head** — [`http::request`]: httparse tokenises, we validate framing
@@ -44,7 +44,8 @@
 //! | access log lines, writer thread | `access_log.rs` |
 //! | client address, formatted once per connection | `peer.rs` |
 //! | upstream exchange, pool, head rewriting | `proxy/forward.rs`, `proxy/pool.rs`, `proxy/rewrite.rs` |
-//! | per-core worker, runtime, accept, drain | `worker.rs` |
+//! | per-core worker, runtime, drain | `worker.rs` |
+//! | accepting without losing a queued connection | `accept.rs` |
 //! | process: bind, start workers, signals | `server.rs` |
 //! | reload: recompile, publish, audit line | `reload.rs`, `snapshot/diff.rs` |
 //! | control thread: config file watcher | `control.rs` |
@@ -54,9 +55,11 @@
 //! | usage plans: tokens, buckets leased per worker, quotas, state_dir | `usage/*.rs`, `snapshot/usage.rs` |
 //! | included config files (subscribers) | `config/load.rs` (`load_sources`) |
 //! | command line | `cli.rs` |
+//! | systemd notify, startup checks, zero-downtime takeover | `service/` |
 
 #![forbid(unsafe_code)]
 
+pub mod accept;
 pub mod access_log;
 pub mod admin;
 pub mod admission;
@@ -76,6 +79,7 @@ pub mod record;
 pub mod reload;
 pub mod router;
 pub mod server;
+pub mod service;
 pub mod snapshot;
 pub mod telemetry;
 pub mod usage;

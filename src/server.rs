@@ -1,7 +1,8 @@
 //! The main thread: compile the first config (fail fast), bind every listener
 //! once per worker with `SO_REUSEPORT`, start the workers, then wait for
 //! signals: SIGHUP recompiles and publishes a new snapshot, SIGTERM/SIGINT
-//! stop accepting and drain.
+//! stop accepting and drain, SIGUSR2 starts a successor that takes over.
+//! Startup checks, `sd_notify` and the takeover live in [`crate::service`].
 
 use crate::access_log::AccessLog;
 use crate::admin::{self, AdminState};
@@ -10,12 +11,18 @@ use crate::audit::spawn_security_summary;
 use crate::config::{load_sources, ConfigError};
 use crate::control::spawn_watcher;
 use crate::reload::{load_snapshot, Reloader, Trigger};
+use crate::service::handover::{Channel, ControlListener};
+use crate::service::notify::Notifier;
+use crate::service::preflight::{self, PreflightError};
+use crate::service::state::StateHandover;
+use crate::service::takeover::{self, HandedListener, Inherited, SuccessorSlot, TakeoverError};
+use crate::service::upgrade;
 use crate::snapshot::{ListenerSpec, Snapshot, SnapshotStore};
 use crate::telemetry::{SharedWorkerStats, StatsRegistry};
-use crate::usage::{flush, spawn_flusher, QuotaStore, UsageRegistry};
+use crate::usage::{flush, spawn_flusher, QuotaHandover, QuotaStore, UsageRegistry};
 use crate::worker::{self, DriverChoice, WorkerSetup};
 use arc_swap::ArcSwap;
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
 use signal_hook::iterator::Signals;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::net::SocketAddr;
@@ -41,6 +48,13 @@ pub struct ServerOptions {
     pub watch: bool,
     /// How often refused connections and requests are summarised in the audit log.
     pub audit_period: std::time::Duration,
+    /// Unix socket on which a successor asks for this process's sockets.
+    pub control_socket: Option<PathBuf>,
+    /// Take the sockets of the gateway listening on `control_socket` over.
+    pub takeover: bool,
+    /// Connections to size the file-descriptor limit for; `None` uses the
+    /// default and only warns when the limit is too low.
+    pub connections: Option<u64>,
 }
 
 /// Why the gateway could not start.
@@ -58,6 +72,16 @@ pub enum StartError {
     Io(#[from] std::io::Error),
     #[error("cannot use state_dir {0} for quota counts: {1}")]
     StateDir(String, std::io::Error),
+    #[error("{0}")]
+    Preflight(#[from] PreflightError),
+    #[error("cannot start: {0}")]
+    Takeover(#[from] TakeoverError),
+    #[error("cannot start: --takeover needs --control-socket (the running gateway's)")]
+    TakeoverWithoutControlSocket,
+    #[error("cannot start: control socket {0} belongs to a running gateway; use --takeover to replace it")]
+    ControlSocketInUse(PathBuf),
+    #[error("cannot start: worker {0} stopped before serving (see the log above)")]
+    WorkerFailed(usize),
 }
 
 /// Loads and compiles the config file and its includes (no DNS: what `check` runs).
@@ -68,25 +92,59 @@ pub fn compile_file(path: &Path) -> Result<Snapshot, ConfigError> {
 
 /// Runs the gateway until SIGTERM or SIGINT, then drains and returns.
 pub fn run(options: &ServerOptions) -> Result<(), StartError> {
-    let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP])?;
+    // SIGUSR1 (logrotate's reopen) is taken here too so that it never
+    // terminates a gateway without an access log.
+    let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2])?;
+    let notifier = Notifier::from_env();
+    // Quota counts cross a takeover through the control socket.
+    let usage = Arc::new(UsageRegistry::default());
+    let quota_handover = Arc::new(QuotaHandover::new(Arc::clone(&usage)));
+    let state: Arc<dyn StateHandover> = quota_handover.clone();
     let cores = core_affinity::get_core_ids().unwrap_or_default();
-    let workers = options.workers.unwrap_or_else(|| cores.len().max(1)).max(1);
+    // Compiled once without counters to learn the listeners; checks come
+    // before anything is bound or taken over.
+    let config = compile_file(&options.config_path)?;
+    let mut inherited = match (&options.control_socket, options.takeover) {
+        (Some(path), true) => Some(takeover::request(path, state.as_ref())?),
+        (None, true) => return Err(StartError::TakeoverWithoutControlSocket),
+        (Some(path), false) => {
+            refuse_live_control_socket(path)?;
+            None
+        }
+        (None, false) => None,
+    };
+    let workers = takeover_workers(inherited.as_ref(), options.workers)
+        .unwrap_or_else(|| options.workers.unwrap_or_else(|| cores.len().max(1)).max(1));
+    let driver =
+        preflight::driver_decision(options.driver, preflight::probe_io_uring(options.driver))?;
+    preflight::ensure_fd_limit(
+        config.listeners.len() as u64,
+        workers as u64,
+        options
+            .connections
+            .unwrap_or(preflight::DEFAULT_CONNECTIONS),
+        options.connections.is_some(),
+    )?;
+    drop(config);
     let route_stats = Arc::new(StatsRegistry::new(workers));
     let mut snapshot = load_snapshot(&options.config_path, &route_stats)?;
     for warning in &snapshot.warnings {
         warn!("{warning}");
     }
-    let usage = Arc::new(UsageRegistry::default());
     let quota_store = if snapshot.has_quotas() {
         let store = QuotaStore::open(&snapshot.state_dir)
             .map_err(|e| StartError::StateDir(snapshot.state_dir.display().to_string(), e))?;
-        let counts = store.load();
-        info!(file = %store.path().display(), counters = counts.len(), "quota counts read back");
-        usage.seed(counts);
+        // After a takeover the predecessor's live counts are already seeded.
+        if inherited.is_none() {
+            let counts = store.load();
+            info!(file = %store.path().display(), counters = counts.len(), "quota counts read back");
+            usage.seed(counts);
+        }
         Some(store)
     } else {
         None
     };
+    quota_handover.set_store(quota_store.clone());
     usage.attach(&mut snapshot, crate::usage::now().unix_secs);
     let state_dir = snapshot.state_dir.clone();
     let access_log = match &snapshot.access_log {
@@ -100,10 +158,20 @@ pub fn run(options: &ServerOptions) -> Result<(), StartError> {
     let mut sockets: Vec<Vec<std::net::TcpListener>> = (0..workers).map(|_| Vec::new()).collect();
     let mut bound = Vec::with_capacity(snapshot.listeners.len());
     for spec in &snapshot.listeners {
-        let address = bind_for_workers(spec, &mut sockets)?;
+        let handed = inherited
+            .as_mut()
+            .and_then(|i| i.take_listener(&spec.name, spec.address));
+        let address = match handed {
+            Some(handed) => adopt(handed, &mut sockets)?,
+            None => {
+                preflight::check_port_free(&spec.name, spec.address)?;
+                bind_for_workers(spec, &mut sockets)?
+            }
+        };
         info!(listener = %spec.name, address = %address, "listening");
         bound.push(address);
     }
+    let mut handover_copies = copies_for_successor(&snapshot, &bound, &sockets)?;
     let admin_address = snapshot.admin;
     let store: SnapshotStore = Arc::new(ArcSwap::from_pointee(snapshot));
     let reloader = Arc::new(Reloader::new(
@@ -123,11 +191,31 @@ pub fn run(options: &ServerOptions) -> Result<(), StartError> {
             ready_workers: Arc::clone(&ready),
             access_log: access_log.as_ref().map(AccessLog::stats),
         };
-        admin::spawn(address, Arc::new(state)).map_err(|source| StartError::Bind {
+        let bind_error = |source| StartError::Bind {
             listener: "admin".into(),
             address,
             source,
-        })?;
+        };
+        let listener = match inherited.as_mut().and_then(|i| i.take_admin(address)) {
+            Some(fd) => std::net::TcpListener::from(fd),
+            None => {
+                preflight::check_port_free("admin", address)?;
+                std::net::TcpListener::bind(address).map_err(bind_error)?
+            }
+        };
+        let copy = listener.try_clone().map_err(bind_error)?;
+        let bound = admin::spawn_on(listener, Arc::new(state)).map_err(bind_error)?;
+        handover_copies.push(HandedListener {
+            name: "admin".into(),
+            address: bound,
+            sockets: vec![copy.into()],
+            admin: true,
+        });
+    }
+    if let Some(inherited) = &inherited {
+        for gone in inherited.listeners.iter() {
+            warn!(listener = %gone.name, address = %gone.address, "takeover: this listener is no longer configured; its sockets close");
+        }
     }
     let stop = Arc::new(AtomicBool::new(false));
     let address_counts = Arc::new(AddressCounts::default());
@@ -139,7 +227,7 @@ pub fn run(options: &ServerOptions) -> Result<(), StartError> {
             store: Arc::clone(&store),
             listeners,
             stop: Arc::clone(&stop),
-            driver: options.driver,
+            driver,
             stats: Arc::clone(&worker_stats[id]),
             ready: Arc::clone(&ready),
             access_log: access_log.clone(),
@@ -155,15 +243,66 @@ pub fn run(options: &ServerOptions) -> Result<(), StartError> {
     }
     spawn_security_summary(worker_stats.clone(), options.audit_period)?;
     spawn_flusher(Arc::clone(&usage), state_dir.clone(), quota_store.clone())?;
-    info!(target: "portcullis::audit", workers, generation = store.load().generation, "started: serving");
+    wait_until_serving(&ready, &handles)?;
+    let successor: SuccessorSlot = Arc::default();
+    if let Some(path) = &options.control_socket {
+        let control = ControlListener::bind(path)?;
+        let status = match inherited {
+            Some(inherited) => {
+                let previous = inherited.predecessor.unwrap_or(0);
+                inherited.serving(Arc::clone(&state), store.load().timeouts.drain)?;
+                notifier.ready_as_main(&format!("serving; took over from pid {previous}"));
+                format!("took over from pid {previous}")
+            }
+            None => {
+                notifier.ready("serving");
+                "fresh start".to_string()
+            }
+        };
+        info!(target: "portcullis::audit", workers, generation = store.load().generation, start = %status, "started: serving");
+        upgrade::spawn_control_socket(
+            control,
+            handover_copies,
+            Arc::clone(&state),
+            Arc::clone(&successor),
+            || {
+                let _ = signal_hook::low_level::raise(SIGTERM);
+            },
+        )?;
+    } else {
+        notifier.ready("serving");
+        info!(target: "portcullis::audit", workers, generation = store.load().generation, "started: serving");
+    }
     for signal in signals.forever() {
         match signal {
-            SIGHUP => reloader.reload(Trigger::Signal),
+            SIGHUP => {
+                notifier.reloading();
+                reloader.reload(Trigger::Signal);
+                notifier.ready(&format!("serving generation {}", store.load().generation));
+            }
+            SIGUSR1 => {} // the access log reopens on its own flag
+            SIGUSR2 => match &options.control_socket {
+                Some(_) => match upgrade::spawn_successor() {
+                    Ok(pid) => {
+                        info!(target: "portcullis::audit", successor_pid = pid, "upgrade: started a successor to take over")
+                    }
+                    Err(e) => error!(error = %e, "upgrade: cannot start a successor"),
+                },
+                None => warn!("SIGUSR2 ignored: an upgrade needs --control-socket"),
+            },
             _ => {
-                info!(
-                    signal,
-                    "stopping: no new connections, draining requests in flight"
-                );
+                if let Some(next) = lock(&successor).as_ref() {
+                    info!(
+                        successor_pid = next.pid,
+                        "handing over: no new connections here, draining requests in flight"
+                    );
+                } else {
+                    notifier.stopping("draining requests in flight");
+                    info!(
+                        signal,
+                        "stopping: no new connections, draining requests in flight"
+                    );
+                }
                 stop.store(true, Ordering::Release);
                 break;
             }
@@ -176,10 +315,12 @@ pub fn run(options: &ServerOptions) -> Result<(), StartError> {
             Err(_) => error!("worker panicked"),
         }
     }
-    // Quotas counted since the last flush are written before exit.
+    // Quotas counted since the last flush are written before exit, unless a
+    // successor took over: it owns the counts (and the file) now.
+    let handed_over = lock(&successor).is_some();
     let counted = !usage.quota_counts(crate::usage::now().unix_secs).is_empty();
     let store = quota_store.or_else(|| counted.then(|| QuotaStore::open(&state_dir).ok())?);
-    if let Some(store) = store {
+    if let Some(store) = store.filter(|_| !handed_over) {
         match flush(&usage, &store) {
             Ok(()) => info!(file = %store.path().display(), "quota counts saved"),
             Err(e) => {
@@ -192,7 +333,103 @@ pub fn run(options: &ServerOptions) -> Result<(), StartError> {
             warn!("access log writer did not finish within 2 s; its last lines may be lost");
         }
     }
+    if let Some(next) = lock(&successor).take() {
+        let pid = next.pid;
+        match next.finish(state.as_ref()) {
+            Ok(()) => info!(successor_pid = pid, "handed over: drained"),
+            Err(e) => {
+                warn!(successor_pid = pid, error = %e, "could not report the end of the drain to the successor")
+            }
+        }
+    }
     info!(target: "portcullis::audit", "stopped");
+    Ok(())
+}
+
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match mutex.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+/// The worker count a takeover keeps: one worker per socket handed over.
+fn takeover_workers(inherited: Option<&Inherited>, asked: Option<usize>) -> Option<usize> {
+    let per_listener = inherited?.listeners.first()?.sockets.len();
+    if asked.is_some_and(|n| n != per_listener) {
+        warn!(
+            workers = per_listener,
+            "takeover keeps the worker count of the process it replaces (--workers ignored)"
+        );
+    }
+    Some(per_listener).filter(|n| *n > 0)
+}
+
+/// A control socket that answers belongs to a gateway that is running.
+fn refuse_live_control_socket(path: &Path) -> Result<(), StartError> {
+    match Channel::connect(path) {
+        Ok(_) => Err(StartError::ControlSocketInUse(path.to_path_buf())),
+        Err(_) => Ok(()),
+    }
+}
+
+/// Gives each worker one of the sockets handed over for a listener.
+fn adopt(
+    handed: HandedListener,
+    sockets: &mut [Vec<std::net::TcpListener>],
+) -> Result<SocketAddr, StartError> {
+    if handed.sockets.len() != sockets.len() {
+        return Err(StartError::Io(std::io::Error::other(format!(
+            "listener `{}` was handed {} sockets for {} workers",
+            handed.name,
+            handed.sockets.len(),
+            sockets.len()
+        ))));
+    }
+    for (fd, worker_sockets) in handed.sockets.into_iter().zip(sockets.iter_mut()) {
+        let listener = std::net::TcpListener::from(fd);
+        listener.set_nonblocking(true)?;
+        worker_sockets.push(listener);
+    }
+    Ok(handed.address)
+}
+
+/// A second handle on every listening socket, kept to hand to a successor.
+fn copies_for_successor(
+    snapshot: &Snapshot,
+    bound: &[SocketAddr],
+    sockets: &[Vec<std::net::TcpListener>],
+) -> std::io::Result<Vec<HandedListener>> {
+    snapshot
+        .listeners
+        .iter()
+        .enumerate()
+        .map(|(index, spec)| {
+            let copies = sockets
+                .iter()
+                .map(|worker| worker[index].try_clone().map(std::os::fd::OwnedFd::from))
+                .collect::<std::io::Result<Vec<_>>>()?;
+            Ok(HandedListener {
+                name: spec.name.clone(),
+                address: bound[index],
+                sockets: copies,
+                admin: false,
+            })
+        })
+        .collect()
+}
+
+/// Waits until every worker accepts; fails if one stops first.
+fn wait_until_serving(
+    ready: &AtomicUsize,
+    handles: &[std::thread::JoinHandle<std::io::Result<worker::Driver>>],
+) -> Result<(), StartError> {
+    while ready.load(Ordering::Acquire) < handles.len() {
+        if let Some(id) = handles.iter().position(|h| h.is_finished()) {
+            return Err(StartError::WorkerFailed(id));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
     Ok(())
 }
 

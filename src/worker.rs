@@ -3,11 +3,12 @@
 //! upstream pool, output buffers, shutdown signal). Nothing here is shared
 //! between workers except the snapshot store, which is read lock-free.
 //!
-//! Step 1 of a request's way: accept, then hand the connection to
-//! [`crate::conn::serve`].
+//! Step 1 of a request's way: accept ([`crate::accept`]), then hand the
+//! connection to [`crate::conn::serve`].
 
+use crate::accept::accept_loop;
 use crate::access_log::{write_json_str, AccessLog, LogClock, WorkerLog};
-use crate::admission::{admit, AddressCounts, Admission};
+use crate::admission::AddressCounts;
 use crate::conn;
 use crate::deadline::Deadlines;
 use crate::dispatch::{RequestIds, RequestMeta};
@@ -17,7 +18,6 @@ use crate::record::{write_access_line, Decision, Outcome};
 use crate::snapshot::{Snapshot, SnapshotStore};
 use crate::telemetry::{SharedWorkerStats, WorkerTelemetry};
 use crate::usage::LocalShares;
-use monoio::net::TcpListener;
 use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
 use std::rc::Rc;
@@ -306,7 +306,7 @@ pub fn run(setup: WorkerSetup) -> std::io::Result<Driver> {
     match uring {
         Some(mut runtime) => {
             info!(worker = setup.id, driver = "io_uring", "worker started");
-            runtime.block_on(worker_main(setup));
+            runtime.block_on(worker_main(setup, Driver::IoUring));
             Ok(Driver::IoUring)
         }
         None => {
@@ -314,7 +314,7 @@ pub fn run(setup: WorkerSetup) -> std::io::Result<Driver> {
             let mut runtime = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
                 .enable_timer()
                 .build()?;
-            runtime.block_on(worker_main(setup));
+            runtime.block_on(worker_main(setup, Driver::Epoll));
             Ok(Driver::Epoll)
         }
     }
@@ -341,7 +341,7 @@ fn uring_runtime() -> std::io::Result<UringRuntime> {
     }
 }
 
-async fn worker_main(setup: WorkerSetup) {
+async fn worker_main(setup: WorkerSetup, driver: Driver) {
     let worker_log = setup.access_log.as_ref().map(AccessLog::worker);
     let ctx = Rc::new(WorkerCtx::new(
         setup.id,
@@ -351,13 +351,9 @@ async fn worker_main(setup: WorkerSetup) {
         Arc::clone(&setup.address_counts),
     ));
     monoio::spawn(Rc::clone(&ctx.deadlines).sweep());
-    for (index, std_listener) in setup.listeners.into_iter().enumerate() {
-        match TcpListener::from_std(std_listener) {
-            Ok(listener) => {
-                monoio::spawn(accept_loop(Rc::clone(&ctx), listener, index));
-            }
-            Err(e) => warn!(worker = ctx.id, error = %e, "cannot use listener socket"),
-        }
+    for (index, listener) in setup.listeners.into_iter().enumerate() {
+        let nonblocking = driver == Driver::Epoll;
+        monoio::spawn(accept_loop(Rc::clone(&ctx), listener, index, nonblocking));
     }
     setup.ready.fetch_add(1, Ordering::AcqRel);
     while !setup.stop.load(Ordering::Acquire) {
@@ -369,6 +365,7 @@ async fn worker_main(setup: WorkerSetup) {
     }
     setup.ready.fetch_sub(1, Ordering::AcqRel);
     ctx.shutdown.trigger();
+    ctx.deadlines.close_idle_after(conn::DRAIN_IDLE_GRACE);
     let drain = ctx.snapshot().timeouts.drain;
     let deadline = Instant::now() + drain;
     while ctx.in_flight.get() > 0 && Instant::now() < deadline {
@@ -386,29 +383,4 @@ async fn worker_main(setup: WorkerSetup) {
     // when the runtime stops may never be dropped, and the log's writer exits
     // only once every worker has let go.
     drop(ctx.access_log.borrow_mut().take());
-}
-
-async fn accept_loop(ctx: Rc<WorkerCtx>, listener: TcpListener, index: usize) {
-    loop {
-        monoio::select! {
-            _ = ctx.shutdown.wait() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let snapshot = ctx.snapshot();
-                    let Some(spec) = snapshot.listeners.get(index) else { continue };
-                    match admit(spec, &ctx.address_counts, peer.ip()) {
-                        Admission::Admitted(slot) => {
-                            monoio::spawn(conn::serve(Rc::clone(&ctx), stream, peer, index, slot));
-                        }
-                        Admission::DeniedByRule => ctx.telemetry.connection_refused(false),
-                        Admission::OverCap => ctx.telemetry.connection_refused(true),
-                    }
-                }
-                Err(e) => {
-                    warn!(worker = ctx.id, error = %e, "accept failed");
-                    monoio::time::sleep(Duration::from_millis(10)).await;
-                }
-            }
-        }
-    }
 }

@@ -52,7 +52,11 @@ pub struct ConfigReport {
 
 /// Binds the admin listener and serves it on a new thread; returns its address.
 pub fn spawn(address: SocketAddr, state: Arc<AdminState>) -> std::io::Result<SocketAddr> {
-    let listener = TcpListener::bind(address)?;
+    spawn_on(TcpListener::bind(address)?, state)
+}
+
+/// Serves the admin endpoint on a socket already bound (a takeover's).
+pub fn spawn_on(listener: TcpListener, state: Arc<AdminState>) -> std::io::Result<SocketAddr> {
     let bound = listener.local_addr()?;
     std::thread::Builder::new()
         .name("portcullis-admin".into())

@@ -10,6 +10,7 @@
 //! | the policy: token → subscriber → entitlement → limits | `enforce.rs` |
 //! | counters kept across reloads, keyed by stable names | `registry.rs` |
 //! | quota counts kept across restarts under `state_dir` | `persist.rs` |
+//! | quota counts carried across a zero-downtime takeover | `handover.rs` |
 //! | the process clock all workers share | `clock.rs` |
 //! | client token generation (`portcullis token`) | `token.rs` |
 //!
@@ -19,6 +20,7 @@
 mod bucket;
 mod clock;
 mod enforce;
+mod handover;
 mod ip_table;
 mod persist;
 mod quota;
@@ -28,6 +30,7 @@ pub mod token;
 pub use bucket::{LocalShares, RateParams, SharedBucket, LEASE_TTL_NS, MAX_BATCH};
 pub use clock::{now, Now};
 pub use enforce::{enforce, Admitted, Refusal};
+pub use handover::QuotaHandover;
 pub use ip_table::{address_key, IpTable};
 pub use persist::{flush, spawn_flusher, QuotaStore, FLUSH_INTERVAL};
 pub use quota::{

@@ -82,6 +82,30 @@ impl QuotaCounter {
         }
     }
 
+    /// Adds `n` requests counted elsewhere in period number `period` (ignored
+    /// if this counter has moved on to a later period).
+    pub fn add(&self, period: i64, n: u64) {
+        let tag = period as u64 & TAG_MASK;
+        let mut state = self.state.load(Ordering::Relaxed);
+        loop {
+            let next = if tag_of(state) == tag {
+                pack(period, (state & COUNT_MASK) + n)
+            } else if state & COUNT_MASK == 0 || (tag_of(state) + 1) & TAG_MASK == tag {
+                // Nothing counted yet in this period here.
+                pack(period, n)
+            } else {
+                return;
+            };
+            match self
+                .state
+                .compare_exchange_weak(state, next, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => return,
+                Err(actual) => state = actual,
+            }
+        }
+    }
+
     /// Requests counted in the period containing `now`.
     pub fn used(&self, period: QuotaPeriod, now: i64) -> u64 {
         let state = self.state.load(Ordering::Relaxed);

@@ -50,6 +50,25 @@ impl UsageRegistry {
         }
     }
 
+    /// Adds counts made elsewhere (a predecessor's drain) to the live
+    /// counters, or to the seeds of counters not attached yet.
+    pub fn add_counts(&self, counts: Vec<(QuotaKey, i64, u64)>) {
+        let mut maps = self.maps();
+        for (key, number, n) in counts {
+            match maps.quotas.get(&key) {
+                Some(counter) => counter.add(number, n),
+                None => {
+                    let seed = maps.seeds.entry(key).or_insert((number, 0));
+                    if seed.0 == number {
+                        seed.1 += n;
+                    } else if seed.0 < number {
+                        *seed = (number, n);
+                    }
+                }
+            }
+        }
+    }
+
     /// Gives `snapshot` the running state of every limit it shares by name
     /// with the running configuration; `now` is Unix seconds.
     pub fn attach(&self, snapshot: &mut Snapshot, now: i64) {

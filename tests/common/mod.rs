@@ -95,6 +95,16 @@ impl Gateway {
 
     /// Like [`Gateway::start`], with extra `run` arguments (`--workers N` replaces the default 1).
     pub fn start_with_args(config_toml: &str, extra_args: &[&str]) -> Gateway {
+        Gateway::start_with_env(config_toml, extra_args, &[])
+    }
+
+    /// Like [`Gateway::start_with_args`], with extra environment variables
+    /// (`--workers` in `extra_args` replaces the default of one worker).
+    pub fn start_with_env(
+        config_toml: &str,
+        extra_args: &[&str],
+        envs: &[(&str, &str)],
+    ) -> Gateway {
         let dir = tempfile::tempdir().expect("tempdir");
         let config_path = dir.path().join("gateway.toml");
         // Parallel tests must not share the default admin port.
@@ -119,6 +129,7 @@ impl Gateway {
             .arg(&config_path)
             .args(workers)
             .args(extra_args)
+            .envs(envs.iter().copied())
             .env("NO_COLOR", "1")
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
