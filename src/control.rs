@@ -21,6 +21,19 @@ use tracing::{error, info};
 /// Quiet time after the last event before reloading.
 pub const DEBOUNCE: Duration = Duration::from_millis(150);
 
+/// Nice value of threads that compile configs or write state: a reload
+/// (10,000 subscribers take tens of milliseconds to parse and compile) must
+/// yield to the workers sharing its core, not add to their latency.
+pub const BACKGROUND_NICE: i32 = 10;
+
+/// Lowers the calling thread's scheduling priority to [`BACKGROUND_NICE`]
+/// (on Linux the nice value is per thread).
+pub fn lower_thread_priority() {
+    if let Err(e) = rustix::process::setpriority_process(None, BACKGROUND_NICE) {
+        tracing::debug!(error = %e, "cannot lower a background thread's priority");
+    }
+}
+
 fn directory_of(file: &Path) -> PathBuf {
     match file.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
@@ -42,6 +55,7 @@ pub fn spawn_watcher(reloader: Arc<Reloader>) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("portcullis-control".into())
         .spawn(move || {
+            lower_thread_priority();
             let mut pending = false;
             loop {
                 match inbox.recv_timeout(DEBOUNCE) {

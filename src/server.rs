@@ -273,6 +273,9 @@ pub fn run(options: &ServerOptions) -> Result<(), StartError> {
         notifier.ready("serving");
         info!(target: "portcullis::audit", workers, generation = store.load().generation, "started: serving");
     }
+    // The main thread only waits for signals and reloads on SIGHUP: it yields
+    // to the workers like the control thread.
+    crate::control::lower_thread_priority();
     for signal in signals.forever() {
         match signal {
             SIGHUP => {

@@ -130,6 +130,7 @@ pub fn spawn_flusher(
     std::thread::Builder::new()
         .name("portcullis-quota".into())
         .spawn(move || {
+            crate::control::lower_thread_priority();
             let mut last: Vec<(QuotaKey, i64, u64)> = Vec::new();
             let mut failing = false;
             loop {
