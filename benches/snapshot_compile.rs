@@ -127,7 +127,7 @@ fn snapshot_compile(c: &mut Criterion) {
         |b| {
             b.iter(|| {
                 let mut snapshot = Snapshot::compile(&full_config, &full, path).expect("compiles");
-                registry.attach(&mut snapshot, 1_800_000_000);
+                registry.attach(&mut snapshot, portcullis::usage::now());
                 snapshot
             })
         },
@@ -144,7 +144,7 @@ fn snapshot_compile(c: &mut Criterion) {
             b.iter(|| {
                 let (config, sources) = load_sources(black_box(&main)).expect("loads");
                 let mut snapshot = Snapshot::compile_sources(&config, &sources).expect("compiles");
-                registry.attach(&mut snapshot, 1_800_000_000);
+                registry.attach(&mut snapshot, portcullis::usage::now());
                 snapshot
             })
         },

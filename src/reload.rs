@@ -178,7 +178,7 @@ impl Reloader {
         // Only a snapshot that will be published takes over the running state.
         next.resolve_backends();
         next.attach_stats(&self.route_stats);
-        self.usage.attach(&mut next, crate::usage::now().unix_secs);
+        self.usage.attach(&mut next, crate::usage::now());
         next.generation = current.generation + 1;
         Ok(next)
     }

@@ -145,7 +145,7 @@ pub fn run(options: &ServerOptions) -> Result<(), StartError> {
         None
     };
     quota_handover.set_store(quota_store.clone());
-    usage.attach(&mut snapshot, crate::usage::now().unix_secs);
+    usage.attach(&mut snapshot, crate::usage::now());
     let state_dir = snapshot.state_dir.clone();
     let access_log = match &snapshot.access_log {
         Some(destination) => {
@@ -273,14 +273,20 @@ pub fn run(options: &ServerOptions) -> Result<(), StartError> {
         notifier.ready("serving");
         info!(target: "portcullis::audit", workers, generation = store.load().generation, "started: serving");
     }
-    // The main thread only waits for signals and reloads on SIGHUP: it yields
-    // to the workers like the control thread.
-    crate::control::lower_thread_priority();
     for signal in signals.forever() {
         match signal {
             SIGHUP => {
                 notifier.reloading();
-                reloader.reload(Trigger::Signal);
+                // On a thread of its own at background priority (the main
+                // thread keeps its own: a successor it starts inherits it).
+                std::thread::scope(|scope| {
+                    let _ = scope
+                        .spawn(|| {
+                            crate::control::lower_thread_priority();
+                            reloader.reload(Trigger::Signal);
+                        })
+                        .join();
+                });
                 notifier.ready(&format!("serving generation {}", store.load().generation));
             }
             SIGUSR1 => {} // the access log reopens on its own flag

@@ -234,7 +234,7 @@ clients = [{ name = "prod", token = "acme-prod-token-0123456789" }]
     let retry: u64 = responses[2].header("retry-after").unwrap().parse().unwrap();
     assert!(
         (1..=2).contains(&retry)
-            && responses[2].header("ratelimit-policy") == Some("\"entitlement\";q=1;w=1"),
+            && responses[2].header("ratelimit-policy") == Some("\"entitlement\";q=1;w=2"),
         "{:?}",
         responses[2].headers
     );
@@ -578,4 +578,31 @@ fn subscriber_metrics() {
         text()
     );
     assert!(!text().contains(ACME_TOKEN));
+}
+
+// Rule: a subscriber removed by one reload and added back by the next keeps
+// the quota it had used (no fresh quota by commenting it out).
+#[test]
+fn removed_and_restored_subscriber_keeps_quota() {
+    let up = RecordingUpstream::ok();
+    let state = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(&config(&up, &with_state(PLANS, state.path())));
+    let full = std::fs::read_to_string(gw.config_path()).unwrap();
+    for _ in 0..3 {
+        assert_eq!(call(&gw, "/orders/a", Some(ACME_TOKEN)).status, 200);
+    }
+    let start = full.find("[[subscribers]]\nname = \"acme\"").unwrap();
+    let end = start + full[start..].find("\n\n").unwrap();
+    write_then_rename(
+        gw.config_path(),
+        &format!("{}{}", &full[..start], &full[end..]),
+    );
+    assert!(eventually(|| call(&gw, "/orders/a", Some(ACME_TOKEN))
+        .status
+        == 403));
+    write_then_rename(gw.config_path(), &full);
+    assert!(eventually(|| call(&gw, "/orders/a", Some(ACME_TOKEN))
+        .status
+        != 403));
+    assert_eq!(call(&gw, "/orders/a", Some(ACME_TOKEN)).status, 429);
 }

@@ -361,6 +361,18 @@ pub(super) fn compile_usage(
             grants,
         });
     }
+    for plan in &plans {
+        for entitlement in &plan.entitlements {
+            for &d in &entitlement.deployments {
+                if config.deployments[d].usage_plans.is_none() {
+                    warnings.push(format!(
+                        "usage plan `{}` entitlement `{}` names deployment `{}`, which does not require a client token (no `usage_plans` on it): its limits never apply",
+                        plan.name, entitlement.name, config.deployments[d].name
+                    ));
+                }
+            }
+        }
+    }
     for (d, deployment) in config.deployments.iter().enumerate() {
         if deployment.usage_plans.is_some()
             && !plans

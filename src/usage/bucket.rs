@@ -107,6 +107,23 @@ impl Default for SharedBucket {
 }
 
 impl SharedBucket {
+    /// The state of `self` (counted at `old` interval) carried over to a new
+    /// rate: the tokens spent and not yet refilled stay spent, refilling at
+    /// `new` from now on.
+    pub fn rescaled(&self, old: &RateParams, new: &RateParams, now: u64) -> SharedBucket {
+        let debt = self.tat.load(Ordering::Relaxed).saturating_sub(now);
+        let spent = debt / old.interval_ns.max(1);
+        SharedBucket {
+            uid: next_uid(),
+            tat: AtomicU64::new(now.saturating_add(spent.saturating_mul(new.interval_ns))),
+        }
+    }
+
+    /// The theoretical arrival time (for eviction: the smallest is closest to full).
+    pub fn tat(&self) -> u64 {
+        self.tat.load(Ordering::Relaxed)
+    }
+
     /// Takes up to `want` tokens at `now`; `Err(ns)` is how long until one token fits.
     pub fn lease(&self, params: &RateParams, now: u64, want: u32) -> Result<u32, u64> {
         let interval = params.interval_ns;
@@ -117,7 +134,10 @@ impl SharedBucket {
             let debt = base - now;
             let available = capacity.saturating_sub(debt) / interval;
             if available == 0 {
-                return Err((debt + interval).saturating_sub(capacity).max(1));
+                return Err(debt
+                    .saturating_add(interval)
+                    .saturating_sub(capacity)
+                    .max(1));
             }
             let take = available.min(u64::from(want.max(1)));
             let next = base.saturating_add(take * interval);
@@ -147,6 +167,9 @@ impl SharedBucket {
 #[derive(Debug, Default)]
 pub struct LocalShares {
     leases: RefCell<HashMap<(u64, u128), Lease, ahash::RandomState>>,
+    /// Size at which expired leases are swept next (doubles with live ones,
+    /// so sweeping stays amortised under many live keys).
+    sweep_at: std::cell::Cell<usize>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -175,8 +198,9 @@ impl LocalShares {
             }
         }
         let granted = shared()?;
-        if leases.len() >= SWEEP_AT {
+        if leases.len() >= self.sweep_at.get().max(SWEEP_AT) {
             leases.retain(|_, l| l.tokens > 0 && now < l.expires);
+            self.sweep_at.set((leases.len() * 2).max(SWEEP_AT));
         }
         leases.insert(
             key,
@@ -246,6 +270,17 @@ mod tests {
             })
             .count();
         assert_eq!(admitted, 100);
+    }
+
+    // A rate change keeps the tokens spent: 100 spent at 10/s are 100 spent at 1000/s.
+    #[test]
+    fn rescale_keeps_spent_tokens() {
+        let (slow, fast) = (params(10.0, 100), params(1000.0, 100));
+        let bucket = SharedBucket::default();
+        bucket.lease(&slow, SECOND, 100).unwrap();
+        let rescaled = bucket.rescaled(&slow, &fast, SECOND);
+        // 1 ms later one token is back at the new rate.
+        assert_eq!(rescaled.lease(&fast, SECOND + 1_000_000, 5), Ok(1));
     }
 
     // A rate that is not positive is refused at compile time.

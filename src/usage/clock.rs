@@ -1,7 +1,8 @@
 //! The clock limits are counted on: one monotonic origin for the whole
 //! process (every worker's buckets share `tat` values, so they must share the
-//! clock), plus the UTC second quotas' calendar needs. Read once per limited
-//! request, never for requests without limits.
+//! clock), plus the UTC second quotas' calendar needs, read from the wall
+//! clock each time (so a clock set right after start is followed). Read once
+//! per limited request, never for requests without limits.
 
 use std::sync::OnceLock;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -17,7 +18,6 @@ pub struct Now {
 
 struct Origin {
     instant: Instant,
-    unix_ns: i128,
 }
 
 static ORIGIN: OnceLock<Origin> = OnceLock::new();
@@ -29,13 +29,11 @@ const OFFSET_NS: u64 = 1 << 40;
 pub fn now() -> Now {
     let origin = ORIGIN.get_or_init(|| Origin {
         instant: Instant::now(),
-        unix_ns: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as i128),
     });
-    let elapsed = origin.instant.elapsed().as_nanos() as u64;
     Now {
-        mono_ns: elapsed + OFFSET_NS,
-        unix_secs: ((origin.unix_ns + i128::from(elapsed)) / 1_000_000_000) as i64,
+        mono_ns: origin.instant.elapsed().as_nanos() as u64 + OFFSET_NS,
+        unix_secs: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64),
     }
 }

@@ -88,6 +88,19 @@ impl Refusal {
     }
 }
 
+/// `RateLimit-Policy`'s quota and window for a per-second rate: `q=rate;w=1`,
+/// or one request per `w` seconds below 1 request per second.
+fn rate_window(requests_per_second: f64) -> (u64, u64) {
+    if requests_per_second >= 1.0 {
+        (requests_per_second.ceil() as u64, 1)
+    } else {
+        (
+            1,
+            (1.0 / requests_per_second).ceil().min(u64::MAX as f64) as u64,
+        )
+    }
+}
+
 /// Whole seconds, at least 1, for a wait of `ns` nanoseconds.
 fn whole_seconds(ns: u64) -> u64 {
     ns.div_ceil(1_000_000_000).max(1)
@@ -134,12 +147,15 @@ pub fn enforce(
         if let (Some(bucket), Some(params)) = (&grant.bucket, &entitlement.rate) {
             local
                 .take_from(bucket, params, now.mono_ns)
-                .map_err(|wait| Refusal::Limited {
-                    decision: Decision::EntitlementRateLimited,
-                    policy: "entitlement",
-                    quota: params.requests_per_second.ceil() as u64,
-                    window: 1,
-                    retry_after: whole_seconds(wait),
+                .map_err(|wait| {
+                    let (quota, window) = rate_window(params.requests_per_second);
+                    Refusal::Limited {
+                        decision: Decision::EntitlementRateLimited,
+                        policy: "entitlement",
+                        quota,
+                        window,
+                        retry_after: whole_seconds(wait),
+                    }
                 })?;
         }
         if let (Some(counter), Some(params)) = (&grant.quota, &entitlement.quota) {
@@ -164,12 +180,15 @@ pub fn enforce(
             LimitState::Total(bucket) => local.take_from(bucket, &limit.params, now.mono_ns),
             LimitState::ClientIp(table) => table.take(local, &limit.params, client, now.mono_ns),
         };
-        taken.map_err(|wait| Refusal::Limited {
-            decision: Decision::DeploymentRateLimited,
-            policy: "deployment",
-            quota: limit.params.requests_per_second.ceil() as u64,
-            window: 1,
-            retry_after: whole_seconds(wait),
+        taken.map_err(|wait| {
+            let (quota, window) = rate_window(limit.params.requests_per_second);
+            Refusal::Limited {
+                decision: Decision::DeploymentRateLimited,
+                policy: "deployment",
+                quota,
+                window,
+                retry_after: whole_seconds(wait),
+            }
         })?;
     }
     Ok(admitted)

@@ -102,11 +102,23 @@ impl StateHandover for QuotaHandover {
                 (used > before).then(|| (key, number, used - before))
             })
             .collect();
+        // The successor owns the counts and the file from here on.
+        if let Ok(store) = self.store.lock() {
+            if let Some(store) = store.as_ref() {
+                store.stop();
+            }
+        }
         encode(delta)
     }
 
     fn import_after_drain(&self, delta: &[u8]) -> Result<(), String> {
         self.registry.add_counts(decode(delta)?);
+        // The predecessor's last write may be newer than ours: write again.
+        if let Ok(store) = self.store.lock() {
+            if let Some(store) = store.as_ref() {
+                store.force_next();
+            }
+        }
         Ok(())
     }
 }

@@ -75,12 +75,35 @@ impl IpTable {
         if !map.contains_key(&key) && map.len() >= self.capacity_per_shard {
             map.retain(|_, bucket| !bucket.is_full(now));
             if map.len() >= self.capacity_per_shard {
-                if let Some(victim) = map.keys().next().copied() {
-                    map.remove(&victim);
+                // Still full: drop the eighth closest to full, so the next
+                // capacity/8 new addresses need no scan at all.
+                let mut by_tat: Vec<(u64, u128)> = map.iter().map(|(k, b)| (b.tat(), *k)).collect();
+                let cut = (by_tat.len() / 8).max(1);
+                by_tat.select_nth_unstable(cut - 1);
+                for (_, victim) in &by_tat[..cut] {
+                    map.remove(victim);
                 }
             }
         }
         map.entry(key).or_default().lease(params, now, params.batch)
+    }
+
+    /// A table with every address's state carried over to a new rate.
+    pub fn rescaled(&self, old: &RateParams, new: &RateParams, now: u64) -> IpTable {
+        let table = IpTable {
+            uid: next_uid(),
+            capacity_per_shard: self.capacity_per_shard,
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+        };
+        for (from, to) in self.shards.iter().zip(&table.shards) {
+            let (Ok(from), Ok(mut to)) = (from.lock(), to.lock()) else {
+                continue;
+            };
+            for (key, bucket) in from.iter().filter(|(_, b)| !b.is_full(now)) {
+                to.insert(*key, Arc::new(bucket.rescaled(old, new, now)));
+            }
+        }
+        table
     }
 
     /// Addresses currently tracked.
@@ -127,6 +150,24 @@ mod tests {
         let b: IpAddr = "10.0.0.2".parse().unwrap();
         let results = [a, a, b].map(|ip| table.take(&local, &p, ip, SECOND).is_ok());
         assert_eq!(results, [true, false, true]);
+    }
+
+    // Eviction drops the addresses closest to full, not a limited one.
+    #[test]
+    fn eviction_keeps_limited_addresses() {
+        let table = IpTable::with_capacity(1024);
+        let p = RateParams::new(1.0, Some(1)).unwrap();
+        let local = LocalShares::default();
+        let limited: IpAddr = "10.9.9.9".parse().unwrap();
+        let _ = table.take(&local, &p, limited, SECOND);
+        // Many more addresses than fit, each spending its token half a second
+        // earlier: all closer to full than `limited`, none full yet.
+        for i in 0..5000u32 {
+            let ip = IpAddr::from(std::net::Ipv4Addr::from(i));
+            let _ = table.lease(address_key(ip), &p, SECOND - 500_000_000 + u64::from(i));
+        }
+        let fresh = LocalShares::default();
+        assert!(table.take(&fresh, &p, limited, SECOND + 1).is_err());
     }
 
     // A flood of distinct addresses cannot grow the table past its capacity.

@@ -10,6 +10,7 @@ use crate::config::QuotaPeriod;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::{error, warn};
@@ -37,11 +38,25 @@ struct Entry {
     used: u64,
 }
 
-/// The quota count file of one `state_dir`.
+/// The quota count file of one `state_dir`. Clones share one write lock and
+/// the flusher's switches.
 #[derive(Debug, Clone)]
 pub struct QuotaStore {
     path: PathBuf,
+    shared: Arc<StoreShared>,
 }
+
+#[derive(Debug, Default)]
+struct StoreShared {
+    /// One write at a time within the process (flusher, hand-over, exit).
+    writing: std::sync::Mutex<()>,
+    /// Set when a successor owns the file: this process writes no more.
+    stopped: AtomicBool,
+    /// Set to write at the next tick even if nothing changed.
+    force: AtomicBool,
+}
+
+static TEMPORARY_SEQUENCE: AtomicU64 = AtomicU64::new(0);
 
 impl QuotaStore {
     /// Creates `dir` if needed and checks that it can be written.
@@ -52,11 +67,27 @@ impl QuotaStore {
         let _ = std::fs::remove_file(&probe);
         Ok(QuotaStore {
             path: dir.join(FILE_NAME),
+            shared: Arc::default(),
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// This process writes no more (a successor took the counts over).
+    pub fn stop(&self) {
+        self.shared.stopped.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.shared.stopped.load(Ordering::SeqCst)
+    }
+
+    /// The flusher writes at its next tick even if the counts look unchanged
+    /// (after a predecessor, whose last write may be older, handed over).
+    pub fn force_next(&self) {
+        self.shared.force.store(true, Ordering::SeqCst);
     }
 
     /// The saved counts; a missing file is none, an unreadable one is set
@@ -112,11 +143,23 @@ impl QuotaStore {
                 .collect(),
         };
         let text = serde_json::to_vec(&file).map_err(std::io::Error::other)?;
-        let temporary = self.path.with_extension("json.tmp");
-        let mut out = std::fs::File::create(&temporary)?;
-        out.write_all(&text)?;
-        out.sync_data()?;
-        std::fs::rename(&temporary, &self.path)
+        let _one_writer = self.shared.writing.lock();
+        // A name of its own: during a takeover two processes write here.
+        let temporary = self.path.with_extension(format!(
+            "json.{}.{}.tmp",
+            std::process::id(),
+            TEMPORARY_SEQUENCE.fetch_add(1, Ordering::Relaxed)
+        ));
+        let written = (|| {
+            let mut out = std::fs::File::create(&temporary)?;
+            out.write_all(&text)?;
+            out.sync_data()?;
+            std::fs::rename(&temporary, &self.path)
+        })();
+        if written.is_err() {
+            let _ = std::fs::remove_file(&temporary);
+        }
+        written
     }
 }
 
@@ -135,9 +178,15 @@ pub fn spawn_flusher(
             let mut failing = false;
             loop {
                 std::thread::sleep(FLUSH_INTERVAL);
+                if store.as_ref().is_some_and(QuotaStore::is_stopped) {
+                    return;
+                }
                 let now = super::now().unix_secs;
                 let counts = registry.quota_counts(now);
-                if counts == last {
+                let forced = store
+                    .as_ref()
+                    .is_some_and(|s| s.shared.force.swap(false, Ordering::SeqCst));
+                if counts == last && !forced {
                     continue;
                 }
                 if store.is_none() {
@@ -186,6 +235,37 @@ mod tests {
         );
         store.save(&[(key.clone(), 20_000, 42)], 0).unwrap();
         assert_eq!(store.load(), vec![(key, 20_000, 42)]);
+    }
+
+    // Two writers at once (two processes during a takeover) never leave a
+    // damaged file behind.
+    #[test]
+    fn concurrent_writers_leave_a_whole_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let stores = [
+            QuotaStore::open(dir.path()).unwrap(),
+            QuotaStore::open(dir.path()).unwrap(),
+        ];
+        let threads: Vec<_> = stores
+            .into_iter()
+            .enumerate()
+            .map(|(i, store)| {
+                std::thread::spawn(move || {
+                    let key = (
+                        format!("s{i}"),
+                        "p".to_string(),
+                        "e".to_string(),
+                        QuotaPeriod::Day,
+                    );
+                    for n in 0..200 {
+                        store.save(&[(key.clone(), 1, n)], 0).unwrap();
+                    }
+                })
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        let text = std::fs::read_to_string(dir.path().join(FILE_NAME)).unwrap();
+        assert!(serde_json::from_str::<StateFile>(&text).is_ok());
     }
 
     // A damaged file is set aside and counts start from zero.

@@ -40,7 +40,18 @@ pub struct QuotaCounter {
 }
 
 fn pack(period: i64, used: u64) -> u64 {
-    ((period as u64 & TAG_MASK) << COUNT_BITS) | used.min(COUNT_MASK)
+    pack_tag(period as u64 & TAG_MASK, used)
+}
+
+fn pack_tag(tag: u64, used: u64) -> u64 {
+    (tag << COUNT_BITS) | used.min(COUNT_MASK)
+}
+
+/// True when period tag `a` comes after `b` (modulo 2^24: periods are
+/// compared over at most half the tag range, millennia for any period kind).
+fn is_after(a: u64, b: u64) -> bool {
+    let ahead = a.wrapping_sub(b) & TAG_MASK;
+    ahead != 0 && ahead < TAG_MASK / 2
 }
 
 fn tag_of(state: u64) -> u64 {
@@ -56,21 +67,24 @@ impl QuotaCounter {
     }
 
     /// Counts one request at `now`, unless it is over the limit and refused.
+    /// A request whose clock read lies just before a boundary another worker
+    /// has already crossed is counted in the newer period (never resetting it).
     pub fn count(&self, params: &QuotaParams, now: i64) -> QuotaVerdict {
-        let period = period_number(params.period, now);
-        let tag = period as u64 & TAG_MASK;
+        let tag = period_number(params.period, now) as u64 & TAG_MASK;
         let mut state = self.state.load(Ordering::Relaxed);
         loop {
-            let used = if tag_of(state) == tag {
-                state & COUNT_MASK
+            let stored = tag_of(state);
+            let counted = state & COUNT_MASK > 0;
+            let (tag, used) = if stored == tag || (counted && is_after(stored, tag)) {
+                (stored, state & COUNT_MASK)
             } else {
-                0
+                (tag, 0)
             };
             let over = used >= params.limit;
             if over && params.on_breach == OnBreach::Reject {
                 return QuotaVerdict::Refused;
             }
-            let next = pack(period, used + 1);
+            let next = pack_tag(tag, used + 1);
             match self
                 .state
                 .compare_exchange_weak(state, next, Ordering::AcqRel, Ordering::Relaxed)
@@ -82,17 +96,18 @@ impl QuotaCounter {
         }
     }
 
-    /// Adds `n` requests counted elsewhere in period number `period` (ignored
-    /// if this counter has moved on to a later period).
+    /// Adds `n` requests counted elsewhere in period number `period`: to the
+    /// count if this counter is in that period, as the new count if it is in
+    /// an older one; ignored if it has moved on to a later period.
     pub fn add(&self, period: i64, n: u64) {
         let tag = period as u64 & TAG_MASK;
         let mut state = self.state.load(Ordering::Relaxed);
         loop {
-            let next = if tag_of(state) == tag {
-                pack(period, (state & COUNT_MASK) + n)
-            } else if state & COUNT_MASK == 0 || (tag_of(state) + 1) & TAG_MASK == tag {
-                // Nothing counted yet in this period here.
-                pack(period, n)
+            let stored = tag_of(state);
+            let next = if stored == tag {
+                pack_tag(tag, (state & COUNT_MASK) + n)
+            } else if is_after(tag, stored) || state & COUNT_MASK == 0 {
+                pack_tag(tag, n)
             } else {
                 return;
             };
@@ -312,6 +327,30 @@ mod tests {
             (low, high),
             (QuotaVerdict::Refused, QuotaVerdict::Within { used: 6 })
         );
+    }
+
+    // A request that read the clock before a boundary another worker already
+    // crossed counts in the new period instead of resetting it.
+    #[test]
+    fn late_clock_read_does_not_reset_new_period() {
+        let counter = QuotaCounter::default();
+        let p = params(100, QuotaPeriod::Minute, OnBreach::Reject);
+        let boundary = next_reset(QuotaPeriod::Minute, NOW);
+        for _ in 0..7 {
+            counter.count(&p, boundary);
+        }
+        counter.count(&p, boundary - 1);
+        assert_eq!(counter.used(QuotaPeriod::Minute, boundary), 8);
+    }
+
+    // A drain delta for the current period replaces a count two periods old.
+    #[test]
+    fn delta_replaces_an_old_period() {
+        let now = period_number(QuotaPeriod::Minute, NOW);
+        let counter = QuotaCounter::seeded(now - 2, 9);
+        counter.add(now, 5);
+        counter.add(now - 1, 100);
+        assert_eq!(counter.used(QuotaPeriod::Minute, NOW), 5);
     }
 
     // Concurrent counting loses nothing.

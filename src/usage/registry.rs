@@ -9,12 +9,26 @@
 //! counter is first attached. Never touched on the request path.
 
 use super::quota::period_number;
-use super::{IpTable, QuotaCounter, SharedBucket};
+use super::{IpTable, Now, QuotaCounter, RateParams, SharedBucket};
 use crate::config::QuotaPeriod;
 use crate::snapshot::{LimitState, Snapshot};
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
+
+/// Gives `fresh` the running bucket `old` (rescaled if its rate changed).
+fn carry_bucket(
+    old: Option<&(Arc<SharedBucket>, RateParams)>,
+    fresh: &mut Arc<SharedBucket>,
+    params: &RateParams,
+    mono: u64,
+) {
+    match old {
+        Some((old, old_params)) if old_params == params => *fresh = Arc::clone(old),
+        Some((old, old_params)) => *fresh = Arc::new(old.rescaled(old_params, params, mono)),
+        None => {}
+    }
+}
 
 /// Identifies one quota counter: subscriber, plan, entitlement and period kind.
 pub type QuotaKey = (String, String, String, QuotaPeriod);
@@ -22,8 +36,9 @@ pub type QuotaKey = (String, String, String, QuotaPeriod);
 #[derive(Default)]
 struct Maps {
     requests: HashMap<String, Arc<AtomicU64>>,
-    buckets: HashMap<String, Arc<SharedBucket>>,
-    tables: HashMap<String, Arc<IpTable>>,
+    /// Each with the rate its state was counted at.
+    buckets: HashMap<String, (Arc<SharedBucket>, RateParams)>,
+    tables: HashMap<String, (Arc<IpTable>, RateParams)>,
     quotas: HashMap<QuotaKey, Arc<QuotaCounter>>,
     seeds: HashMap<QuotaKey, (i64, u64)>,
 }
@@ -70,8 +85,12 @@ impl UsageRegistry {
     }
 
     /// Gives `snapshot` the running state of every limit it shares by name
-    /// with the running configuration; `now` is Unix seconds.
-    pub fn attach(&self, snapshot: &mut Snapshot, now: i64) {
+    /// with the running configuration. A limit whose rate changed keeps the
+    /// tokens spent, refilling at the new rate; the counters of subscribers
+    /// the new configuration no longer has are kept as seeds (a subscriber
+    /// removed and added back does not get a fresh quota).
+    pub fn attach(&self, snapshot: &mut Snapshot, now: Now) {
+        let (mono, now) = (now.mono_ns, now.unix_secs);
         let mut maps = self.maps();
         let mut next = Maps {
             seeds: std::mem::take(&mut maps.seeds),
@@ -84,17 +103,19 @@ impl UsageRegistry {
             match &mut limit.state {
                 LimitState::Total(bucket) => {
                     let key = format!("{}\u{1f}total", deployment.name);
-                    if let Some(old) = maps.buckets.get(&key) {
-                        *bucket = Arc::clone(old);
-                    }
-                    next.buckets.insert(key, Arc::clone(bucket));
+                    carry_bucket(maps.buckets.get(&key), bucket, &limit.params, mono);
+                    next.buckets.insert(key, (Arc::clone(bucket), limit.params));
                 }
                 LimitState::ClientIp(table) => {
                     let key = format!("{}\u{1f}client_ip", deployment.name);
-                    if let Some(old) = maps.tables.get(&key) {
-                        *table = Arc::clone(old);
+                    match maps.tables.get(&key) {
+                        Some((old, params)) if *params == limit.params => *table = Arc::clone(old),
+                        Some((old, params)) => {
+                            *table = Arc::new(old.rescaled(params, &limit.params, mono))
+                        }
+                        None => {}
                     }
-                    next.tables.insert(key, Arc::clone(table));
+                    next.tables.insert(key, (Arc::clone(table), limit.params));
                 }
             }
         }
@@ -108,15 +129,13 @@ impl UsageRegistry {
             for grant in &mut subscriber.grants {
                 let plan = &usage.plans[grant.plan as usize];
                 let entitlement = &plan.entitlements[grant.entitlement as usize];
-                if let Some(bucket) = &mut grant.bucket {
+                if let (Some(bucket), Some(params)) = (&mut grant.bucket, &entitlement.rate) {
                     let key = format!(
                         "{}\u{1f}{}\u{1f}{}",
                         subscriber.name, plan.name, entitlement.name
                     );
-                    if let Some(old) = maps.buckets.get(&key) {
-                        *bucket = Arc::clone(old);
-                    }
-                    next.buckets.insert(key, Arc::clone(bucket));
+                    carry_bucket(maps.buckets.get(&key), bucket, params, mono);
+                    next.buckets.insert(key, (Arc::clone(bucket), *params));
                 }
                 if let (Some(counter), Some(params)) = (&mut grant.quota, &entitlement.quota) {
                     let key = (
@@ -134,6 +153,13 @@ impl UsageRegistry {
                     }
                     next.quotas.insert(key, Arc::clone(counter));
                 }
+            }
+        }
+        for (key, counter) in &maps.quotas {
+            let used = counter.used(key.3, now);
+            if used > 0 && !next.quotas.contains_key(key) {
+                next.seeds
+                    .insert(key.clone(), (period_number(key.3, now), used));
             }
         }
         *maps = next;
