@@ -578,6 +578,7 @@ fn subscriber_metrics() {
         text()
     );
     assert!(!text().contains(ACME_TOKEN));
+    assert!(!gw.log_text().contains(ACME_TOKEN));
 }
 
 // Rule: a subscriber removed by one reload and added back by the next keeps
