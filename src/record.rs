@@ -97,6 +97,14 @@ pub enum Decision {
     ClientAborted,
     /// The client's address is not allowed on the deployment.
     NetworkDenied,
+    /// A CORS preflight answered by the gateway.
+    CorsPreflight,
+    /// No token where one is needed (401).
+    TokenMissing,
+    /// A token that does not verify (401).
+    TokenInvalid,
+    /// Authenticated, but without an allowed scope (403).
+    ScopeDenied,
 }
 
 impl Decision {
@@ -119,6 +127,10 @@ impl Decision {
             Decision::ClientTimeout => "request.clientTimeout",
             Decision::ClientAborted => "request.clientAborted",
             Decision::NetworkDenied => "network.requestDenied",
+            Decision::CorsPreflight => "cors.preflightAnswered",
+            Decision::TokenMissing => "authentication.tokenMissing",
+            Decision::TokenInvalid => "authentication.tokenInvalid",
+            Decision::ScopeDenied => "authorization.scopeDenied",
         }
     }
 

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 pub const STATUS_CLASSES: usize = 5;
 
 /// Every decision code, in a fixed order (index = position).
-pub const DECISIONS: [Decision; 17] = [
+pub const DECISIONS: [Decision; 21] = [
     Decision::StockResponse,
     Decision::BackendResponded,
     Decision::BackendError,
@@ -38,6 +38,10 @@ pub const DECISIONS: [Decision; 17] = [
     Decision::ClientTimeout,
     Decision::ClientAborted,
     Decision::NetworkDenied,
+    Decision::CorsPreflight,
+    Decision::TokenMissing,
+    Decision::TokenInvalid,
+    Decision::ScopeDenied,
 ];
 
 fn decision_index(decision: Decision) -> usize {

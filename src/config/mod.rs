@@ -7,9 +7,11 @@
 
 mod load;
 mod locate;
+mod policies;
 
 pub use load::{load_file, parse_str, ConfigError};
 pub use locate::locate_key;
+pub use policies::*;
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -141,6 +143,9 @@ pub struct Listener {
     /// Open connections one client address may hold (0: no cap).
     #[serde(default = "default_max_connections_per_ip")]
     pub max_connections_per_ip: u32,
+    /// Security headers added to (and back-end headers removed from) every response.
+    #[serde(default)]
+    pub security_headers: Option<SecurityHeadersConfig>,
 }
 
 fn default_max_connections_per_ip() -> u32 {
@@ -159,6 +164,12 @@ pub struct Deployment {
     /// Which client addresses may call this deployment.
     #[serde(default)]
     pub network: Option<NetworkPolicy>,
+    /// Who the caller is (JWT); absent: no authentication.
+    #[serde(default)]
+    pub authentication: Option<Authentication>,
+    /// CORS for every route (a route's own `cors` wins).
+    #[serde(default)]
+    pub cors: Option<Cors>,
     #[serde(default)]
     pub routes: Vec<Route>,
 }
@@ -195,6 +206,18 @@ pub struct Route {
     #[serde(default)]
     pub methods: Vec<String>,
     pub backend: Backend,
+    /// Who may call the route (default: `authenticated` when the deployment
+    /// has authentication, else `anonymous`).
+    #[serde(default)]
+    pub authorization: Option<AuthorizationConfig>,
+    #[serde(default)]
+    pub cors: Option<Cors>,
+    /// Changes to the headers the back end receives.
+    #[serde(default)]
+    pub request_headers: Option<HeaderTransformConfig>,
+    /// Changes to the headers the client receives.
+    #[serde(default)]
+    pub response_headers: Option<HeaderTransformConfig>,
 }
 
 /// Where a route's requests go: `type = "http"` (with `url` and timeouts) or
