@@ -28,10 +28,13 @@ pub enum Denied {
 
 impl Authorization {
     /// Compiles a route's `authorization`, given whether its deployment
-    /// authenticates callers.
+    /// authenticates callers and, if so, lets callers without a token through
+    /// (as in OCI, an `anonymous` route under authentication needs
+    /// `is_anonymous_access_allowed`).
     pub fn compile(
         config: Option<&AuthorizationConfig>,
         deployment_authenticates: bool,
+        anonymous_allowed: bool,
     ) -> Result<Authorization, String> {
         let compiled = match config {
             None if deployment_authenticates => Authorization::Authenticated,
@@ -51,6 +54,11 @@ impl Authorization {
                 Authorization::AnyOf(any.any_of.iter().map(|s| s.as_str().into()).collect())
             }
         };
+        if compiled == Authorization::Anonymous && deployment_authenticates && !anonymous_allowed {
+            return Err(
+                "an anonymous route needs is_anonymous_access_allowed = true in the deployment's authentication".into(),
+            );
+        }
         if compiled != Authorization::Anonymous && !deployment_authenticates {
             return Err(
                 "the deployment has no authentication, so no caller could be authorized".into(),
@@ -110,9 +118,9 @@ mod tests {
         let authenticated = AuthorizationConfig::Kind(AuthorizationKind::Authenticated);
         assert_eq!(
             (
-                Authorization::compile(None, true),
-                Authorization::compile(None, false),
-                Authorization::compile(Some(&authenticated), false).is_err(),
+                Authorization::compile(None, true, false),
+                Authorization::compile(None, false, false),
+                Authorization::compile(Some(&authenticated), false, false).is_err(),
             ),
             (
                 Ok(Authorization::Authenticated),

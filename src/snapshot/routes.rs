@@ -191,6 +191,10 @@ fn compile_route_policies(
     let authorization = crate::authorization::Authorization::compile(
         route.authorization.as_ref(),
         deployment.authentication.is_some(),
+        deployment
+            .authentication
+            .as_ref()
+            .is_some_and(|a| a.anonymous_allowed),
     )
     .map_err(|m| ("authorization".to_string(), m))?;
     let cors = match &route.cors {
