@@ -1,7 +1,8 @@
 //! Security events in the audit log, aggregated: once per period, one line
-//! with how many connections and requests were refused by network rules and
-//! connection caps (and, later, token and TLS failures), so that an attack
-//! cannot flood the log with a line per attempt.
+//! with how many connections and requests were refused by network rules,
+//! connection caps, authentication (missing or invalid tokens) and
+//! authorization (and, later, TLS failures), so that an attack cannot flood
+//! the log with a line per attempt.
 
 use crate::record::Decision;
 use crate::telemetry::{total, SharedWorkerStats, DECISIONS};
@@ -18,18 +19,24 @@ struct Refusals {
     by_network_rule: u64,
     by_connection_cap: u64,
     requests_denied: u64,
+    tokens_missing: u64,
+    tokens_invalid: u64,
+    scopes_denied: u64,
 }
 
 impl Refusals {
     fn now(workers: &[Arc<SharedWorkerStats>]) -> Refusals {
-        let denied = DECISIONS
-            .iter()
-            .position(|d| *d == Decision::NetworkDenied)
-            .unwrap_or(0);
+        let count = |decision: Decision| {
+            let i = DECISIONS.iter().position(|d| *d == decision).unwrap_or(0);
+            total(workers, |w| &w.decisions[i])
+        };
         Refusals {
             by_network_rule: total(workers, |w| &w.connections_refused[0]),
             by_connection_cap: total(workers, |w| &w.connections_refused[1]),
-            requests_denied: total(workers, |w| &w.decisions[denied]),
+            requests_denied: count(Decision::NetworkDenied),
+            tokens_missing: count(Decision::TokenMissing),
+            tokens_invalid: count(Decision::TokenInvalid),
+            scopes_denied: count(Decision::ScopeDenied),
         }
     }
 
@@ -40,6 +47,9 @@ impl Refusals {
                 .by_connection_cap
                 .saturating_sub(earlier.by_connection_cap),
             requests_denied: self.requests_denied.saturating_sub(earlier.requests_denied),
+            tokens_missing: self.tokens_missing.saturating_sub(earlier.tokens_missing),
+            tokens_invalid: self.tokens_invalid.saturating_sub(earlier.tokens_invalid),
+            scopes_denied: self.scopes_denied.saturating_sub(earlier.scopes_denied),
         }
     }
 }
@@ -65,6 +75,9 @@ pub fn spawn_security_summary(
                         connections_refused_by_network_rule = delta.by_network_rule,
                         connections_refused_by_cap = delta.by_connection_cap,
                         requests_denied_by_network_rule = delta.requests_denied,
+                        requests_without_token = delta.tokens_missing,
+                        requests_with_invalid_token = delta.tokens_invalid,
+                        requests_denied_by_scope = delta.scopes_denied,
                         "security: refusals in the last period"
                     );
                 }

@@ -417,3 +417,51 @@ fn remote_jwks_untrusted_certificate() {
         "untrusted JWKS",
     );
 }
+
+// Rule: token refusals are summarised in the aggregated audit line, not logged one by one.
+#[test]
+fn token_refusals_in_audit_summary() {
+    let upstream = RecordingUpstream::ok();
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_jwks(dir.path());
+    let text = format!(
+        r#"
+[[listeners]]
+name = "public"
+address = "127.0.0.1:0"
+
+[[deployments]]
+name = "api"
+listener = "public"
+path_prefix = "/api"
+{}
+
+[[deployments.routes]]
+path = "/orders"
+backend = {{ type = "http", url = "http://{}/orders" }}
+"#,
+        jwt_auth_table(&path, ""),
+        upstream.addr()
+    );
+    let gw = Gateway::start_with_args(&text, &["--audit-period", "1"]);
+    for _ in 0..5 {
+        call(gw.addr(), Some("forged.token.value"));
+    }
+    call(gw.addr(), None);
+    let sum = |log: &str, field: &str| -> u64 {
+        log.lines()
+            .filter(|l| l.contains("security: refusals"))
+            .filter_map(|l| l.split(&format!("{field}=")).nth(1))
+            .filter_map(|rest| rest.split_whitespace().next()?.parse::<u64>().ok())
+            .sum()
+    };
+    assert!(
+        eventually(|| {
+            let log = gw.log_text();
+            sum(&log, "requests_with_invalid_token") == 5
+                && sum(&log, "requests_without_token") == 1
+        }),
+        "{}",
+        gw.log_text()
+    );
+}
