@@ -1,7 +1,8 @@
 //! JWT verification cost per request: `Verifier::verify` (header decode, key
 //! by kid, signature, claim checks) for an RS256 (2048-bit) and an ES256
 //! token, and `Authenticator::authenticate` on a parsed request head (token
-//! taken from `Authorization: Bearer`). Keys are generated at start.
+//! taken from `Authorization: Bearer`), with the verified-token cache off and
+//! on (a client repeating its token). Keys are generated at start.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
@@ -83,13 +84,15 @@ fn bench(c: &mut Criterion) {
     });
     group.finish();
 
-    let authenticator = Authenticator {
+    let mut authenticator = Authenticator {
         location: TokenLocation::Header {
             name: "Authorization".into(),
             scheme: "Bearer".into(),
         },
         verifier: f.verifier,
         anonymous_allowed: false,
+        id: portcullis::auth::next_id(),
+        cache_capacity: 0,
     };
     let raw = format!(
         "GET /api/orders HTTP/1.1\r\nHost: gw.test\r\nAccept: */*\r\nAuthorization: Bearer {}\r\n\r\n",
@@ -100,16 +103,25 @@ fn bench(c: &mut Criterion) {
         max_uri_bytes: 4096,
         max_headers: 100,
     };
-    c.bench_function("authenticate_request_es256", |b| {
-        b.iter(|| {
-            let mut storage = header_storage();
-            let Ok(Parsed::Complete(head)) = parse_request(raw.as_bytes(), &limits, &mut storage)
-            else {
-                panic!("bench request does not parse");
-            };
-            authenticator.authenticate(black_box(&head), now).is_ok()
-        })
-    });
+    let mut group = c.benchmark_group("authenticate_request_es256");
+    for (name, capacity) in [
+        ("every_request_verified", 0),
+        ("verified_token_cache", 1024),
+    ] {
+        authenticator.cache_capacity = capacity;
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let mut storage = header_storage();
+                let Ok(Parsed::Complete(head)) =
+                    parse_request(raw.as_bytes(), &limits, &mut storage)
+                else {
+                    panic!("bench request does not parse");
+                };
+                authenticator.authenticate(black_box(&head), now).is_ok()
+            })
+        });
+    }
+    group.finish();
 }
 
 criterion_group!(benches, bench);

@@ -280,7 +280,7 @@ fn route_request(
             let template_cx = TemplateContext {
                 head,
                 params: &found.params,
-                claims: admitted.claims.as_ref(),
+                claims: admitted.claims.as_deref(),
                 subscriber,
             };
             let transform = spec.request_headers.as_ref().map(|t| (t, &template_cx));

@@ -21,7 +21,7 @@ use crate::snapshot::{DeploymentSpec, RouteSpec};
 pub struct Admitted {
     /// Verified claims (None: anonymous), for header transformations,
     /// usage plans and logs.
-    pub claims: Option<Claims>,
+    pub claims: Option<std::rc::Rc<Claims>>,
     /// CORS fields for the response (values rendered later, by the back-end step).
     pub extras: ResponseExtras,
 }
@@ -82,7 +82,7 @@ pub fn admit(
             }
         },
     };
-    match route.authorization.check(claims.as_ref()) {
+    match route.authorization.check(claims.as_deref()) {
         Ok(()) => {}
         Err(Denied::Unauthenticated) => {
             return Err(refuse(

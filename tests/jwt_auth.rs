@@ -341,11 +341,8 @@ fn decisions_logged() {
     let dir = tempfile::tempdir().unwrap();
     let path = write_jwks(dir.path());
     let log = dir.path().join("access.log");
-    let gw = Gateway::start(&format!(
-        "[access_log]\npath = \"{}\"\n{}",
-        log.display(),
-        format!(
-            r#"
+    let deployment = format!(
+        r#"
 [[listeners]]
 name = "public"
 address = "127.0.0.1:0"
@@ -360,9 +357,12 @@ path_prefix = "/api"
 path = "/orders"
 backend = {{ type = "http", url = "http://{}/orders" }}
 "#,
-            jwt_auth_table(&path, ""),
-            upstream.addr()
-        )
+        jwt_auth_table(&path, ""),
+        upstream.addr()
+    );
+    let gw = Gateway::start(&format!(
+        "[access_log]\npath = \"{}\"\n{deployment}",
+        log.display()
     ));
     call(gw.addr(), None);
     call(gw.addr(), Some("x.y.z"));

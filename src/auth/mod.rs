@@ -14,6 +14,7 @@ pub mod claims;
 pub mod jwt;
 pub mod keys;
 pub mod remote_jwks;
+pub mod token_cache;
 
 pub use claims::Claims;
 
@@ -24,6 +25,8 @@ use jwt::{KeySource, Verifier};
 use keys::KeySet;
 use remote_jwks::RemoteSpec;
 use std::path::Path;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Where the token is read from.
@@ -43,7 +46,22 @@ pub struct Authenticator {
     pub location: TokenLocation,
     pub verifier: Verifier,
     pub anonymous_allowed: bool,
+    /// Unique per compiled authenticator: keys its entries in the token cache.
+    pub id: u64,
+    /// Entries of the per-worker verified-token cache (0: off).
+    pub cache_capacity: usize,
 }
+
+/// Source of [`Authenticator::id`].
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A fresh authenticator id.
+pub fn next_id() -> u64 {
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Default size of the verified-token cache, per worker.
+pub const DEFAULT_TOKEN_CACHE: usize = 1024;
 
 /// Why a request is not authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,16 +89,29 @@ impl Authenticator {
         &self,
         head: &RequestHead<'_, '_>,
         now: u64,
-    ) -> Result<Option<Claims>, AuthFailure> {
+    ) -> Result<Option<Rc<Claims>>, AuthFailure> {
         let token = match self.token(head) {
             Some(token) => token,
             None if self.anonymous_allowed => return Ok(None),
             None => return Err(AuthFailure::Missing),
         };
-        self.verifier
-            .verify(token, now)
-            .map(Some)
-            .map_err(AuthFailure::Invalid)
+        if self.cache_capacity > 0 {
+            if let Some(claims) = token_cache::get(self.id, token, now) {
+                // The signature is known good; the time claims may have run out since.
+                self.verifier
+                    .checks
+                    .check(&claims.map, now)
+                    .map_err(AuthFailure::Invalid)?;
+                return Ok(Some(claims));
+            }
+        }
+        let claims = Rc::new(
+            self.verifier
+                .verify(token, now)
+                .map_err(AuthFailure::Invalid)?,
+        );
+        token_cache::put(self.id, token, claims.clone(), now, self.cache_capacity);
+        Ok(Some(claims))
     }
 
     fn token<'b>(&self, head: &RequestHead<'_, 'b>) -> Option<&'b str> {
@@ -197,6 +228,8 @@ pub fn compile(config: &Authentication, base: &Path) -> Result<Authenticator, (S
         location,
         verifier: Verifier { keys, checks },
         anonymous_allowed: config.is_anonymous_access_allowed,
+        id: next_id(),
+        cache_capacity: config.token_cache_size.unwrap_or(DEFAULT_TOKEN_CACHE),
     })
 }
 

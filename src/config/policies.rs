@@ -36,6 +36,9 @@ pub struct Authentication {
     /// A request without any token passes as anonymous (an invalid token never does).
     #[serde(default)]
     pub is_anonymous_access_allowed: bool,
+    /// Verified tokens remembered per worker, so a repeated token skips the
+    /// signature check for up to a minute (default 1024; 0 turns it off).
+    pub token_cache_size: Option<usize>,
     pub public_keys: PublicKeys,
 }
 
