@@ -12,8 +12,11 @@
 //!    strictly; `Partial` means read more; hard caps on head, target, headers.
 //! 4. **route** — [`router`] via the [`snapshot`]'s per-listener table, then
 //!    method dispatch (404 / 405 + `Allow`).
-//! 5. **policies** — (network, authentication, usage plans, rate limits arrive
-//!    here, each a plain function returning `Result<_, Reject>`).
+//! 5. **policies** — network rules ([`dispatch`]), then [`policies`]: CORS
+//!    ([`cors`], preflights answered here), authentication ([`auth`]), route
+//!    authorization ([`authorization`]); usage plans and rate limits arrive
+//!    after them. Header transformations ([`headers`]) and security headers
+//!    ([`security_headers`]) are applied when the heads are written.
 //! 6. **upstream** — [`proxy::forward`]: pooled keep-alive connection per worker
 //!    ([`proxy::pool`]), head rewritten ([`proxy::rewrite`]), body streamed with
 //!    its framing checked ([`http::chunked`]).
@@ -36,6 +39,12 @@
 //! | socket + read buffer | `buffered.rs` |
 //! | per-worker coarse clock, one timer per task | `deadline.rs` |
 //! | accept-time network rule and per-address cap | `admission.rs`, `cidr.rs` |
+//! | caller phases in order (CORS, authentication, authorization) | `policies.rs` |
+//! | JWT: token, keys by kid, remote JWKS, claims, verified-token cache | `auth/` |
+//! | route authorization by scope | `authorization.rs` |
+//! | CORS preflight and response fields | `cors.rs` |
+//! | header transformations, value templates | `headers/` |
+//! | security response headers | `security_headers.rs` |
 //! | per-connection request loop (I/O) | `conn.rs` |
 //! | parse, route and plan a request head | `dispatch.rs` |
 //! | request id, decision codes, outcome | `record.rs` |
