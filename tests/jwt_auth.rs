@@ -465,3 +465,65 @@ backend = {{ type = "http", url = "http://{}/orders" }}
         gw.log_text()
     );
 }
+
+// Rule: the verified-token cache never carries a verdict across deployments, and a cached
+// token is refused once it expires.
+#[test]
+fn token_cache_is_per_deployment_and_honours_expiry() {
+    let upstream = RecordingUpstream::ok();
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_jwks(dir.path());
+    let table = |issuer: &str| {
+        format!(
+            r#"authentication = {{ type = "jwt", issuers = ["{issuer}"], audiences = ["orders-api"], public_keys = {{ type = "static_keys", jwks_file = "{path}" }} }}"#
+        )
+    };
+    let gw = Gateway::start(&format!(
+        r#"
+[[listeners]]
+name = "public"
+address = "127.0.0.1:0"
+
+[[deployments]]
+name = "api"
+listener = "public"
+path_prefix = "/api"
+{}
+
+[[deployments.routes]]
+path = "/orders"
+backend = {{ type = "http", url = "http://{up}/orders" }}
+
+[[deployments]]
+name = "other"
+listener = "public"
+path_prefix = "/other"
+{}
+
+[[deployments.routes]]
+path = "/orders"
+backend = {{ type = "http", url = "http://{up}/orders" }}
+"#,
+        table("https://issuer.test"),
+        table("https://other-issuer.test"),
+        up = upstream.addr()
+    ));
+    let token = keys().token(
+        Algorithm::ES256,
+        &with(claims("r"), "exp", json!(now() + 2)),
+    );
+    let on = |prefix: &str| {
+        request(
+            gw.addr(),
+            format!("GET {prefix}/orders HTTP/1.1\r\nHost: gw.test\r\nAuthorization: Bearer {token}\r\n\r\n"),
+        )
+        .status
+    };
+    assert_eq!((on("/api"), on("/api"), on("/other")), (200, 200, 401));
+    std::thread::sleep(std::time::Duration::from_millis(3100));
+    assert_eq!(
+        on("/api"),
+        401,
+        "an expired token must not live on in the cache"
+    );
+}
