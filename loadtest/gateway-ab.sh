@@ -6,6 +6,7 @@
 #   ROUNDS=1 DURATION=3s loadtest/gateway-ab.sh     # quick check
 #   B_EXTRA_TOML= B_LABEL=plain-again loadtest/gateway-ab.sh     # A/A: noise alone
 #   B_LABEL="log to stdout" B_EXTRA_TOML=$'[access_log]\npath = "stdout"' loadtest/gateway-ab.sh
+#   REQUEST_HEADER="Authorization: Bearer $TOKEN" ...   # one extra request header on every request
 #
 # A is proxy-vs-nginx.sh's gateway (one listener, GET /bench/hello -> upstream nginx,
 # --workers 1) plus A_EXTRA_TOML; B is the same plus B_EXTRA_TOML. Each run starts a fresh
@@ -48,6 +49,10 @@ A_EXTRA_TOML=${A_EXTRA_TOML-}
 B_EXTRA_TOML=${B_EXTRA_TOML-$'[access_log]\npath = "$RUN/access.log"'}
 # After each run, how long to wait for the access log counters to stop moving.
 SETTLE_S=${SETTLE_S:-5}
+# One extra header line sent with every request (route check, warm-up, run), e.g. a token.
+REQUEST_HEADER=${REQUEST_HEADER:-}
+WRK_HEADER_ARGS=()
+[[ -n $REQUEST_HEADER ]] && WRK_HEADER_ARGS=(-H "$REQUEST_HEADER")
 # Output names: loadtest/out/$OUT_NAME.md and loadtest/out/$OUT_NAME-rounds.csv.
 OUT_NAME=${OUT_NAME:-gateway-ab}
 # The request target both sides are measured with (e.g. with a client token in the query).
@@ -174,7 +179,7 @@ stop_gateway() {
 # The gateway must answer the benchmark request with 200 and the upstream's body.
 check_route() { # side
     local resp
-    resp=$(http_get "$GATEWAY_PORT" "$BENCH_PATH" | tr -d '\r') || true
+    resp=$(http_get "$GATEWAY_PORT" "$BENCH_PATH" "$REQUEST_HEADER" | tr -d '\r') || true
     if [[ ${resp%%$'\n'*} != "HTTP/1.1 200"* || $resp != *$'\n\n'hello* ]]; then
         printf '%s\n' "$resp" | head -n 20 >&2
         die "gateway $1 did not answer GET /bench/hello with 200 \"hello\""
@@ -245,12 +250,12 @@ measure_once() { # round position side may_retry
     start_gateway "$side"
     check_route "$side"
     warm=$(timeout "$(($(duration_secs "$WARMUP") + 30))" taskset -c "$LOAD_CPU" \
-        wrk -t1 -c"$CONNECTIONS" -d"$WARMUP" "$url")
+        wrk -t1 -c"$CONNECTIONS" -d"$WARMUP" "${WRK_HEADER_ARGS[@]}" "$url")
     warm_reqs=$(awk '/ requests in / {print $1; exit}' <<<"$warm")
     local m0 m1 u0 u1 w0 w1 t0 t1
     m0=$(machine_busy_ticks) u0=$(cpu_ticks "$UPSTREAM_PID") w0=$(children_ticks)
     t0=$(cpu_ticks "$GW_PID")
-    out=$(timeout "$limit" taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency "$url")
+    out=$(timeout "$limit" taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency "${WRK_HEADER_ARGS[@]}" "$url")
     t1=$(cpu_ticks "$GW_PID")
     m1=$(machine_busy_ticks) u1=$(cpu_ticks "$UPSTREAM_PID") w1=$(children_ticks)
     local other_s

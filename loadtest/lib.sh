@@ -63,12 +63,12 @@ wait_port() {
 }
 
 # One GET over a fresh connection (Connection: close); prints the raw response.
-http_get() {
-    local port=$1 path=$2
+http_get() { # port path [extra header line, e.g. "Authorization: Bearer x"]
+    local port=$1 path=$2 extra=${3:+$3$'\r\n'}
     timeout 5 bash -c '
         exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
-        printf "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n" "$2" >&3
-        cat <&3' _ "$port" "$path"
+        printf "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%sConnection: close\r\n\r\n" "$2" "$3" >&3
+        cat <&3' _ "$port" "$path" "$extra"
 }
 
 # utime+stime (clock ticks) of process $1 and its direct children, e.g. an

@@ -1,8 +1,8 @@
 //! Security events in the audit log, aggregated: once per period, one line
-//! with how many connections and requests were refused by network rules and
-//! connection caps, and how many requests carried a missing or unknown client
-//! token (TLS failures arrive later), so that an attack
-//! cannot flood the log with a line per attempt.
+//! with how many connections and requests were refused by network rules,
+//! connection caps, authentication (missing or invalid tokens), authorization
+//! and usage plans (missing or unknown client tokens) (and, later, TLS
+//! failures), so that an attack cannot flood the log with a line per attempt.
 
 use crate::record::Decision;
 use crate::telemetry::{total, SharedWorkerStats, DECISIONS};
@@ -19,23 +19,27 @@ struct Refusals {
     by_network_rule: u64,
     by_connection_cap: u64,
     requests_denied: u64,
-    token_failures: u64,
+    tokens_missing: u64,
+    tokens_invalid: u64,
+    scopes_denied: u64,
+    client_token_failures: u64,
 }
 
 impl Refusals {
     fn now(workers: &[Arc<SharedWorkerStats>]) -> Refusals {
-        let index = |decision| DECISIONS.iter().position(|d| *d == decision).unwrap_or(0);
-        let (denied, missing, unknown) = (
-            index(Decision::NetworkDenied),
-            index(Decision::TokenMissing),
-            index(Decision::TokenUnknown),
-        );
+        let count = |decision: Decision| {
+            let i = DECISIONS.iter().position(|d| *d == decision).unwrap_or(0);
+            total(workers, |w| &w.decisions[i])
+        };
         Refusals {
             by_network_rule: total(workers, |w| &w.connections_refused[0]),
             by_connection_cap: total(workers, |w| &w.connections_refused[1]),
-            requests_denied: total(workers, |w| &w.decisions[denied]),
-            token_failures: total(workers, |w| &w.decisions[missing])
-                + total(workers, |w| &w.decisions[unknown]),
+            requests_denied: count(Decision::NetworkDenied),
+            tokens_missing: count(Decision::TokenMissing),
+            tokens_invalid: count(Decision::TokenInvalid),
+            scopes_denied: count(Decision::ScopeDenied),
+            client_token_failures: count(Decision::UsageTokenMissing)
+                + count(Decision::UsageTokenUnknown),
         }
     }
 
@@ -46,7 +50,12 @@ impl Refusals {
                 .by_connection_cap
                 .saturating_sub(earlier.by_connection_cap),
             requests_denied: self.requests_denied.saturating_sub(earlier.requests_denied),
-            token_failures: self.token_failures.saturating_sub(earlier.token_failures),
+            tokens_missing: self.tokens_missing.saturating_sub(earlier.tokens_missing),
+            tokens_invalid: self.tokens_invalid.saturating_sub(earlier.tokens_invalid),
+            scopes_denied: self.scopes_denied.saturating_sub(earlier.scopes_denied),
+            client_token_failures: self
+                .client_token_failures
+                .saturating_sub(earlier.client_token_failures),
         }
     }
 }
@@ -72,7 +81,10 @@ pub fn spawn_security_summary(
                         connections_refused_by_network_rule = delta.by_network_rule,
                         connections_refused_by_cap = delta.by_connection_cap,
                         requests_denied_by_network_rule = delta.requests_denied,
-                        requests_with_missing_or_unknown_token = delta.token_failures,
+                        requests_without_token = delta.tokens_missing,
+                        requests_with_invalid_token = delta.tokens_invalid,
+                        requests_denied_by_scope = delta.scopes_denied,
+                        requests_with_missing_or_unknown_client_token = delta.client_token_failures,
                         "security: refusals in the last period"
                     );
                 }

@@ -228,16 +228,27 @@ async fn serve_request(
             let outcome = outcome(status, decision, &meta, bytes_out, started_at, None);
             (Next::from(result.is_ok(), keep_alive), outcome, out)
         }
-        Plan::Forward { route, request } => {
-            let BackendSpec::Http(backend) = &snapshot.routes[route].backend else {
+        Plan::Forward {
+            route,
+            request,
+            extras,
+        } => {
+            let spec = &snapshot.routes[route];
+            let BackendSpec::Http(backend) = &spec.backend else {
                 return Next::Close;
             };
+            let security = &snapshot.listeners[listener].security;
             let exchange = Exchange {
                 pool: &ctx.pool,
                 pool_settings: snapshot.pool,
                 timeouts,
                 timer,
                 written: std::cell::Cell::new(0),
+                response_edits: crate::headers::ResponseEdits {
+                    transform: spec.response_headers.as_ref(),
+                    extras: &extras,
+                    security,
+                },
             };
             let backend_start = Instant::now();
             let (result, mut out) = forward(&exchange, client, backend, &request, out).await;
@@ -275,6 +286,8 @@ async fn serve_request(
                     out.clear();
                     let mut fields = Vec::new();
                     request.request_id.write_field(&mut fields);
+                    fields.extend_from_slice(&extras.cors_fields);
+                    fields.extend_from_slice(&security.fields);
                     write_error(
                         &mut out,
                         e.status,

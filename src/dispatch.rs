@@ -6,12 +6,15 @@
 
 use crate::access_log::write_json_str;
 use crate::config::OnDeny;
+use crate::headers::edits::ResponseExtras;
+use crate::headers::{RenderedValues, TemplateContext};
 use crate::http::request::{
     decode_unreserved, header_storage, parse_request, Parsed, RequestError, RequestHead,
 };
 use crate::http::respond::{write_error, Persistence};
 use crate::http::{BodyFraming, Version};
 use crate::peer::Peer;
+use crate::policies;
 use crate::proxy::forward::ForwardRequest;
 use crate::proxy::rewrite::write_upstream_request;
 use crate::record::{Decision, RequestId};
@@ -33,6 +36,8 @@ pub enum Plan {
     /// `out` holds the upstream request head.
     Forward {
         route: usize,
+        /// What the response head needs from this request (CORS, header values).
+        extras: ResponseExtras,
         request: ForwardRequest,
     },
 }
@@ -158,8 +163,17 @@ fn route_request(
     let keep_alive = forward_keep_alive && skippable;
     let persistence = Persistence::for_client(head.version, keep_alive);
     let id_field = IdField::new(&id);
+    let security = snapshot
+        .listeners
+        .get(cx.listener)
+        .map_or(&[][..], |l| &l.security.fields[..]);
     let answer = |out: &mut Vec<u8>, status: u16, fields: &[u8]| {
-        write_error(out, status, fields, persistence, head.is_head());
+        if security.is_empty() {
+            write_error(out, status, fields, persistence, head.is_head());
+        } else {
+            let all = [fields, security].concat();
+            write_error(out, status, &all, persistence, head.is_head());
+        }
         Plan::Respond {
             status,
             keep_alive,
@@ -177,7 +191,16 @@ fn route_request(
     else {
         return (answer(out, 404, id_field.bytes()), None, Decision::NoRoute);
     };
-    let route = match found.value.dispatch(&snapshot.routes, head.method) {
+    // A CORS preflight goes to the route of the method it asks about.
+    let preflight = crate::cors::preflight(head);
+    let preflight_route = preflight
+        .as_ref()
+        .and_then(|p| policies::preflight_route(found.value, &snapshot.routes, p));
+    let dispatched = match preflight_route {
+        Some(route) => MethodDispatch::Route(route),
+        None => found.value.dispatch(&snapshot.routes, head.method),
+    };
+    let route = match dispatched {
         MethodDispatch::Route(route) => route,
         MethodDispatch::NotAllowed => {
             // Rare: the Allow value is built on the heap.
@@ -205,6 +228,27 @@ fn route_request(
             return (plan, Some(route), Decision::NetworkDenied);
         }
     }
+    let spec = &snapshot.routes[route];
+    if let (Some(preflight), Some(_)) = (&preflight, preflight_route) {
+        let fields = [id_field.bytes(), security].concat();
+        policies::write_preflight_answer(out, spec, preflight, &fields, persistence);
+        let plan = Plan::Respond {
+            status: 204,
+            keep_alive,
+            skip_body: head.body,
+        };
+        return (plan, Some(route), Decision::CorsPreflight);
+    }
+    let admitted = match policies::admit(head, spec, deployment, crate::auth::now_seconds) {
+        Ok(admitted) => admitted,
+        Err(refusal) => {
+            let fields = [id_field.bytes(), &refusal.fields].concat();
+            let plan = answer(out, refusal.status, &fields);
+            return (plan, Some(route), refusal.decision);
+        }
+    };
+    // Usage plans and rate limits come after authentication and authorization
+    // (OCI's order): a request refused above counts toward no limit.
     match enforce(
         &snapshot.usage,
         deployment_index,
@@ -213,19 +257,26 @@ fn route_request(
         client,
         cx.limits,
     ) {
-        Ok(admitted) => *usage = admitted,
+        Ok(granted) => *usage = granted,
         Err(refusal) => {
             let mut fields = Vec::with_capacity(192);
             fields.extend_from_slice(id_field.bytes());
             refusal.write_fields(&mut fields, &deployment.name);
+            fields.extend_from_slice(&admitted.extras.cors_fields);
             let plan = answer(out, refusal.status(), &fields);
             return (plan, Some(route), refusal.decision());
         }
     }
-    let (plan, decision) = match &snapshot.routes[route].backend {
+    let subscriber: Option<&str> = usage
+        .client
+        .and_then(|(s, _)| snapshot.usage.subscribers.get(s as usize))
+        .map(|s| s.name.as_str());
+    let (plan, decision) = match &spec.backend {
         BackendSpec::Stock(stock) => {
             out.extend_from_slice(&stock.head);
             id.write_field(out);
+            out.extend_from_slice(&admitted.extras.cors_fields);
+            out.extend_from_slice(security);
             persistence.write_field(out);
             out.extend_from_slice(b"\r\n");
             if !head.is_head() {
@@ -258,6 +309,13 @@ fn route_request(
                     return (plan, Some(route), Decision::BodyTooLarge);
                 }
             }
+            let template_cx = TemplateContext {
+                head,
+                params: &found.params,
+                claims: admitted.claims.as_deref(),
+                subscriber,
+            };
+            let transform = spec.request_headers.as_ref().map(|t| (t, &template_cx));
             write_upstream_request(
                 out,
                 head,
@@ -267,9 +325,15 @@ fn route_request(
                 &id,
                 head.body,
                 deployment.usage.as_ref(),
+                transform,
             );
+            let mut extras = admitted.extras;
+            if let Some(t) = &spec.response_headers {
+                extras.values = RenderedValues::render(t, &template_cx);
+            }
             let plan = Plan::Forward {
                 route,
+                extras,
                 request: ForwardRequest {
                     body: head.body,
                     idempotent: head.is_idempotent(),

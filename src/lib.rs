@@ -12,10 +12,12 @@
 //!    strictly; `Partial` means read more; hard caps on head, target, headers.
 //! 4. **route** — [`router`] via the [`snapshot`]'s per-listener table, then
 //!    method dispatch (404 / 405 + `Allow`).
-//! 5. **policies** — the deployment's network rule ([`cidr`]), then usage
-//!    plans and rate limits ([`usage`]: token → subscriber → entitlement →
-//!    rate limit → quota → deployment limit), each a plain function answering
-//!    "go on" or the refusal the client gets.
+//! 5. **policies** — network rules ([`dispatch`]), then [`policies`]: CORS
+//!    ([`cors`], preflights answered here), authentication ([`auth`]), route
+//!    authorization ([`authorization`]), then usage plans and rate limits
+//!    ([`usage`]: token → subscriber → entitlement → rate limit → quota →
+//!    deployment limit). Header transformations ([`headers`]) and security
+//!    headers ([`security_headers`]) are applied when the heads are written.
 //! 6. **upstream** — [`proxy::forward`]: pooled keep-alive connection per worker
 //!    ([`proxy::pool`]), head rewritten ([`proxy::rewrite`]), body streamed with
 //!    its framing checked ([`http::chunked`]).
@@ -38,6 +40,12 @@
 //! | socket + read buffer | `buffered.rs` |
 //! | per-worker coarse clock, one timer per task | `deadline.rs` |
 //! | accept-time network rule and per-address cap | `admission.rs`, `cidr.rs` |
+//! | caller phases in order (CORS, authentication, authorization) | `policies.rs` |
+//! | JWT: token, keys by kid, remote JWKS, claims, verified-token cache | `auth/` |
+//! | route authorization by scope | `authorization.rs` |
+//! | CORS preflight and response fields | `cors.rs` |
+//! | header transformations, value templates | `headers/` |
+//! | security response headers | `security_headers.rs` |
 //! | per-connection request loop (I/O) | `conn.rs` |
 //! | parse, route and plan a request head | `dispatch.rs` |
 //! | request id, decision codes, outcome | `record.rs` |
@@ -64,20 +72,26 @@ pub mod access_log;
 pub mod admin;
 pub mod admission;
 pub mod audit;
+pub mod auth;
+pub mod authorization;
 pub mod buffered;
 pub mod cidr;
 pub mod cli;
 pub mod config;
 pub mod conn;
 pub mod control;
+pub mod cors;
 pub mod deadline;
 pub mod dispatch;
+pub mod headers;
 pub mod http;
 pub mod peer;
+pub mod policies;
 pub mod proxy;
 pub mod record;
 pub mod reload;
 pub mod router;
+pub mod security_headers;
 pub mod server;
 pub mod service;
 pub mod snapshot;

@@ -98,11 +98,11 @@ pub enum Decision {
     /// The client's address is not allowed on the deployment.
     NetworkDenied,
     /// The deployment needs a client token and the request has none.
-    TokenMissing,
+    UsageTokenMissing,
     /// The client token belongs to no subscriber.
-    TokenUnknown,
+    UsageTokenUnknown,
     /// The subscriber's plans do not entitle this deployment.
-    NotEntitled,
+    UsageNotEntitled,
     /// Over the subscriber entitlement's rate limit.
     EntitlementRateLimited,
     /// Over the subscriber entitlement's quota (`on_breach = reject`).
@@ -111,6 +111,14 @@ pub enum Decision {
     DeploymentRateLimited,
     /// Forwarded although over quota (`on_breach = allow`); the back end answered.
     QuotaBreachedAllowed,
+    /// A CORS preflight answered by the gateway.
+    CorsPreflight,
+    /// No token where one is needed (401).
+    TokenMissing,
+    /// A token that does not verify (401).
+    TokenInvalid,
+    /// Authenticated, but without an allowed scope (403).
+    ScopeDenied,
 }
 
 impl Decision {
@@ -134,22 +142,26 @@ impl Decision {
             Decision::ClientAborted => "request.clientAborted",
             Decision::NetworkDenied => "network.requestDenied",
             // One code for the three, as OCI's execution log; `reason` tells them apart.
-            Decision::TokenMissing | Decision::TokenUnknown | Decision::NotEntitled => {
-                "usagePlans.requestRejected"
-            }
+            Decision::UsageTokenMissing
+            | Decision::UsageTokenUnknown
+            | Decision::UsageNotEntitled => "usagePlans.requestRejected",
             Decision::EntitlementRateLimited => "usagePlans.rateLimitExceeded",
             Decision::QuotaExceeded => "usagePlans.quotaExceeded",
             Decision::DeploymentRateLimited => "rateLimiting.requestDenied",
             Decision::QuotaBreachedAllowed => "usagePlans.requestBreachedButAllowed",
+            Decision::CorsPreflight => "cors.preflightAnswered",
+            Decision::TokenMissing => "authentication.tokenMissing",
+            Decision::TokenInvalid => "authentication.tokenInvalid",
+            Decision::ScopeDenied => "authorization.scopeDenied",
         }
     }
 
     /// What tells decisions that share a code apart (access log `reason`).
     pub fn reason(self) -> Option<&'static str> {
         match self {
-            Decision::TokenMissing => Some("tokenMissing"),
-            Decision::TokenUnknown => Some("tokenUnknown"),
-            Decision::NotEntitled => Some("notEntitled"),
+            Decision::UsageTokenMissing => Some("tokenMissing"),
+            Decision::UsageTokenUnknown => Some("tokenUnknown"),
+            Decision::UsageNotEntitled => Some("notEntitled"),
             _ => None,
         }
     }

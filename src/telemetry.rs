@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 pub const STATUS_CLASSES: usize = 5;
 
 /// Every decision code, in a fixed order (index = position).
-pub const DECISIONS: [Decision; 24] = [
+pub const DECISIONS: [Decision; 28] = [
     Decision::StockResponse,
     Decision::BackendResponded,
     Decision::BackendError,
@@ -38,13 +38,17 @@ pub const DECISIONS: [Decision; 24] = [
     Decision::ClientTimeout,
     Decision::ClientAborted,
     Decision::NetworkDenied,
-    Decision::TokenMissing,
-    Decision::TokenUnknown,
-    Decision::NotEntitled,
+    Decision::UsageTokenMissing,
+    Decision::UsageTokenUnknown,
+    Decision::UsageNotEntitled,
     Decision::EntitlementRateLimited,
     Decision::QuotaExceeded,
     Decision::DeploymentRateLimited,
     Decision::QuotaBreachedAllowed,
+    Decision::CorsPreflight,
+    Decision::TokenMissing,
+    Decision::TokenInvalid,
+    Decision::ScopeDenied,
 ];
 
 fn decision_index(decision: Decision) -> usize {

@@ -7,10 +7,12 @@
 
 mod load;
 mod locate;
+mod policies;
 mod usage;
 
 pub use load::{load_file, load_sources, parse_str, ConfigError, SourceFile, Sources};
 pub use locate::locate_key;
+pub use policies::*;
 pub use usage::{
     Client, DeploymentRateLimit, DeploymentUsagePlans, Entitlement, Fragment, OnBreach, Quota,
     QuotaPeriod, RateLimit, RateLimitKey, Subscriber, UsagePlan,
@@ -175,6 +177,9 @@ pub struct Listener {
     /// Open connections one client address may hold (0: no cap).
     #[serde(default = "default_max_connections_per_ip")]
     pub max_connections_per_ip: u32,
+    /// Security headers added to (and back-end headers removed from) every response.
+    #[serde(default)]
+    pub security_headers: Option<SecurityHeadersConfig>,
 }
 
 fn default_max_connections_per_ip() -> u32 {
@@ -199,6 +204,12 @@ pub struct Deployment {
     /// A limit on the whole deployment or per client address.
     #[serde(default)]
     pub rate_limit: Option<DeploymentRateLimit>,
+    /// Who the caller is (JWT); absent: no authentication.
+    #[serde(default)]
+    pub authentication: Option<Authentication>,
+    /// CORS for every route (a route's own `cors` wins).
+    #[serde(default)]
+    pub cors: Option<Cors>,
     #[serde(default)]
     pub routes: Vec<Route>,
 }
@@ -235,6 +246,18 @@ pub struct Route {
     #[serde(default)]
     pub methods: Vec<String>,
     pub backend: Backend,
+    /// Who may call the route (default: `authenticated` when the deployment
+    /// has authentication, else `anonymous`).
+    #[serde(default)]
+    pub authorization: Option<AuthorizationConfig>,
+    #[serde(default)]
+    pub cors: Option<Cors>,
+    /// Changes to the headers the back end receives.
+    #[serde(default)]
+    pub request_headers: Option<HeaderTransformConfig>,
+    /// Changes to the headers the client receives.
+    #[serde(default)]
+    pub response_headers: Option<HeaderTransformConfig>,
 }
 
 /// Where a route's requests go: `type = "http"` (with `url` and timeouts) or

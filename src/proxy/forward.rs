@@ -51,6 +51,8 @@ pub struct Exchange<'a> {
     pub timer: &'a TaskTimer,
     /// Response bytes written to the client so far.
     pub written: std::cell::Cell<u64>,
+    /// Header changes on the response head (transformations, CORS, security).
+    pub response_edits: crate::headers::ResponseEdits<'a>,
 }
 
 impl Exchange<'_> {
@@ -238,6 +240,7 @@ async fn relay_response(
                         client_framing,
                         persistence,
                         &req.request_id,
+                        &ex.response_edits,
                     );
                     let plan = ResponsePlan {
                         status: head.status,

@@ -6,8 +6,11 @@
 //! `X-Forwarded-For` and `Forwarded` appended, `X-Forwarded-Proto` and
 //! `X-Forwarded-Host` set, and framing written by the gateway. Response side
 //! (step 7): hop-by-hop fields dropped and framing and `Connection` rewritten for
-//! the client. Everything else passes unchanged, `Authorization` included.
+//! the client. Everything else passes unchanged, `Authorization` included,
+//! except what the route's header transformations ([`crate::headers`]), CORS
+//! and the listener's security headers change.
 
+use crate::headers::{FieldAction, HeaderTransform, ResponseEdits, TemplateContext};
 use crate::http::fields::{is_hop_by_hop, shadows_gateway_field, ConnectionTokens};
 use crate::http::request::RequestHead;
 use crate::http::respond::{write_content_length, Persistence};
@@ -18,9 +21,13 @@ use crate::record::RequestId;
 use crate::router::Params;
 use crate::snapshot::{DeploymentUsage, HttpBackendSpec, TokenLocation, UrlPart};
 
-/// Appends the request head the back end receives. Every place the
-/// deployment's usage plans look for a client token is removed: the token
-/// never reaches the back end.
+/// A route's `request_headers` and what its values may read.
+pub type RequestEdits<'a> = (&'a HeaderTransform, &'a TemplateContext<'a>);
+
+/// Appends the request head the back end receives, with the route's header
+/// transformation (if any) applied to the fields the gateway passes on. Every
+/// place the deployment's usage plans look for a client token is removed: the
+/// token never reaches the back end.
 #[allow(clippy::too_many_arguments)]
 pub fn write_upstream_request(
     out: &mut Vec<u8>,
@@ -31,6 +38,7 @@ pub fn write_upstream_request(
     request_id: &RequestId,
     body: BodyFraming,
     usage: Option<&DeploymentUsage>,
+    edits: Option<RequestEdits<'_>>,
 ) {
     let token_locations = usage.map_or(&[][..], |u| &u.locations[..]);
     out.extend_from_slice(head.method.as_bytes());
@@ -75,7 +83,17 @@ pub fn write_upstream_request(
             }
             continue;
         }
+        let name = match edits.map(|(t, _)| t.action(name)) {
+            Some(FieldAction::Drop) => continue,
+            Some(FieldAction::Rename(to)) => to,
+            _ => name,
+        };
         write_field(out, name.as_bytes(), header.value);
+    }
+    if let Some((transform, cx)) = edits {
+        transform.write_sets(out, head.headers, |i, out| {
+            transform.set[i].value.render(cx, out)
+        });
     }
     if !forwarded_for_written {
         out.extend_from_slice(b"X-Forwarded-For: ");
@@ -243,6 +261,7 @@ pub fn write_client_response(
     framing: ClientFraming,
     persistence: Persistence,
     request_id: &RequestId,
+    edits: &ResponseEdits<'_>,
 ) {
     crate::http::respond::write_status_line(out, response.status, response.reason);
     let connection = ConnectionTokens::collect(response.headers);
@@ -260,8 +279,12 @@ pub fn write_client_response(
         {
             continue;
         }
+        let Some(name) = edits.field_name(name) else {
+            continue;
+        };
         write_field(out, name.as_bytes(), header.value);
     }
+    edits.write_added(out, response.headers);
     request_id.write_field(out);
     match framing {
         ClientFraming::Length(n) => write_content_length(out, n),

@@ -39,6 +39,8 @@ pub struct ListenerSpec {
     pub trusted_proxies: CidrSet,
     /// 0: no cap.
     pub max_connections_per_ip: u32,
+    /// Security response headers.
+    pub security: crate::security_headers::SecurityHeaders,
 }
 
 /// A deployment's identity (its policies arrive with later features).
@@ -53,6 +55,10 @@ pub struct DeploymentSpec {
     pub usage: Option<DeploymentUsage>,
     /// A deployment-wide or per-address rate limit.
     pub rate_limit: Option<DeploymentLimit>,
+    /// JWT authentication, if the deployment has it.
+    pub authentication: Option<crate::auth::Authenticator>,
+    /// CORS for routes without their own.
+    pub cors: Option<crate::cors::CorsPolicy>,
 }
 
 /// Client-side timeouts.
@@ -205,7 +211,8 @@ impl Snapshot {
                 )
             })?,
         };
-        let listeners = compile_listeners(config, &err)?;
+        let mut warnings = Vec::new();
+        let listeners = compile_listeners(config, &err, &mut warnings)?;
         let mut deployments = Vec::with_capacity(config.deployments.len());
         for (i, d) in config.deployments.iter().enumerate() {
             let key = |k: &str| format!("deployments[{i}].{k}");
@@ -263,6 +270,21 @@ impl Snapshot {
                 }
                 None => None,
             };
+            let base = sources.main_path().parent().unwrap_or(Path::new("."));
+            let authentication = match &d.authentication {
+                Some(a) => Some(
+                    crate::auth::compile(a, base)
+                        .map_err(|(k, m)| err(key(&format!("authentication.{k}")), m))?,
+                ),
+                None => None,
+            };
+            let cors = match &d.cors {
+                Some(c) => Some(
+                    crate::cors::CorsPolicy::compile(c)
+                        .map_err(|(k, m)| err(key(&format!("cors.{k}")), m))?,
+                ),
+                None => None,
+            };
             deployments.push(DeploymentSpec {
                 name: d.name.clone(),
                 listener,
@@ -270,9 +292,10 @@ impl Snapshot {
                 network,
                 usage,
                 rate_limit,
+                authentication,
+                cors,
             });
         }
-        let mut warnings = Vec::new();
         let (routes, tables) =
             routes::compile_routes(config, &deployments, listeners.len(), &mut warnings)
                 .map_err(|(key, message)| err(key, message))?;
@@ -364,6 +387,7 @@ pub fn sha256_hex(text: &str) -> String {
 fn compile_listeners(
     config: &Config,
     err: &dyn Fn(String, String) -> ConfigError,
+    warnings: &mut Vec<String>,
 ) -> Result<Vec<ListenerSpec>, ConfigError> {
     if config.listeners.is_empty() {
         return Err(err(
@@ -399,12 +423,21 @@ fn compile_listeners(
                 e.to_string(),
             )
         })?;
+        // TLS listeners arrive with the TLS feature; until then every listener is plain.
+        let security = crate::security_headers::SecurityHeaders::compile(
+            l.security_headers.as_ref(),
+            false,
+            &l.name,
+            warnings,
+        )
+        .map_err(|(k, m)| err(key(&format!("security_headers.{k}")), m))?;
         listeners.push(ListenerSpec {
             name: l.name.clone(),
             address,
             rule,
             trusted_proxies,
             max_connections_per_ip: l.max_connections_per_ip,
+            security,
         });
     }
     Ok(listeners)

@@ -130,17 +130,17 @@ pub fn enforce(
             .iter()
             .find_map(|location| find_token(head, location))
         else {
-            return Err(token_refusal(Decision::TokenMissing));
+            return Err(token_refusal(Decision::UsageTokenMissing));
         };
         let Some((subscriber, client_index)) = found.with(|t| usage.client_by_token(t)) else {
-            return Err(token_refusal(Decision::TokenUnknown));
+            return Err(token_refusal(Decision::UsageTokenUnknown));
         };
         if let Some(spec) = usage.subscribers.get(subscriber as usize) {
             spec.requests
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         let Some(grant) = usage.grant_for(subscriber, deployment_index) else {
-            return Err(token_refusal(Decision::NotEntitled));
+            return Err(token_refusal(Decision::UsageNotEntitled));
         };
         admitted.client = Some((subscriber, client_index));
         let entitlement = usage.entitlement(grant);

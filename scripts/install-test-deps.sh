@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs besides a Rust toolchain: Chromium, for
+# the browser CORS test (tests/browser_cors.rs). Idempotent: apt-get runs only
+# when something is missing. Under CI=true a missing tool that cannot be
+# installed is an error; elsewhere a warning (the browser test then skips).
+set -euo pipefail
+
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+    echo "install-test-deps: missing ${missing[*]}; run as root to install" >&2
+    [ "${CI:-}" = "true" ] && exit 1
+    exit 0
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update
+apt-get install -y --no-install-recommends "${missing[@]}"

@@ -1,0 +1,148 @@
+//! A remote JWKS: fetched over HTTPS by a background thread, cached, and
+//! refreshed every `max_cache_duration` (sooner, every
+//! [`RETRY_AFTER_FAILURE`], while fetches fail). The request path only reads
+//! the cached key set through an `ArcSwap`; it never waits for a fetch.
+//!
+//! Snapshots that name the same URL (and CA) share one fetcher, so a reload
+//! does not refetch; the thread ends once no snapshot holds its keys. Until the
+//! first fetch succeeds there are no keys and every token is refused (401).
+
+use super::keys::KeySet;
+use arc_swap::ArcSwapOption;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+use tracing::{info, warn};
+
+/// Wait before retrying a failed fetch (or the refresh period, if shorter).
+pub const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(10);
+/// Longest wait for one fetch.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest JWKS document accepted.
+const MAX_JWKS_BYTES: u64 = 1 << 20;
+
+/// What identifies a fetcher.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteSpec {
+    pub uri: String,
+    /// PEM file of the CAs to trust; None: the public web roots.
+    pub ca_file: Option<PathBuf>,
+    pub refresh: Duration,
+}
+
+/// The cached keys of one remote JWKS.
+#[derive(Debug)]
+pub struct RemoteJwks {
+    pub spec: RemoteSpec,
+    keys: ArcSwapOption<KeySet>,
+}
+
+impl RemoteJwks {
+    /// The keys of the last successful fetch, if any.
+    pub fn current(&self) -> Option<Arc<KeySet>> {
+        self.keys.load_full()
+    }
+}
+
+static FETCHERS: Mutex<Vec<Weak<RemoteJwks>>> = Mutex::new(Vec::new());
+
+/// The shared fetcher for `spec`, started if none is running. Fails only when
+/// the HTTPS client cannot be built (e.g. an unreadable `ca_file`).
+pub fn fetcher(spec: RemoteSpec) -> Result<Arc<RemoteJwks>, String> {
+    let mut fetchers = FETCHERS.lock().unwrap_or_else(|p| p.into_inner());
+    fetchers.retain(|w| w.strong_count() > 0);
+    if let Some(existing) = fetchers
+        .iter()
+        .filter_map(Weak::upgrade)
+        .find(|f| f.spec == spec)
+    {
+        return Ok(existing);
+    }
+    let agent = agent(spec.ca_file.as_deref())?;
+    let remote = Arc::new(RemoteJwks {
+        spec,
+        keys: ArcSwapOption::empty(),
+    });
+    fetchers.push(Arc::downgrade(&remote));
+    let weak = Arc::downgrade(&remote);
+    std::thread::Builder::new()
+        .name("portcullis-jwks".into())
+        .spawn(move || refresh_loop(weak, agent))
+        .map_err(|e| format!("cannot start the JWKS fetcher: {e}"))?;
+    Ok(remote)
+}
+
+fn refresh_loop(remote: Weak<RemoteJwks>, agent: ureq::Agent) {
+    loop {
+        let Some(strong) = remote.upgrade() else {
+            return;
+        };
+        let spec = strong.spec.clone();
+        let wait = match fetch(&agent, &spec.uri) {
+            Ok((keys, notes)) => {
+                for note in notes {
+                    warn!(uri = %spec.uri, "{note}");
+                }
+                info!(uri = %spec.uri, keys = keys.len(), "JWKS fetched");
+                strong.keys.store(Some(Arc::new(keys)));
+                spec.refresh
+            }
+            Err(error) => {
+                warn!(uri = %spec.uri, %error, "JWKS fetch failed; keeping the keys already held");
+                spec.refresh.min(RETRY_AFTER_FAILURE)
+            }
+        };
+        drop(strong);
+        // Sleep in short steps so the thread ends soon after its last user.
+        let until = Instant::now() + wait;
+        while Instant::now() < until {
+            if remote.strong_count() == 0 {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200).min(wait));
+        }
+    }
+}
+
+fn fetch(agent: &ureq::Agent, uri: &str) -> Result<(KeySet, Vec<String>), String> {
+    let response = agent.get(uri).call().map_err(|e| e.to_string())?;
+    let mut text = String::new();
+    use std::io::Read;
+    response
+        .into_reader()
+        .take(MAX_JWKS_BYTES)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("reading the body: {e}"))?;
+    let mut keys = KeySet::default();
+    let notes = keys.add_jwks(&text)?;
+    Ok((keys, notes))
+}
+
+/// An HTTPS client trusting `ca_file` (or the public web roots).
+fn agent(ca_file: Option<&std::path::Path>) -> Result<ureq::Agent, String> {
+    let builder = ureq::AgentBuilder::new()
+        .timeout(FETCH_TIMEOUT)
+        .https_only(true);
+    let Some(path) = ca_file else {
+        return Ok(builder.build());
+    };
+    let pem = std::fs::read(path)
+        .map_err(|e| format!("cannot read ca_file `{}`: {e}", path.display()))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+        let cert = cert.map_err(|e| format!("ca_file `{}`: {e}", path.display()))?;
+        roots
+            .add(cert)
+            .map_err(|e| format!("ca_file `{}`: {e}", path.display()))?;
+    }
+    if roots.is_empty() {
+        return Err(format!("ca_file `{}` holds no certificate", path.display()));
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(builder.tls_config(Arc::new(config)).build())
+}
