@@ -342,4 +342,6 @@ fn write_log_fields(
         Some(r) => log.extend_from_slice(&r.log_fields),
         None => log.extend_from_slice(b"\"deployment\":null,\"route\":null,\"backend\":null"),
     }
+    log.extend_from_slice(b",\"tls\":");
+    log.extend_from_slice(cx.peer.tls_log_value());
 }

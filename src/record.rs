@@ -186,7 +186,7 @@ pub fn write_access_line(
         None => line.extend_from_slice(b"null"),
     }
     line.extend_from_slice(
-        b",\"subscriber\":null,\"client_name\":null,\"tls\":null,\"decision\":\"",
+        b",\"subscriber\":null,\"client_name\":null,\"decision\":\"",
     );
     line.extend_from_slice(outcome.decision.code().as_bytes());
     line.extend_from_slice(b"\"}");

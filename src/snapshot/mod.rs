@@ -34,6 +34,8 @@ pub struct ListenerSpec {
     pub trusted_proxies: CidrSet,
     /// 0: no cap.
     pub max_connections_per_ip: u32,
+    /// HTTPS listeners: certificates, SNI, client authentication.
+    pub tls: Option<Arc<crate::tls::server::ServerTls>>,
 }
 
 /// A deployment's identity (its policies arrive with later features).
@@ -220,6 +222,11 @@ impl Snapshot {
             });
         }
         let mut warnings = Vec::new();
+        for (spec, l) in listeners.iter().zip(&config.listeners) {
+            if let (Some(tls), Some(settings)) = (&spec.tls, &l.tls) {
+                tls.expiry_warnings(&settings.certificates, &mut warnings);
+            }
+        }
         let (routes, tables) =
             routes::compile_routes(config, &deployments, listeners.len(), &mut warnings)
                 .map_err(|(key, message)| err(key, message))?;
@@ -329,12 +336,20 @@ fn compile_listeners(
                 e.to_string(),
             )
         })?;
+        let tls = match &l.tls {
+            Some(tls) => Some(
+                crate::tls::server::compile(&l.name, tls)
+                    .map_err(|(k, message)| err(key(&format!("tls.{k}")), message))?,
+            ),
+            None => None,
+        };
         listeners.push(ListenerSpec {
             name: l.name.clone(),
             address,
             rule,
             trusted_proxies,
             max_connections_per_ip: l.max_connections_per_ip,
+            tls,
         });
     }
     Ok(listeners)
