@@ -37,7 +37,11 @@ pub async fn serve(
     let _ = stream.set_nodelay(true);
     ctx.telemetry.connection_opened();
     let timer = ctx.deadlines.timer();
-    let tls = ctx.snapshot().listeners.get(listener).and_then(|l| l.tls.clone());
+    let tls = ctx
+        .snapshot()
+        .listeners
+        .get(listener)
+        .and_then(|l| l.tls.clone());
     let transport = match tls {
         None => Transport::Plain(stream),
         Some(tls) => match crate::tls::accept(&tls, stream, &timer).await {

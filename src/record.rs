@@ -185,9 +185,7 @@ pub fn write_access_line(
         Some(d) => write_millis(line, d),
         None => line.extend_from_slice(b"null"),
     }
-    line.extend_from_slice(
-        b",\"subscriber\":null,\"client_name\":null,\"decision\":\"",
-    );
+    line.extend_from_slice(b",\"subscriber\":null,\"client_name\":null,\"decision\":\"");
     line.extend_from_slice(outcome.decision.code().as_bytes());
     line.extend_from_slice(b"\"}");
 }

@@ -131,7 +131,12 @@ fn sni_picks_the_certificate() {
     let default = pki.issue("default", "default.test", &["default.test"]);
     let wildcard = pki.issue("wild", "wild", &["*.example.test"]);
     let exact = pki.issue("exact", "exact", &["api.example.test"]);
-    let gw = Gateway::start(&tls_gateway_config(&[&default, &wildcard, &exact], "", "", ""));
+    let gw = Gateway::start(&tls_gateway_config(
+        &[&default, &wildcard, &exact],
+        "",
+        "",
+        "",
+    ));
     let names = |sni: &str| {
         TlsClient::connect(gw.addr(), sni, any_cert_client_config())
             .unwrap()
@@ -247,8 +252,8 @@ fn certificate_rotation_on_disk() {
     let pki = Pki::new("rotate");
     let live = pki.issue("live", "first", &["localhost"]);
     let gw = Gateway::start(&tls_gateway_config(&[&live], "", "", ""));
-    let mut old = TlsClient::connect(gw.addr(), "localhost", client_config(pki.roots(), None))
-        .unwrap();
+    let mut old =
+        TlsClient::connect(gw.addr(), "localhost", client_config(pki.roots(), None)).unwrap();
     assert_eq!(old.get("/api/hello").unwrap().status, 200);
     assert!(old.server_cert_names().contains(&"first".to_string()));
 
@@ -286,7 +291,10 @@ fn garbage_client_hello_is_counted_and_closed() {
             .text()
             .contains("portcullis_tls_handshake_failures_total 1")
     }));
-    assert_eq!(https_get(gw.addr(), "localhost", &pki, "/api/hello").status, 200);
+    assert_eq!(
+        https_get(gw.addr(), "localhost", &pki, "/api/hello").status,
+        200
+    );
     assert!(eventually(|| get(admin, "/metrics")
         .text()
         .contains("portcullis_tls_handshakes_total 1")));
@@ -297,12 +305,59 @@ fn garbage_client_hello_is_counted_and_closed() {
 fn silent_client_times_out_in_handshake() {
     let pki = Pki::new("silent");
     let cert = pki.issue("gw", "gateway", &["localhost"]);
-    let gw = Gateway::start(&tls_gateway_config(&[&cert], ", handshake_timeout = 0.5", "", ""));
+    let gw = Gateway::start(&tls_gateway_config(
+        &[&cert],
+        ", handshake_timeout = 0.5",
+        "",
+        "",
+    ));
     let mut silent = gw.connect();
     silent.set_read_timeout(Duration::from_secs(3));
     let start = std::time::Instant::now();
     assert!(silent.read_to_end_or_closed().is_empty());
     assert!(start.elapsed() < Duration::from_secs(3));
+}
+
+/// Replaces the gateway's config file the way editors do, and waits for the
+/// `n`th applied reload.
+fn reload_to(gw: &Gateway, text: &str, n: usize) {
+    let tmp = gw.config_path().with_extension("tmp");
+    // The harness started the gateway with this admin line.
+    std::fs::write(&tmp, format!("admin = \"127.0.0.1:0\"\n{text}")).unwrap();
+    std::fs::rename(&tmp, gw.config_path()).unwrap();
+    assert!(
+        eventually(|| gw.log_text().matches("result=\"applied\"").count() >= n),
+        "reload {n} not applied"
+    );
+}
+
+// A config reload that leaves a listener's TLS alone keeps its sessions
+// (clients resume); one that changes its certificates applies to new connections.
+#[test]
+fn reload_keeps_sessions_and_applies_tls_changes() {
+    let pki = Pki::new("reload");
+    let first = pki.issue("first", "first", &["localhost"]);
+    let second = pki.issue("second", "second", &["localhost"]);
+    let extra_route =
+        "[[deployments.routes]]\npath = \"/more\"\nbackend = { type = \"stock\", status = 200 }\n";
+    let gw = Gateway::start(&tls_gateway_config(&[&first], "", "", ""));
+    let config = client_config(pki.roots(), None);
+    let mut client = TlsClient::connect(gw.addr(), "localhost", config.clone()).unwrap();
+    assert_eq!(client.get("/api/hello").unwrap().status, 200);
+    drop(client);
+
+    reload_to(&gw, &tls_gateway_config(&[&first], "", extra_route, ""), 1);
+    let mut again = TlsClient::connect(gw.addr(), "localhost", config.clone()).unwrap();
+    assert!(
+        again.resumed(),
+        "session not resumed after an unrelated reload"
+    );
+    assert_eq!(again.get("/api/more").unwrap().status, 200);
+
+    reload_to(&gw, &tls_gateway_config(&[&second], "", extra_route, ""), 2);
+    let fresh =
+        TlsClient::connect(gw.addr(), "localhost", client_config(pki.roots(), None)).unwrap();
+    assert!(fresh.server_cert_names().contains(&"second".to_string()));
 }
 
 /// Runs `portcullis check` on a config text; returns (success, stdout + stderr).

@@ -219,10 +219,7 @@ pub fn compile_http(
     let tls_client = match (tls, config.tls_keys_given) {
         (true, _) => Some(crate::tls::client::compile(&host, &config.tls, warnings)?),
         (false, Some(key)) => {
-            return Err((
-                key,
-                format!("`{key}` applies to https:// back ends only"),
-            ))
+            return Err((key, format!("`{key}` applies to https:// back ends only")))
         }
         (false, None) => None,
     };

@@ -52,8 +52,12 @@ pub fn compile(
     warnings: &mut Vec<String>,
 ) -> Result<Arc<ClientTls>, (&'static str, String)> {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
-    let server_name = ServerName::try_from(bare.to_string())
-        .map_err(|e| ("url", format!("`{host}` is not a valid TLS server name: {e}")))?;
+    let server_name = ServerName::try_from(bare.to_string()).map_err(|e| {
+        (
+            "url",
+            format!("`{host}` is not a valid TLS server name: {e}"),
+        )
+    })?;
     let builder = ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| ("url", e.to_string()))?;
@@ -83,8 +87,14 @@ pub fn compile(
         (Some(cert), Some(key)) => {
             let chain = load_certs(cert).map_err(|m| ("client_cert", m))?;
             let der = load_key(key).map_err(|m| ("client_key", m))?;
-            let certified = rustls::sign::CertifiedKey::from_der(chain.clone(), der.clone_key(), &provider())
-                .map_err(|e| ("client_key", format!("`{key}` does not match `{cert}`: {e}")))?;
+            let certified =
+                rustls::sign::CertifiedKey::from_der(chain.clone(), der.clone_key(), &provider())
+                    .map_err(|e| {
+                    (
+                        "client_key",
+                        format!("`{key}` does not match `{cert}`: {e}"),
+                    )
+                })?;
             drop(certified);
             if let Some(first) = chain.first() {
                 warnings.extend(super::inspect::expiry_warning(
@@ -99,9 +109,7 @@ pub fn compile(
                 .map_err(|e| ("client_key", format!("`{key}`: {e}")))?
         }
         (None, None) => builder.with_no_client_auth(),
-        (Some(_), None) => {
-            return Err(("client_key", "`client_cert` needs a `client_key`".into()))
-        }
+        (Some(_), None) => return Err(("client_key", "`client_cert` needs a `client_key`".into())),
         (None, Some(_)) => {
             return Err(("client_cert", "`client_key` needs a `client_cert`".into()))
         }
@@ -136,7 +144,12 @@ impl ServerCertVerifier for AnyCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -145,7 +158,12 @@ impl ServerCertVerifier for AnyCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {

@@ -71,3 +71,38 @@ pub fn add_roots(roots: &mut RootCertStore, path: &str) -> Result<(), String> {
 fn read(path: &str) -> Result<Vec<u8>, String> {
     std::fs::read(Path::new(path)).map_err(|e| format!("cannot read `{path}`: {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> String {
+        format!("{}/tests/fixtures/tls/{name}", env!("CARGO_MANIFEST_DIR"))
+    }
+
+    // RSA keys in PKCS#1 and ECDSA keys in SEC1 load with their certificates.
+    #[test]
+    fn pkcs1_rsa_and_sec1_ec_keys_load() {
+        let rsa = certified_key(&fixture("rsa-cert.pem"), &fixture("rsa-pkcs1-key.pem"));
+        let ec = certified_key(&fixture("ec-cert.pem"), &fixture("ec-sec1-key.pem"));
+        assert_eq!((rsa.is_ok(), ec.is_ok()), (true, true), "{rsa:?} {ec:?}");
+    }
+
+    // A key that belongs to another certificate is refused, naming both files.
+    #[test]
+    fn mismatched_key_refused() {
+        let error = certified_key(&fixture("rsa-cert.pem"), &fixture("ec-sec1-key.pem"))
+            .err()
+            .unwrap_or_default();
+        assert!(error.contains("does not match"), "{error}");
+    }
+
+    // A file without a certificate says so.
+    #[test]
+    fn key_file_is_not_a_certificate() {
+        let error = load_certs(&fixture("ec-sec1-key.pem"))
+            .err()
+            .unwrap_or_default();
+        assert!(error.contains("no PEM certificate"), "{error}");
+    }
+}

@@ -173,9 +173,9 @@ pub fn compile(listener: &str, tls: &ListenerTls) -> Result<Arc<ServerTls>, (Str
         keys.push(Arc::new(key));
     }
     let client_roots = match &tls.client_auth {
-        Some(auth) => Some(
-            load_roots(&auth.ca).map_err(|message| ("client_auth.ca".to_string(), message))?,
-        ),
+        Some(auth) => {
+            Some(load_roots(&auth.ca).map_err(|message| ("client_auth.ca".to_string(), message))?)
+        }
         None => None,
     };
     let fingerprint = fingerprint(listener, tls);
@@ -254,12 +254,10 @@ mod tests {
             .map(|names| {
                 let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
                 let cert = rcgen::generate_simple_self_signed(names).unwrap();
-                let der = rustls_pki_types::PrivateKeyDer::Pkcs8(
-                    cert.key_pair.serialize_der().into(),
-                );
+                let der =
+                    rustls_pki_types::PrivateKeyDer::Pkcs8(cert.key_pair.serialize_der().into());
                 Arc::new(
-                    CertifiedKey::from_der(vec![cert.cert.der().clone()], der, &provider)
-                        .unwrap(),
+                    CertifiedKey::from_der(vec![cert.cert.der().clone()], der, &provider).unwrap(),
                 )
             })
             .collect();
@@ -268,13 +266,20 @@ mod tests {
 
     fn index(set: &CertSet, name: Option<&str>) -> usize {
         let picked = set.pick(name).unwrap();
-        set.keys().iter().position(|k| Arc::ptr_eq(k, picked)).unwrap()
+        set.keys()
+            .iter()
+            .position(|k| Arc::ptr_eq(k, picked))
+            .unwrap()
     }
 
     // SNI picks the exact name first, then a wildcard one label up, else the first.
     #[test]
     fn sni_exact_then_wildcard_then_default() {
-        let set = set_with(&[&["default.test"], &["*.example.test"], &["api.example.test"]]);
+        let set = set_with(&[
+            &["default.test"],
+            &["*.example.test"],
+            &["api.example.test"],
+        ]);
         assert_eq!(
             [
                 Some("api.example.test"),

@@ -5,12 +5,12 @@
 
 #![allow(dead_code)]
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose, SanType,
-};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose, SanType};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{
+    ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -249,13 +249,20 @@ impl TlsClient {
         names
     }
 
+    /// Whether the handshake resumed an earlier session.
+    pub fn resumed(&self) -> bool {
+        self.stream.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed)
+    }
+
     pub fn alpn(&self) -> Option<Vec<u8>> {
         self.stream.conn.alpn_protocol().map(<[u8]>::to_vec)
     }
 
     /// Sends `GET path` (keep-alive) and reads the response.
     pub fn get(&mut self, path: &str) -> Result<SimpleResponse, String> {
-        self.request(&format!("GET {path} HTTP/1.1\r\nHost: gateway.test\r\n\r\n"))
+        self.request(&format!(
+            "GET {path} HTTP/1.1\r\nHost: gateway.test\r\n\r\n"
+        ))
     }
 
     /// Sends raw bytes and reads one Content-Length-framed response.
