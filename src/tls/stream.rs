@@ -59,7 +59,10 @@ impl TlsStream {
                 }
                 self.receive().await?;
             } else {
-                break;
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "TLS handshake stalled",
+                ));
             }
         }
         self.flush_tls().await
