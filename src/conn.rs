@@ -44,7 +44,7 @@ pub async fn serve(
         .and_then(|l| l.tls.clone());
     let transport = match tls {
         None => Transport::Plain(stream),
-        Some(tls) => match crate::tls::accept(&tls, stream, &timer).await {
+        Some(tls) => match Box::pin(crate::tls::accept(&tls, stream, &timer)).await {
             Ok((transport, info)) => {
                 ctx.telemetry.tls_handshake(true);
                 peer = peer.with_tls(info);

@@ -1,7 +1,8 @@
 //! The byte stream under a [`crate::buffered::BufferedStream`]: a plain TCP
 //! socket or TLS over one. HTTP code reads and writes through it without
 //! knowing which; the plain arm is the socket's own owned-buffer I/O, with no
-//! extra copy.
+//! extra copy. The TLS arm's futures are boxed, so that the futures of every
+//! connection task (plain ones included) stay as small as they were without TLS.
 
 use crate::tls::stream::TlsStream;
 use monoio::buf::IoBufMut;
@@ -26,7 +27,7 @@ impl Transport {
                 let (result, slice) = stream.read(buf.slice_mut(filled..)).await;
                 (result, slice.into_inner())
             }
-            Transport::Tls(tls) => tls.read_append(buf).await,
+            Transport::Tls(tls) => Box::pin(tls.read_append(buf)).await,
         }
     }
 
@@ -37,7 +38,7 @@ impl Transport {
                 let (result, out) = stream.write_all(out).await;
                 (result.map(|_| ()), out)
             }
-            Transport::Tls(tls) => tls.write_all(out).await,
+            Transport::Tls(tls) => Box::pin(tls.write_all(out)).await,
         }
     }
 
@@ -45,7 +46,7 @@ impl Transport {
     pub async fn shutdown(&mut self) -> io::Result<()> {
         match self {
             Transport::Plain(stream) => stream.shutdown().await,
-            Transport::Tls(tls) => tls.shutdown().await,
+            Transport::Tls(tls) => Box::pin(tls.shutdown()).await,
         }
     }
 

@@ -159,7 +159,7 @@ async fn acquire(
                     None => Transport::Plain(stream),
                     Some(tls) => {
                         let deadline = ex.deadline(backend.connect_timeout);
-                        match crate::tls::connect(tls, stream, ex.timer, deadline).await {
+                        match Box::pin(crate::tls::connect(tls, stream, ex.timer, deadline)).await {
                             Ok(transport) => transport,
                             // Never a fallback to plain HTTP: the request fails.
                             Err(reason) => {

@@ -89,7 +89,7 @@ pub async fn accept(
     timer: &TaskTimer,
 ) -> Result<(Transport, TlsInfo), String> {
     let conn = ServerConnection::new(tls.config.clone()).map_err(|e| e.to_string())?;
-    let mut stream = TlsStream::new(tcp, conn);
+    let mut stream = Box::new(TlsStream::new(tcp, conn));
     let deadline = timer.deadlines().after(tls.handshake_timeout);
     match timer.within(deadline, stream.handshake()).await {
         Ok(Ok(())) => {}
@@ -100,7 +100,7 @@ pub async fn accept(
         Connection::Server(conn) => TlsInfo::of(conn),
         Connection::Client(_) => TlsInfo::default(),
     };
-    Ok((Transport::Tls(Box::new(stream)), info))
+    Ok((Transport::Tls(stream), info))
 }
 
 /// Runs the handshake with an `https://` back end on a fresh connection
@@ -113,9 +113,9 @@ pub async fn connect(
 ) -> Result<Transport, String> {
     let conn = ClientConnection::new(tls.config.clone(), tls.server_name.clone())
         .map_err(|e| e.to_string())?;
-    let mut stream = TlsStream::new(tcp, conn);
+    let mut stream = Box::new(TlsStream::new(tcp, conn));
     match timer.within(deadline, stream.handshake()).await {
-        Ok(Ok(())) => Ok(Transport::Tls(Box::new(stream))),
+        Ok(Ok(())) => Ok(Transport::Tls(stream)),
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err("TLS handshake timed out".into()),
     }
