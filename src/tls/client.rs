@@ -9,7 +9,7 @@
 //! [`crate::proxy::forward`] on a fresh connection, never a downgrade to plain
 //! HTTP.
 
-use super::pem::{add_roots, load_certs, load_key, provider};
+use super::pem::{add_roots, certified_key, load_certs, load_key, provider};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
@@ -85,17 +85,11 @@ pub fn compile(
     };
     let mut config = match (&settings.client_cert, &settings.client_key) {
         (Some(cert), Some(key)) => {
-            let chain = load_certs(cert).map_err(|m| ("client_cert", m))?;
+            // Loads both files and checks that the key belongs to the certificate.
+            let chain = certified_key(cert, key)
+                .map_err(|m| ("client_key", m))?
+                .cert;
             let der = load_key(key).map_err(|m| ("client_key", m))?;
-            let certified =
-                rustls::sign::CertifiedKey::from_der(chain.clone(), der.clone_key(), &provider())
-                    .map_err(|e| {
-                    (
-                        "client_key",
-                        format!("`{key}` does not match `{cert}`: {e}"),
-                    )
-                })?;
-            drop(certified);
             if let Some(first) = chain.first() {
                 warnings.extend(super::inspect::expiry_warning(
                     cert,
