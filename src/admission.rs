@@ -94,6 +94,7 @@ mod tests {
     fn listener(deny: &[&str], cap: u32) -> ListenerSpec {
         ListenerSpec {
             security: Default::default(),
+            tls: None,
             name: "l".into(),
             address: "127.0.0.1:0".parse().unwrap(),
             rule: NetworkRule {

@@ -8,9 +8,7 @@
 //! nothing about HTTP.
 
 use crate::deadline::{TaskTimer, Tick};
-use monoio::buf::IoBufMut;
-use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
-use monoio::net::TcpStream;
+use crate::transport::Transport;
 use std::io;
 
 /// Capacity a connection's read buffer starts with and shrinks back to when idle.
@@ -19,9 +17,9 @@ pub const INITIAL_READ_CAPACITY: usize = 2048;
 /// Capacity used while streaming a body through.
 pub const BODY_READ_CAPACITY: usize = 64 * 1024;
 
-/// A socket and its read buffer.
+/// A socket (plain or TLS) and its read buffer.
 pub struct BufferedStream {
-    pub stream: TcpStream,
+    pub stream: Transport,
     buf: Vec<u8>,
     start: usize,
 }
@@ -35,7 +33,7 @@ pub enum IoFailure {
 }
 
 impl BufferedStream {
-    pub fn new(stream: TcpStream, capacity: usize) -> Self {
+    pub fn new(stream: Transport, capacity: usize) -> Self {
         BufferedStream {
             stream,
             buf: Vec::with_capacity(capacity),
@@ -83,13 +81,10 @@ impl BufferedStream {
             self.buf.reserve(target.saturating_sub(self.buf.len()));
         }
         let buf = std::mem::take(&mut self.buf);
-        let filled = buf.len();
-        let read = timer
-            .within(deadline, self.stream.read(buf.slice_mut(filled..)))
-            .await;
+        let read = timer.within(deadline, self.stream.read_append(buf)).await;
         match read {
-            Ok((result, slice)) => {
-                self.buf = slice.into_inner();
+            Ok((result, buf)) => {
+                self.buf = buf;
                 match result {
                     Ok(0) => Err(IoFailure::Closed),
                     Ok(n) => Ok(n),
@@ -122,7 +117,6 @@ impl BufferedStream {
     /// does not answer unread data with a reset that could destroy the answer
     /// before the client read it.
     pub async fn linger_close(&mut self, timer: &TaskTimer, deadline: Tick, max_bytes: usize) {
-        use monoio::io::AsyncWriteRent;
         if timer
             .within(deadline, self.stream.shutdown())
             .await
@@ -147,13 +141,13 @@ impl BufferedStream {
 
 /// Writes all of `out` to `stream` before `deadline`, returning the buffer.
 pub async fn write_all_within(
-    stream: &mut TcpStream,
+    stream: &mut Transport,
     out: Vec<u8>,
     timer: &TaskTimer,
     deadline: Tick,
 ) -> (Result<(), IoFailure>, Vec<u8>) {
     match timer.within(deadline, stream.write_all(out)).await {
-        Ok((Ok(_), out)) => (Ok(()), out),
+        Ok((Ok(()), out)) => (Ok(()), out),
         Ok((Err(e), out)) => (Err(IoFailure::Io(e)), out),
         Err(_) => (Err(IoFailure::TimedOut), Vec::new()),
     }

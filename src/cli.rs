@@ -183,7 +183,19 @@ pub fn summary(path: &std::path::Path, snapshot: &Snapshot) -> String {
     let _ = writeln!(s, "{}: OK", path.display());
     let _ = writeln!(s, "listeners ({}):", snapshot.listeners.len());
     for l in &snapshot.listeners {
-        let _ = writeln!(s, "  {:<16} {}", l.name, l.address);
+        match &l.tls {
+            None => {
+                let _ = writeln!(s, "  {:<16} {}", l.name, l.address);
+            }
+            Some(tls) => {
+                let certificates = tls.resolver.current().keys().len();
+                let _ = writeln!(
+                    s,
+                    "  {:<16} {} (TLS, {certificates} certificate(s))",
+                    l.name, l.address
+                );
+            }
+        }
     }
     let _ = writeln!(s, "deployments ({}):", snapshot.deployments.len());
     for (d, deployment) in snapshot.deployments.iter().enumerate() {

@@ -23,6 +23,7 @@ use crate::proxy::forward::{forward, Exchange};
 use crate::proxy::Side;
 use crate::record::{Decision, Outcome};
 use crate::snapshot::BackendSpec;
+use crate::transport::Transport;
 use crate::worker::WorkerCtx;
 use monoio::net::TcpStream;
 use std::net::SocketAddr;
@@ -38,12 +39,33 @@ pub async fn serve(
     listener: usize,
     _address_slot: AddressSlot,
 ) {
-    let peer = Peer::new(addr);
+    let mut peer = Peer::new(addr);
     let _ = stream.set_nodelay(true);
     ctx.telemetry.connection_opened();
     let _open = ctx.begin_request();
-    let mut client = BufferedStream::new(stream, INITIAL_READ_CAPACITY);
     let timer = ctx.deadlines.timer();
+    let tls = ctx
+        .snapshot()
+        .listeners
+        .get(listener)
+        .and_then(|l| l.tls.clone());
+    let transport = match tls {
+        None => Transport::Plain(stream),
+        Some(tls) => match Box::pin(crate::tls::accept(&tls, stream, &timer)).await {
+            Ok((transport, info)) => {
+                ctx.telemetry.tls_handshake(true);
+                peer = peer.with_tls(info);
+                transport
+            }
+            Err(reason) => {
+                ctx.telemetry.tls_handshake(false);
+                debug!(peer = %addr, %reason, "TLS handshake failed");
+                ctx.telemetry.connection_closed();
+                return;
+            }
+        },
+    };
+    let mut client = BufferedStream::new(transport, INITIAL_READ_CAPACITY);
     let mut first = true;
     loop {
         match serve_request(&ctx, &mut client, &timer, &peer, listener, first).await {

@@ -459,6 +459,8 @@ fn write_log_fields(
         }
         None => log.extend_from_slice(NO_SUBSCRIBER),
     }
+    log.extend_from_slice(b",\"tls\":");
+    log.extend_from_slice(cx.peer.tls_log_value());
 }
 
 /// The subscriber fields of a request without a client token.

@@ -6,7 +6,8 @@
 //!
 //! 1. **accept** — [`worker`]: one monoio runtime per core, one `SO_REUSEPORT`
 //!    socket per listener per worker; [`accept`] takes connections off it.
-//! 2. **connection** — [`conn`]: the keep-alive loop over one client socket
+//! 2. **connection** — [`tls`] handshake on TLS listeners, then [`conn`]: the
+//!    keep-alive loop over one client socket
 //!    ([`buffered`] holds its read buffer).
 //! 3. **head** — [`http::request`]: httparse tokenises, we validate framing
 //!    strictly; `Partial` means read more; hard caps on head, target, headers.
@@ -38,6 +39,8 @@
 //! | response head parsing | `http/response.rs` |
 //! | gateway's own answers | `http/respond.rs`, `http/status.rs` |
 //! | socket + read buffer | `buffered.rs` |
+//! | plain or TLS byte stream | `transport.rs` |
+//! | TLS: handshakes, SNI, rotation, back-end trust | `tls/` |
 //! | per-worker coarse clock, one timer per task | `deadline.rs` |
 //! | accept-time network rule and per-address cap | `admission.rs`, `cidr.rs` |
 //! | caller phases in order (CORS, authentication, authorization) | `policies.rs` |
@@ -96,5 +99,7 @@ pub mod server;
 pub mod service;
 pub mod snapshot;
 pub mod telemetry;
+pub mod tls;
+pub mod transport;
 pub mod usage;
 pub mod worker;

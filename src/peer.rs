@@ -15,6 +15,8 @@ pub struct Peer {
     ip_len: u8,
     forwarded: [u8; MAX_TEXT],
     forwarded_len: u8,
+    /// What the TLS handshake established, on TLS listeners.
+    pub tls: Option<std::rc::Rc<crate::tls::TlsInfo>>,
 }
 
 impl Peer {
@@ -26,6 +28,7 @@ impl Peer {
             ip_len: 0,
             forwarded: [0; MAX_TEXT],
             forwarded_len: 0,
+            tls: None,
         };
         peer.ip_len = format_into(&mut peer.ip_text, |w| write!(w, "{ip}"));
         peer.forwarded_len = format_into(&mut peer.forwarded, |w| match ip {
@@ -33,6 +36,31 @@ impl Peer {
             IpAddr::V6(v6) => write!(w, "for=\"[{v6}]\""),
         });
         peer
+    }
+
+    /// The same peer, reached over TLS.
+    pub fn with_tls(mut self, info: crate::tls::TlsInfo) -> Self {
+        self.tls = Some(std::rc::Rc::new(info));
+        self
+    }
+
+    /// The scheme the client used, as `X-Forwarded-Proto` carries it.
+    pub fn proto(&self) -> &'static [u8] {
+        if self.tls.is_some() {
+            b"https"
+        } else {
+            b"http"
+        }
+    }
+
+    /// The access log's `tls` value: the handshake's details, or `null`.
+    pub fn tls_log_value(&self) -> &[u8] {
+        self.tls.as_ref().map_or(b"null", |t| &t.log_value)
+    }
+
+    /// Subject of the verified client certificate (mTLS listeners).
+    pub fn client_subject(&self) -> Option<&str> {
+        self.tls.as_ref()?.client_subject.as_deref()
     }
 
     /// The address as `X-Forwarded-For` carries it (`192.0.2.1`, `2001:db8::1`).

@@ -229,7 +229,7 @@ pub fn write_access_line(
         Some(d) => write_millis(line, d),
         None => line.extend_from_slice(b"null"),
     }
-    line.extend_from_slice(b",\"tls\":null,\"decision\":\"");
+    line.extend_from_slice(b",\"decision\":\"");
     line.extend_from_slice(outcome.decision.code().as_bytes());
     line.push(b'"');
     if let Some(reason) = outcome.decision.reason() {

@@ -170,6 +170,8 @@ pub struct SharedWorkerStats {
     pub connections_active: AtomicU64,
     /// Connections closed at accept: [network rule, per-address cap].
     pub connections_refused: [AtomicU64; 2],
+    /// Client TLS handshakes: [completed, failed].
+    pub tls_handshakes: [AtomicU64; 2],
     pub request_latency: Mutex<Histogram<u64>>,
     pub backend_latency: Mutex<Histogram<u64>>,
 }
@@ -184,6 +186,7 @@ impl Default for SharedWorkerStats {
             connections_accepted: AtomicU64::new(0),
             connections_active: AtomicU64::new(0),
             connections_refused: Default::default(),
+            tls_handshakes: Default::default(),
             request_latency: Mutex::new(latency_histogram()),
             backend_latency: Mutex::new(latency_histogram()),
         }
@@ -199,6 +202,7 @@ pub struct WorkerTelemetry {
     connections_accepted: Cell<u64>,
     connections_active: Cell<u64>,
     connections_refused: [Cell<u64>; 2],
+    tls_handshakes: [Cell<u64>; 2],
     request_latency: RefCell<Histogram<u64>>,
     backend_latency: RefCell<Histogram<u64>>,
     ticks: Cell<u64>,
@@ -215,6 +219,7 @@ impl WorkerTelemetry {
             connections_accepted: Cell::new(0),
             connections_active: Cell::new(0),
             connections_refused: Default::default(),
+            tls_handshakes: Default::default(),
             request_latency: RefCell::new(latency_histogram()),
             backend_latency: RefCell::new(latency_histogram()),
             ticks: Cell::new(0),
@@ -254,6 +259,12 @@ impl WorkerTelemetry {
         cell.set(cell.get() + 1);
     }
 
+    /// Counts a client TLS handshake that completed (`ok`) or failed.
+    pub fn tls_handshake(&self, ok: bool) {
+        let cell = &self.tls_handshakes[usize::from(!ok)];
+        cell.set(cell.get() + 1);
+    }
+
     pub fn connection_closed(&self) {
         self.connections_active
             .set(self.connections_active.get().saturating_sub(1));
@@ -279,6 +290,9 @@ impl WorkerTelemetry {
             .iter()
             .zip(&self.connections_refused)
         {
+            copy(to, from);
+        }
+        for (to, from) in shared.tls_handshakes.iter().zip(&self.tls_handshakes) {
             copy(to, from);
         }
         let tick = self.ticks.get();

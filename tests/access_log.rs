@@ -12,7 +12,7 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-const FIELDS: [&str; 17] = [
+const FIELDS: [&str; 18] = [
     "time",
     "request_id",
     "client",
@@ -29,6 +29,7 @@ const FIELDS: [&str; 17] = [
     "backend",
     "subscriber",
     "client_name",
+    "tls",
     "decision",
 ];
 

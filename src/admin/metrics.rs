@@ -237,6 +237,28 @@ pub fn metrics(state: &AdminState) -> String {
     }
     metric(
         &mut out,
+        "portcullis_tls_handshakes_total",
+        "counter",
+        "Client TLS handshakes completed on TLS listeners.",
+    );
+    let _ = writeln!(
+        out,
+        "portcullis_tls_handshakes_total {}",
+        total(workers, |w| &w.tls_handshakes[0])
+    );
+    metric(
+        &mut out,
+        "portcullis_tls_handshake_failures_total",
+        "counter",
+        "Client TLS handshakes that failed or timed out (the connection was closed).",
+    );
+    let _ = writeln!(
+        out,
+        "portcullis_tls_handshake_failures_total {}",
+        total(workers, |w| &w.tls_handshakes[1])
+    );
+    metric(
+        &mut out,
         "portcullis_connections_active",
         "gauge",
         "Client connections open.",

@@ -180,6 +180,50 @@ pub struct Listener {
     /// Security headers added to (and back-end headers removed from) every response.
     #[serde(default)]
     pub security_headers: Option<SecurityHeadersConfig>,
+    /// HTTPS: certificates (chosen by SNI) and optional client mTLS.
+    #[serde(default)]
+    pub tls: Option<ListenerTls>,
+}
+
+/// A listener's TLS settings (see [`crate::tls::server`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerTls {
+    /// Certificate/key pairs; SNI picks one by its names, the first is the default.
+    pub certificates: Vec<CertificateFiles>,
+    /// Ask clients for a certificate signed by `ca`.
+    #[serde(default)]
+    pub client_auth: Option<ClientAuth>,
+    /// Seconds a client may take to complete the handshake (default 10).
+    #[serde(default = "default_handshake_timeout")]
+    pub handshake_timeout: f64,
+}
+
+fn default_handshake_timeout() -> f64 {
+    10.0
+}
+
+/// A PEM certificate chain and its PEM private key (paths).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateFiles {
+    pub cert: String,
+    pub key: String,
+}
+
+/// Client certificate verification on a listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientAuth {
+    /// PEM file of the CA certificates client certificates must chain to.
+    pub ca: String,
+    /// Refuse clients without a certificate (default true); false makes it optional.
+    #[serde(default = "default_true")]
+    pub required: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_max_connections_per_ip() -> u32 {
@@ -279,6 +323,14 @@ pub struct Backend {
     pub read_timeout: Option<f64>,
     /// http: seconds to wait for each write of the request (default 10).
     pub send_timeout: Option<f64>,
+    /// https: verify the back end's certificate (default true).
+    pub tls_verify: Option<bool>,
+    /// https: extra PEM CA certificates trusted besides the system store.
+    pub ca: Option<String>,
+    /// https: PEM client certificate chain presented to the back end.
+    pub client_cert: Option<String>,
+    /// https: PEM private key of `client_cert`.
+    pub client_key: Option<String>,
     /// stock: the status code.
     pub status: Option<u16>,
     /// stock: response header fields.

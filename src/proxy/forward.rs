@@ -20,7 +20,9 @@ use crate::http::response::{parse_response, response_header_storage, ParsedRespo
 use crate::http::{BodyFraming, Version};
 use crate::record::RequestId;
 use crate::snapshot::{ClientTimeouts, HttpBackendSpec, PoolSettings};
+use crate::transport::Transport;
 use monoio::net::TcpStream;
+use tracing::warn;
 
 /// Response heads larger than this are refused (502).
 const MAX_RESPONSE_HEAD: usize = 16 * 1024;
@@ -136,12 +138,6 @@ async fn acquire(
     ex: &Exchange<'_>,
     backend: &HttpBackendSpec,
 ) -> Result<(BufferedStream, bool), ForwardError> {
-    if backend.tls {
-        return Err(ForwardError::upstream(
-            502,
-            "https back ends are not supported by this build",
-        ));
-    }
     if let Some(conn) = ex.pool.checkout(
         &backend.pool_key,
         ticks(ex.pool_settings.idle_timeout),
@@ -161,7 +157,27 @@ async fn acquire(
         {
             Ok(Ok(stream)) => {
                 let _ = stream.set_nodelay(true);
-                return Ok((BufferedStream::new(stream, UPSTREAM_READ_CAPACITY), false));
+                let transport = match &backend.tls_client {
+                    None => Transport::Plain(stream),
+                    Some(tls) => {
+                        let deadline = ex.deadline(backend.connect_timeout);
+                        match Box::pin(crate::tls::connect(tls, stream, ex.timer, deadline)).await {
+                            Ok(transport) => transport,
+                            // Never a fallback to plain HTTP: the request fails.
+                            Err(reason) => {
+                                warn!(backend = %backend.pool_key, address = %addr, error = %reason, "back-end TLS handshake failed");
+                                return Err(ForwardError::upstream(
+                                    502,
+                                    "back-end TLS handshake failed",
+                                ));
+                            }
+                        }
+                    }
+                };
+                return Ok((
+                    BufferedStream::new(transport, UPSTREAM_READ_CAPACITY),
+                    false,
+                ));
             }
             Ok(Err(_)) => last = ForwardError::upstream(502, "back end refused the connection"),
             Err(_) => last = ForwardError::upstream(504, "back-end connect timed out"),

@@ -3,7 +3,8 @@
 //! Request side (step 6): the back end gets `METHOD target HTTP/1.1` with the
 //! target built from the back-end URL template, `Host` set to the back end's
 //! authority, hop-by-hop fields dropped (with every field `Connection` names),
-//! `X-Forwarded-For` and `Forwarded` appended, `X-Forwarded-Proto` and
+//! `X-Forwarded-For` and `Forwarded` appended, `X-Forwarded-Proto` (`https` on
+//! TLS listeners) and
 //! `X-Forwarded-Host` set, and framing written by the gateway. Response side
 //! (step 7): hop-by-hop fields dropped and framing and `Connection` rewritten for
 //! the client. Everything else passes unchanged, `Authorization` included,
@@ -105,7 +106,9 @@ pub fn write_upstream_request(
         write_forwarded_element(out, peer, head.host);
         out.extend_from_slice(b"\r\n");
     }
-    out.extend_from_slice(b"X-Forwarded-Proto: http\r\n");
+    out.extend_from_slice(b"X-Forwarded-Proto: ");
+    out.extend_from_slice(peer.proto());
+    out.extend_from_slice(b"\r\n");
     request_id.write_field(out);
     if let Some(host) = head.host {
         write_field(out, b"X-Forwarded-Host", host.as_bytes());
@@ -230,7 +233,7 @@ fn write_joined(
     out.extend_from_slice(b"\r\n");
 }
 
-/// One RFC 7239 element: `for=...;host="...";proto=http`.
+/// One RFC 7239 element: `for=...;host="...";proto=http|https`.
 fn write_forwarded_element(out: &mut Vec<u8>, peer: &Peer, host: Option<&str>) {
     out.extend_from_slice(peer.forwarded_for());
     if let Some(host) = host {
@@ -238,7 +241,8 @@ fn write_forwarded_element(out: &mut Vec<u8>, peer: &Peer, host: Option<&str>) {
         out.extend_from_slice(host.as_bytes());
         out.push(b'"');
     }
-    out.extend_from_slice(b";proto=http");
+    out.extend_from_slice(b";proto=");
+    out.extend_from_slice(peer.proto());
 }
 
 /// How the response body travels to the client.

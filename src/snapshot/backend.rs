@@ -16,6 +16,10 @@ pub struct HttpBackend {
     pub connect_timeout: f64,
     pub read_timeout: f64,
     pub send_timeout: f64,
+    /// `tls_verify`, `ca`, `client_cert`, `client_key` (https only).
+    pub tls: crate::tls::client::ClientTlsSettings,
+    /// Whether any of the TLS keys was written.
+    pub tls_keys_given: Option<&'static str>,
 }
 
 /// The keys of a `stock` back end, defaults applied.
@@ -54,11 +58,26 @@ pub fn typed(backend: &Backend) -> Result<TypedBackend, (&'static str, String)> 
                 .url
                 .clone()
                 .ok_or(("url", "an `http` back end needs a `url`".to_string()))?;
+            let tls_keys_given = [
+                ("tls_verify", backend.tls_verify.is_some()),
+                ("ca", backend.ca.is_some()),
+                ("client_cert", backend.client_cert.is_some()),
+                ("client_key", backend.client_key.is_some()),
+            ]
+            .into_iter()
+            .find_map(|(key, given)| given.then_some(key));
             Ok(TypedBackend::Http(HttpBackend {
                 url,
                 connect_timeout: backend.connect_timeout.unwrap_or(60.0),
                 read_timeout: backend.read_timeout.unwrap_or(10.0),
                 send_timeout: backend.send_timeout.unwrap_or(10.0),
+                tls: crate::tls::client::ClientTlsSettings {
+                    verify: backend.tls_verify.unwrap_or(true),
+                    ca: backend.ca.clone(),
+                    client_cert: backend.client_cert.clone(),
+                    client_key: backend.client_key.clone(),
+                },
+                tls_keys_given,
             }))
         }
         BackendKind::Stock => {
@@ -70,6 +89,10 @@ pub fn typed(backend: &Backend) -> Result<TypedBackend, (&'static str, String)> 
             )?;
             misplaced("read_timeout", backend.read_timeout.is_some(), "stock")?;
             misplaced("send_timeout", backend.send_timeout.is_some(), "stock")?;
+            misplaced("tls_verify", backend.tls_verify.is_some(), "stock")?;
+            misplaced("ca", backend.ca.is_some(), "stock")?;
+            misplaced("client_cert", backend.client_cert.is_some(), "stock")?;
+            misplaced("client_key", backend.client_key.is_some(), "stock")?;
             let status = backend
                 .status
                 .ok_or(("status", "a `stock` back end needs a `status`".to_string()))?;
@@ -119,6 +142,8 @@ pub struct HttpBackendSpec {
     /// Where to connect: the IP literal, or what [`HttpBackendSpec::resolve`] found.
     pub addrs: Vec<SocketAddr>,
     pub tls: bool,
+    /// How to run the TLS handshake (https back ends).
+    pub tls_client: Option<std::sync::Arc<crate::tls::client::ClientTls>>,
     pub path: Vec<UrlPart>,
     /// The URL's own query string, if any, without `?`.
     pub query: Option<Box<str>>,
@@ -191,18 +216,21 @@ pub fn compile_http(
         })
         .map(Into::into);
     let addrs = literal_address(&host, port).into_iter().collect();
-    if tls {
-        warnings.push(format!(
-            "back end `{url}`: https back ends are not supported by this build yet; its requests will get 502"
-        ));
-    }
+    let tls_client = match (tls, config.tls_keys_given) {
+        (true, _) => Some(crate::tls::client::compile(&host, &config.tls, warnings)?),
+        (false, Some(key)) => {
+            return Err((key, format!("`{key}` applies to https:// back ends only")))
+        }
+        (false, None) => None,
+    };
     Ok(HttpBackendSpec {
         host: host.clone().into(),
         port,
-        pool_key: format!("{}://{host}:{port}", if tls { "https" } else { "http" }).into(),
+        pool_key: pool_key(tls, &host, port, &config.tls).into(),
         authority: authority.into(),
         addrs,
         tls,
+        tls_client,
         path,
         query: query.map(Into::into),
         append_remainder,
@@ -219,6 +247,34 @@ pub fn compile_http(
             "must be a positive number of seconds".into(),
         ))?,
     })
+}
+
+/// The pool key: `scheme://host:port`, and for https the TLS identity too
+/// (verification, CA and client certificate), so that connections made with
+/// different TLS settings never mix, nor plain and TLS ones.
+fn pool_key(
+    tls: bool,
+    host: &str,
+    port: u16,
+    settings: &crate::tls::client::ClientTlsSettings,
+) -> String {
+    if !tls {
+        return format!("http://{host}:{port}");
+    }
+    let mut key = format!("https://{host}:{port}");
+    if !settings.verify {
+        key.push_str(" verify=off");
+    }
+    for (name, value) in [
+        ("ca", &settings.ca),
+        ("cert", &settings.client_cert),
+        ("key", &settings.client_key),
+    ] {
+        if let Some(value) = value {
+            key.push_str(&format!(" {name}={value}"));
+        }
+    }
+    key
 }
 
 /// A positive, finite number of seconds as a Duration.

@@ -41,6 +41,8 @@ pub struct ListenerSpec {
     pub max_connections_per_ip: u32,
     /// Security response headers.
     pub security: crate::security_headers::SecurityHeaders,
+    /// HTTPS listeners: certificates, SNI, client authentication.
+    pub tls: Option<Arc<crate::tls::server::ServerTls>>,
 }
 
 /// A deployment's identity (its policies arrive with later features).
@@ -296,6 +298,11 @@ impl Snapshot {
                 cors,
             });
         }
+        for (spec, l) in listeners.iter().zip(&config.listeners) {
+            if let (Some(tls), Some(settings)) = (&spec.tls, &l.tls) {
+                tls.expiry_warnings(&settings.certificates, &mut warnings);
+            }
+        }
         let (routes, tables) =
             routes::compile_routes(config, &deployments, listeners.len(), &mut warnings)
                 .map_err(|(key, message)| err(key, message))?;
@@ -423,14 +430,20 @@ fn compile_listeners(
                 e.to_string(),
             )
         })?;
-        // TLS listeners arrive with the TLS feature; until then every listener is plain.
         let security = crate::security_headers::SecurityHeaders::compile(
             l.security_headers.as_ref(),
-            false,
+            l.tls.is_some(),
             &l.name,
             warnings,
         )
         .map_err(|(k, m)| err(key(&format!("security_headers.{k}")), m))?;
+        let tls = match &l.tls {
+            Some(tls) => Some(
+                crate::tls::server::compile(&l.name, tls)
+                    .map_err(|(k, message)| err(key(&format!("tls.{k}")), message))?,
+            ),
+            None => None,
+        };
         listeners.push(ListenerSpec {
             name: l.name.clone(),
             address,
@@ -438,6 +451,7 @@ fn compile_listeners(
             trusted_proxies,
             max_connections_per_ip: l.max_connections_per_ip,
             security,
+            tls,
         });
     }
     Ok(listeners)
