@@ -204,3 +204,32 @@ pub fn substitute(text: &str, values: &[(&str, &str)]) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Every occurrence of a placeholder is replaced; unknown ones stay.
+    #[test]
+    fn placeholders() {
+        assert_eq!(
+            substitute("${A}-${A}-${B}", &[("A", "x")]),
+            "x-x-${B}".to_string()
+        );
+    }
+
+    // Every shipped scenario file parses.
+    #[test]
+    fn shipped_scenarios_parse() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+        let mut count = 0;
+        for entry in std::fs::read_dir(dir).expect("scenarios directory") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                Scenario::load(&path).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+                count += 1;
+            }
+        }
+        assert!(count >= 9, "{count} scenario files");
+    }
+}

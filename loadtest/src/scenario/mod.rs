@@ -57,9 +57,14 @@ pub struct ScenarioArgs {
     /// Core for the proxies under test.
     #[arg(long, default_value_t = 0)]
     proxy_cpu: usize,
-    /// Core for the load and the upstream.
+    /// Core for the load (and the upstream, unless --upstream-cpu).
     #[arg(long, default_value_t = 1)]
     load_cpu: usize,
+    /// Core for the upstream (default: the load's). Putting it on the proxy
+    /// core leaves the load core to the load generator alone, so that the
+    /// proxy's core is the limit: the setting for comparing load generators.
+    #[arg(long)]
+    upstream_cpu: Option<usize>,
     /// Peers to run (default: all the scenario enables): portcullis, nginx, haproxy.
     #[arg(long, value_delimiter = ',')]
     peers: Option<Vec<String>>,
@@ -343,12 +348,18 @@ fn one_round(
         });
         holder = Some(proc);
     }
+    // wrk (the cross-check) runs next to the measured run, before it in even
+    // rounds and after it in odd ones, so that drift in the machine's load
+    // does not favour either tool.
+    let with_wrk = scenario.file.load.wrk && scenario.file.load.rate.is_none();
+    let mut wrk_rps = None;
+    if with_wrk && round % 2 == 0 {
+        wrk_rps = Some(measure::wrk(scenario, peer, args.load_cpu)?);
+    }
     let (result, proxy_cpu_s) = measure::measured(scenario, peer, args.load_cpu, ca, &json)?;
-    let wrk_rps = if scenario.file.load.wrk && scenario.file.load.rate.is_none() {
-        Some(measure::wrk(scenario, peer, args.load_cpu)?)
-    } else {
-        None
-    };
+    if with_wrk && round % 2 == 1 {
+        wrk_rps = Some(measure::wrk(scenario, peer, args.load_cpu)?);
+    }
     drop(holder);
     Ok(Sample {
         peer: peer.name.clone(),

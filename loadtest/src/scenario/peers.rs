@@ -110,9 +110,10 @@ pub fn gateway_accepts(bin: &Path, config: &Path) -> anyhow::Result<Result<(), S
         .lines()
         .find(|l| !l.trim().is_empty())
         .unwrap_or("refused")
-        .trim()
-        .to_string();
-    Ok(Err(first))
+        .trim();
+    // The config's path is the run directory's: say where in the file, not which file.
+    let first = first.split_once(".toml: ").map_or(first, |(_, rest)| rest);
+    Ok(Err(first.to_string()))
 }
 
 /// Starts the gateway: one worker, pinned to `cpu`.

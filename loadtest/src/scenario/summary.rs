@@ -27,6 +27,8 @@ pub struct PeerMedians {
     /// Requests per CPU-second of the load generator (harness).
     pub req_per_load_cpu_s: f64,
     pub wrk_req_per_s: Option<f64>,
+    /// Median over the rounds of the harness's req/s ÷ wrk's in the same round.
+    pub harness_over_wrk: Option<f64>,
     pub idle_kib_per_connection: Option<f64>,
 }
 
@@ -59,6 +61,10 @@ fn median(mut values: Vec<f64>) -> f64 {
 fn medians(peer: &str, samples: &[&Sample]) -> PeerMedians {
     let of = |f: &dyn Fn(&Sample) -> f64| median(samples.iter().map(|s| f(s)).collect());
     let wrk: Vec<f64> = samples.iter().filter_map(|s| s.wrk_rps).collect();
+    let over_wrk: Vec<f64> = samples
+        .iter()
+        .filter_map(|s| s.wrk_rps.map(|w| s.result.achieved_rate / w))
+        .collect();
     let idle: Vec<f64> = samples
         .iter()
         .filter_map(|s| s.idle.as_ref().map(|i| i.kib_per_connection()))
@@ -88,6 +94,7 @@ fn medians(peer: &str, samples: &[&Sample]) -> PeerMedians {
         req_per_proxy_cpu_s: of(&|s| s.result.answers as f64 / s.proxy_cpu_s),
         req_per_load_cpu_s: of(&|s| s.result.answers as f64 / s.result.cpu_seconds),
         wrk_req_per_s: (!wrk.is_empty()).then(|| median(wrk)),
+        harness_over_wrk: (!over_wrk.is_empty()).then(|| median(over_wrk)),
         idle_kib_per_connection: (!idle.is_empty()).then(|| median(idle)),
     }
 }
@@ -148,7 +155,7 @@ pub fn write(
     .map(String::from)
     .to_vec();
     if has_wrk {
-        header.extend(["wrk req/s".into(), "harness ÷ wrk".into()]);
+        header.extend(["wrk req/s".into(), "harness ÷ wrk (per round)".into()]);
     }
     if has_idle {
         header.push("KiB per idle conn".into());
@@ -176,7 +183,11 @@ pub fn write(
                     .map(|w| format!("{w:.0}"))
                     .unwrap_or_default(),
             );
-            row.push(ratio(m.req_per_s, m.wrk_req_per_s));
+            row.push(
+                m.harness_over_wrk
+                    .map(|r| format!("{r:.2}"))
+                    .unwrap_or_default(),
+            );
         }
         if has_idle {
             row.push(
