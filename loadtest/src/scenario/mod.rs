@@ -353,11 +353,11 @@ fn one_round(
     // does not favour either tool.
     let with_wrk = scenario.file.load.wrk && scenario.file.load.rate.is_none();
     let mut wrk_rps = None;
-    if with_wrk && round % 2 == 0 {
+    if with_wrk && round.is_multiple_of(2) {
         wrk_rps = Some(measure::wrk(scenario, peer, args.load_cpu)?);
     }
     let (result, proxy_cpu_s) = measure::measured(scenario, peer, args.load_cpu, ca, &json)?;
-    if with_wrk && round % 2 == 1 {
+    if with_wrk && !round.is_multiple_of(2) {
         wrk_rps = Some(measure::wrk(scenario, peer, args.load_cpu)?);
     }
     drop(holder);
