@@ -27,7 +27,7 @@ pub struct Page<'a> {
 const WIDTH: f64 = 860.0;
 const HEIGHT: f64 = 420.0;
 const LEFT: f64 = 70.0;
-const RIGHT: f64 = 20.0;
+const RIGHT: f64 = 60.0;
 const TOP: f64 = 30.0;
 const BOTTOM: f64 = 50.0;
 const COLOURS: [&str; 6] = [

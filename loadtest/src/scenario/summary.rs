@@ -1,6 +1,6 @@
 //! A scenario's result: medians over the rounds per peer, ratios to nginx,
 //! printed as a table and written as `table.md`, `result.json` (every run)
-//! and `report.html` (plots of each peer's median run).
+//! and `report.html` (plots of each peer's run nearest its median p99).
 
 use super::file::Scenario;
 use super::measure::Sample;
@@ -261,15 +261,18 @@ pub fn write(
     )?;
     std::fs::write(out_dir.join("table.md"), &md)?;
 
-    // Plots: each peer's run with the median rate.
+    // Plots: each peer's run whose p99 is nearest its median p99.
     let chosen: Vec<&Sample> = all
         .iter()
         .filter_map(|m| {
-            samples.iter().filter(|s| s.peer == m.peer).min_by(|a, b| {
-                (a.result.achieved_rate - m.req_per_s)
-                    .abs()
-                    .total_cmp(&(b.result.achieved_rate - m.req_per_s).abs())
-            })
+            samples
+                .iter()
+                .filter(|s| s.peer == m.peer)
+                .min_by(|a, b| {
+                    (a.result.latency_ms.p99 - m.p99_ms)
+                        .abs()
+                        .total_cmp(&(b.result.latency_ms.p99 - m.p99_ms).abs())
+                })
         })
         .collect();
     let mut page_notes = vec![
