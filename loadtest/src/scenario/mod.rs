@@ -192,6 +192,7 @@ fn run_in(
         &mut upstream,
         ([127, 0, 0, 1], ctx.upstream_port).into(),
         "/",
+        false,
     )?;
 
     let wanted = |name: &str| {
@@ -257,8 +258,8 @@ fn run_in(
         }
     }
     for peer in &mut started {
-        let status = procs::wait_ready(&mut peer.proc, ([127, 0, 0, 1], peer.port).into(), "/")
-            .or_else(|e| if scenario.file.tls { Ok(0) } else { Err(e) })?;
+        let addr = ([127, 0, 0, 1], peer.port).into();
+        let status = procs::wait_ready(&mut peer.proc, addr, "/", scenario.file.tls)?;
         eprintln!(
             "{} ready on 127.0.0.1:{} (pid {}, probe status {status})",
             peer.name, peer.port, peer.pid

@@ -129,12 +129,17 @@ pub fn run_pinned(
     Ok(stdout)
 }
 
-/// Waits until `addr` answers a GET of `path` (any status) with `host`, at most 15 s.
-pub fn wait_ready(proc: &mut Proc, addr: SocketAddr, path: &str) -> anyhow::Result<u16> {
+/// Waits until `addr` answers a plain GET of `path` (any status), at most
+/// 15 s; with `tls`, until it accepts connections (status 0).
+pub fn wait_ready(proc: &mut Proc, addr: SocketAddr, path: &str, tls: bool) -> anyhow::Result<u16> {
     let started = Instant::now();
     loop {
         proc.check_alive()?;
-        if let Ok(status) = probe(addr, path) {
+        if tls {
+            if TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok() {
+                return Ok(0);
+            }
+        } else if let Ok(status) = probe(addr, path) {
             return Ok(status);
         }
         if started.elapsed() > Duration::from_secs(15) {

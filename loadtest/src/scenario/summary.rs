@@ -265,14 +265,11 @@ pub fn write(
     let chosen: Vec<&Sample> = all
         .iter()
         .filter_map(|m| {
-            samples
-                .iter()
-                .filter(|s| s.peer == m.peer)
-                .min_by(|a, b| {
-                    (a.result.latency_ms.p99 - m.p99_ms)
-                        .abs()
-                        .total_cmp(&(b.result.latency_ms.p99 - m.p99_ms).abs())
-                })
+            samples.iter().filter(|s| s.peer == m.peer).min_by(|a, b| {
+                (a.result.latency_ms.p99 - m.p99_ms)
+                    .abs()
+                    .total_cmp(&(b.result.latency_ms.p99 - m.p99_ms).abs())
+            })
         })
         .collect();
     let mut page_notes = vec![
