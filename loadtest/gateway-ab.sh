@@ -8,7 +8,7 @@
 #   B_LABEL="log to stdout" B_EXTRA_TOML=$'[access_log]\npath = "stdout"' loadtest/gateway-ab.sh
 #   REQUEST_HEADER="Authorization: Bearer $TOKEN" ...   # one extra request header on every request
 #
-# A is proxy-vs-nginx.sh's gateway (one listener, GET /bench/hello -> upstream nginx,
+# A is the benchmark gateway (one listener, GET /bench/hello -> upstream nginx,
 # --workers 1) plus A_EXTRA_TOML; B is the same plus B_EXTRA_TOML. Each run starts a fresh
 # gateway on the same port. Layout (2 cores): gateway on CPU 0; upstream nginx and wrk on
 # CPU 1. Results: loadtest/out/gateway-ab.md, loadtest/out/gateway-ab-rounds.csv.
@@ -30,7 +30,7 @@ PORTCULLIS_BIN=${PORTCULLIS_BIN:-}
 BUILD=${BUILD:-1}
 BUILD_TRIES=${BUILD_TRIES:-5}
 BUILD_RETRY_WAIT=${BUILD_RETRY_WAIT:-60}
-# Not proxy-vs-nginx.sh's ports (9000 / 8080 / 9901), so that both can be set up at once.
+# Fixed ports, distinct from the shipped config's (8080 / 9901).
 UPSTREAM_PORT=${UPSTREAM_PORT:-9100}
 GATEWAY_PORT=${GATEWAY_PORT:-8180}
 ADMIN_PORT=${ADMIN_PORT:-9911}
@@ -130,7 +130,7 @@ for side in A B; do
     EXTRA[$side]=${EXTRA[$side]//'$RUN'/$RUN}
 done
 
-# proxy-vs-nginx.sh's gateway config, with the admin endpoint on ADMIN_PORT, then the side's extra TOML.
+# The benchmark gateway config, with the admin endpoint on ADMIN_PORT, then the side's extra TOML.
 write_gateway_conf() { # side
     local side=$1 f="$RUN/gateway-$1.toml"
     bench_gateway_toml "$GATEWAY_PORT" "$UPSTREAM_PORT" "$ADMIN_PORT" >"$f"
@@ -449,7 +449,7 @@ for w in "${WARNINGS[@]}"; do log "warning: $w"; done
             printf '%s\n' "$shown" | sed 's/^/  /'
             echo '  ```'
         else
-            echo "- **$side: ${LABEL[$side]}**: the base config (as proxy-vs-nginx.sh's gateway)"
+            echo "- **$side: ${LABEL[$side]}**: the base config (one route to the upstream)"
         fi
     done
     echo

@@ -154,7 +154,6 @@ machine_info() {
 }
 
 # ---------------------------------------------------------------- used by gateway-ab.sh
-# (proxy-vs-nginx.sh keeps its own copies of the first ones; they behave the same.)
 
 # wrk duration (10s, 500ms, 2m, 1h, or bare seconds) -> whole seconds.
 duration_secs() {
@@ -230,7 +229,7 @@ nginx_preamble() {
         "    keepalive_requests 1000000;"
 }
 
-# The benchmark upstream, the same as proxy-vs-nginx.sh's: nginx on 127.0.0.1:$2
+# The benchmark upstream: nginx on 127.0.0.1:$2
 # answering GET /hello with 200 "hello\n". Writes $1/upstream.conf.
 write_upstream_nginx_conf() {
     local run=$1 port=$2

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs besides a Rust toolchain: Chromium, for
-# the browser CORS test (tests/browser_cors.rs). Idempotent: apt-get runs only
+# the browser CORS test (tests/browser_cors.rs) and the load-test harness's
+# HTML report test (loadtest/tests). Idempotent: apt-get runs only
 # when something is missing. Under CI=true a missing tool that cannot be
 # installed is an error; elsewhere a warning (the browser test then skips).
 set -euo pipefail

@@ -1,0 +1,373 @@
+//! `portcullis-load scenario NAME…`: starts the upstream, the gateway, nginx
+//! and HAProxy configured for the scenario (proxies on one core, load and
+//! upstream on the other), runs the same load against each in interleaved
+//! rounds, and prints one table of medians with ratios to nginx; writes the
+//! table, a JSON file of every run and an HTML report to `OUT/NAME/`.
+//!
+//! Everything it starts is a child process stopped by its PID when the
+//! scenario ends, fails or is interrupted (Ctrl-C). A scenario the gateway
+//! refuses (a feature it does not have yet) is reported as skipped for the
+//! gateway, naming the feature, and the other peers still run.
+
+mod file;
+mod measure;
+mod peers;
+mod procs;
+mod summary;
+
+use anyhow::Context;
+use clap::Args;
+use file::Scenario;
+use measure::{IdleMemory, Sample};
+use peers::{Ctx, Peer};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+static INTERRUPTED: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
+
+/// Whether Ctrl-C (or SIGTERM) arrived.
+pub fn interrupted() -> bool {
+    INTERRUPTED
+        .get()
+        .is_some_and(|flag| flag.load(Ordering::Relaxed))
+}
+
+#[derive(Args)]
+pub struct ScenarioArgs {
+    /// Scenario names (files in --dir without .toml), or "all".
+    #[arg(required = true)]
+    names: Vec<String>,
+    /// Rounds (default: the scenario's).
+    #[arg(long)]
+    rounds: Option<usize>,
+    /// Measured duration of each run (default: the scenario's), e.g. 5s.
+    #[arg(long, value_parser = crate::spec::parse_duration)]
+    duration: Option<Duration>,
+    /// Where the scenario files are.
+    #[arg(long, default_value = "loadtest/scenarios")]
+    dir: PathBuf,
+    /// Where results go (a folder per scenario).
+    #[arg(long, default_value = "loadtest/out")]
+    out: PathBuf,
+    /// The gateway binary (default: `portcullis` next to this binary).
+    #[arg(long)]
+    gateway_bin: Option<PathBuf>,
+    /// Core for the proxies under test.
+    #[arg(long, default_value_t = 0)]
+    proxy_cpu: usize,
+    /// Core for the load (and the upstream, unless --upstream-cpu).
+    #[arg(long, default_value_t = 1)]
+    load_cpu: usize,
+    /// Core for the upstream (default: the load's). Putting it on the proxy
+    /// core leaves the load core to the load generator alone, so that the
+    /// proxy's core is the limit: the setting for comparing load generators.
+    #[arg(long)]
+    upstream_cpu: Option<usize>,
+    /// Peers to run (default: all the scenario enables): portcullis, nginx, haproxy.
+    #[arg(long, value_delimiter = ',')]
+    peers: Option<Vec<String>>,
+}
+
+pub fn main(args: ScenarioArgs) -> anyhow::Result<()> {
+    let flag = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGINT, flag.clone())?;
+    signal_hook::flag::register(signal_hook::consts::SIGTERM, flag.clone())?;
+    let _ = INTERRUPTED.set(flag);
+    let names = if args.names.iter().any(|n| n == "all") {
+        let mut names: Vec<String> = std::fs::read_dir(&args.dir)
+            .with_context(|| format!("listing {}", args.dir.display()))?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().to_string();
+                name.strip_suffix(".toml").map(String::from)
+            })
+            .collect();
+        names.sort();
+        names
+    } else {
+        args.names.clone()
+    };
+    let gateway_bin = match &args.gateway_bin {
+        Some(bin) => bin.clone(),
+        None => std::env::current_exe()?
+            .parent()
+            .context("binary directory")?
+            .join("portcullis"),
+    };
+    let mut tables = Vec::new();
+    for name in &names {
+        let scenario = Scenario::load(&args.dir.join(format!("{name}.toml")))?;
+        let table = run_scenario(scenario, &args, &gateway_bin)
+            .with_context(|| format!("scenario {name}"))?;
+        tables.push(table);
+        if interrupted() {
+            anyhow::bail!("interrupted");
+        }
+    }
+    if names.len() > 1 {
+        let path = args.out.join("summary.md");
+        std::fs::write(&path, tables.join("\n"))?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// Runs one scenario; returns its markdown table.
+fn run_scenario(
+    mut scenario: Scenario,
+    args: &ScenarioArgs,
+    gateway_bin: &Path,
+) -> anyhow::Result<String> {
+    if let Some(duration) = args.duration {
+        scenario.duration = duration;
+    }
+    let rounds = args.rounds.unwrap_or(scenario.file.load.rounds).max(1);
+    let out_dir = args.out.join(&scenario.name);
+    std::fs::create_dir_all(&out_dir)?;
+    let run = tempfile::Builder::new()
+        .prefix("run.")
+        .tempdir_in(&out_dir)
+        .context("creating the run directory")?;
+    eprintln!(
+        "== scenario {}: {}",
+        scenario.name,
+        scenario.file.description.trim()
+    );
+    match run_in(&scenario, rounds, args, gateway_bin, run.path(), &out_dir) {
+        Ok(table) if std::env::var_os("KEEP_RUN_DIR").is_none() => Ok(table),
+        Ok(table) => {
+            eprintln!("run directory kept: {}", run.keep().display());
+            Ok(table)
+        }
+        Err(e) => Err(e.context(format!("configs and logs kept in {}", run.keep().display()))),
+    }
+}
+
+/// The scenario's processes and rounds, in the run directory `run_dir`.
+fn run_in(
+    scenario: &Scenario,
+    rounds: usize,
+    args: &ScenarioArgs,
+    gateway_bin: &Path,
+    run_dir: &Path,
+    out_dir: &Path,
+) -> anyhow::Result<String> {
+    let (cert_file, key_file, ca_file) = if scenario.file.tls {
+        let (c, k, ca) = peers::make_certificates(run_dir)?;
+        (Some(c), Some(k), Some(ca))
+    } else {
+        (None, None, None)
+    };
+    let ctx = Ctx {
+        run_dir: run_dir.to_path_buf(),
+        upstream_port: procs::free_port()?,
+        admin_port: procs::free_port()?,
+        cert_file,
+        key_file,
+        ca_file,
+    };
+    peers::write_generated(scenario, &ctx)?;
+
+    // The upstream shares the load's core.
+    let exe = std::env::current_exe()?.display().to_string();
+    let mut upstream_args = vec![
+        "upstream".to_string(),
+        "--listen".to_string(),
+        format!("127.0.0.1:{}", ctx.upstream_port),
+    ];
+    if let Some(delay) = &scenario.file.upstream.delay {
+        upstream_args.extend(["--delay".to_string(), delay.clone()]);
+    }
+    let mut upstream = procs::spawn(
+        "upstream",
+        args.load_cpu,
+        &exe,
+        &upstream_args,
+        &run_dir.join("upstream.log"),
+        &[],
+    )?;
+    procs::wait_ready(
+        &mut upstream,
+        ([127, 0, 0, 1], ctx.upstream_port).into(),
+        "/",
+        false,
+    )?;
+
+    let wanted = |name: &str| {
+        args.peers
+            .as_ref()
+            .is_none_or(|p| p.iter().any(|x| x == name))
+    };
+    let mut started: Vec<Peer> = Vec::new();
+    let mut skipped: Vec<(String, String)> = Vec::new();
+    if wanted("portcullis") {
+        let port = procs::free_port()?;
+        let config = peers::gateway_config(scenario, &ctx, port)?;
+        match peers::gateway_accepts(gateway_bin, &config)? {
+            Ok(()) => started.push(peers::start_gateway(
+                gateway_bin,
+                &config,
+                port,
+                args.proxy_cpu,
+                &ctx,
+            )?),
+            Err(message) => {
+                let reason = if scenario.file.requires.is_empty() {
+                    anyhow::bail!("the gateway refused the scenario's config: {message}");
+                } else {
+                    format!(
+                        "skipped: gateway lacks feature {} (portcullis check: {message})",
+                        scenario.file.requires.join(", ")
+                    )
+                };
+                eprintln!("portcullis: {reason}");
+                skipped.push(("portcullis".into(), reason));
+            }
+        }
+    }
+    if wanted("nginx") && scenario.file.nginx.enabled {
+        if Path::new("/usr/sbin/nginx").exists() {
+            started.push(peers::start_nginx(
+                scenario,
+                &ctx,
+                procs::free_port()?,
+                args.proxy_cpu,
+            )?);
+        } else {
+            skipped.push((
+                "nginx".into(),
+                "skipped: /usr/sbin/nginx is not installed (apt-get install nginx-light)".into(),
+            ));
+        }
+    }
+    if wanted("haproxy") && scenario.file.haproxy.enabled {
+        if Path::new("/usr/sbin/haproxy").exists() {
+            started.push(peers::start_haproxy(
+                scenario,
+                &ctx,
+                procs::free_port()?,
+                args.proxy_cpu,
+            )?);
+        } else {
+            skipped.push((
+                "haproxy".into(),
+                "skipped: /usr/sbin/haproxy is not installed (apt-get install haproxy)".into(),
+            ));
+        }
+    }
+    for peer in &mut started {
+        let addr = ([127, 0, 0, 1], peer.port).into();
+        let status = procs::wait_ready(&mut peer.proc, addr, "/", scenario.file.tls)?;
+        eprintln!(
+            "{} ready on 127.0.0.1:{} (pid {}, probe status {status})",
+            peer.name, peer.port, peer.pid
+        );
+    }
+
+    let mut samples: Vec<Sample> = Vec::new();
+    for round in 1..=rounds {
+        let count = started.len().max(1);
+        for i in 0..started.len() {
+            if interrupted() {
+                anyhow::bail!("interrupted");
+            }
+            let peer = &mut started[(i + round - 1) % count];
+            peer.proc.check_alive()?;
+            upstream.check_alive()?;
+            let sample = one_round(scenario, peer, round, args, &ctx, &exe)?;
+            eprintln!(
+                "round {round}/{rounds} {:<10} {:>9.0} req/s  p50 {:.3} ms  p99 {:.3} ms  errors {}{}",
+                sample.peer,
+                sample.result.achieved_rate,
+                sample.result.latency_ms.p50,
+                sample.result.latency_ms.p99,
+                sample.result.errors_total,
+                sample.wrk_rps.map(|r| format!("  wrk {r:.0} req/s")).unwrap_or_default()
+            );
+            samples.push(sample);
+        }
+    }
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let table = summary::write(scenario, rounds, &samples, &skipped, out_dir, &command)?;
+    for mut peer in started {
+        peer.proc.stop();
+    }
+    upstream.stop();
+    Ok(table)
+}
+
+/// Warm-up, then the measured run (and wrk), with idle connections held if the scenario asks.
+fn one_round(
+    scenario: &Scenario,
+    peer: &Peer,
+    round: usize,
+    args: &ScenarioArgs,
+    ctx: &Ctx,
+    exe: &str,
+) -> anyhow::Result<Sample> {
+    let json = ctx.run_dir.join(format!("{}-{round}.json", peer.name));
+    let ca = ctx.ca_file.as_deref();
+    if !scenario.warmup.is_zero() {
+        measure::harness(scenario, peer, scenario.warmup, args.load_cpu, ca, &json)?;
+    }
+    let idle_count = scenario.file.load.idle_connections;
+    let mut idle = None;
+    let mut holder = None;
+    if idle_count > 0 {
+        let before = procs::rss_kib(peer.pid).unwrap_or(0);
+        let hold = scenario.warmup + scenario.duration + Duration::from_secs(60);
+        let log = ctx.run_dir.join(format!("idle-{}-{round}.log", peer.name));
+        let idle_args = vec![
+            "idle".to_string(),
+            measure::url(scenario, peer),
+            "--connections".to_string(),
+            idle_count.to_string(),
+            "--hold".to_string(),
+            format!("{}s", hold.as_secs()),
+        ];
+        let mut proc = procs::spawn("idle", args.load_cpu, exe, &idle_args, &log, &[])?;
+        let started = std::time::Instant::now();
+        loop {
+            proc.check_alive()
+                .with_context(|| std::fs::read_to_string(&log).unwrap_or_default())?;
+            if std::fs::read_to_string(&log).is_ok_and(|t| t.contains("READY")) {
+                break;
+            }
+            if started.elapsed() > Duration::from_secs(120) || interrupted() {
+                anyhow::bail!("idle connections not all open after 120 s");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        std::thread::sleep(Duration::from_secs(2));
+        let after = procs::rss_kib(peer.pid).unwrap_or(0);
+        idle = Some(IdleMemory {
+            connections: idle_count,
+            rss_before_kib: before,
+            rss_after_kib: after,
+        });
+        holder = Some(proc);
+    }
+    // wrk (the cross-check) runs next to the measured run, before it in even
+    // rounds and after it in odd ones, so that drift in the machine's load
+    // does not favour either tool.
+    let with_wrk = scenario.file.load.wrk && scenario.file.load.rate.is_none();
+    let mut wrk_rps = None;
+    if with_wrk && round.is_multiple_of(2) {
+        wrk_rps = Some(measure::wrk(scenario, peer, args.load_cpu)?);
+    }
+    let (result, proxy_cpu_s) = measure::measured(scenario, peer, args.load_cpu, ca, &json)?;
+    if with_wrk && !round.is_multiple_of(2) {
+        wrk_rps = Some(measure::wrk(scenario, peer, args.load_cpu)?);
+    }
+    drop(holder);
+    Ok(Sample {
+        peer: peer.name.clone(),
+        round,
+        result,
+        proxy_cpu_s,
+        wrk_rps,
+        idle,
+    })
+}
