@@ -265,10 +265,12 @@ pub(super) fn compile_usage(
         });
     }
     let mut subscribers = Vec::with_capacity(config.subscribers.len());
-    let mut subscriber_names: HashMap<&str, ()> = HashMap::with_capacity(config.subscribers.len());
+    let mut subscriber_names: HashMap<&str, (), ahash::RandomState> =
+        HashMap::with_capacity_and_hasher(config.subscribers.len(), Default::default());
     let mut tokens: HashMap<[u8; 32], (u32, u32), ahash::RandomState> =
         HashMap::with_capacity_and_hasher(config.subscribers.len(), Default::default());
-    let mut token_owner: HashMap<[u8; 32], String> = HashMap::new();
+    let mut token_owner: HashMap<[u8; 32], (usize, usize), ahash::RandomState> =
+        HashMap::with_capacity_and_hasher(config.subscribers.len(), Default::default());
     for (s, sub) in config.subscribers.iter().enumerate() {
         let key = |k: &str| format!("subscribers[{s}].{k}");
         if sub.name.is_empty() || subscriber_names.insert(&sub.name, ()).is_some() {
@@ -338,11 +340,14 @@ pub(super) fn compile_usage(
                     ))
                 }
             };
-            let owner = format!("{}/{}", sub.name, client.name);
-            if let Some(first) = token_owner.insert(digest, owner) {
+            if let Some((s0, c0)) = token_owner.insert(digest, (s, c)) {
+                let first = &config.subscribers[s0];
                 return Err((
                     key("token"),
-                    format!("the same token is already given to client `{first}`"),
+                    format!(
+                        "the same token is already given to client `{}/{}`",
+                        first.name, first.clients[c0].name
+                    ),
                 ));
             }
             tokens.insert(digest, (s as u32, c as u32));

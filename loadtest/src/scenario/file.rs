@@ -59,7 +59,7 @@ pub struct Generate {
     /// Exact routes `<path_prefix>/r0` … `/r{n-1}` to the upstream.
     #[serde(default)]
     pub routes: usize,
-    /// Subscribers `sub0` … each with one client token `token-<i>` on plan `gold`.
+    /// Subscribers `sub0` … each with one client token `client-token-<i, 10 digits>` on plan `gold`.
     #[serde(default)]
     pub subscribers: usize,
     /// Path prefix of the generated routes.

@@ -81,7 +81,7 @@ pub fn gateway_config(scenario: &Scenario, ctx: &Ctx, port: u16) -> anyhow::Resu
     for i in 0..generate.subscribers {
         let _ = write!(
             subscribers,
-            "[[subscribers]]\nname = \"sub{i}\"\nusage_plans = [\"gold\"]\nclients = [{{ name = \"sub{i}-client\", token = \"token-{i}\" }}]\n\n"
+            "[[subscribers]]\nname = \"sub{i}\"\nusage_plans = [\"gold\"]\nclients = [{{ name = \"sub{i}-client\", token = \"client-token-{i:010}\" }}]\n\n"
         );
     }
     let text = ctx.fill(
@@ -165,8 +165,8 @@ pub fn write_generated(scenario: &Scenario, ctx: &Ctx) -> anyhow::Result<()> {
     }
     let (mut nginx_tokens, mut map_tokens) = (String::new(), String::new());
     for i in 0..generate.subscribers {
-        let _ = writeln!(nginx_tokens, "token-{i} sub{i};");
-        let _ = writeln!(map_tokens, "token-{i} sub{i}");
+        let _ = writeln!(nginx_tokens, "client-token-{i:010} sub{i};");
+        let _ = writeln!(map_tokens, "client-token-{i:010} sub{i}");
     }
     for (name, text) in [
         ("routes.nginx.conf", nginx_routes),
