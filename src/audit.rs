@@ -1,8 +1,8 @@
 //! Security events in the audit log, aggregated: once per period, one line
 //! with how many connections and requests were refused by network rules,
-//! connection caps, authentication (missing or invalid tokens), authorization
-//! and usage plans (missing or unknown client tokens) (and, later, TLS
-//! failures), so that an attack cannot flood the log with a line per attempt.
+//! connection caps, authentication (missing or invalid tokens), authorization,
+//! usage plans (missing or unknown client tokens) and TLS handshakes that
+//! failed, so that an attack cannot flood the log with a line per attempt.
 
 use crate::record::Decision;
 use crate::telemetry::{total, SharedWorkerStats, DECISIONS};
@@ -23,6 +23,7 @@ struct Refusals {
     tokens_invalid: u64,
     scopes_denied: u64,
     client_token_failures: u64,
+    tls_handshake_failures: u64,
 }
 
 impl Refusals {
@@ -40,6 +41,7 @@ impl Refusals {
             scopes_denied: count(Decision::ScopeDenied),
             client_token_failures: count(Decision::UsageTokenMissing)
                 + count(Decision::UsageTokenUnknown),
+            tls_handshake_failures: total(workers, |w| &w.tls_handshakes[1]),
         }
     }
 
@@ -56,6 +58,9 @@ impl Refusals {
             client_token_failures: self
                 .client_token_failures
                 .saturating_sub(earlier.client_token_failures),
+            tls_handshake_failures: self
+                .tls_handshake_failures
+                .saturating_sub(earlier.tls_handshake_failures),
         }
     }
 }
@@ -85,6 +90,7 @@ pub fn spawn_security_summary(
                         requests_with_invalid_token = delta.tokens_invalid,
                         requests_denied_by_scope = delta.scopes_denied,
                         requests_with_missing_or_unknown_client_token = delta.client_token_failures,
+                        tls_handshakes_failed = delta.tls_handshake_failures,
                         "security: refusals in the last period"
                     );
                 }

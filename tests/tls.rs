@@ -280,7 +280,10 @@ fn certificate_rotation_on_disk() {
 fn garbage_client_hello_is_counted_and_closed() {
     let pki = Pki::new("garbage");
     let cert = pki.issue("gw", "gateway", &["localhost"]);
-    let gw = Gateway::start(&tls_gateway_config(&[&cert], "", "", ""));
+    let gw = Gateway::start_with_args(
+        &tls_gateway_config(&[&cert], "", "", ""),
+        &["--audit-period", "1"],
+    );
     let mut plain = gw.connect();
     plain.send(get_req("/api/hello"));
     let answer = plain.read_to_end_or_closed();
@@ -298,6 +301,10 @@ fn garbage_client_hello_is_counted_and_closed() {
     assert!(eventually(|| get(admin, "/metrics")
         .text()
         .contains("portcullis_tls_handshakes_total 1")));
+    // The audit summary counts the failed handshake too.
+    assert!(eventually(|| gw.log_text().lines().any(|l| l
+        .contains("security: refusals")
+        && l.contains("tls_handshakes_failed=1"))));
 }
 
 // A client that connects and says nothing is closed after the handshake timeout.
