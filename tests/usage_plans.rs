@@ -607,3 +607,33 @@ fn removed_and_restored_subscriber_keeps_quota() {
         != 403));
     assert_eq!(call(&gw, "/orders/a", Some(ACME_TOKEN)).status, 429);
 }
+
+// Rule: a CORS preflight is answered without a client token, and a refusal for
+// a missing token carries the CORS fields so the browser can read it.
+#[test]
+fn preflight_needs_no_client_token() {
+    let up = RecordingUpstream::ok();
+    let state = tempfile::tempdir().unwrap();
+    let text = config(&up, &with_state(PLANS, state.path())).replace(
+        "usage_plans = { token_locations = [\"header:X-Client-Token\", \"query:api_key\"] }",
+        "usage_plans = { token_locations = [\"header:X-Client-Token\", \"query:api_key\"] }\ncors = { allowed_origins = [\"https://app.test\"], allowed_methods = [\"GET\"], allowed_headers = [\"X-Client-Token\"] }",
+    );
+    let gw = Gateway::start(&text);
+    let preflight = request(
+        gw.addr(),
+        "OPTIONS /orders/a HTTP/1.1\r\nHost: gw\r\nOrigin: https://app.test\r\nAccess-Control-Request-Method: GET\r\nAccess-Control-Request-Headers: X-Client-Token\r\n\r\n",
+    );
+    let refused = request(
+        gw.addr(),
+        "GET /orders/a HTTP/1.1\r\nHost: gw\r\nOrigin: https://app.test\r\n\r\n",
+    );
+    assert_eq!(
+        (
+            preflight.status,
+            refused.status,
+            refused.header("access-control-allow-origin")
+        ),
+        (204, 403, Some("https://app.test"))
+    );
+    up.assert_received_nothing();
+}
