@@ -131,31 +131,6 @@ pub fn usage_report(snapshot: &Snapshot, only: Option<&str>) -> Option<String> {
 
 /// The value of `name` in a query string, percent-decoded.
 pub fn query_param(query: &str, name: &str) -> Option<String> {
-    query.split('&').find_map(|pair| {
-        let (key, value) = pair.split_once('=')?;
-        (key == name).then(|| decode(value))
-    })
-}
-
-fn decode(value: &str) -> String {
-    let bytes = value.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && bytes[i + 1].is_ascii_hexdigit()
-            && bytes[i + 2].is_ascii_hexdigit()
-        {
-            let hex = [bytes[i + 1], bytes[i + 2]];
-            if let Ok(b) = u8::from_str_radix(std::str::from_utf8(&hex).unwrap_or("zz"), 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    let value = crate::http::query::query_value(query, name)?;
+    Some(String::from_utf8_lossy(&crate::http::query::percent_decode(value)).into_owned())
 }

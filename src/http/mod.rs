@@ -6,6 +6,7 @@
 
 pub mod chunked;
 pub mod fields;
+pub mod query;
 pub mod request;
 pub mod respond;
 pub mod response;

@@ -7,6 +7,7 @@
 
 use super::quota::{next_reset, nominal_seconds};
 use super::{now, LocalShares, QuotaVerdict};
+use crate::http::query::{percent_decode, query_value};
 use crate::http::request::RequestHead;
 use crate::record::Decision;
 use crate::snapshot::{DeploymentSpec, LimitState, TokenLocation, UsageSpec};
@@ -229,67 +230,9 @@ fn find_token<'a>(head: &RequestHead<'_, 'a>, location: &TokenLocation) -> Optio
     }
 }
 
-/// The first non-empty value of `name` in a query string.
-pub fn query_value<'a>(query: &'a str, name: &str) -> Option<&'a [u8]> {
-    query.split('&').find_map(|pair| {
-        let (key, value) = pair.split_once('=')?;
-        (key == name && !value.is_empty()).then_some(value.as_bytes())
-    })
-}
-
-fn percent_decode(bytes: &[u8]) -> Vec<u8> {
-    fn hex(b: u8) -> u8 {
-        match b {
-            b'0'..=b'9' => b - b'0',
-            b'a'..=b'f' => b - b'a' + 10,
-            _ => b - b'A' + 10,
-        }
-    }
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len()
-                && bytes[i + 1].is_ascii_hexdigit()
-                && bytes[i + 2].is_ascii_hexdigit() =>
-            {
-                out.push(hex(bytes[i + 1]) * 16 + hex(bytes[i + 2]));
-                i += 3;
-                continue;
-            }
-            b'+' => out.push(b' '),
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    // A query value is found by exact name; empty values do not count.
-    #[test]
-    fn query_value_by_name() {
-        assert_eq!(
-            [
-                query_value("a=1&api_key=xyz", "api_key"),
-                query_value("xapi_key=1", "api_key"),
-                query_value("api_key=&api_key=2", "api_key"),
-            ],
-            [Some(&b"xyz"[..]), None, Some(&b"2"[..])]
-        );
-    }
-
-    // Percent-escapes decode; a broken escape stays as it is.
-    #[test]
-    fn percent_decoding() {
-        assert_eq!(
-            (percent_decode(b"a%2Bb+c"), percent_decode(b"x%2")),
-            (b"a+b c".to_vec(), b"x%2".to_vec())
-        );
-    }
 
     // A 429 carries Retry-After and the IETF RateLimit fields.
     #[test]
