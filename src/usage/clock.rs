@@ -27,13 +27,23 @@ const OFFSET_NS: u64 = 1 << 40;
 
 /// The current moment.
 pub fn now() -> Now {
+    Now {
+        mono_ns: mono_ns(),
+        unix_secs: unix_secs(),
+    }
+}
+
+/// Nanoseconds on the process's monotonic clock (what buckets count on).
+pub fn mono_ns() -> u64 {
     let origin = ORIGIN.get_or_init(|| Origin {
         instant: Instant::now(),
     });
-    Now {
-        mono_ns: origin.instant.elapsed().as_nanos() as u64 + OFFSET_NS,
-        unix_secs: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64),
-    }
+    origin.instant.elapsed().as_nanos() as u64 + OFFSET_NS
+}
+
+/// Unix seconds from the wall clock (what quota calendars count on).
+pub fn unix_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }

@@ -5,8 +5,9 @@
 //! client address and the worker's leases: it answers [`Admitted`] or a
 //! [`Refusal`] that says what the client gets.
 
+use super::clock::{mono_ns, unix_secs};
 use super::quota::{next_reset, nominal_seconds};
-use super::{now, LocalShares, QuotaVerdict};
+use super::{LocalShares, QuotaVerdict};
 use crate::http::query::{percent_decode, query_value};
 use crate::http::request::RequestHead;
 use crate::record::Decision;
@@ -119,7 +120,8 @@ pub fn enforce(
     if deployment.usage.is_none() && deployment.rate_limit.is_none() {
         return Ok(Admitted::default());
     }
-    let now = now();
+    // The wall clock is read only when a quota is counted.
+    let mono = mono_ns();
     let mut admitted = Admitted::default();
     if let Some(required) = &deployment.usage {
         let token_refusal = |decision| Refusal::Token {
@@ -146,31 +148,30 @@ pub fn enforce(
         admitted.client = Some((subscriber, client_index));
         let entitlement = usage.entitlement(grant);
         if let (Some(bucket), Some(params)) = (&grant.bucket, &entitlement.rate) {
-            local
-                .take_from(bucket, params, now.mono_ns)
-                .map_err(|wait| {
-                    let (quota, window) = rate_window(params.requests_per_second);
-                    Refusal::Limited {
-                        decision: Decision::EntitlementRateLimited,
-                        policy: "entitlement",
-                        quota,
-                        window,
-                        retry_after: whole_seconds(wait),
-                    }
-                })?;
+            local.take_from(bucket, params, mono).map_err(|wait| {
+                let (quota, window) = rate_window(params.requests_per_second);
+                Refusal::Limited {
+                    decision: Decision::EntitlementRateLimited,
+                    policy: "entitlement",
+                    quota,
+                    window,
+                    retry_after: whole_seconds(wait),
+                }
+            })?;
         }
         if let (Some(counter), Some(params)) = (&grant.quota, &entitlement.quota) {
-            match counter.count(params, now.unix_secs) {
+            let unix = unix_secs();
+            match counter.count(params, unix) {
                 QuotaVerdict::Within { .. } => {}
                 QuotaVerdict::Breached { .. } => admitted.quota_breached = true,
                 QuotaVerdict::Refused => {
-                    let reset = next_reset(params.period, now.unix_secs);
+                    let reset = next_reset(params.period, unix);
                     return Err(Refusal::Limited {
                         decision: Decision::QuotaExceeded,
                         policy: "quota",
                         quota: params.limit,
                         window: nominal_seconds(params.period),
-                        retry_after: (reset - now.unix_secs).max(1) as u64,
+                        retry_after: (reset - unix).max(1) as u64,
                     });
                 }
             }
@@ -178,8 +179,8 @@ pub fn enforce(
     }
     if let Some(limit) = &deployment.rate_limit {
         let taken = match &limit.state {
-            LimitState::Total(bucket) => local.take_from(bucket, &limit.params, now.mono_ns),
-            LimitState::ClientIp(table) => table.take(local, &limit.params, client, now.mono_ns),
+            LimitState::Total(bucket) => local.take_from(bucket, &limit.params, mono),
+            LimitState::ClientIp(table) => table.take(local, &limit.params, client, mono),
         };
         taken.map_err(|wait| {
             let (quota, window) = rate_window(limit.params.requests_per_second);
