@@ -238,7 +238,8 @@ fn run_in(
         } else {
             skipped.push((
                 "nginx".into(),
-                "skipped: /usr/sbin/nginx is not installed (apt-get install nginx-light)".into(),
+                "skipped: /usr/sbin/nginx is not installed (loadtest/install-peers.sh installs it)"
+                    .into(),
             ));
         }
     }
@@ -253,7 +254,7 @@ fn run_in(
         } else {
             skipped.push((
                 "haproxy".into(),
-                "skipped: /usr/sbin/haproxy is not installed (apt-get install haproxy)".into(),
+                "skipped: /usr/sbin/haproxy is not installed (loadtest/install-peers.sh installs it)".into(),
             ));
         }
     }
