@@ -1,11 +1,13 @@
 //! One measured run against one peer: the harness as a child process pinned
-//! to the load core (its JSON result read back), the proxy's CPU time around
-//! it, and optionally wrk with the same connections and duration.
+//! to the load cores, one thread per core (its JSON result read back), the
+//! proxy's CPU time around it (all its processes and threads), and optionally
+//! wrk with the same connections, duration and threads.
 
+use super::cpus::CpuList;
 use super::file::Scenario;
 use super::peers::Peer;
 use super::procs;
-use crate::report::{proc_cpu_seconds, RunResult};
+use crate::report::RunResult;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -53,7 +55,7 @@ pub fn harness(
     scenario: &Scenario,
     peer: &Peer,
     duration: Duration,
-    cpu: usize,
+    cpus: &CpuList,
     ca_file: Option<&Path>,
     json: &Path,
 ) -> anyhow::Result<RunResult> {
@@ -62,6 +64,8 @@ pub fn harness(
         url(scenario, peer),
         "--connections".into(),
         load.connections.to_string(),
+        "--threads".into(),
+        load_threads(scenario, cpus).to_string(),
         "--duration".into(),
         format!("{}ms", duration.as_millis()),
         "--timeout".into(),
@@ -92,7 +96,7 @@ pub fn harness(
     }
     let exe = std::env::current_exe().context("locating portcullis-load")?;
     procs::run_pinned(
-        cpu,
+        cpus,
         &exe.display().to_string(),
         &args,
         duration + Duration::from_secs(30),
@@ -106,21 +110,22 @@ pub fn harness(
 pub fn measured(
     scenario: &Scenario,
     peer: &Peer,
-    cpu: usize,
+    cpus: &CpuList,
     ca_file: Option<&Path>,
     json: &Path,
 ) -> anyhow::Result<(RunResult, f64)> {
-    let before = proc_cpu_seconds(&peer.pid.to_string()).unwrap_or(0.0);
-    let result = harness(scenario, peer, scenario.duration, cpu, ca_file, json)?;
-    let after = proc_cpu_seconds(&peer.pid.to_string()).unwrap_or(before);
+    let before = procs::tree_cpu_seconds(peer.pid).unwrap_or(0.0);
+    let result = harness(scenario, peer, scenario.duration, cpus, ca_file, json)?;
+    let after = procs::tree_cpu_seconds(peer.pid).unwrap_or(before);
     Ok((result, after - before))
 }
 
-/// wrk's requests per second against `peer` (same connections, duration and headers).
-pub fn wrk(scenario: &Scenario, peer: &Peer, cpu: usize) -> anyhow::Result<f64> {
+/// wrk's requests per second against `peer` (same connections, duration,
+/// headers and threads).
+pub fn wrk(scenario: &Scenario, peer: &Peer, cpus: &CpuList) -> anyhow::Result<f64> {
     let load = &scenario.file.load;
     let mut args: Vec<String> = vec![
-        "-t1".into(),
+        format!("-t{}", load_threads(scenario, cpus)),
         format!("-c{}", load.connections),
         format!("-d{}s", scenario.duration.as_secs().max(1)),
     ];
@@ -129,7 +134,7 @@ pub fn wrk(scenario: &Scenario, peer: &Peer, cpu: usize) -> anyhow::Result<f64> 
     }
     args.push(url(scenario, peer));
     let out = procs::run_pinned(
-        cpu,
+        cpus,
         "wrk",
         &args,
         scenario.duration + Duration::from_secs(30),
@@ -138,4 +143,9 @@ pub fn wrk(scenario: &Scenario, peer: &Peer, cpu: usize) -> anyhow::Result<f64> 
         .find_map(|line| line.trim().strip_prefix("Requests/sec:"))
         .and_then(|v| v.trim().parse().ok())
         .with_context(|| format!("no Requests/sec in wrk's output:\n{out}"))
+}
+
+/// Load threads: one per load core, at most one per connection.
+fn load_threads(scenario: &Scenario, cpus: &CpuList) -> usize {
+    cpus.count().min(scenario.file.load.connections).max(1)
 }

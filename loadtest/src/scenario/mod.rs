@@ -9,6 +9,7 @@
 //! refuses (a feature it does not have yet) is reported as skipped for the
 //! gateway, naming the feature, and the other peers still run.
 
+mod cpus;
 mod file;
 mod measure;
 mod peers;
@@ -17,6 +18,7 @@ mod summary;
 
 use anyhow::Context;
 use clap::Args;
+use cpus::CpuList;
 use file::Scenario;
 use measure::{IdleMemory, Sample};
 use peers::{Ctx, Peer};
@@ -54,17 +56,20 @@ pub struct ScenarioArgs {
     /// The gateway binary (default: `portcullis` next to this binary).
     #[arg(long)]
     gateway_bin: Option<PathBuf>,
-    /// Core for the proxies under test.
-    #[arg(long, default_value_t = 0)]
-    proxy_cpu: usize,
-    /// Core for the load (and the upstream, unless --upstream-cpu).
-    #[arg(long, default_value_t = 1)]
-    load_cpu: usize,
-    /// Core for the upstream (default: the load's). Putting it on the proxy
-    /// core leaves the load core to the load generator alone, so that the
-    /// proxy's core is the limit: the setting for comparing load generators.
-    #[arg(long)]
-    upstream_cpu: Option<usize>,
+    /// Cores for the proxies under test (taskset list: 0, 2-5, 0,4): one
+    /// gateway worker, nginx worker process or HAProxy thread per core.
+    #[arg(long, visible_alias = "proxy-cpu", default_value = "0")]
+    proxy_cpus: CpuList,
+    /// Cores for the load (and the upstream, unless --upstream-cpus): one
+    /// harness thread, and one wrk thread, per core.
+    #[arg(long, visible_alias = "load-cpu", default_value = "1")]
+    load_cpus: CpuList,
+    /// Cores for the upstream, one upstream thread per core (default: the
+    /// load's). Putting it on the proxy core leaves the load core to the load
+    /// generator alone, so that the proxy's core is the limit: the setting for
+    /// comparing load generators on a 2-core machine.
+    #[arg(long, visible_alias = "upstream-cpu")]
+    upstream_cpus: Option<CpuList>,
     /// Peers to run (default: all the scenario enables): portcullis, nginx, haproxy.
     #[arg(long, value_delimiter = ',')]
     peers: Option<Vec<String>>,
@@ -96,6 +101,7 @@ pub fn main(args: ScenarioArgs) -> anyhow::Result<()> {
             .context("binary directory")?
             .join("portcullis"),
     };
+    check_online(&args)?;
     let mut tables = Vec::new();
     for name in &names {
         let scenario = Scenario::load(&args.dir.join(format!("{name}.toml")))?;
@@ -112,6 +118,56 @@ pub fn main(args: ScenarioArgs) -> anyhow::Result<()> {
         eprintln!("wrote {}", path.display());
     }
     Ok(())
+}
+
+/// Fails, naming the core, when a role is given a core this machine does not have.
+fn check_online(args: &ScenarioArgs) -> anyhow::Result<()> {
+    let Ok(text) = std::fs::read_to_string("/sys/devices/system/cpu/online") else {
+        return Ok(());
+    };
+    let Ok(online) = text.trim().parse::<CpuList>() else {
+        return Ok(());
+    };
+    let roles = [
+        ("--proxy-cpus", Some(&args.proxy_cpus)),
+        ("--load-cpus", Some(&args.load_cpus)),
+        ("--upstream-cpus", args.upstream_cpus.as_ref()),
+    ];
+    for (flag, cpus) in roles {
+        for core in cpus.map(|c| c.cores()).unwrap_or(&[]) {
+            if !online.cores().contains(core) {
+                anyhow::bail!("{flag}: core {core} is not online here (online: {online})");
+            }
+        }
+    }
+    if args.proxy_cpus.overlaps(&args.load_cpus) {
+        eprintln!(
+            "note: the proxies and the load share cores ({} and {}): each slows the other",
+            args.proxy_cpus, args.load_cpus
+        );
+    }
+    Ok(())
+}
+
+/// Where each role runs, for the reports.
+fn placement(args: &ScenarioArgs) -> String {
+    let upstream = args.upstream_cpus.as_ref().unwrap_or(&args.load_cpus);
+    let plural = |n: usize, one: &str, many: &str| {
+        if n == 1 {
+            format!("1 {one}")
+        } else {
+            format!("{n} {many}")
+        }
+    };
+    format!(
+        "proxy on cores {} ({}), load on cores {} ({}), upstream on cores {} ({})",
+        args.proxy_cpus,
+        plural(args.proxy_cpus.count(), "worker", "workers"),
+        args.load_cpus,
+        plural(args.load_cpus.count(), "harness thread", "harness threads"),
+        upstream,
+        plural(upstream.count(), "thread", "threads"),
+    )
 }
 
 /// Runs one scenario; returns its markdown table.
@@ -170,19 +226,22 @@ fn run_in(
     };
     peers::write_generated(scenario, &ctx)?;
 
-    // The upstream shares the load's core.
+    // The upstream shares the load's cores unless it has its own.
+    let upstream_cpus = args.upstream_cpus.as_ref().unwrap_or(&args.load_cpus);
     let exe = std::env::current_exe()?.display().to_string();
     let mut upstream_args = vec![
         "upstream".to_string(),
         "--listen".to_string(),
         format!("127.0.0.1:{}", ctx.upstream_port),
+        "--threads".to_string(),
+        upstream_cpus.count().to_string(),
     ];
     if let Some(delay) = &scenario.file.upstream.delay {
         upstream_args.extend(["--delay".to_string(), delay.clone()]);
     }
     let mut upstream = procs::spawn(
         "upstream",
-        args.load_cpu,
+        upstream_cpus,
         &exe,
         &upstream_args,
         &run_dir.join("upstream.log"),
@@ -210,7 +269,7 @@ fn run_in(
                 gateway_bin,
                 &config,
                 port,
-                args.proxy_cpu,
+                &args.proxy_cpus,
                 &ctx,
             )?),
             Err(message) => {
@@ -233,7 +292,7 @@ fn run_in(
                 scenario,
                 &ctx,
                 procs::free_port()?,
-                args.proxy_cpu,
+                &args.proxy_cpus,
             )?);
         } else {
             skipped.push((
@@ -249,7 +308,7 @@ fn run_in(
                 scenario,
                 &ctx,
                 procs::free_port()?,
-                args.proxy_cpu,
+                &args.proxy_cpus,
             )?);
         } else {
             skipped.push((
@@ -291,7 +350,15 @@ fn run_in(
         }
     }
     let command = std::env::args().collect::<Vec<_>>().join(" ");
-    let table = summary::write(scenario, rounds, &samples, &skipped, out_dir, &command)?;
+    let table = summary::write(
+        scenario,
+        rounds,
+        &samples,
+        &skipped,
+        out_dir,
+        &command,
+        &placement(args),
+    )?;
     for mut peer in started {
         peer.proc.stop();
     }
@@ -311,13 +378,13 @@ fn one_round(
     let json = ctx.run_dir.join(format!("{}-{round}.json", peer.name));
     let ca = ctx.ca_file.as_deref();
     if !scenario.warmup.is_zero() {
-        measure::harness(scenario, peer, scenario.warmup, args.load_cpu, ca, &json)?;
+        measure::harness(scenario, peer, scenario.warmup, &args.load_cpus, ca, &json)?;
     }
     let idle_count = scenario.file.load.idle_connections;
     let mut idle = None;
     let mut holder = None;
     if idle_count > 0 {
-        let before = procs::rss_kib(peer.pid).unwrap_or(0);
+        let before = procs::tree_rss_kib(peer.pid).unwrap_or(0);
         let hold = scenario.warmup + scenario.duration + Duration::from_secs(60);
         let log = ctx.run_dir.join(format!("idle-{}-{round}.log", peer.name));
         let idle_args = vec![
@@ -328,7 +395,7 @@ fn one_round(
             "--hold".to_string(),
             format!("{}s", hold.as_secs()),
         ];
-        let mut proc = procs::spawn("idle", args.load_cpu, exe, &idle_args, &log, &[])?;
+        let mut proc = procs::spawn("idle", &args.load_cpus, exe, &idle_args, &log, &[])?;
         let started = std::time::Instant::now();
         loop {
             proc.check_alive()
@@ -342,7 +409,7 @@ fn one_round(
             std::thread::sleep(Duration::from_millis(100));
         }
         std::thread::sleep(Duration::from_secs(2));
-        let after = procs::rss_kib(peer.pid).unwrap_or(0);
+        let after = procs::tree_rss_kib(peer.pid).unwrap_or(0);
         idle = Some(IdleMemory {
             connections: idle_count,
             rss_before_kib: before,
@@ -356,11 +423,11 @@ fn one_round(
     let with_wrk = scenario.file.load.wrk && scenario.file.load.rate.is_none();
     let mut wrk_rps = None;
     if with_wrk && round.is_multiple_of(2) {
-        wrk_rps = Some(measure::wrk(scenario, peer, args.load_cpu)?);
+        wrk_rps = Some(measure::wrk(scenario, peer, &args.load_cpus)?);
     }
-    let (result, proxy_cpu_s) = measure::measured(scenario, peer, args.load_cpu, ca, &json)?;
+    let (result, proxy_cpu_s) = measure::measured(scenario, peer, &args.load_cpus, ca, &json)?;
     if with_wrk && !round.is_multiple_of(2) {
-        wrk_rps = Some(measure::wrk(scenario, peer, args.load_cpu)?);
+        wrk_rps = Some(measure::wrk(scenario, peer, &args.load_cpus)?);
     }
     drop(holder);
     Ok(Sample {

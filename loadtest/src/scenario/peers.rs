@@ -1,9 +1,11 @@
 //! The proxies under test and how each is configured to do the same job:
 //! Portcullis from the scenario's config; nginx and HAProxy generated here
-//! (one worker/thread, proxy to the same upstream with keep-alive, no access
-//! log unless the scenario asks), plus what the scenario adds to each.
+//! (one worker process, thread or gateway worker per proxy core, proxy to the
+//! same upstream with keep-alive, no access log unless the scenario asks),
+//! plus what the scenario adds to each.
 //! Every config and generated file lives in the run directory.
 
+use super::cpus::CpuList;
 use super::file::{substitute, Scenario};
 use super::procs::{self, Proc};
 use anyhow::Context;
@@ -116,12 +118,12 @@ pub fn gateway_accepts(bin: &Path, config: &Path) -> anyhow::Result<Result<(), S
     Ok(Err(first.to_string()))
 }
 
-/// Starts the gateway: one worker, pinned to `cpu`.
+/// Starts the gateway: one worker per core of `cpus`, pinned to them.
 pub fn start_gateway(
     bin: &Path,
     config: &Path,
     port: u16,
-    cpu: usize,
+    cpus: &CpuList,
     ctx: &Ctx,
 ) -> anyhow::Result<Peer> {
     let args = vec![
@@ -129,12 +131,12 @@ pub fn start_gateway(
         "--config".to_string(),
         config.display().to_string(),
         "--workers".to_string(),
-        "1".to_string(),
+        cpus.count().to_string(),
         "--no-watch".to_string(),
     ];
     let proc = procs::spawn(
         "portcullis",
-        cpu,
+        cpus,
         &bin.display().to_string(),
         &args,
         &ctx.run_dir.join("gateway.log"),
@@ -179,8 +181,14 @@ pub fn write_generated(scenario: &Scenario, ctx: &Ctx) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Starts nginx: one process (no master), pinned to `cpu`.
-pub fn start_nginx(scenario: &Scenario, ctx: &Ctx, port: u16, cpu: usize) -> anyhow::Result<Peer> {
+/// Starts nginx pinned to `cpus`: one process (no master) on one core, a
+/// master and one worker per core on several.
+pub fn start_nginx(
+    scenario: &Scenario,
+    ctx: &Ctx,
+    port: u16,
+    cpus: &CpuList,
+) -> anyhow::Result<Peer> {
     let dir = ctx.run_dir.join("nginx");
     std::fs::create_dir_all(dir.join("logs"))?;
     let listen = format!("127.0.0.1:{port}");
@@ -205,7 +213,7 @@ pub fn start_nginx(scenario: &Scenario, ctx: &Ctx, port: u16, cpu: usize) -> any
     };
     let prefix = &scenario.file.generate.path_prefix;
     let config = format!(
-        "worker_processes 1;\ndaemon off;\nmaster_process off;\nerror_log {dir}/logs/error.log warn;\npid {dir}/nginx.pid;\nworker_rlimit_nofile 100000;\n\
+        "worker_processes {workers};\ndaemon off;\nmaster_process {master};\nerror_log {dir}/logs/error.log warn;\npid {dir}/nginx.pid;\nworker_rlimit_nofile 100000;\n\
          events {{ worker_connections 60000; }}\n\
          http {{\n    access_log off;\n    keepalive_requests 1000000;\n    keepalive_timeout 75s;\n    map_hash_max_size 262144;\n    map_hash_bucket_size 128;\n\
          \x20   client_body_temp_path {dir}/body;\n    proxy_temp_path {dir}/proxy;\n\
@@ -214,6 +222,8 @@ pub fn start_nginx(scenario: &Scenario, ctx: &Ctx, port: u16, cpu: usize) -> any
          \x20       proxy_http_version 1.1;\n        proxy_set_header Connection \"\";\n{routes}\
          \x20       location {prefix}/ {{\n            proxy_pass http://up;\n{front}\n        }}\n    }}\n}}\n",
         dir = dir.display(),
+        workers = cpus.count(),
+        master = if cpus.count() > 1 { "on" } else { "off" },
         upstream = format_args!("127.0.0.1:{}", ctx.upstream_port),
         global = ctx.fill(&section.global, &listen, &[])?,
         front = ctx.fill(&section.front, &listen, &[])?,
@@ -229,7 +239,7 @@ pub fn start_nginx(scenario: &Scenario, ctx: &Ctx, port: u16, cpu: usize) -> any
     ];
     let proc = procs::spawn(
         "nginx",
-        cpu,
+        cpus,
         "/usr/sbin/nginx",
         &args,
         &ctx.run_dir.join("nginx.log"),
@@ -244,12 +254,13 @@ pub fn start_nginx(scenario: &Scenario, ctx: &Ctx, port: u16, cpu: usize) -> any
     })
 }
 
-/// Starts HAProxy: one process, one thread, foreground, pinned to `cpu`.
+/// Starts HAProxy: one process, foreground, one thread per core of `cpus`,
+/// pinned to them.
 pub fn start_haproxy(
     scenario: &Scenario,
     ctx: &Ctx,
     port: u16,
-    cpu: usize,
+    cpus: &CpuList,
 ) -> anyhow::Result<Peer> {
     let listen = format!("127.0.0.1:{port}");
     let section = &scenario.file.haproxy;
@@ -271,10 +282,11 @@ pub fn start_haproxy(
         String::new()
     };
     let config = format!(
-        "global\n    nbthread 1\n    maxconn 9000\n    tune.ssl.cachesize 0\n{global}\n\
+        "global\n    nbthread {threads}\n    maxconn 9000\n    tune.ssl.cachesize 0\n{global}\n\
          defaults\n    mode http\n    timeout connect 5s\n    timeout client 75s\n    timeout server 75s\n    timeout http-keep-alive 75s\n    option http-keep-alive\n    http-reuse always\n\n\
          frontend fe\n    bind {listen}{bind_tls}\n    maxconn 9000\n{routes}{front}\n    default_backend be\n\n\
          backend be\n    server up 127.0.0.1:{upstream} maxconn 10000\n",
+        threads = cpus.count(),
         global = ctx.fill(&section.global, &listen, &[])?,
         front = ctx.fill(&section.front, &listen, &[])?,
         upstream = ctx.upstream_port,
@@ -288,7 +300,7 @@ pub fn start_haproxy(
     ];
     let proc = procs::spawn(
         "haproxy",
-        cpu,
+        cpus,
         "/usr/sbin/haproxy",
         &args,
         &ctx.run_dir.join("haproxy.log"),

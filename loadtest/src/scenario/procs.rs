@@ -1,9 +1,10 @@
-//! The processes a scenario starts: each pinned to a core with `taskset`, with
+//! The processes a scenario starts: each pinned to its cores with `taskset`, with
 //! the open-files limit raised to the hard limit, output to a file in the run
 //! directory, and stopped by its PID when the scenario ends, fails or is
 //! interrupted (the guard's `Drop`). Also what is read from `/proc` about
 //! them: CPU time and resident memory.
 
+use super::cpus::CpuList;
 use anyhow::Context;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -30,12 +31,22 @@ impl Proc {
         Ok(())
     }
 
-    /// Stops the process (SIGKILL, by PID) and reaps it.
+    /// Stops the process (SIGKILL, by PID) and reaps it; then its children
+    /// that outlive it (an nginx master's workers), each by PID.
     pub fn stop(&mut self) {
+        let mut children = Vec::new();
         if matches!(self.child.try_wait(), Ok(None)) {
+            children = with_children(self.pid()).split_off(1);
             let _ = self.child.kill();
         }
         let _ = self.child.wait();
+        if !children.is_empty() {
+            let _ = Command::new("kill")
+                .arg("-KILL")
+                .args(children.iter().map(|pid| pid.to_string()))
+                .stderr(Stdio::null())
+                .status();
+        }
     }
 }
 
@@ -45,10 +56,10 @@ impl Drop for Proc {
     }
 }
 
-/// Starts `program args` pinned to `cpu`, stdout and stderr to `log`.
+/// Starts `program args` pinned to `cpus`, stdout and stderr to `log`.
 pub fn spawn(
     name: &str,
-    cpu: usize,
+    cpus: &CpuList,
     program: &str,
     args: &[String],
     log: &Path,
@@ -61,7 +72,7 @@ pub fn spawn(
     command
         .arg("-c")
         .arg("ulimit -n 250000 2>/dev/null || ulimit -n \"$(ulimit -Hn)\"; exec taskset -c \"$0\" \"$@\"")
-        .arg(cpu.to_string())
+        .arg(cpus.to_string())
         .arg(program)
         .args(args)
         .stdin(Stdio::null())
@@ -79,9 +90,9 @@ pub fn spawn(
     })
 }
 
-/// Runs `program args` pinned to `cpu` to completion, at most `limit`; returns stdout.
+/// Runs `program args` pinned to `cpus` to completion, at most `limit`; returns stdout.
 pub fn run_pinned(
-    cpu: usize,
+    cpus: &CpuList,
     program: &str,
     args: &[String],
     limit: Duration,
@@ -89,7 +100,7 @@ pub fn run_pinned(
     let mut child = Command::new("bash")
         .arg("-c")
         .arg("ulimit -n 250000 2>/dev/null || ulimit -n \"$(ulimit -Hn)\"; exec taskset -c \"$0\" \"$@\"")
-        .arg(cpu.to_string())
+        .arg(cpus.to_string())
         .arg(program)
         .args(args)
         .stdin(Stdio::null())
@@ -178,4 +189,38 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
         .lines()
         .find_map(|line| line.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// `pid` and its children: an nginx master and its workers.
+fn with_children(pid: u32) -> Vec<u32> {
+    let mut all = vec![pid];
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for task in tasks.flatten() {
+            if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
+                all.extend(
+                    text.split_whitespace()
+                        .filter_map(|c| c.parse::<u32>().ok()),
+                );
+            }
+        }
+    }
+    all
+}
+
+/// CPU seconds (user + system) of `pid` and its children, all threads.
+pub fn tree_cpu_seconds(pid: u32) -> Option<f64> {
+    let mut total = crate::report::proc_cpu_seconds(&pid.to_string())?;
+    for child in with_children(pid).into_iter().skip(1) {
+        total += crate::report::proc_cpu_seconds(&child.to_string()).unwrap_or(0.0);
+    }
+    Some(total)
+}
+
+/// Resident memory of `pid` and its children in KiB.
+pub fn tree_rss_kib(pid: u32) -> Option<u64> {
+    let mut total = rss_kib(pid)?;
+    for child in with_children(pid).into_iter().skip(1) {
+        total += rss_kib(child).unwrap_or(0);
+    }
+    Some(total)
 }

@@ -114,6 +114,7 @@ pub fn write(
     skipped: &[(String, String)],
     out_dir: &Path,
     command: &str,
+    placement: &str,
 ) -> anyhow::Result<String> {
     let mut peers: Vec<String> = Vec::new();
     for s in samples {
@@ -205,7 +206,7 @@ pub fn write(
         None => "closed loop".into(),
     };
     let setup = format!(
-        "{mode}, {} connections{}, {} s per run after a {} s warm-up, {rounds} interleaved round{}, medians{}",
+        "{mode}, {} connections{}, {} s per run after a {} s warm-up, {rounds} interleaved round{}, medians{}; {placement}",
         load.connections,
         if load.keepalive { "" } else { " (no keep-alive)" },
         scenario.duration.as_secs_f64(),
