@@ -153,9 +153,14 @@ async fn connection_loop(
     };
     let mut conn: Option<Connection> = None;
     let mut request = shared.request.clone();
+    if Instant::now() < shared.start {
+        monoio::time::sleep_until(monoio::time::Instant::from_std(shared.start)).await;
+    }
+    // Closed loop: the next request is due when the previous one ended.
+    let mut last_done = Instant::now();
     loop {
         let scheduled = match spec.mode {
-            Mode::Closed => Instant::now().max(shared.start),
+            Mode::Closed => last_done,
             Mode::Open { .. } => next,
         };
         if scheduled >= shared.end || shared.stop.load(Ordering::Relaxed) {
@@ -166,7 +171,7 @@ async fn connection_loop(
                 break;
             }
         }
-        if Instant::now() < scheduled {
+        if matches!(spec.mode, Mode::Open { .. }) && Instant::now() < scheduled {
             monoio::time::sleep_until(monoio::time::Instant::from_std(scheduled)).await;
         }
         next = scheduled + interval;
@@ -175,6 +180,7 @@ async fn connection_loop(
             .within(deadline, one_request(&shared, &mut conn, request, is_head))
             .await;
         let done = Instant::now();
+        last_done = done;
         let result = match outcome {
             Ok((result, back)) => {
                 request = back;

@@ -71,19 +71,50 @@ pub async fn exchange(
     (read_answer(conn, request_is_head).await, request)
 }
 
+/// What one look at the pending bytes found.
+enum HeadStep {
+    Final {
+        status: u16,
+        body: BodyFraming,
+        close: bool,
+        len: usize,
+    },
+    Interim(usize),
+    Partial,
+}
+
+/// Parses the pending bytes. Kept out of `read_answer` so that the header
+/// storage (4 KiB) is not part of its future's state, which every request
+/// moves.
+fn parse_head(conn: &Connection, request_is_head: bool) -> Result<HeadStep, ErrorKind> {
+    let mut storage = response_header_storage();
+    match parse_response(conn.pending(), request_is_head, &mut storage) {
+        Ok(ParsedResponse::Final(head)) => Ok(HeadStep::Final {
+            status: head.status,
+            body: head.body,
+            close: head.close,
+            len: head.len,
+        }),
+        Ok(ParsedResponse::Interim(len)) => Ok(HeadStep::Interim(len)),
+        Ok(ParsedResponse::Partial) => Ok(HeadStep::Partial),
+        Err(_) => Err(ErrorKind::BadResponse),
+    }
+}
+
 async fn read_answer(conn: &mut Connection, request_is_head: bool) -> Result<Answer, ErrorKind> {
     let (status, body, close) = loop {
-        let mut storage = response_header_storage();
-        let parsed = parse_response(conn.pending(), request_is_head, &mut storage);
-        match parsed {
-            Ok(ParsedResponse::Final(head)) => {
-                let found = (head.status, head.body, head.close, head.len);
-                conn.consume(found.3);
-                break (found.0, found.1, found.2);
+        match parse_head(conn, request_is_head)? {
+            HeadStep::Final {
+                status,
+                body,
+                close,
+                len,
+            } => {
+                conn.consume(len);
+                break (status, body, close);
             }
-            Ok(ParsedResponse::Interim(len)) => conn.consume(len),
-            Ok(ParsedResponse::Partial) => read_some(conn).await?,
-            Err(_) => return Err(ErrorKind::BadResponse),
+            HeadStep::Interim(len) => conn.consume(len),
+            HeadStep::Partial => read_some(conn).await?,
         }
     };
     match body {

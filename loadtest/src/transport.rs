@@ -39,8 +39,12 @@ impl Connection {
         let _ = tcp.set_nodelay(true);
         let io = match tls {
             None => Io::Plain(tcp),
+            // Boxed: the handshake's state is large and would otherwise
+            // be part of every request's future.
             Some(client) => Io::Tls(Box::new(
-                client.connect(tcp).await.map_err(|_| OpenError::Tls)?,
+                Box::pin(client.connect(tcp))
+                    .await
+                    .map_err(|_| OpenError::Tls)?,
             )),
         };
         Ok(Connection {
