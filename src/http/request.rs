@@ -7,6 +7,7 @@
 //! differently from its back end is a request-smuggling hole: every ambiguity is
 //! rejected here, before a byte is forwarded.
 
+use super::authority::is_valid_authority;
 use super::fields::{
     is_token, is_valid_value, list_elements, parse_content_length, MAX_CONNECTION_TOKENS,
 };
@@ -48,6 +49,9 @@ pub enum RequestError {
     VersionNotSupported,
     #[error("unsupported expectation")]
     ExpectationFailed,
+    /// CONNECT: the gateway opens no tunnels (RFC 9110 §9.3.6).
+    #[error("method not implemented")]
+    MethodNotImplemented,
 }
 
 impl RequestError {
@@ -60,6 +64,7 @@ impl RequestError {
             RequestError::UnsupportedCoding => 501,
             RequestError::VersionNotSupported => 505,
             RequestError::ExpectationFailed => 417,
+            RequestError::MethodNotImplemented => 501,
         }
     }
 }
@@ -148,6 +153,10 @@ pub fn parse_request<'h, 'b>(
     };
     if target.len() > limits.max_uri_bytes {
         return Err(RequestError::UriTooLong);
+    }
+    // Methods are case-sensitive (RFC 9110 §9.1): only `CONNECT` asks for a tunnel.
+    if method == "CONNECT" {
+        return Err(RequestError::MethodNotImplemented);
     }
     let headers: &'h [httparse::Header<'b>] = request.headers;
     if target.contains('#') {
@@ -294,36 +303,6 @@ fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     let head = s.get(..prefix.len())?;
     head.eq_ignore_ascii_case(prefix)
         .then(|| &s[prefix.len()..])
-}
-
-/// `host[:port]` with reg-name, IPv4 or bracketed IPv6 characters only; no
-/// userinfo, no whitespace, no quotes.
-fn is_valid_authority(value: &[u8]) -> bool {
-    !value.is_empty()
-        && value.iter().all(|&b| {
-            b.is_ascii_alphanumeric()
-                || matches!(
-                    b,
-                    b'-' | b'.'
-                        | b'_'
-                        | b'~'
-                        | b':'
-                        | b'['
-                        | b']'
-                        | b'!'
-                        | b'$'
-                        | b'&'
-                        | b'\''
-                        | b'('
-                        | b')'
-                        | b'*'
-                        | b'+'
-                        | b','
-                        | b';'
-                        | b'='
-                        | b'%'
-                )
-        })
 }
 
 /// The path with percent-encoded unreserved characters (`ALPHA DIGIT - . _ ~`)
@@ -519,12 +498,20 @@ impl TransferCodings {
         Ok(())
     }
 
-    /// Only a single, final `chunked` is accepted (RFC 9112 §6.3).
+    /// Only a single, final `chunked` is accepted (RFC 9112 §6.3). A `chunked`
+    /// that is not final is a 400 whatever follows it (§6.3 says MUST), so
+    /// that check comes before the 501 for a coding the gateway does not know.
     fn framing(&self) -> Result<BodyFraming, RequestError> {
+        let chunked_final = self.chunked_seen == 1 && self.chunked_at == Some(self.count - 1);
+        if self.chunked_seen > 0 && !chunked_final {
+            return Err(RequestError::BadRequest(
+                "chunked is not the single final transfer coding",
+            ));
+        }
         if self.unknown {
             return Err(RequestError::UnsupportedCoding);
         }
-        if self.chunked_seen != 1 || self.chunked_at != Some(self.count - 1) {
+        if !chunked_final {
             return Err(RequestError::BadRequest(
                 "chunked is not the single final transfer coding",
             ));
