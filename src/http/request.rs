@@ -344,33 +344,47 @@ pub fn decode_unreserved(path: &str) -> Option<String> {
     Some(out)
 }
 
-/// True for `.` or `..` path segments, raw or percent-encoded.
+/// True for `.` or `..` path segments, raw or percent-encoded. An encoded
+/// slash or backslash (`%2F`, `%5C`) bounds a segment here too: routing keeps
+/// it as data, but a back end that decodes it before resolving dot segments
+/// would read `/api/x/..%2Fadmin` as `/api/admin`, behind the route's back.
 fn has_dot_segment(path: &str) -> bool {
-    if !path.bytes().any(|b| b == b'.' || b == b'%') {
+    let bytes = path.as_bytes();
+    if !bytes.iter().any(|&b| b == b'.' || b == b'%') {
         return false;
     }
-    path.split('/').any(|segment| {
-        let lower = segment.as_bytes();
-        matches!(lower.len(), 1..=6) && {
-            let mut decoded = [0u8; 6];
-            let mut n = 0;
-            let mut i = 0;
-            while i < lower.len() {
-                if lower[i] == b'%'
-                    && lower.get(i + 1) == Some(&b'2')
-                    && matches!(lower.get(i + 2), Some(b'e' | b'E'))
-                {
-                    decoded[n] = b'.';
-                    i += 3;
-                } else {
-                    decoded[n] = lower[i];
-                    i += 1;
-                }
-                n += 1;
-            }
-            matches!(&decoded[..n], b"." | b"..")
+    let decoded_at = |i: usize| {
+        let hex = |j: usize| bytes.get(j).and_then(|&b| (b as char).to_digit(16));
+        match (bytes[i], hex(i + 1), hex(i + 2)) {
+            (b'%', Some(hi), Some(lo)) => Some((hi * 16 + lo) as u8),
+            _ => None,
         }
-    })
+    };
+    // Characters in the current segment, and whether every one is a dot.
+    let (mut len, mut dots_only) = (0usize, true);
+    let mut i = 0;
+    loop {
+        let (c, step) = match bytes.get(i) {
+            None => (b'/', 0),
+            Some(&b) => match decoded_at(i) {
+                Some(d @ (b'.' | b'/' | b'\\')) => (d, 3),
+                _ => (b, 1),
+            },
+        };
+        if c == b'/' || c == b'\\' {
+            if dots_only && matches!(len, 1 | 2) {
+                return true;
+            }
+            if step == 0 {
+                return false;
+            }
+            (len, dots_only) = (0, true);
+        } else {
+            len += 1;
+            dots_only &= c == b'.';
+        }
+        i += step;
+    }
 }
 
 /// What the header fields say about framing, connection and host.

@@ -129,6 +129,24 @@ fn dot_segments_refused() {
     );
 }
 
+// A dot segment bounded by an encoded slash or backslash is refused; an
+// encoded slash alone, and dots inside a longer segment, are data.
+#[test]
+fn dot_segments_behind_encoded_slashes_refused() {
+    assert_eq!(
+        [
+            &b"GET /a/..%2Fadmin HTTP/1.1\r\nHost: a\r\n\r\n"[..],
+            b"GET /a/%2e%2e%2fadmin HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"GET /a/x%5C..%5Cadmin HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"GET /a/x%2F. HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"GET /a/group%2Fproject HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"GET /a/v1..2/...%2Fx HTTP/1.1\r\nHost: a\r\n\r\n",
+        ]
+        .map(error_status),
+        [400, 400, 400, 400, 0, 0]
+    );
+}
+
 // An absolute-form target supplies the host and the path.
 #[test]
 fn absolute_form_target() {
