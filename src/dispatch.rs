@@ -8,6 +8,7 @@ use crate::access_log::write_json_str;
 use crate::config::OnDeny;
 use crate::headers::edits::ResponseExtras;
 use crate::headers::{RenderedValues, TemplateContext};
+use crate::http::date::write_date_field;
 use crate::http::path::routing_path;
 use crate::http::request::{header_storage, parse_request, Parsed, RequestError, RequestHead};
 use crate::http::respond::{write_error, Persistence};
@@ -273,6 +274,9 @@ fn route_request(
     let (plan, decision) = match &spec.backend {
         BackendSpec::Stock(stock) => {
             out.extend_from_slice(&stock.head);
+            if !stock.has_date {
+                write_date_field(out);
+            }
             id.write_field(out);
             out.extend_from_slice(&admitted.extras.cors_fields);
             out.extend_from_slice(security);

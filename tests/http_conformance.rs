@@ -219,3 +219,41 @@ fn http10_response_with_transfer_encoding_is_502() {
     let r = get(gw.addr(), "/api/echo");
     assert_eq!(r.status, 502, "{r:?}");
 }
+
+// Rule: every response carries exactly one `Date` (RFC 9110 §6.6.1): the gateway's own
+// answers get the current time, a relayed response keeps the back end's Date or, without
+// one, gets the gateway's.
+#[test]
+fn every_response_carries_one_date() {
+    let up = RecordingUpstream::start(|r| match r.target.as_str() {
+        "/anything/dated" => Reply::raw(
+            "HTTP/1.1 200 OK\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\nContent-Length: 2\r\n\r\nok",
+        ),
+        _ => Reply::ok("undated"),
+    });
+    let gw = start_standard(&up, "");
+    let is_imf_fixdate = |v: &str| v.len() == 29 && v.ends_with(" GMT") && v.as_bytes()[3] == b',';
+    for (what, raw) in [
+        ("stock", get_req("/api/hello")),
+        ("no route", get_req("/api/nope")),
+        (
+            "wrong method",
+            "DELETE /api/teapot HTTP/1.1\r\nHost: gw.test\r\n\r\n".into(),
+        ),
+        (
+            "malformed head",
+            "GET /api/echo HTTP/1.1\r\nHost: a b\r\n\r\n".into(),
+        ),
+        ("relayed without Date", get_req("/api/any/plain")),
+    ] {
+        let r = request(gw.addr(), raw);
+        let dates = r.header_all("date");
+        assert!(
+            dates.len() == 1 && is_imf_fixdate(dates[0]),
+            "{what}: {:?}",
+            r.headers
+        );
+    }
+    let r = get(gw.addr(), "/api/any/dated");
+    assert_eq!(r.header_all("date"), ["Sun, 06 Nov 1994 08:49:37 GMT"]);
+}

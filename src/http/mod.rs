@@ -6,6 +6,7 @@
 
 pub mod authority;
 pub mod chunked;
+pub mod date;
 pub mod fields;
 pub mod path;
 pub mod query;
