@@ -171,7 +171,7 @@ async fn serve_request(
                     client
                         .linger_close(timer, clock.after(LINGER), LINGER_BYTES)
                         .await;
-                    let decision = Decision::for_request_status(status);
+                    let decision = Decision::for_request_error(error);
                     ctx.finish_unparsed(
                         peer,
                         status,

@@ -8,9 +8,9 @@ use crate::access_log::write_json_str;
 use crate::config::OnDeny;
 use crate::headers::edits::ResponseExtras;
 use crate::headers::{RenderedValues, TemplateContext};
-use crate::http::request::{
-    decode_unreserved, header_storage, parse_request, Parsed, RequestError, RequestHead,
-};
+use crate::http::date::write_date_field;
+use crate::http::path::routing_path;
+use crate::http::request::{header_storage, parse_request, Parsed, RequestError, RequestHead};
 use crate::http::respond::{write_error, Persistence};
 use crate::http::{BodyFraming, Version};
 use crate::peer::Peer;
@@ -180,9 +180,9 @@ fn route_request(
             skip_body: head.body,
         }
     };
-    // Routing sees `/%61dmin` as `/admin` (RFC 3986 §6.2.2.2), so an encoding
+    // Routing sees `/%61dmin` and `//admin` as `/admin`, so a spelling
     // cannot steer a request around a route and its policies.
-    let decoded = decode_unreserved(head.path);
+    let decoded = routing_path(head.path);
     let route_path = decoded.as_deref().unwrap_or(head.path);
     let Some(found) = snapshot
         .tables
@@ -274,6 +274,9 @@ fn route_request(
     let (plan, decision) = match &spec.backend {
         BackendSpec::Stock(stock) => {
             out.extend_from_slice(&stock.head);
+            if !stock.has_date {
+                write_date_field(out);
+            }
             id.write_field(out);
             out.extend_from_slice(&admitted.extras.cors_fields);
             out.extend_from_slice(security);

@@ -36,6 +36,7 @@
 //! | path routing table | `router.rs` |
 //! | request head parsing and framing rules | `http/request.rs`, `http/fields.rs` |
 //! | chunked coding | `http/chunked.rs` |
+//! | Host / authority grammar, the path form routing sees, the `Date` field | `http/authority.rs`, `http/path.rs`, `http/date.rs` |
 //! | response head parsing | `http/response.rs` |
 //! | gateway's own answers | `http/respond.rs`, `http/status.rs` |
 //! | socket + read buffer | `buffered.rs` |

@@ -130,6 +130,7 @@ pub fn write_preflight_answer(
     persistence: crate::http::respond::Persistence,
 ) {
     crate::http::respond::write_status_line(out, 204, "No Content");
+    crate::http::date::write_date_field(out);
     out.extend_from_slice(fields);
     if let Some(policy) = &route.cors {
         policy.write_preflight(preflight, out);

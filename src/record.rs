@@ -7,6 +7,7 @@
 //! the request id.
 
 use crate::access_log::{write_millis, LogClock};
+use crate::http::request::RequestError;
 use std::time::Duration;
 
 /// Longest request id accepted from a client (longer ones are replaced).
@@ -90,6 +91,8 @@ pub enum Decision {
     UriTooLong,
     BodyTooLarge,
     UnsupportedCoding,
+    /// `CONNECT`: the gateway opens no tunnels (501).
+    MethodNotImplemented,
     VersionNotSupported,
     ExpectationFailed,
     ClientTimeout,
@@ -136,6 +139,7 @@ impl Decision {
             Decision::UriTooLong => "request.uriTooLong",
             Decision::BodyTooLarge => "request.bodyTooLarge",
             Decision::UnsupportedCoding => "request.unsupportedTransferCoding",
+            Decision::MethodNotImplemented => "request.methodNotImplemented",
             Decision::VersionNotSupported => "request.unsupportedVersion",
             Decision::ExpectationFailed => "request.expectationFailed",
             Decision::ClientTimeout => "request.clientTimeout",
@@ -163,6 +167,14 @@ impl Decision {
             Decision::UsageTokenUnknown => Some("tokenUnknown"),
             Decision::UsageNotEntitled => Some("notEntitled"),
             _ => None,
+        }
+    }
+
+    /// The decision for a request head the gateway refused.
+    pub fn for_request_error(error: RequestError) -> Decision {
+        match error {
+            RequestError::MethodNotImplemented => Decision::MethodNotImplemented,
+            other => Decision::for_request_status(other.status()),
         }
     }
 

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 pub const STATUS_CLASSES: usize = 5;
 
 /// Every decision code, in a fixed order (index = position).
-pub const DECISIONS: [Decision; 28] = [
+pub const DECISIONS: [Decision; 29] = [
     Decision::StockResponse,
     Decision::BackendResponded,
     Decision::BackendError,
@@ -33,6 +33,7 @@ pub const DECISIONS: [Decision; 28] = [
     Decision::UriTooLong,
     Decision::BodyTooLarge,
     Decision::UnsupportedCoding,
+    Decision::MethodNotImplemented,
     Decision::VersionNotSupported,
     Decision::ExpectationFailed,
     Decision::ClientTimeout,

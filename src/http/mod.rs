@@ -4,8 +4,11 @@
 //! Everything here is pure: byte slices in, decisions and bytes out. No I/O, no
 //! config lookups, no routing; [`crate::conn`] and [`crate::proxy`] drive it.
 
+pub mod authority;
 pub mod chunked;
+pub mod date;
 pub mod fields;
+pub mod path;
 pub mod query;
 pub mod request;
 pub mod respond;

@@ -7,6 +7,7 @@
 //! differently from its back end is a request-smuggling hole: every ambiguity is
 //! rejected here, before a byte is forwarded.
 
+use super::authority::is_valid_authority;
 use super::fields::{
     is_token, is_valid_value, list_elements, parse_content_length, MAX_CONNECTION_TOKENS,
 };
@@ -48,6 +49,9 @@ pub enum RequestError {
     VersionNotSupported,
     #[error("unsupported expectation")]
     ExpectationFailed,
+    /// CONNECT: the gateway opens no tunnels (RFC 9110 §9.3.6).
+    #[error("method not implemented")]
+    MethodNotImplemented,
 }
 
 impl RequestError {
@@ -60,6 +64,7 @@ impl RequestError {
             RequestError::UnsupportedCoding => 501,
             RequestError::VersionNotSupported => 505,
             RequestError::ExpectationFailed => 417,
+            RequestError::MethodNotImplemented => 501,
         }
     }
 }
@@ -148,6 +153,10 @@ pub fn parse_request<'h, 'b>(
     };
     if target.len() > limits.max_uri_bytes {
         return Err(RequestError::UriTooLong);
+    }
+    // Methods are case-sensitive (RFC 9110 §9.1): only `CONNECT` asks for a tunnel.
+    if method == "CONNECT" {
+        return Err(RequestError::MethodNotImplemented);
     }
     let headers: &'h [httparse::Header<'b>] = request.headers;
     if target.contains('#') {
@@ -296,36 +305,6 @@ fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
         .then(|| &s[prefix.len()..])
 }
 
-/// `host[:port]` with reg-name, IPv4 or bracketed IPv6 characters only; no
-/// userinfo, no whitespace, no quotes.
-fn is_valid_authority(value: &[u8]) -> bool {
-    !value.is_empty()
-        && value.iter().all(|&b| {
-            b.is_ascii_alphanumeric()
-                || matches!(
-                    b,
-                    b'-' | b'.'
-                        | b'_'
-                        | b'~'
-                        | b':'
-                        | b'['
-                        | b']'
-                        | b'!'
-                        | b'$'
-                        | b'&'
-                        | b'\''
-                        | b'('
-                        | b')'
-                        | b'*'
-                        | b'+'
-                        | b','
-                        | b';'
-                        | b'='
-                        | b'%'
-                )
-        })
-}
-
 /// The path with percent-encoded unreserved characters (`ALPHA DIGIT - . _ ~`)
 /// decoded, as RFC 3986 §6.2.2.2 says equivalent URIs must be, so that
 /// `/%61dmin` routes like `/admin`; `None` when there is nothing to decode (the
@@ -365,33 +344,47 @@ pub fn decode_unreserved(path: &str) -> Option<String> {
     Some(out)
 }
 
-/// True for `.` or `..` path segments, raw or percent-encoded.
+/// True for `.` or `..` path segments, raw or percent-encoded. An encoded
+/// slash or backslash (`%2F`, `%5C`) bounds a segment here too: routing keeps
+/// it as data, but a back end that decodes it before resolving dot segments
+/// would read `/api/x/..%2Fadmin` as `/api/admin`, behind the route's back.
 fn has_dot_segment(path: &str) -> bool {
-    if !path.bytes().any(|b| b == b'.' || b == b'%') {
+    let bytes = path.as_bytes();
+    if !bytes.iter().any(|&b| b == b'.' || b == b'%') {
         return false;
     }
-    path.split('/').any(|segment| {
-        let lower = segment.as_bytes();
-        matches!(lower.len(), 1..=6) && {
-            let mut decoded = [0u8; 6];
-            let mut n = 0;
-            let mut i = 0;
-            while i < lower.len() {
-                if lower[i] == b'%'
-                    && lower.get(i + 1) == Some(&b'2')
-                    && matches!(lower.get(i + 2), Some(b'e' | b'E'))
-                {
-                    decoded[n] = b'.';
-                    i += 3;
-                } else {
-                    decoded[n] = lower[i];
-                    i += 1;
-                }
-                n += 1;
-            }
-            matches!(&decoded[..n], b"." | b"..")
+    let decoded_at = |i: usize| {
+        let hex = |j: usize| bytes.get(j).and_then(|&b| (b as char).to_digit(16));
+        match (bytes[i], hex(i + 1), hex(i + 2)) {
+            (b'%', Some(hi), Some(lo)) => Some((hi * 16 + lo) as u8),
+            _ => None,
         }
-    })
+    };
+    // Characters in the current segment, and whether every one is a dot.
+    let (mut len, mut dots_only) = (0usize, true);
+    let mut i = 0;
+    loop {
+        let (c, step) = match bytes.get(i) {
+            None => (b'/', 0),
+            Some(&b) => match decoded_at(i) {
+                Some(d @ (b'.' | b'/' | b'\\')) => (d, 3),
+                _ => (b, 1),
+            },
+        };
+        if c == b'/' || c == b'\\' {
+            if dots_only && matches!(len, 1 | 2) {
+                return true;
+            }
+            if step == 0 {
+                return false;
+            }
+            (len, dots_only) = (0, true);
+        } else {
+            len += 1;
+            dots_only &= c == b'.';
+        }
+        i += step;
+    }
 }
 
 /// What the header fields say about framing, connection and host.
@@ -519,12 +512,20 @@ impl TransferCodings {
         Ok(())
     }
 
-    /// Only a single, final `chunked` is accepted (RFC 9112 §6.3).
+    /// Only a single, final `chunked` is accepted (RFC 9112 §6.3). A `chunked`
+    /// that is not final is a 400 whatever follows it (§6.3 says MUST), so
+    /// that check comes before the 501 for a coding the gateway does not know.
     fn framing(&self) -> Result<BodyFraming, RequestError> {
+        let chunked_final = self.chunked_seen == 1 && self.chunked_at == Some(self.count - 1);
+        if self.chunked_seen > 0 && !chunked_final {
+            return Err(RequestError::BadRequest(
+                "chunked is not the single final transfer coding",
+            ));
+        }
         if self.unknown {
             return Err(RequestError::UnsupportedCoding);
         }
-        if self.chunked_seen != 1 || self.chunked_at != Some(self.count - 1) {
+        if !chunked_final {
             return Err(RequestError::BadRequest(
                 "chunked is not the single final transfer coding",
             ));

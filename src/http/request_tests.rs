@@ -129,6 +129,24 @@ fn dot_segments_refused() {
     );
 }
 
+// A dot segment bounded by an encoded slash or backslash is refused; an
+// encoded slash alone, and dots inside a longer segment, are data.
+#[test]
+fn dot_segments_behind_encoded_slashes_refused() {
+    assert_eq!(
+        [
+            &b"GET /a/..%2Fadmin HTTP/1.1\r\nHost: a\r\n\r\n"[..],
+            b"GET /a/%2e%2e%2fadmin HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"GET /a/x%5C..%5Cadmin HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"GET /a/x%2F. HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"GET /a/group%2Fproject HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"GET /a/v1..2/...%2Fx HTTP/1.1\r\nHost: a\r\n\r\n",
+        ]
+        .map(error_status),
+        [400, 400, 400, 400, 0, 0]
+    );
+}
+
 // An absolute-form target supplies the host and the path.
 #[test]
 fn absolute_form_target() {
@@ -172,5 +190,42 @@ fn unreserved_decoding() {
             decode_unreserved("/plain/path")
         ],
         [Some("/admin/~%2Fx".to_string()), None]
+    );
+}
+
+// A Host or absolute-form authority that breaks `uri-host [":" port]` is a 400.
+#[test]
+fn malformed_authority_is_400() {
+    assert_eq!(
+        [
+            &b"GET / HTTP/1.1\r\nHost: gw.test:abc\r\n\r\n"[..],
+            b"GET / HTTP/1.1\r\nHost: gw.test:80:81\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: [::1\r\n\r\n",
+            b"GET http://gw.test:x/ HTTP/1.1\r\nHost: gw.test\r\n\r\n",
+        ]
+        .map(error_status),
+        [400; 4]
+    );
+}
+
+// CONNECT is not implemented, whatever its target form.
+#[test]
+fn connect_is_501() {
+    assert_eq!(
+        [
+            &b"CONNECT gw.test:443 HTTP/1.1\r\nHost: gw.test:443\r\n\r\n"[..],
+            b"CONNECT /api HTTP/1.1\r\nHost: gw.test\r\n\r\n",
+        ]
+        .map(error_status),
+        [501, 501]
+    );
+}
+
+// A `chunked` that is not final is a 400 even when an unknown coding follows.
+#[test]
+fn chunked_not_final_before_unknown_coding_is_400() {
+    assert_eq!(
+        error_status(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, foo\r\n\r\n"),
+        400
     );
 }

@@ -1,5 +1,6 @@
-//! The gateway's own answers: error responses, `100 Continue`, and the
-//! `Connection` header decision shared by every response writer.
+//! The gateway's own answers: error responses (dated, [`super::date`]),
+//! `100 Continue`, and the `Connection` header decision shared by every
+//! response writer.
 
 use super::status::reason;
 use super::Version;
@@ -68,6 +69,7 @@ pub fn write_error(
 ) {
     let phrase = reason(status);
     write_status_line(out, status, phrase);
+    super::date::write_date_field(out);
     out.extend_from_slice(extra_fields);
     out.extend_from_slice(b"Content-Type: text/plain; charset=utf-8\r\n");
     let mut digits = itoa::Buffer::new();
@@ -96,6 +98,9 @@ mod tests {
     fn error_response_bytes() {
         let mut out = Vec::new();
         write_error(&mut out, 404, b"", Persistence::Close, false);
+        let date = out.iter().position(|&b| b == b'\n').map_or(0, |i| i + 1);
+        assert!(out[date..].starts_with(b"Date: "));
+        out.drain(date..date + 37);
         assert_eq!(
             out,
             b"HTTP/1.1 404 Not Found\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 14\r\nConnection: close\r\n\r\n404 Not Found\n"

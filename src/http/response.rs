@@ -4,8 +4,9 @@
 //! the back end; this returns `Partial`, an interim (1xx) head to skip, or a
 //! final [`ResponseHead`] with its body framing decided. Anything ambiguous
 //! (malformed or conflicting Content-Length, Content-Length with
-//! Transfer-Encoding, a status line that is not HTTP/1.x) is an error that
-//! becomes 502: the gateway never guesses where a response ends.
+//! Transfer-Encoding, Transfer-Encoding from an HTTP/1.0 back end, a status
+//! line that is not HTTP/1.x) is an error that becomes 502: the gateway never
+//! guesses where a response ends.
 
 use super::fields::{is_valid_value, list_elements, parse_content_length, trim_ows};
 use super::{BodyFraming, Version};
@@ -108,6 +109,10 @@ pub fn parse_response<'h, 'b>(
             }
             content_length = Some(n);
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            // RFC 9112 §6.1: framing an HTTP/1.0 message says it cannot have is faulty.
+            if version == Version::Http10 {
+                return Err(ResponseError("Transfer-Encoding in an HTTP/1.0 response"));
+            }
             transfer_encoding = true;
             let value = trim_ows(header.value);
             chunked = value.eq_ignore_ascii_case(b"chunked");
@@ -236,6 +241,15 @@ mod tests {
         let raw = b"HTTP/1.1 103 Early Hints\r\nLink: x\r\n\r\n";
         let parsed = parse_response(raw, false, &mut headers);
         assert!(matches!(parsed, Ok(ParsedResponse::Interim(n)) if n == raw.len()));
+    }
+
+    // An HTTP/1.0 response framed with Transfer-Encoding is refused.
+    #[test]
+    fn transfer_encoding_in_http10_response() {
+        assert!(parse(
+            b"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"
+        )
+        .is_err());
     }
 
     // A non-numeric status is refused.

@@ -271,8 +271,10 @@ pub fn write_client_response(
     let connection = ConnectionTokens::collect(response.headers);
     // HEAD and 304 answers describe the representation; a 204 has no length (RFC 9110 §8.6).
     let keep_declared_length = response.body == BodyFraming::None && response.status != 204;
+    let mut dated = false;
     for header in response.headers {
         let name = header.name;
+        dated |= name.len() == 4 && name.eq_ignore_ascii_case("date");
         if keep_declared_length && name.eq_ignore_ascii_case("content-length") {
             write_field(out, name.as_bytes(), header.value);
             continue;
@@ -289,6 +291,10 @@ pub fn write_client_response(
         write_field(out, name.as_bytes(), header.value);
     }
     edits.write_added(out, response.headers);
+    // RFC 9110 §6.6.1: a response forwarded without a Date gets one.
+    if !dated {
+        crate::http::date::write_date_field(out);
+    }
     request_id.write_field(out);
     match framing {
         ClientFraming::Length(n) => write_content_length(out, n),

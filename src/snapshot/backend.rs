@@ -118,6 +118,8 @@ pub struct StockSpec {
     pub status: u16,
     /// Status line and header fields (with Content-Length), without the blank line.
     pub head: Vec<u8>,
+    /// The configured fields include a `Date` (else the gateway adds the current one).
+    pub has_date: bool,
     pub body: Vec<u8>,
 }
 
@@ -417,6 +419,10 @@ pub fn compile_stock(config: &StockBackend) -> Result<StockSpec, (&'static str, 
     Ok(StockSpec {
         status: config.status,
         head,
+        has_date: config
+            .headers
+            .keys()
+            .any(|n| n.eq_ignore_ascii_case("date")),
         body: config.body.clone().into_bytes(),
     })
 }
