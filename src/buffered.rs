@@ -8,6 +8,7 @@
 //! nothing about HTTP.
 
 use crate::deadline::{TaskTimer, Tick};
+use crate::proxy::idle_probe::IdleProbe;
 use crate::transport::Transport;
 use std::io;
 
@@ -22,6 +23,9 @@ pub struct BufferedStream {
     pub stream: Transport,
     buf: Vec<u8>,
     start: usize,
+    /// Back-end connections: how the pool checks the connection is still
+    /// clean before reusing it. `None` on client connections.
+    pub idle_probe: Option<IdleProbe>,
 }
 
 /// Why a read or write did not complete.
@@ -38,6 +42,7 @@ impl BufferedStream {
             stream,
             buf: Vec::with_capacity(capacity),
             start: 0,
+            idle_probe: None,
         }
     }
 

@@ -85,13 +85,14 @@ impl WorkerCtx {
         stats: Arc<SharedWorkerStats>,
         access_log: Option<WorkerLog>,
         address_counts: Arc<AddressCounts>,
+        driver: Driver,
     ) -> Self {
         let first = store.load_full();
         WorkerCtx {
             id,
             cache: RefCell::new(arc_swap::Cache::new(store)),
             current: RefCell::new(Rc::new(first)),
-            pool: UpstreamPool::default(),
+            pool: UpstreamPool::new(driver == Driver::Epoll),
             buffers: RefCell::new(Vec::new()),
             shutdown: Shutdown::default(),
             deadlines: Rc::new(Deadlines::default()),
@@ -350,6 +351,7 @@ async fn worker_main(setup: WorkerSetup, driver: Driver) {
         setup.stats,
         worker_log,
         Arc::clone(&setup.address_counts),
+        driver,
     ));
     monoio::spawn(Rc::clone(&ctx.deadlines).sweep());
     for (index, listener) in setup.listeners.into_iter().enumerate() {

@@ -143,6 +143,34 @@ fn get_on_closed_pooled_connection_is_retried() {
     assert_eq!(targets, ["/v1/items/1", "/v1/items/2"]);
 }
 
+// Rule: bytes a back end sends on an idle pooled connection (a second answer nobody asked
+// for) never reach a client: the connection is closed instead of reused, and the next
+// request gets its own answer on a fresh connection (nginx and Envoy do the same).
+#[test]
+fn stray_bytes_on_an_idle_pooled_connection_are_not_relayed() {
+    let served = AtomicUsize::new(0);
+    let up = RecordingUpstream::start(move |r| {
+        if served.fetch_add(1, Ordering::SeqCst) == 0 {
+            Reply::raw("HTTP/1.1 204 No Content\r\n\r\n")
+                .then_sleep(Duration::from_millis(100))
+                .then_raw("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nEVIL")
+        } else {
+            Reply::ok(r.target.clone())
+        }
+    });
+    let gw = start_standard(&up, "");
+    assert_eq!(get(gw.addr(), "/api/items/1").status, 204);
+    std::thread::sleep(Duration::from_millis(400));
+    for n in 2..5 {
+        let r = get(gw.addr(), &format!("/api/items/{n}"));
+        assert_eq!((r.status, r.text()), (200, format!("/v1/items/{n}")));
+    }
+    assert_eq!(up.connection_count(), 2);
+    assert!(eventually(|| gw
+        .log_text()
+        .contains("sent bytes on an idle keep-alive connection")));
+}
+
 // Rule: a request whose body was never read (back end unreachable) gets 502 and the connection closes, so the body is never read as a request.
 #[test]
 fn unread_body_after_connect_failure_closes_connection() {

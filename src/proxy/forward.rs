@@ -21,7 +21,6 @@ use crate::http::{BodyFraming, Version};
 use crate::record::RequestId;
 use crate::snapshot::{ClientTimeouts, HttpBackendSpec, PoolSettings};
 use crate::transport::Transport;
-use monoio::net::TcpStream;
 use tracing::warn;
 
 /// Response heads larger than this are refused (502).
@@ -151,11 +150,11 @@ async fn acquire(
             .timer
             .within(
                 ex.deadline(backend.connect_timeout),
-                TcpStream::connect_addr(addr),
+                super::connect::connect(addr, ex.pool.nonblocking_sockets()),
             )
             .await
         {
-            Ok(Ok(stream)) => {
+            Ok(Ok((stream, probe))) => {
                 let _ = stream.set_nodelay(true);
                 let transport = match &backend.tls_client {
                     None => Transport::Plain(stream),
@@ -174,10 +173,9 @@ async fn acquire(
                         }
                     }
                 };
-                return Ok((
-                    BufferedStream::new(transport, UPSTREAM_READ_CAPACITY),
-                    false,
-                ));
+                let mut conn = BufferedStream::new(transport, UPSTREAM_READ_CAPACITY);
+                conn.idle_probe = Some(probe);
+                return Ok((conn, false));
             }
             Ok(Err(_)) => last = ForwardError::upstream(502, "back end refused the connection"),
             Err(_) => last = ForwardError::upstream(504, "back-end connect timed out"),

@@ -4,9 +4,11 @@
 //!
 //! LIFO: the most recently used connection is reused first (warm, least likely
 //! to have been closed by the back end); connections idle longer than the
-//! configured timeout are dropped instead of reused. `!Send` on purpose: one
+//! configured timeout are dropped instead of reused, and so are connections
+//! the back end closed or sent stray bytes on while idle ([`IdleProbe`]). `!Send` on purpose: one
 //! pool per worker, no locks.
 
+use super::idle_probe::IdleState;
 use crate::buffered::BufferedStream;
 use crate::deadline::Tick;
 use ahash::AHashMap;
@@ -24,16 +26,46 @@ struct Idle {
 #[derive(Default)]
 pub struct UpstreamPool {
     idle: RefCell<AHashMap<Box<str>, Vec<Idle>>>,
+    /// New back-end sockets are non-blocking (the epoll driver).
+    nonblocking_sockets: bool,
 }
 
 impl UpstreamPool {
+    /// A pool for a worker on the epoll driver (`nonblocking_sockets`) or on io_uring.
+    pub fn new(nonblocking_sockets: bool) -> Self {
+        UpstreamPool {
+            idle: RefCell::default(),
+            nonblocking_sockets,
+        }
+    }
+
+    /// Whether new back-end sockets must be non-blocking.
+    pub fn nonblocking_sockets(&self) -> bool {
+        self.nonblocking_sockets
+    }
+
     /// The freshest idle connection to `key` idle for fewer than `max_idle` ticks.
     pub fn checkout(&self, key: &str, max_idle: Tick, now: Tick) -> Option<BufferedStream> {
         let mut idle = self.idle.borrow_mut();
         let list = idle.get_mut(key)?;
         while let Some(entry) = list.pop() {
-            if now.saturating_sub(entry.since) < max_idle {
-                return Some(entry.conn);
+            if now.saturating_sub(entry.since) >= max_idle {
+                continue;
+            }
+            let state = entry
+                .conn
+                .idle_probe
+                .as_ref()
+                .map_or(IdleState::Clean, |probe| probe.state());
+            match state {
+                IdleState::Clean => return Some(entry.conn),
+                IdleState::Closed => {}
+                IdleState::StrayBytes => {
+                    tracing::warn!(
+                        backend = key,
+                        "back end sent bytes on an idle keep-alive connection; closed it"
+                    );
+                }
             }
         }
         None
