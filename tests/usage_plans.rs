@@ -136,6 +136,18 @@ fn query_token_passes_and_is_stripped() {
     assert_eq!(up.only_request().target, "/o/a?x=1&y=2");
 }
 
+// Rule: a token parameter whose name is percent-encoded (`api%5Fkey`) is the same
+// parameter: it is read and removed, never forwarded.
+#[test]
+fn percent_encoded_query_token_name_is_read_and_stripped() {
+    let up = RecordingUpstream::ok();
+    let state = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(&config(&up, &with_state(PLANS, state.path())));
+    let path = format!("/orders/a?x=1&api%5Fkey={ACME_TOKEN}");
+    assert_eq!(call(&gw, &path, None).status, 200);
+    assert_eq!(up.only_request().target, "/o/a?x=1");
+}
+
 // Rule: a deployment may answer 401 with a challenge instead of 403.
 #[test]
 fn reject_status_401_has_challenge() {

@@ -1,12 +1,19 @@
 //! Query strings: one parameter's value by name, and percent-decoding of a
-//! value. Shared by the usage-plan token lookup and the admin endpoint.
+//! value. Shared by the usage-plan token lookup (and the removal of the token
+//! from the forwarded target) and the admin endpoint.
 
-/// The first non-empty value of `name` in a query string.
+/// The first non-empty value of `name` in a query string. A parameter name
+/// written with percent-escapes (`api%5Fkey`) is the same name.
 pub fn query_value<'a>(query: &'a str, name: &str) -> Option<&'a [u8]> {
     query.split('&').find_map(|pair| {
         let (key, value) = pair.split_once('=')?;
-        (key == name && !value.is_empty()).then_some(value.as_bytes())
+        (is_param_named(key, name) && !value.is_empty()).then_some(value.as_bytes())
     })
+}
+
+/// Whether a query parameter's `key` as sent is `name`, percent-escapes decoded.
+pub fn is_param_named(key: &str, name: &str) -> bool {
+    key == name || (key.contains('%') && percent_decode(key.as_bytes()) == name.as_bytes())
 }
 
 /// Percent-decodes a query value (`+` is a space); a broken escape stays as it is.
@@ -42,7 +49,7 @@ pub fn percent_decode(bytes: &[u8]) -> Vec<u8> {
 mod tests {
     use super::*;
 
-    // A query value is found by exact name; empty values do not count.
+    // A query value is found by its (percent-decoded) name; empty values do not count.
     #[test]
     fn query_value_by_name() {
         assert_eq!(
@@ -50,8 +57,16 @@ mod tests {
                 query_value("a=1&api_key=xyz", "api_key"),
                 query_value("xapi_key=1", "api_key"),
                 query_value("api_key=&api_key=2", "api_key"),
+                query_value("api%5Fkey=enc&api_key=plain", "api_key"),
+                query_value("api%5key=broken", "api_key"),
             ],
-            [Some(&b"xyz"[..]), None, Some(&b"2"[..])]
+            [
+                Some(&b"xyz"[..]),
+                None,
+                Some(&b"2"[..]),
+                Some(&b"enc"[..]),
+                None
+            ]
         );
     }
 

@@ -202,7 +202,7 @@ fn is_token_pair(locations: &[TokenLocation], pair: &str) -> bool {
     let key = pair.split('=').next().unwrap_or(pair);
     locations
         .iter()
-        .any(|l| matches!(l, TokenLocation::Query(q) if **q == *key))
+        .any(|l| matches!(l, TokenLocation::Query(q) if crate::http::query::is_param_named(key, q)))
 }
 
 fn write_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
