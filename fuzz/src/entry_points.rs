@@ -16,6 +16,7 @@ use portcullis::auth::jwt::{KeySource, Verifier};
 use portcullis::auth::keys::KeySet;
 use portcullis::cidr::CidrSet;
 use portcullis::config::parse_str;
+use portcullis::dispatch::{plan_request, Context, RequestIds};
 use portcullis::http::chunked::{encode_chunk, ChunkedDecoder, LAST_CHUNK};
 use portcullis::http::query::{percent_decode, query_value};
 use portcullis::http::request::{
@@ -23,9 +24,11 @@ use portcullis::http::request::{
 };
 use portcullis::http::response::{parse_response, response_header_storage, ParsedResponse};
 use portcullis::http::BodyFraming;
+use portcullis::peer::Peer;
 use portcullis::snapshot::Snapshot;
-use portcullis::usage::{Now, QuotaStore, UsageRegistry};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use portcullis::telemetry::StatsRegistry;
+use portcullis::usage::{LocalShares, Now, QuotaStore, UsageRegistry};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 /// The wall clock every time-dependent check runs at (2026-09-21 UTC), so a
@@ -35,8 +38,11 @@ pub const NOW: u64 = 1_790_000_000;
 /// Most pipelined request heads parsed from one input.
 const MAX_PIPELINED: usize = 8;
 
-/// Request heads, one after another as a keep-alive connection reads them,
-/// each body skipped by its framing (chunked bodies through the decoder).
+/// Request heads, one after another as a keep-alive connection reads them:
+/// each parsed and planned by the dispatcher against [`DISPATCH_CONFIG`]
+/// (routing, network rules, CORS, authentication, usage plans, header
+/// transformations, the access-log fields), then its body skipped by its
+/// framing (chunked bodies through the decoder).
 pub fn request_head(data: &[u8]) {
     let Some((&knob, mut rest)) = data.split_first() else {
         return;
@@ -56,6 +62,7 @@ pub fn request_head(data: &[u8]) {
         }
     };
     for _ in 0..MAX_PIPELINED {
+        plan(rest, knob & 2 == 2);
         let mut storage = header_storage();
         let next = match parse_request(rest, &limits, &mut storage) {
             Ok(Parsed::Complete(head)) => {
@@ -83,6 +90,117 @@ pub fn request_head(data: &[u8]) {
         };
         rest = &rest[next..];
     }
+}
+
+/// A gateway with every request-time policy: trusted proxies, network rules,
+/// CORS, JWT authentication (anonymous allowed), header transformations with
+/// every kind of template variable, usage plans with header and query tokens,
+/// a per-address rate limit, stock and forwarded routes with parameters.
+const DISPATCH_CONFIG: &str = r#"
+[[listeners]]
+name = "public"
+address = "127.0.0.1:8080"
+trusted_proxies = ["127.0.0.0/8", "::1"]
+security_headers = { content_type_options = true, remove_server_headers = true }
+
+[[deployments]]
+name = "orders"
+listener = "public"
+path_prefix = "/orders"
+network = { deny = ["192.0.2.0/24", "2001:db8::/32"] }
+
+[deployments.cors]
+allowed_origins = ["https://app.example.com"]
+allowed_methods = ["GET", "POST"]
+allowed_headers = ["Authorization", "Content-Type"]
+exposed_headers = ["X-Request-Id"]
+max_age_in_seconds = 600
+
+[deployments.authentication]
+type = "jwt"
+issuers = ["https://issuer.example"]
+audiences = ["orders"]
+verify_claims = [{ key = "tenant", values = ["acme"] }]
+is_anonymous_access_allowed = true
+public_keys = { type = "static_keys", keys = [{ kid = "hs", format = "json_web_key", kty = "oct", k = "cG9ydGN1bGxpcy1mdXp6aW5nLXNlY3JldC0zMi1ieXRl", alg = "HS256" }] }
+
+[[deployments.routes]]
+path = "/v1/{id}/items/{rest*}"
+backend = { type = "http", url = "http://127.0.0.1:9/api/{id}/{rest*}?fixed=1" }
+request_headers = { set = [
+  { name = "X-Caller", value = "${request.auth[sub]}" },
+  { name = "X-Order", value = "id=${request.path[id]};q=${request.query[q]};h=${request.headers[x-tenant]}" },
+], remove = ["Cookie"] }
+response_headers = { rename = [{ from = "X-Internal-Id", to = "X-Order-Ref" }], remove = ["X-Debug"] }
+
+[[deployments.routes]]
+path = "/v1/health"
+methods = ["GET", "HEAD"]
+authorization = "anonymous"
+backend = { type = "stock", status = 200, headers = { "Content-Type" = "text/plain" }, body = "ok" }
+
+[[deployments.routes]]
+path = "/v1/secret"
+authorization = { any_of = ["orders:read"] }
+backend = { type = "stock", status = 200, body = "secret" }
+
+[[deployments]]
+name = "plans"
+listener = "public"
+path_prefix = "/plans"
+usage_plans = { token_locations = ["header:X-Client-Token", "query:api_key"], reject_status = 401 }
+rate_limit = { requests_per_second = 1000, key = "client_ip" }
+
+[[deployments.routes]]
+path = "/files/*"
+backend = { type = "http", url = "http://[::1]:9/store" }
+request_headers = { set = [{ name = "X-Subscriber", value = "${subscriber.name}" }] }
+
+[[usage_plans]]
+name = "gold"
+
+[[usage_plans.entitlements]]
+name = "plans"
+deployments = ["plans"]
+rate_limit = { requests_per_second = 50, burst = 10 }
+quota = { limit = 1000, period = "day", on_breach = "allow" }
+
+[[subscribers]]
+name = "acme"
+usage_plans = ["gold"]
+clients = [{ name = "prod", token = "acme-prod-demo-token-0001" }]
+"#;
+
+thread_local! {
+    static DISPATCH: Snapshot = dispatch_snapshot();
+}
+
+fn dispatch_snapshot() -> Snapshot {
+    let file = Path::new("/nonexistent/gateway.toml");
+    let config = parse_str(DISPATCH_CONFIG, file).expect("the dispatch config parses");
+    let mut snapshot =
+        Snapshot::compile(&config, DISPATCH_CONFIG, file).expect("the dispatch config compiles");
+    snapshot.attach_stats(&StatsRegistry::new(1));
+    snapshot
+}
+
+/// Plans the request at the start of `pending` as a worker does, for a
+/// client on loopback (a trusted proxy) while serving or draining.
+fn plan(pending: &[u8], draining: bool) {
+    DISPATCH.with(|snapshot| {
+        let peer = Peer::new(SocketAddr::from(([127, 0, 0, 1], 40000)));
+        let (ids, limits) = (RequestIds::new(7), LocalShares::default());
+        let cx = Context {
+            snapshot,
+            peer: &peer,
+            listener: 0,
+            draining,
+            ids: &ids,
+            limits: &limits,
+        };
+        let (mut out, mut log) = (Vec::new(), Vec::new());
+        let _ = plan_request(&cx, pending, &mut out, Some(&mut log));
+    });
 }
 
 /// A chunked body fed in pieces of a size the knob picks, the unconsumed
