@@ -25,11 +25,13 @@ use portcullis::http::request::{
 use portcullis::http::response::{parse_response, response_header_storage, ParsedResponse};
 use portcullis::http::BodyFraming;
 use portcullis::peer::Peer;
+use portcullis::service::state::StateHandover;
 use portcullis::snapshot::Snapshot;
 use portcullis::telemetry::StatsRegistry;
-use portcullis::usage::{LocalShares, Now, QuotaStore, UsageRegistry};
+use portcullis::usage::{LocalShares, Now, QuotaHandover, QuotaStore, UsageRegistry};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The wall clock every time-dependent check runs at (2026-09-21 UTC), so a
 /// run does not depend on the day it happens.
@@ -478,26 +480,32 @@ usage_plans = ["gold"]
 clients = [{ name = "prod", token = "acme-prod-demo-token-0001" }]
 "#;
 
-/// A quota count file as `state_dir` holds it, read back at start, seeded
-/// into the usage registry, attached to a snapshot with quotas and counted
-/// against at [`NOW`]; then written again and read back.
+/// Quota counts as a new process takes them in: the bytes as the count file
+/// `state_dir` holds, read back at start and seeded into the usage registry,
+/// and as the blobs a predecessor sends at a takeover (its counts, then its
+/// drain delta: once before the counters exist, once after). One JSON
+/// document can be both, having `counters` and `counts`. Then the counters
+/// are attached to a snapshot with quotas and counted against at [`NOW`], and
+/// the counts written again and read back.
 pub fn quota_state(data: &[u8]) {
     let dir = scratch_path();
     let store = QuotaStore::open(&dir.join("state")).expect("the state directory opens");
     if std::fs::write(store.path(), data).is_err() {
         return;
     }
-    let registry = UsageRegistry::default();
+    let registry = Arc::new(UsageRegistry::default());
     registry.seed(store.load());
+    let handover = QuotaHandover::new(Arc::clone(&registry));
+    let _ = handover.import_at_handover(data);
+    let _ = handover.import_after_drain(data);
     let mut snapshot = quota_snapshot(&dir);
     let now = NOW as i64;
-    registry.attach(
-        &mut snapshot,
-        Now {
-            mono_ns: 1,
-            unix_secs: now,
-        },
-    );
+    let at = Now {
+        mono_ns: 1,
+        unix_secs: now,
+    };
+    registry.attach(&mut snapshot, at);
+    let _ = handover.import_after_drain(data);
     let usage = &snapshot.usage;
     for subscriber in &usage.subscribers {
         for grant in &subscriber.grants {
