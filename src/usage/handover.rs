@@ -122,3 +122,57 @@ impl StateHandover for QuotaHandover {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::Snapshot;
+    use crate::usage::Now;
+    use std::path::Path;
+
+    /// 2026-09-21 UTC: day number 20717.
+    const NOW: i64 = 1_790_000_000;
+
+    /// A plan with a daily quota, held by subscriber `s`.
+    const CONFIG: &str = "[[listeners]]\nname = \"l\"\naddress = \"127.0.0.1:0\"\n[[deployments]]\nname = \"d\"\nlistener = \"l\"\nusage_plans = { token_locations = [\"header:X-Token\"] }\n[[deployments.routes]]\npath = \"/\"\nbackend = { type = \"stock\", status = 200 }\n[[usage_plans]]\nname = \"p\"\n[[usage_plans.entitlements]]\nname = \"e\"\ndeployments = [\"d\"]\nquota = { limit = 10, period = \"day\" }\n[[subscribers]]\nname = \"s\"\nusage_plans = [\"p\"]\nclients = [{ name = \"c\", token = \"0123456789abcdef\" }]\n";
+
+    /// A blob counting u64::MAX requests of `s` today: more than any process counts.
+    const HUGE: &[u8] =
+        br#"{"version":1,"counts":[[["s","p","e","day"],20717,18446744073709551615]]}"#;
+
+    // Regression (fuzz target quota_state): a drain delta added to a seed of the same period
+    // overflowed (a panic in debug builds, a wrapped count in release); it saturates now.
+    #[test]
+    fn huge_drain_delta_on_a_seed_saturates() {
+        let handover = QuotaHandover::new(Arc::new(UsageRegistry::default()));
+        assert_eq!(handover.import_at_handover(HUGE), Ok(()));
+        assert_eq!(handover.import_after_drain(HUGE), Ok(()));
+    }
+
+    // Regression (fuzz target quota_state): a drain delta added to a live counter overflowed
+    // in QuotaCounter::add; the count saturates at the counter's largest value.
+    #[test]
+    fn huge_drain_delta_on_a_live_counter_saturates() {
+        let registry = Arc::new(UsageRegistry::default());
+        let handover = QuotaHandover::new(Arc::clone(&registry));
+        let config = crate::config::parse_str(CONFIG, Path::new("t.toml")).unwrap();
+        let mut snapshot = Snapshot::compile(&config, CONFIG, Path::new("t.toml")).unwrap();
+        handover.import_at_handover(HUGE).unwrap();
+        let now = Now {
+            mono_ns: 1,
+            unix_secs: NOW,
+        };
+        registry.attach(&mut snapshot, now);
+        handover.import_after_drain(HUGE).unwrap();
+        let key = (
+            "s".into(),
+            "p".into(),
+            "e".into(),
+            crate::config::QuotaPeriod::Day,
+        );
+        assert_eq!(
+            registry.quota_counts(NOW),
+            vec![(key, 20717, (1 << 40) - 1)]
+        );
+    }
+}

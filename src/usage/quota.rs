@@ -105,7 +105,7 @@ impl QuotaCounter {
         loop {
             let stored = tag_of(state);
             let next = if stored == tag {
-                pack_tag(tag, (state & COUNT_MASK) + n)
+                pack_tag(tag, (state & COUNT_MASK).saturating_add(n))
             } else if is_after(tag, stored) || state & COUNT_MASK == 0 {
                 pack_tag(tag, n)
             } else {

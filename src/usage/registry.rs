@@ -76,7 +76,8 @@ impl UsageRegistry {
                 None => {
                     let seed = maps.seeds.entry(key).or_insert((number, 0));
                     if seed.0 == number {
-                        seed.1 += n;
+                        // Counts come from another process: never trust them not to overflow.
+                        seed.1 = seed.1.saturating_add(n);
                     } else if seed.0 < number {
                         *seed = (number, n);
                     }

@@ -1,0 +1,4 @@
+//! Fuzz target: arbitrary bytes into [`portcullis_fuzz::entry_points::response_head`].
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| portcullis_fuzz::entry_points::response_head(data));
