@@ -172,6 +172,11 @@ fn header_members_and_algorithms() {
             invalid_token(),
         ),
         (
+            "HS384 under the 36-byte HMAC secret (RFC 7518 §3.2: needs 48)",
+            keys().token(Algorithm::HS384, &claims("read")),
+            invalid_token(),
+        ),
+        (
             "HS256 signed with the P-256 key's JWK text",
             sign(
                 Algorithm::HS256,
@@ -499,4 +504,47 @@ backend = {{ type = "http", url = "http://{}/orders" }}
         status, 200,
         "the new kid was not fetched before max_cache_duration (1h)"
     );
+}
+
+// RFC 7518 §3.2: an HMAC key shorter than the hash output MUST NOT be used;
+// `check` refuses a 16-byte `oct` key with the reason and the key's place.
+#[test]
+fn check_refuses_short_hmac_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gateway.toml");
+    let short = b64(b"sixteen-byte-key");
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+[[listeners]]
+name = "public"
+address = "127.0.0.1:0"
+
+[[deployments]]
+name = "api"
+listener = "public"
+path_prefix = "/api"
+authentication = {{ type = "jwt", issuers = ["https://issuer.test"], audiences = ["orders-api"], public_keys = {{ type = "static_keys", keys = [{{ kid = "h", format = "json_web_key", kty = "oct", k = "{short}" }}] }} }}
+
+[[deployments.routes]]
+path = "/orders"
+backend = {{ type = "http", url = "http://127.0.0.1:9/orders" }}
+"#
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("16 bytes is too short"), "{text}");
+    assert!(text.contains("public_keys.keys[0]"), "{text}");
 }

@@ -4,7 +4,9 @@
 //!
 //! Each key carries the algorithms it may verify, derived from its type (and
 //! narrowed by its `alg`): an RSA key never verifies an HMAC token, so the
-//! HS256-with-an-RSA-public-key confusion cannot happen. No I/O here except
+//! HS256-with-an-RSA-public-key confusion cannot happen; an HMAC secret
+//! serves only the algorithms its length allows (RFC 7518 §3.2), and one
+//! shorter than 32 bytes is refused. No I/O here except
 //! reading the files the config names.
 
 use crate::config::{KeyFormat, StaticKey};
@@ -174,7 +176,7 @@ fn key_from_jwk(jwk: &Jwk) -> Result<VerifyKey, String> {
         },
         AlgorithmParameters::OctetKeyPair(p) if p.curve == EllipticCurve::Ed25519 => ED,
         AlgorithmParameters::OctetKeyPair(_) => return Err("unsupported OKP curve".into()),
-        AlgorithmParameters::OctetKey(_) => HMAC,
+        AlgorithmParameters::OctetKey(p) => hmac_algorithms(&p.value)?,
     };
     let restrict = match jwk.common.key_algorithm {
         None => None,
@@ -182,6 +184,26 @@ fn key_from_jwk(jwk: &Jwk) -> Result<VerifyKey, String> {
     };
     let decoding = DecodingKey::from_jwk(jwk).map_err(|e| format!("bad key material: {e}"))?;
     verify_key(decoding, family, restrict)
+}
+
+/// The HMAC algorithms a secret of this size may serve: RFC 7518 §3.2 wants a
+/// key at least as long as the hash output (32 bytes for HS256, 48 for
+/// HS384, 64 for HS512); a shorter secret is refused outright.
+fn hmac_algorithms(k: &str) -> Result<&'static [Algorithm], String> {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(k.trim_end_matches('='))
+        .map_err(|_| "`k` is not base64url".to_string())?
+        .len();
+    match bytes {
+        0..=31 => Err(format!(
+            "an HMAC key of {bytes} bytes is too short: HS256 needs at least 32 (RFC 7518 §3.2)"
+        )),
+        32..=47 => Ok(&HMAC[..1]),
+        48..=63 => Ok(&HMAC[..2]),
+        _ => Ok(HMAC),
+    }
 }
 
 fn algorithm(alg: KeyAlgorithm) -> Option<Algorithm> {
@@ -195,7 +217,7 @@ fn verify_key(
 ) -> Result<VerifyKey, String> {
     let algorithms = match restrict {
         Some(alg) if family.contains(&alg) => vec![alg],
-        Some(alg) => return Err(format!("alg {alg:?} does not fit this key type")),
+        Some(alg) => return Err(format!("alg {alg:?} does not fit this key's type or size")),
         None => family.to_vec(),
     };
     let mut validation = Validation::new(algorithms[0]);
@@ -226,6 +248,35 @@ mod tests {
             .validation
             .algorithms
             .contains(&Algorithm::HS256));
+    }
+
+    // HMAC secrets shorter than the hash output are refused or narrowed (RFC 7518 §3.2).
+    #[test]
+    fn hmac_key_size_decides_algorithms() {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use base64::Engine;
+        let algorithms = |len: usize| {
+            let mut set = KeySet::default();
+            let k = URL_SAFE_NO_PAD.encode(vec![7u8; len]);
+            let notes = set
+                .add_jwks(&format!(
+                    r#"{{"keys":[{{"kty":"oct","kid":"h","k":"{k}"}}]}}"#
+                ))
+                .unwrap();
+            (
+                set.get("h").map(|key| key.validation.algorithms.len()),
+                notes.len(),
+            )
+        };
+        assert_eq!(
+            [
+                algorithms(16),
+                algorithms(32),
+                algorithms(48),
+                algorithms(64)
+            ],
+            [(None, 1), (Some(1), 0), (Some(2), 0), (Some(3), 0)]
+        );
     }
 
     // A key that is not PEM at all is refused with a clear message.
