@@ -457,17 +457,14 @@ fn query_parameter_forms() {
     }
 }
 
-// RFC 7517 §4.5 / RFC 8725 §3.10 practice: a token whose kid the cached
-// remote JWKS lacks asks for an early refresh, so a key rotated in at the
-// identity provider is accepted within seconds, not after max_cache_duration.
-#[test]
-fn unknown_kid_refreshes_remote_jwks_early() {
-    let upstream = RecordingUpstream::ok();
-    let server = JwksServer::start(rsa_only_jwks());
-    let dir = tempfile::tempdir().unwrap();
-    let ca = dir.path().join("ca.pem");
-    std::fs::write(&ca, &server.ca_pem).unwrap();
-    let gw = Gateway::start(&format!(
+/// A gateway whose deployment `api` reads its keys from `server` (CA file
+/// `ca`), refreshed hourly.
+fn remote_jwks_gateway(
+    upstream: &RecordingUpstream,
+    server: &JwksServer,
+    ca: &std::path::Path,
+) -> Gateway {
+    Gateway::start(&format!(
         r#"
 [[listeners]]
 name = "public"
@@ -486,7 +483,47 @@ backend = {{ type = "http", url = "http://{}/orders" }}
         server.port,
         ca.display(),
         upstream.addr()
-    ));
+    ))
+}
+
+// RFC 7517 §5: keys of a type, curve or algorithm not understood are
+// ignored, not a reason to refuse the whole set: an identity provider that
+// also publishes, say, a post-quantum or secp256k1 key must not lock every
+// caller out.
+#[test]
+fn remote_jwks_with_unknown_key_kinds_keeps_the_others() {
+    let upstream = RecordingUpstream::ok();
+    let mut document: Value = serde_json::from_str(&keys().jwks()).unwrap();
+    let members = document["keys"].as_array_mut().unwrap();
+    members.insert(
+        0,
+        json!({"kty": "AKP", "kid": "pq", "alg": "ML-DSA-44", "pub": "AAAA"}),
+    );
+    members.push(json!({"kty": "EC", "kid": "k1", "crv": "secp256k1", "x": "AAAA", "y": "AAAA"}));
+    let server = JwksServer::start(document.to_string());
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &server.ca_pem).unwrap();
+    let gw = remote_jwks_gateway(&upstream, &server, &ca);
+    let es = es256(&claims("r"));
+    assert!(
+        eventually(|| bearer(gw.addr(), &es).status == 200),
+        "the usable keys were not taken; log:\n{}",
+        gw.log_text()
+    );
+}
+
+// RFC 7517 §4.5 / RFC 8725 §3.10 practice: a token whose kid the cached
+// remote JWKS lacks asks for an early refresh, so a key rotated in at the
+// identity provider is accepted within seconds, not after max_cache_duration.
+#[test]
+fn unknown_kid_refreshes_remote_jwks_early() {
+    let upstream = RecordingUpstream::ok();
+    let server = JwksServer::start(rsa_only_jwks());
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &server.ca_pem).unwrap();
+    let gw = remote_jwks_gateway(&upstream, &server, &ca);
     let rs = keys().token(Algorithm::RS256, &claims("r"));
     assert!(
         eventually(|| bearer(gw.addr(), &rs).status == 200),

@@ -10,7 +10,7 @@
 //! reading the files the config names.
 
 use crate::config::{KeyFormat, StaticKey};
-use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm};
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use std::collections::HashMap;
 use std::path::Path;
@@ -59,18 +59,34 @@ impl KeySet {
         Ok(())
     }
 
-    /// Adds every usable key of a JWKS document; keys without `kid`, of an
-    /// unsupported type, or meant for encryption are skipped (and named in
-    /// the returned notes).
+    /// Adds every usable key of a JWKS document; keys without `kid`, of a
+    /// type, curve or `alg` not understood, or meant for encryption are
+    /// skipped (and named in the returned notes), as RFC 7517 §5 asks: one
+    /// key the gateway cannot read never costs it the others.
     pub fn add_jwks(&mut self, text: &str) -> Result<Vec<String>, String> {
-        let set: JwkSet = serde_json::from_str(text).map_err(|e| format!("not a JWKS: {e}"))?;
+        #[derive(serde::Deserialize)]
+        struct RawSet {
+            keys: Vec<serde_json::Value>,
+        }
+        let set: RawSet = serde_json::from_str(text).map_err(|e| format!("not a JWKS: {e}"))?;
         let mut notes = Vec::new();
-        for (i, jwk) in set.keys.iter().enumerate() {
-            let Some(kid) = jwk.common.key_id.clone() else {
+        for (i, member) in set.keys.into_iter().enumerate() {
+            let kid = member
+                .get("kid")
+                .and_then(|k| k.as_str())
+                .map(str::to_string);
+            let Some(kid) = kid else {
                 notes.push(format!("JWKS key {i} has no kid and is ignored"));
                 continue;
             };
-            match key_from_jwk(jwk) {
+            let jwk = match serde_json::from_value::<Jwk>(member) {
+                Ok(jwk) => jwk,
+                Err(e) => {
+                    notes.push(format!("JWKS key `{kid}` ignored: not understood ({e})"));
+                    continue;
+                }
+            };
+            match key_from_jwk(&jwk) {
                 Ok(key) => self.insert(kid, key)?,
                 Err(e) => notes.push(format!("JWKS key `{kid}` ignored: {e}")),
             }
@@ -277,6 +293,24 @@ mod tests {
             ],
             [(None, 1), (Some(1), 0), (Some(2), 0), (Some(3), 0)]
         );
+    }
+
+    // RFC 7517 §5: keys of a type, curve or alg not understood are skipped,
+    // not a reason to refuse the whole set (an IdP publishing a new key type
+    // must not lock every caller out).
+    #[test]
+    fn unknown_key_kinds_skipped() {
+        let mut set = KeySet::default();
+        let jwks = r#"{"keys":[
+            {"kty":"AKP","kid":"pq","alg":"ML-DSA-44","pub":"AAAA"},
+            {"kty":"EC","kid":"k1","crv":"secp256k1","x":"AAAA","y":"AAAA"},
+            {"kty":"RSA","kid":"enc","alg":"RSA-OAEP-384","n":"AQAB","e":"AQAB"},
+            "not an object",
+            {"kty":"oct","kid":"h","k":"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY"}
+        ]}"#;
+        let notes = set.add_jwks(jwks).unwrap();
+        assert_eq!((set.len(), notes.len()), (1, 4), "{notes:?}");
+        assert!(set.add_jwks(r#"{"keys":{}}"#).is_err());
     }
 
     // A key that is not PEM at all is refused with a clear message.
