@@ -60,7 +60,8 @@ impl KeySet {
     }
 
     /// Adds every usable key of a JWKS document; keys without `kid`, of a
-    /// type, curve or `alg` not understood, or meant for encryption are
+    /// type, curve or `alg` not understood, or meant for encryption (`use`,
+    /// `key_ops`) are
     /// skipped (and named in the returned notes), as RFC 7517 §5 asks: one
     /// key the gateway cannot read never costs it the others.
     pub fn add_jwks(&mut self, text: &str) -> Result<Vec<String>, String> {
@@ -183,6 +184,11 @@ fn key_from_jwk(jwk: &Jwk) -> Result<VerifyKey, String> {
             return Err("not a signature key (`use`)".into());
         }
     }
+    if let Some(ops) = &jwk.common.key_operations {
+        if !ops.contains(&jsonwebtoken::jwk::KeyOperations::Verify) {
+            return Err("not a verification key (`key_ops` lacks `verify`)".into());
+        }
+    }
     let family = match &jwk.algorithm {
         AlgorithmParameters::RSA(_) => RSA,
         AlgorithmParameters::EllipticCurve(p) => match p.curve {
@@ -297,7 +303,8 @@ mod tests {
 
     // RFC 7517 §5: keys of a type, curve or alg not understood are skipped,
     // not a reason to refuse the whole set (an IdP publishing a new key type
-    // must not lock every caller out).
+    // must not lock every caller out); §4.3: a key whose `key_ops` lacks
+    // `verify` is not used to verify.
     #[test]
     fn unknown_key_kinds_skipped() {
         let mut set = KeySet::default();
@@ -306,10 +313,13 @@ mod tests {
             {"kty":"EC","kid":"k1","crv":"secp256k1","x":"AAAA","y":"AAAA"},
             {"kty":"RSA","kid":"enc","alg":"RSA-OAEP-384","n":"AQAB","e":"AQAB"},
             "not an object",
+            {"kty":"oct","kid":"wrap","key_ops":["wrapKey"],"k":"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY"},
+            {"kty":"oct","kid":"v","key_ops":["sign","verify"],"k":"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY"},
             {"kty":"oct","kid":"h","k":"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY"}
         ]}"#;
         let notes = set.add_jwks(jwks).unwrap();
-        assert_eq!((set.len(), notes.len()), (1, 4), "{notes:?}");
+        assert_eq!((set.len(), notes.len()), (2, 5), "{notes:?}");
+        assert!(set.get("wrap").is_none() && set.get("v").is_some());
         assert!(set.add_jwks(r#"{"keys":{}}"#).is_err());
     }
 
