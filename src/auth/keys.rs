@@ -61,9 +61,8 @@ impl KeySet {
 
     /// Adds every usable key of a JWKS document; keys without `kid`, of a
     /// type, curve or `alg` not understood, or meant for encryption (`use`,
-    /// `key_ops`) are
-    /// skipped (and named in the returned notes), as RFC 7517 §5 asks: one
-    /// key the gateway cannot read never costs it the others.
+    /// `key_ops`) are skipped (and named in the returned notes), as RFC 7517
+    /// §5 asks: one key the gateway cannot read never costs it the others.
     pub fn add_jwks(&mut self, text: &str) -> Result<Vec<String>, String> {
         #[derive(serde::Deserialize)]
         struct RawSet {
