@@ -66,19 +66,21 @@ fn bearer(addr: SocketAddr, token: &str) -> Response {
 }
 
 /// (status, WWW-Authenticate) of a response.
-fn verdict(r: &Response) -> (u16, Option<String>) {
+type Verdict = (u16, Option<String>);
+
+fn verdict(r: &Response) -> Verdict {
     (r.status, r.header("www-authenticate").map(str::to_string))
 }
 
-fn invalid_token() -> (u16, Option<String>) {
+fn invalid_token() -> Verdict {
     (401, Some("Bearer error=\"invalid_token\"".into()))
 }
 
-fn invalid_request() -> (u16, Option<String>) {
+fn invalid_request() -> Verdict {
     (400, Some("Bearer error=\"invalid_request\"".into()))
 }
 
-fn ok() -> (u16, Option<String>) {
+fn ok() -> Verdict {
     (200, None)
 }
 
@@ -111,7 +113,7 @@ fn header_members_and_algorithms() {
     let sub_twice = good_claims.replacen('{', r#"{"sub":"admin","#, 1);
     let (ec_key, _) = keys().signer(Algorithm::ES256);
     let (rsa_key, _) = keys().signer(Algorithm::RS256);
-    let cases: Vec<(&str, String, (u16, Option<String>))> = vec![
+    let cases: Vec<(&str, String, Verdict)> = vec![
         (
             "plain ES256 header",
             raw_token(r#"{"alg":"ES256","kid":"ec256"}"#, &good_claims),
@@ -363,7 +365,7 @@ fn authorization_field_forms() {
     let (anon, _anon_dir) = gateway(&upstream, ", is_anonymous_access_allowed = true");
     let token = es256(&claims("read"));
     let other = es256(&with(claims("read"), "sub", json!("mallory")));
-    let cases: Vec<(&str, String, (u16, Option<String>))> = vec![
+    let cases: Vec<(&str, String, Verdict)> = vec![
         (
             "lower-case scheme",
             format!("authorization: bearer {token}\r\n"),
@@ -438,7 +440,7 @@ fn query_parameter_forms() {
     let (gw, _dir) = gateway(&upstream, ", token_query_param = \"access_token\"");
     let token = es256(&claims("read"));
     let other = es256(&with(claims("read"), "sub", json!("mallory")));
-    let cases: Vec<(String, (u16, Option<String>))> = vec![
+    let cases: Vec<(String, Verdict)> = vec![
         (format!("access_token={token}"), ok()),
         (format!("a=1&access_token={token}&b=2"), ok()),
         (
