@@ -67,15 +67,15 @@ pub fn admit(
         Some(authenticator) => match authenticator.authenticate(head, now()) {
             Ok(claims) => claims,
             Err(failure) => {
-                if let AuthFailure::Invalid(reason) = failure {
+                if let Some(reason) = failure.reason() {
                     tracing::debug!(reason, "token refused");
                 }
                 let decision = match failure {
                     AuthFailure::Missing => Decision::TokenMissing,
-                    AuthFailure::Invalid(_) => Decision::TokenInvalid,
+                    AuthFailure::Invalid(_) | AuthFailure::Malformed(_) => Decision::TokenInvalid,
                 };
                 return Err(refuse(
-                    401,
+                    failure.status(),
                     decision,
                     failure.challenge(),
                     &extras.cors_fields,

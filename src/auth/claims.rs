@@ -1,5 +1,10 @@
 //! The claim checks of a verified token: `exp` and `nbf` with the allowed
-//! clock skew, `iss`, `aud`, and the operator's `verify_claims`.
+//! clock skew, `iat` a NumericDate when present, `iss`, `aud`, and the
+//! operator's `verify_claims`.
+//!
+//! `exp` is the first instant the token is no longer valid (RFC 7519 §4.1.4:
+//! "the current date/time MUST be before" it), so a token is refused from
+//! `exp + skew` on; `nbf` is the first instant it is valid (§4.1.5).
 //!
 //! Pure: runs after the signature is verified ([`super::jwt`]), takes `now`
 //! (seconds since the epoch) as an argument, and only reads the claims.
@@ -72,7 +77,7 @@ impl ClaimChecks {
             .get("exp")
             .and_then(numeric_date)
             .ok_or("exp missing or not a number")?;
-        if now > exp.saturating_add(self.skew) {
+        if now >= exp.saturating_add(self.skew) {
             return Err("token expired");
         }
         if let Some(nbf) = claims.get("nbf") {
@@ -80,6 +85,12 @@ impl ClaimChecks {
             if now.saturating_add(self.skew) < nbf {
                 return Err("token not yet valid");
             }
+        }
+        if claims
+            .get("iat")
+            .is_some_and(|iat| numeric_date(iat).is_none())
+        {
+            return Err("iat not a number");
         }
         let iss = claims
             .get("iss")
@@ -164,13 +175,52 @@ mod tests {
         json!({"iss": "https://issuer", "aud": ["x", "api"], "exp": 1000, "tier": "gold"})
     }
 
-    // A token within exp + skew passes; one past it is expired.
+    // A token before exp + skew passes; at exp + skew it is expired (RFC 7519
+    // §4.1.4: now MUST be before exp); without skew, at exp itself.
     #[test]
     fn expiry_with_skew() {
         let c = checks();
+        let strict = ClaimChecks {
+            skew: 0,
+            ..checks()
+        };
         assert_eq!(
-            (c.check(&map(base()), 1030), c.check(&map(base()), 1031)),
-            (Ok(()), Err("token expired"))
+            [
+                c.check(&map(base()), 1029),
+                c.check(&map(base()), 1030),
+                strict.check(&map(base()), 999),
+                strict.check(&map(base()), 1000),
+            ],
+            [Ok(()), Err("token expired"), Ok(()), Err("token expired")]
+        );
+    }
+
+    // exp, nbf and iat must be NumericDates: a string, boolean or object is refused.
+    #[test]
+    fn time_claims_must_be_numbers() {
+        let c = checks();
+        let with = |k: &str, v: Value| {
+            let mut b = base();
+            b[k] = v;
+            c.check(&map(b), 900)
+        };
+        assert_eq!(
+            [
+                with("exp", json!("2000")),
+                with("exp", json!(true)),
+                with("nbf", json!("1")),
+                with("iat", json!("1")),
+                with("iat", json!({"t": 1})),
+                with("iat", json!(899.5)),
+            ],
+            [
+                Err("exp missing or not a number"),
+                Err("exp missing or not a number"),
+                Err("nbf not a number"),
+                Err("iat not a number"),
+                Err("iat not a number"),
+                Ok(())
+            ]
         );
     }
 

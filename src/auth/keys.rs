@@ -4,11 +4,13 @@
 //!
 //! Each key carries the algorithms it may verify, derived from its type (and
 //! narrowed by its `alg`): an RSA key never verifies an HMAC token, so the
-//! HS256-with-an-RSA-public-key confusion cannot happen. No I/O here except
+//! HS256-with-an-RSA-public-key confusion cannot happen; an HMAC secret
+//! serves only the algorithms its length allows (RFC 7518 §3.2), and one
+//! shorter than 32 bytes is refused. No I/O here except
 //! reading the files the config names.
 
 use crate::config::{KeyFormat, StaticKey};
-use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm};
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use std::collections::HashMap;
 use std::path::Path;
@@ -57,18 +59,34 @@ impl KeySet {
         Ok(())
     }
 
-    /// Adds every usable key of a JWKS document; keys without `kid`, of an
-    /// unsupported type, or meant for encryption are skipped (and named in
-    /// the returned notes).
+    /// Adds every usable key of a JWKS document; keys without `kid`, of a
+    /// type, curve or `alg` not understood, or meant for encryption (`use`,
+    /// `key_ops`) are skipped (and named in the returned notes), as RFC 7517
+    /// §5 asks: one key the gateway cannot read never costs it the others.
     pub fn add_jwks(&mut self, text: &str) -> Result<Vec<String>, String> {
-        let set: JwkSet = serde_json::from_str(text).map_err(|e| format!("not a JWKS: {e}"))?;
+        #[derive(serde::Deserialize)]
+        struct RawSet {
+            keys: Vec<serde_json::Value>,
+        }
+        let set: RawSet = serde_json::from_str(text).map_err(|e| format!("not a JWKS: {e}"))?;
         let mut notes = Vec::new();
-        for (i, jwk) in set.keys.iter().enumerate() {
-            let Some(kid) = jwk.common.key_id.clone() else {
+        for (i, member) in set.keys.into_iter().enumerate() {
+            let kid = member
+                .get("kid")
+                .and_then(|k| k.as_str())
+                .map(str::to_string);
+            let Some(kid) = kid else {
                 notes.push(format!("JWKS key {i} has no kid and is ignored"));
                 continue;
             };
-            match key_from_jwk(jwk) {
+            let jwk = match serde_json::from_value::<Jwk>(member) {
+                Ok(jwk) => jwk,
+                Err(e) => {
+                    notes.push(format!("JWKS key `{kid}` ignored: not understood ({e})"));
+                    continue;
+                }
+            };
+            match key_from_jwk(&jwk) {
                 Ok(key) => self.insert(kid, key)?,
                 Err(e) => notes.push(format!("JWKS key `{kid}` ignored: {e}")),
             }
@@ -165,6 +183,11 @@ fn key_from_jwk(jwk: &Jwk) -> Result<VerifyKey, String> {
             return Err("not a signature key (`use`)".into());
         }
     }
+    if let Some(ops) = &jwk.common.key_operations {
+        if !ops.contains(&jsonwebtoken::jwk::KeyOperations::Verify) {
+            return Err("not a verification key (`key_ops` lacks `verify`)".into());
+        }
+    }
     let family = match &jwk.algorithm {
         AlgorithmParameters::RSA(_) => RSA,
         AlgorithmParameters::EllipticCurve(p) => match p.curve {
@@ -174,7 +197,7 @@ fn key_from_jwk(jwk: &Jwk) -> Result<VerifyKey, String> {
         },
         AlgorithmParameters::OctetKeyPair(p) if p.curve == EllipticCurve::Ed25519 => ED,
         AlgorithmParameters::OctetKeyPair(_) => return Err("unsupported OKP curve".into()),
-        AlgorithmParameters::OctetKey(_) => HMAC,
+        AlgorithmParameters::OctetKey(p) => hmac_algorithms(&p.value)?,
     };
     let restrict = match jwk.common.key_algorithm {
         None => None,
@@ -182,6 +205,26 @@ fn key_from_jwk(jwk: &Jwk) -> Result<VerifyKey, String> {
     };
     let decoding = DecodingKey::from_jwk(jwk).map_err(|e| format!("bad key material: {e}"))?;
     verify_key(decoding, family, restrict)
+}
+
+/// The HMAC algorithms a secret of this size may serve: RFC 7518 §3.2 wants a
+/// key at least as long as the hash output (32 bytes for HS256, 48 for
+/// HS384, 64 for HS512); a shorter secret is refused outright.
+fn hmac_algorithms(k: &str) -> Result<&'static [Algorithm], String> {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(k.trim_end_matches('='))
+        .map_err(|_| "`k` is not base64url".to_string())?
+        .len();
+    match bytes {
+        0..=31 => Err(format!(
+            "an HMAC key of {bytes} bytes is too short: HS256 needs at least 32 (RFC 7518 §3.2)"
+        )),
+        32..=47 => Ok(&HMAC[..1]),
+        48..=63 => Ok(&HMAC[..2]),
+        _ => Ok(HMAC),
+    }
 }
 
 fn algorithm(alg: KeyAlgorithm) -> Option<Algorithm> {
@@ -195,7 +238,7 @@ fn verify_key(
 ) -> Result<VerifyKey, String> {
     let algorithms = match restrict {
         Some(alg) if family.contains(&alg) => vec![alg],
-        Some(alg) => return Err(format!("alg {alg:?} does not fit this key type")),
+        Some(alg) => return Err(format!("alg {alg:?} does not fit this key's type or size")),
         None => family.to_vec(),
     };
     let mut validation = Validation::new(algorithms[0]);
@@ -226,6 +269,57 @@ mod tests {
             .validation
             .algorithms
             .contains(&Algorithm::HS256));
+    }
+
+    // HMAC secrets shorter than the hash output are refused or narrowed (RFC 7518 §3.2).
+    #[test]
+    fn hmac_key_size_decides_algorithms() {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use base64::Engine;
+        let algorithms = |len: usize| {
+            let mut set = KeySet::default();
+            let k = URL_SAFE_NO_PAD.encode(vec![7u8; len]);
+            let notes = set
+                .add_jwks(&format!(
+                    r#"{{"keys":[{{"kty":"oct","kid":"h","k":"{k}"}}]}}"#
+                ))
+                .unwrap();
+            (
+                set.get("h").map(|key| key.validation.algorithms.len()),
+                notes.len(),
+            )
+        };
+        assert_eq!(
+            [
+                algorithms(16),
+                algorithms(32),
+                algorithms(48),
+                algorithms(64)
+            ],
+            [(None, 1), (Some(1), 0), (Some(2), 0), (Some(3), 0)]
+        );
+    }
+
+    // RFC 7517 §5: keys of a type, curve or alg not understood are skipped,
+    // not a reason to refuse the whole set (an IdP publishing a new key type
+    // must not lock every caller out); §4.3: a key whose `key_ops` lacks
+    // `verify` is not used to verify.
+    #[test]
+    fn unknown_key_kinds_skipped() {
+        let mut set = KeySet::default();
+        let jwks = r#"{"keys":[
+            {"kty":"AKP","kid":"pq","alg":"ML-DSA-44","pub":"AAAA"},
+            {"kty":"EC","kid":"k1","crv":"secp256k1","x":"AAAA","y":"AAAA"},
+            {"kty":"RSA","kid":"enc","alg":"RSA-OAEP-384","n":"AQAB","e":"AQAB"},
+            "not an object",
+            {"kty":"oct","kid":"wrap","key_ops":["wrapKey"],"k":"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY"},
+            {"kty":"oct","kid":"v","key_ops":["sign","verify"],"k":"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY"},
+            {"kty":"oct","kid":"h","k":"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY"}
+        ]}"#;
+        let notes = set.add_jwks(jwks).unwrap();
+        assert_eq!((set.len(), notes.len()), (2, 5), "{notes:?}");
+        assert!(set.get("wrap").is_none() && set.get("v").is_some());
+        assert!(set.add_jwks(r#"{"keys":{}}"#).is_err());
     }
 
     // A key that is not PEM at all is refused with a clear message.

@@ -11,6 +11,7 @@
 //! request path does no I/O and never fetches keys.
 
 pub mod claims;
+pub mod json_object;
 pub mod jwt;
 pub mod keys;
 pub mod remote_jwks;
@@ -70,14 +71,34 @@ pub enum AuthFailure {
     Missing,
     /// A token that does not verify: `Bearer error="invalid_token"`.
     Invalid(jwt::JwtError),
+    /// A malformed request (the token given twice, a scheme without a
+    /// token): 400 with `Bearer error="invalid_request"` (RFC 6750 §3.1).
+    Malformed(&'static str),
 }
 
 impl AuthFailure {
-    /// The `WWW-Authenticate` field line of the 401 answer.
+    /// The status of the answer: 400 for a malformed request, else 401.
+    pub fn status(self) -> u16 {
+        match self {
+            AuthFailure::Malformed(_) => 400,
+            _ => 401,
+        }
+    }
+
+    /// The `WWW-Authenticate` field line of the answer.
     pub fn challenge(self) -> &'static [u8] {
         match self {
             AuthFailure::Missing => b"WWW-Authenticate: Bearer\r\n",
             AuthFailure::Invalid(_) => b"WWW-Authenticate: Bearer error=\"invalid_token\"\r\n",
+            AuthFailure::Malformed(_) => b"WWW-Authenticate: Bearer error=\"invalid_request\"\r\n",
+        }
+    }
+
+    /// Why, for the debug log (None for a missing token).
+    pub fn reason(self) -> Option<&'static str> {
+        match self {
+            AuthFailure::Missing => None,
+            AuthFailure::Invalid(reason) | AuthFailure::Malformed(reason) => Some(reason),
         }
     }
 }
@@ -90,7 +111,7 @@ impl Authenticator {
         head: &RequestHead<'_, '_>,
         now: u64,
     ) -> Result<Option<Rc<Claims>>, AuthFailure> {
-        let token = match self.token(head) {
+        let token = match self.token(head)? {
             Some(token) => token,
             None if self.anonymous_allowed => return Ok(None),
             None => return Err(AuthFailure::Missing),
@@ -114,30 +135,56 @@ impl Authenticator {
         Ok(Some(claims))
     }
 
-    fn token<'b>(&self, head: &RequestHead<'_, 'b>) -> Option<&'b str> {
+    /// The token the request carries: `Ok(None)` none at all. A token
+    /// location given twice (two `Authorization` fields, two query
+    /// parameters), or the scheme with no token after it, is a malformed
+    /// request (RFC 6750 §3.1 `invalid_request`): refusing it keeps the
+    /// gateway and the back end from reading different tokens. A credential
+    /// under another scheme is still a credential: it gets `invalid_token`.
+    fn token<'b>(&self, head: &RequestHead<'_, 'b>) -> Result<Option<&'b str>, AuthFailure> {
+        let twice = AuthFailure::Malformed("token location given more than once");
         match &self.location {
             TokenLocation::Header { name, scheme } => {
-                let header = head
+                let mut fields = head
                     .headers
                     .iter()
-                    .find(|h| h.name.eq_ignore_ascii_case(name))?;
-                let value = std::str::from_utf8(header.value).ok()?.trim();
-                let token = if scheme.is_empty() {
-                    value
-                } else {
-                    let (given, rest) = value.split_once(' ')?;
-                    if !given.eq_ignore_ascii_case(scheme) {
-                        // A token under another scheme is still a token: refuse it.
-                        return Some("");
-                    }
-                    rest.trim_start()
+                    .filter(|h| h.name.eq_ignore_ascii_case(name));
+                let Some(field) = fields.next() else {
+                    return Ok(None);
                 };
-                Some(token)
+                if fields.next().is_some() {
+                    return Err(twice);
+                }
+                let value = std::str::from_utf8(field.value)
+                    .map_err(|_| AuthFailure::Invalid("token not UTF-8"))?
+                    .trim();
+                if scheme.is_empty() {
+                    return Ok(Some(value));
+                }
+                let (given, rest) = value.split_once(' ').unwrap_or((value, ""));
+                if !given.eq_ignore_ascii_case(scheme) {
+                    return Err(AuthFailure::Invalid("credentials under another scheme"));
+                }
+                match rest.trim_start_matches(' ') {
+                    "" => Err(AuthFailure::Malformed("scheme without a token")),
+                    token => Ok(Some(token)),
+                }
             }
-            TokenLocation::Query(param) => head.query?.split('&').find_map(|pair| {
-                let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-                (key == &**param).then_some(value)
-            }),
+            TokenLocation::Query(param) => {
+                let mut values = head
+                    .query
+                    .into_iter()
+                    .flat_map(|q| q.split('&'))
+                    .filter_map(|pair| {
+                        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+                        (key == &**param).then_some(value)
+                    });
+                let first = values.next();
+                if values.next().is_some() {
+                    return Err(twice);
+                }
+                Ok(first)
+            }
         }
     }
 }

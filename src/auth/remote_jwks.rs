@@ -3,6 +3,12 @@
 //! [`RETRY_AFTER_FAILURE`], while fetches fail). The request path only reads
 //! the cached key set through an `ArcSwap`; it never waits for a fetch.
 //!
+//! A token whose `kid` the cached keys lack asks for an early refresh
+//! ([`RemoteJwks::request_refresh`]): the fetcher refetches at once, but no
+//! sooner than [`MIN_EARLY_REFRESH`] after its last fetch, so tokens with
+//! made-up kids cannot turn into a flood of fetches. The token itself is
+//! still refused; the next one with that kid finds the new key.
+//!
 //! Snapshots that name the same URL (and CA) share one fetcher, so a reload
 //! does not refetch; the thread ends once no snapshot holds its keys. Until the
 //! first fetch succeeds there are no keys and every token is refused (401).
@@ -10,12 +16,15 @@
 use super::keys::KeySet;
 use arc_swap::ArcSwapOption;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 use tracing::{info, warn};
 
 /// Wait before retrying a failed fetch (or the refresh period, if shorter).
 pub const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(10);
+/// Shortest time between a fetch and an early refresh asked for by an unknown kid.
+pub const MIN_EARLY_REFRESH: Duration = Duration::from_secs(5);
 /// Longest wait for one fetch.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest JWKS document accepted.
@@ -35,12 +44,19 @@ pub struct RemoteSpec {
 pub struct RemoteJwks {
     pub spec: RemoteSpec,
     keys: ArcSwapOption<KeySet>,
+    /// Set by a token with an unknown kid; shared with the fetcher thread.
+    refresh_wanted: Arc<AtomicBool>,
 }
 
 impl RemoteJwks {
     /// The keys of the last successful fetch, if any.
     pub fn current(&self) -> Option<Arc<KeySet>> {
         self.keys.load_full()
+    }
+
+    /// Asks the fetcher to refetch soon (see [`MIN_EARLY_REFRESH`]); never waits.
+    pub fn request_refresh(&self) {
+        self.refresh_wanted.store(true, Ordering::Relaxed);
     }
 }
 
@@ -59,25 +75,29 @@ pub fn fetcher(spec: RemoteSpec) -> Result<Arc<RemoteJwks>, String> {
         return Ok(existing);
     }
     let agent = agent(spec.ca_file.as_deref())?;
+    let refresh_wanted = Arc::new(AtomicBool::new(false));
     let remote = Arc::new(RemoteJwks {
         spec,
         keys: ArcSwapOption::empty(),
+        refresh_wanted: refresh_wanted.clone(),
     });
     fetchers.push(Arc::downgrade(&remote));
     let weak = Arc::downgrade(&remote);
     std::thread::Builder::new()
         .name("portcullis-jwks".into())
-        .spawn(move || refresh_loop(weak, agent))
+        .spawn(move || refresh_loop(weak, agent, &refresh_wanted))
         .map_err(|e| format!("cannot start the JWKS fetcher: {e}"))?;
     Ok(remote)
 }
 
-fn refresh_loop(remote: Weak<RemoteJwks>, agent: ureq::Agent) {
+fn refresh_loop(remote: Weak<RemoteJwks>, agent: ureq::Agent, refresh_wanted: &AtomicBool) {
     loop {
         let Some(strong) = remote.upgrade() else {
             return;
         };
         let spec = strong.spec.clone();
+        let fetched_at = Instant::now();
+        refresh_wanted.store(false, Ordering::Relaxed);
         let wait = match fetch(&agent, &spec.uri) {
             Ok((keys, notes)) => {
                 for note in notes {
@@ -93,11 +113,15 @@ fn refresh_loop(remote: Weak<RemoteJwks>, agent: ureq::Agent) {
             }
         };
         drop(strong);
-        // Sleep in short steps so the thread ends soon after its last user.
-        let until = Instant::now() + wait;
+        // Sleep in short steps so the thread ends soon after its last user
+        // and an early refresh is not kept waiting.
+        let until = fetched_at + wait;
         while Instant::now() < until {
             if remote.strong_count() == 0 {
                 return;
+            }
+            if refresh_wanted.load(Ordering::Relaxed) && fetched_at.elapsed() >= MIN_EARLY_REFRESH {
+                break;
             }
             std::thread::sleep(Duration::from_millis(200).min(wait));
         }

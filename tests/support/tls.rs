@@ -254,6 +254,11 @@ impl TlsClient {
         self.stream.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed)
     }
 
+    /// The rustls connection (negotiated version, cipher suite...).
+    pub fn connection(&self) -> &ClientConnection {
+        &self.stream.conn
+    }
+
     pub fn alpn(&self) -> Option<Vec<u8>> {
         self.stream.conn.alpn_protocol().map(<[u8]>::to_vec)
     }
