@@ -163,3 +163,62 @@ fn check_against_running_gateway() {
         "{stdout}"
     );
 }
+
+// Rule: unknown admin paths answer 404, methods other than GET and HEAD 405
+// with `Allow`, and a HEAD gets the head (with the GET's length) and no body.
+#[test]
+fn admin_methods_and_paths() {
+    let gw = Gateway::start(CONFIG);
+    let admin = gw.admin_addr();
+    for (raw, status, allow) in [
+        ("GET /nope HTTP/1.1\r\nHost: a\r\n\r\n", 404, None),
+        ("GET /metrics/ HTTP/1.1\r\nHost: a\r\n\r\n", 404, None),
+        (
+            "POST /metrics HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n",
+            405,
+            Some("GET, HEAD"),
+        ),
+        (
+            "DELETE /config HTTP/1.1\r\nHost: a\r\n\r\n",
+            405,
+            Some("GET, HEAD"),
+        ),
+    ] {
+        let r = request(admin, raw);
+        assert_eq!((r.status, r.header("allow")), (status, allow), "{raw:?}");
+    }
+    let mut c = Client::connect(admin);
+    c.send("HEAD /healthz HTTP/1.1\r\nHost: a\r\n\r\n");
+    let head = c.read_head_response();
+    assert_eq!(
+        (head.status, head.header("content-length")),
+        (200, Some("3"))
+    );
+    assert!(
+        c.read_to_end_or_closed().is_empty(),
+        "a HEAD answer has no body"
+    );
+}
+
+// Rule: once SIGTERM starts the drain, /readyz answers 503 (a load balancer
+// stops sending) while /healthz still answers 200 and the request in flight finishes.
+#[test]
+fn readyz_fails_while_draining() {
+    let up = RecordingUpstream::start(|r| {
+        Reply::after(std::time::Duration::from_secs(2)).then_ok(r.target.clone())
+    });
+    let gw = start_standard(&up, "");
+    let admin = gw.admin_addr();
+    assert!(eventually(|| get(admin, "/readyz").status == 200));
+    let mut c = gw.connect();
+    c.send(get_req("/api/items/1"));
+    up.wait_for_requests(1);
+    gw.sigterm();
+    assert!(
+        eventually(|| get(admin, "/readyz").status == 503),
+        "{}",
+        gw.log_text()
+    );
+    assert_eq!(get(admin, "/healthz").status, 200);
+    assert_eq!(c.read_response().status, 200);
+}

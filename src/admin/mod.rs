@@ -97,55 +97,73 @@ fn serve(mut stream: TcpStream, state: &AdminState) -> std::io::Result<()> {
                 break (method, path.to_string(), query.to_string());
             }
             Ok(httparse::Status::Partial) if filled < buf.len() => continue,
-            _ => return respond(&mut stream, 400, "text/plain", "bad request\n"),
+            _ => return respond(&mut stream, 400, "text/plain", "bad request\n", false),
         }
     };
     if method != "GET" && method != "HEAD" {
-        return respond(&mut stream, 405, "text/plain", "only GET\n");
+        return respond(&mut stream, 405, "text/plain", "only GET and HEAD\n", false);
     }
-    match path.as_str() {
-        "/healthz" => respond(&mut stream, 200, "text/plain", "ok\n"),
+    let (status, content_type, body) = answer(state, &path, &query);
+    respond(&mut stream, status, content_type, &body, method == "HEAD")
+}
+
+/// The status, content type and body for a GET of `path`.
+fn answer(state: &AdminState, path: &str, query: &str) -> (u16, &'static str, String) {
+    let text = |status, body: &str| (status, "text/plain", body.to_string());
+    match path {
+        "/healthz" => text(200, "ok\n"),
         "/readyz" => {
+            // Workers count themselves out when the drain starts.
             if state.ready_workers.load(Ordering::Acquire) >= state.workers.len() {
-                respond(&mut stream, 200, "text/plain", "ready\n")
+                text(200, "ready\n")
             } else {
-                respond(&mut stream, 503, "text/plain", "starting\n")
+                text(503, "not ready (starting or draining)\n")
             }
         }
-        "/config" => {
-            let body = serde_json::to_string(&config_report(state)).unwrap_or_default();
-            respond(&mut stream, 200, "application/json", &body)
-        }
+        "/config" => (
+            200,
+            "application/json",
+            serde_json::to_string(&config_report(state)).unwrap_or_default(),
+        ),
         "/usage" => {
             let snapshot = state.store.load();
-            let only = usage::query_param(&query, "subscriber");
+            let only = usage::query_param(query, "subscriber");
             match usage_report(&snapshot, only.as_deref()) {
-                Some(body) => respond(&mut stream, 200, "application/json", &body),
-                None => respond(&mut stream, 404, "text/plain", "no such subscriber\n"),
+                Some(body) => (200, "application/json", body),
+                None => text(404, "no such subscriber\n"),
             }
         }
-        "/metrics" => respond(
-            &mut stream,
+        "/metrics" => (
             200,
             "text/plain; version=0.0.4; charset=utf-8",
-            &metrics(state),
+            metrics(state),
         ),
-        _ => respond(&mut stream, 404, "text/plain", "not found\n"),
+        _ => text(404, "not found\n"),
     }
 }
 
+/// Writes the answer; a HEAD gets the head only, a 405 names the allowed methods.
 fn respond(
     stream: &mut TcpStream,
     status: u16,
     content_type: &str,
     body: &str,
+    head_only: bool,
 ) -> std::io::Result<()> {
+    let allow = if status == 405 {
+        "Allow: GET, HEAD\r\n"
+    } else {
+        ""
+    };
     let head = format!(
-        "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{allow}Connection: close\r\n\r\n",
         crate::http::status::reason(status),
         body.len()
     );
     stream.write_all(head.as_bytes())?;
+    if head_only {
+        return Ok(());
+    }
     stream.write_all(body.as_bytes())
 }
 
