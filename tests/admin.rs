@@ -222,3 +222,54 @@ fn readyz_fails_while_draining() {
     assert_eq!(get(admin, "/healthz").status, 200);
     assert_eq!(c.read_response().status, 200);
 }
+
+// Rule: /config and /usage show names and fingerprints, never a secret: not a
+// back-end URL's query (API keys live there), a stock answer's header values
+// or body, a header transformation's value, nor a client token or its digest.
+#[test]
+fn config_report_shows_no_secrets() {
+    let digest = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    let config = format!(
+        r#"
+[[listeners]]
+name = "public"
+address = "127.0.0.1:0"
+
+[[deployments]]
+name = "api"
+listener = "public"
+path_prefix = "/api"
+usage_plans = {{ token_locations = ["header:X-Client-Token"] }}
+
+[[deployments.routes]]
+path = "/stock"
+backend = {{ type = "stock", status = 200, headers = {{ "X-Key" = "STOCKHEADERSECRET" }}, body = "STOCKBODYSECRET" }}
+
+[[deployments.routes]]
+path = "/up"
+backend = {{ type = "http", url = "http://127.0.0.1:9/x?api_key=URLQUERYSECRET" }}
+request_headers = {{ set = [{{ name = "Authorization", value = "Bearer HEADERSETSECRET" }}] }}
+
+[[usage_plans]]
+name = "gold"
+[[usage_plans.entitlements]]
+name = "all"
+deployments = ["api"]
+
+[[subscribers]]
+name = "acme"
+usage_plans = ["gold"]
+clients = [{{ name = "one", token = "CLIENTTOKENSECRET0123" }}, {{ name = "two", token_sha256 = "{digest}" }}]
+"#
+    );
+    let gw = Gateway::start(&config);
+    let admin = gw.admin_addr();
+    for path in ["/config", "/usage"] {
+        let body = get(admin, path).text();
+        assert!(body.contains("acme"), "{path}: {body}");
+        assert!(
+            !body.contains("SECRET") && !body.contains(digest),
+            "{path} leaks: {body}"
+        );
+    }
+}
