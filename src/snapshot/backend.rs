@@ -306,7 +306,9 @@ fn split_host_port(authority: &str, default_port: u16) -> Option<(String, u16)> 
             None => (authority.to_string(), default_port),
         }
     };
-    let valid = !host.is_empty()
+    // Port 0 cannot be connected to: a typo, not a back end.
+    let valid = port != 0
+        && !host.is_empty()
         && host.bytes().all(|b| {
             b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'[' | b']' | b':')
         });
