@@ -34,12 +34,51 @@ impl Trigger {
     }
 }
 
-/// Reload counters by result, for the metrics endpoint.
+/// Reload counters by result, for the metrics endpoint, and the last attempt
+/// that applied or rejected something, for `/config`.
 #[derive(Debug, Default)]
 pub struct ReloadStats {
     pub applied: AtomicU64,
     pub unchanged: AtomicU64,
     pub failed: AtomicU64,
+    pub last: Mutex<Option<LastReload>>,
+}
+
+/// The last reload attempt that was not skipped as unchanged: an operator who
+/// saved a file can see on `/config` whether it is what the gateway serves.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LastReload {
+    /// `applied` or `rejected`.
+    pub result: String,
+    /// `file` or `signal`.
+    pub trigger: String,
+    /// RFC 3339, milliseconds.
+    pub at: String,
+    /// Why it was rejected (file, line, column, key and message), or null.
+    pub error: Option<String>,
+}
+
+impl ReloadStats {
+    fn record(&self, result: &str, trigger: Trigger, error: Option<String>) {
+        let last = LastReload {
+            result: result.to_string(),
+            trigger: trigger.as_str().to_string(),
+            at: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+            error,
+        };
+        match self.last.lock() {
+            Ok(mut slot) => *slot = Some(last),
+            Err(poisoned) => *poisoned.into_inner() = Some(last),
+        }
+    }
+
+    /// The last applied or rejected reload, if any since start.
+    pub fn last(&self) -> Option<LastReload> {
+        match self.last.lock() {
+            Ok(slot) => slot.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
 }
 
 /// Why a reload changed nothing.
@@ -124,6 +163,7 @@ impl Reloader {
                 let generation = next.generation;
                 self.store.store(Arc::new(next));
                 self.stats.applied.fetch_add(1, Ordering::Relaxed);
+                self.stats.record("applied", trigger, None);
                 info!(
                     target: "portcullis::audit",
                     generation,
@@ -136,6 +176,7 @@ impl Reloader {
             }
             Err(e) => {
                 self.stats.failed.fetch_add(1, Ordering::Relaxed);
+                self.stats.record("rejected", trigger, Some(e.to_string()));
                 error!(
                     target: "portcullis::audit",
                     generation = current.generation,

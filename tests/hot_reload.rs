@@ -204,3 +204,53 @@ fn upstream_pool_survives_unrelated_edit() {
         "the pooled connection was reused across the reload"
     );
 }
+
+/// `/config`'s generation and `last_reload`.
+fn reload_state(gw: &Gateway) -> (u64, serde_json::Value) {
+    let report: serde_json::Value =
+        serde_json::from_str(&get(gw.admin_addr(), "/config").text()).unwrap();
+    (
+        report["generation"].as_u64().unwrap(),
+        report["last_reload"].clone(),
+    )
+}
+
+// Rule: /config shows the last reload's result: a rejected edit (a file deleted,
+// half written, or invalid) leaves the generation and says why, naming the file;
+// the file recreated whole applies and clears the error.
+#[test]
+fn config_endpoint_shows_rejected_reloads_until_a_good_edit() {
+    let gw = Gateway::start(BASE);
+    assert_eq!(reload_state(&gw), (1, serde_json::Value::Null));
+    let path = gw.config_path().to_path_buf();
+    let name = path.file_name().unwrap().to_str().unwrap().to_string();
+    let rejected_with = |needle: &str| {
+        eventually(|| {
+            let (generation, last) = reload_state(&gw);
+            generation == 1
+                && last["result"] == "rejected"
+                && last["error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains(&name) && e.contains(needle))
+        })
+    };
+    std::fs::remove_file(&path).unwrap();
+    assert!(rejected_with("cannot read"), "{:?}", reload_state(&gw));
+    // The first half of a save: cut inside the route's inline table.
+    let full = format!("{BASE}{NEW_ROUTE}");
+    let cut = full.rfind("body").unwrap();
+    std::fs::write(&path, &full[..cut]).unwrap();
+    assert!(rejected_with("line"), "{:?}", reload_state(&gw));
+    assert_eq!(status_of(&gw, "/api/hello"), 200, "the old config serves");
+    std::fs::write(&path, &full).unwrap();
+    assert!(
+        eventually(|| {
+            let (generation, last) = reload_state(&gw);
+            generation == 2 && last["result"] == "applied" && last["error"].is_null()
+        }),
+        "{:?}\n{}",
+        reload_state(&gw),
+        gw.log_text()
+    );
+    assert_eq!(status_of(&gw, "/api/new"), 200);
+}

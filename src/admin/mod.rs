@@ -48,6 +48,9 @@ pub struct ConfigReport {
     /// SHA-256 of the config file text.
     pub digest: String,
     pub inventory: Inventory,
+    /// The last reload applied or rejected since start (null before any).
+    #[serde(default)]
+    pub last_reload: Option<crate::reload::LastReload>,
 }
 
 /// Binds the admin listener and serves it on a new thread; returns its address.
@@ -175,6 +178,7 @@ pub fn config_report(state: &AdminState) -> ConfigReport {
         loaded_at: humantime::format_rfc3339_millis(snapshot.loaded_at).to_string(),
         digest: snapshot.digest.clone(),
         inventory: snapshot.inventory().clone(),
+        last_reload: state.reloads.last(),
     }
 }
 
