@@ -168,7 +168,10 @@ fn sighup_reloads() {
 #[test]
 fn listener_change_is_refused() {
     let gw = Gateway::start(BASE);
-    let moved = BASE.replace("127.0.0.1:0", &format!("127.0.0.1:{}", unused_port()));
+    let moved = BASE.replace(
+        "address = \"127.0.0.1:0\"",
+        &format!("address = \"127.0.0.1:{}\"", unused_port()),
+    );
     write_then_rename(gw.config_path(), &format!("{moved}{NEW_ROUTE}"));
     assert!(
         eventually(|| gw.log_text().contains("restart is needed")),
