@@ -166,3 +166,26 @@ fn distinct_addresses_on_one_port_pass_check() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+// Rule: the admin endpoint off loopback passes `check` with a warning; the
+// default (no `admin` key: 127.0.0.1:9901) gets none.
+#[test]
+fn admin_off_loopback_is_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gateway.toml");
+    for (admin, warned) in [
+        ("admin = \"0.0.0.0:9901\"\n", true),
+        ("admin = \"[::]:9901\"\n", true),
+        ("", false),
+    ] {
+        std::fs::write(&path, format!("{admin}{LISTENER}{ROUTE}")).unwrap();
+        let out = check_file(&path);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{admin}: {stdout}");
+        assert_eq!(
+            stdout.contains("warning: the admin endpoint listens on"),
+            warned,
+            "{admin}: {stdout}"
+        );
+    }
+}

@@ -4,9 +4,33 @@
 //! covers every address). Port 0 never collides: the kernel picks a free one.
 //!
 //! `check` must refuse what `run` cannot bind, and name both entries, rather
-//! than let `run` fail later with "in use by another process".
+//! than let `run` fail later with "in use by another process". The admin
+//! address is held to the same rule, and warned about off loopback.
 
+use super::ListenerSpec;
 use std::net::{IpAddr, SocketAddr};
+
+/// Refuses an admin address that collides with a listener's; warns when it is
+/// not a loopback address (the default is `127.0.0.1:9901`): `/config`,
+/// `/usage` and `/metrics` hold no secret but name every route and subscriber.
+pub fn check_admin(
+    admin: SocketAddr,
+    listeners: &[ListenerSpec],
+    warnings: &mut Vec<String>,
+) -> Result<(), String> {
+    if let Some(other) = listeners.iter().find(|l| collide(l.address, admin)) {
+        return Err(format!(
+            "admin address {admin} overlaps listener `{}` at {}: the admin endpoint needs a port of its own",
+            other.name, other.address
+        ));
+    }
+    if !admin.ip().to_canonical().is_loopback() {
+        warnings.push(format!(
+            "the admin endpoint listens on {admin}, not a loopback address: anyone who reaches it can read /config, /usage and /metrics"
+        ));
+    }
+    Ok(())
+}
 
 /// True when `a` and `b` cannot both be bound by the gateway.
 pub fn collide(a: SocketAddr, b: SocketAddr) -> bool {

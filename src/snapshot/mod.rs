@@ -325,19 +325,9 @@ impl Snapshot {
                 err("admin".into(), format!("`{text}` is not an IP:PORT address (use \"\" to turn the admin endpoint off)"))
             })?),
         };
-        if let Some((admin, other)) = admin.and_then(|a| {
-            listeners
-                .iter()
-                .find(|l| addresses::collide(l.address, a))
-                .map(|l| (a, l))
-        }) {
-            return Err(err(
-                "admin".into(),
-                format!(
-                    "admin address {admin} overlaps listener `{}` at {}: the admin endpoint needs a port of its own",
-                    other.name, other.address
-                ),
-            ));
+        if let Some(admin) = admin {
+            addresses::check_admin(admin, &listeners, &mut warnings)
+                .map_err(|m| err("admin".into(), m))?;
         }
         let access_log = match config.access_log.as_ref().map(|a| a.path.as_str()) {
             None => None,
