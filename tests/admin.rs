@@ -273,3 +273,19 @@ clients = [{{ name = "one", token = "CLIENTTOKENSECRET0123" }}, {{ name = "two",
         );
     }
 }
+
+// Rule: clients that connect to the admin endpoint and send nothing do not hold
+// up a health check or a scrape behind them (each would hold a one-at-a-time
+// endpoint for its 2 s read timeout).
+#[test]
+fn silent_admin_clients_do_not_block_health_checks() {
+    let gw = Gateway::start(CONFIG);
+    let admin = gw.admin_addr();
+    let silent: Vec<std::net::TcpStream> = (0..4)
+        .map(|_| std::net::TcpStream::connect(admin).unwrap())
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert_eq!(get(admin, "/healthz").status, 200);
+    assert_eq!(get(admin, "/metrics").status, 200);
+    drop(silent);
+}

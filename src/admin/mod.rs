@@ -2,8 +2,9 @@
 //! their own listener (loopback by default), served by their own thread so
 //! that nothing here can block a worker.
 //!
-//! [`metrics`] renders the Prometheus text. A deliberately small HTTP/1.1 server: one request per connection, read and
-//! write timeouts, heads parsed with httparse, answers built in memory.
+//! [`metrics`] renders the Prometheus text. A deliberately small HTTP/1.1 server: one request per connection, each
+//! connection on a short-lived thread of its own (a silent client cannot hold up a health check), read and write
+//! timeouts, heads parsed with httparse, answers built in memory.
 
 use crate::access_log::AccessLogStats;
 
@@ -27,6 +28,8 @@ use tracing::{info, warn};
 const ADMIN_IO_TIMEOUT: Duration = Duration::from_secs(2);
 /// Largest admin request head read.
 const ADMIN_MAX_HEAD: usize = 8192;
+/// Admin connections served at once (each on its own short-lived thread).
+const ADMIN_MAX_CONNECTIONS: usize = 32;
 
 /// What the admin endpoint reports on.
 pub struct AdminState {
@@ -64,19 +67,50 @@ pub fn spawn_on(listener: TcpListener, state: Arc<AdminState>) -> std::io::Resul
     std::thread::Builder::new()
         .name("portcullis-admin".into())
         .spawn(move || {
+            let active = Arc::new(AtomicUsize::new(0));
             for stream in listener.incoming() {
                 match stream {
-                    Ok(stream) => {
-                        if let Err(e) = serve(stream, &state) {
-                            warn!(error = %e, "admin request failed");
-                        }
-                    }
+                    Ok(stream) => serve_on_own_thread(stream, &state, &active),
                     Err(e) => warn!(error = %e, "admin accept failed"),
                 }
             }
         })?;
     info!(admin_address = %bound, "admin endpoint serving /healthz /readyz /config /usage /metrics");
     Ok(bound)
+}
+
+/// Serves one admin connection on a thread of its own, so that a client that
+/// connects and sends nothing (for up to [`ADMIN_IO_TIMEOUT`]) cannot hold up
+/// a health check or a scrape; beyond [`ADMIN_MAX_CONNECTIONS`] at once, new
+/// connections are closed unanswered.
+fn serve_on_own_thread(stream: TcpStream, state: &Arc<AdminState>, active: &Arc<AtomicUsize>) {
+    if active.fetch_add(1, Ordering::AcqRel) >= ADMIN_MAX_CONNECTIONS {
+        active.fetch_sub(1, Ordering::AcqRel);
+        warn!("admin endpoint: too many connections at once; closing one unanswered");
+        return;
+    }
+    let slot = ActiveSlot(Arc::clone(active));
+    let state = Arc::clone(state);
+    let spawned = std::thread::Builder::new()
+        .name("portcullis-admin-conn".into())
+        .spawn(move || {
+            let _slot = slot;
+            if let Err(e) = serve(stream, &state) {
+                warn!(error = %e, "admin request failed");
+            }
+        });
+    if let Err(e) = spawned {
+        warn!(error = %e, "admin endpoint: cannot start a thread for a connection");
+    }
+}
+
+/// One of the admin endpoint's connection slots, given back when dropped.
+struct ActiveSlot(Arc<AtomicUsize>);
+
+impl Drop for ActiveSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 fn serve(mut stream: TcpStream, state: &AdminState) -> std::io::Result<()> {
