@@ -219,8 +219,8 @@ fn reload_state(gw: &Gateway) -> (u64, serde_json::Value) {
 }
 
 // Rule: /config shows the last reload's result: a rejected edit (a file deleted,
-// half written, or invalid) leaves the generation and says why, naming the file;
-// the file recreated whole applies and clears the error.
+// half written, or invalid) leaves the generation and says why, naming the file,
+// while /readyz stays 200; the file recreated whole applies and clears the error.
 #[test]
 fn config_endpoint_shows_rejected_reloads_until_a_good_edit() {
     let gw = Gateway::start(BASE);
@@ -245,6 +245,11 @@ fn config_endpoint_shows_rejected_reloads_until_a_good_edit() {
     std::fs::write(&path, &full[..cut]).unwrap();
     assert!(rejected_with("line"), "{:?}", reload_state(&gw));
     assert_eq!(status_of(&gw, "/api/hello"), 200, "the old config serves");
+    assert_eq!(
+        get(gw.admin_addr(), "/readyz").status,
+        200,
+        "still ready: it serves the running config"
+    );
     std::fs::write(&path, &full).unwrap();
     assert!(
         eventually(|| {
