@@ -262,3 +262,25 @@ fn config_endpoint_shows_rejected_reloads_until_a_good_edit() {
     );
     assert_eq!(status_of(&gw, "/api/new"), 200);
 }
+
+// Rule: a config file that is a symbolic link to a file elsewhere reloads when
+// that file is edited in place (its directory is watched too).
+#[test]
+fn edit_of_a_symlinked_config_target_reloads() {
+    let gw = Gateway::start(BASE);
+    let elsewhere = tempfile::tempdir().unwrap();
+    let target = elsewhere.path().join("real.toml");
+    std::fs::write(&target, BASE).unwrap();
+    // Put the link in place the way an operator would: a new link renamed over the file.
+    let link = gw.config_path().with_extension("link");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    std::fs::rename(&link, gw.config_path()).unwrap();
+    // The link now reads the same text: nothing to apply, but the target is watched from now on.
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    std::fs::write(&target, format!("{BASE}{NEW_ROUTE}")).unwrap();
+    assert!(
+        eventually(|| status_of(&gw, "/api/new") == 200),
+        "log:\n{}",
+        gw.log_text()
+    );
+}
