@@ -189,3 +189,38 @@ fn admin_off_loopback_is_warned_about() {
         );
     }
 }
+
+// Rule: `run` with a path it cannot use (config missing or a directory, a
+// control socket in a missing directory) exits non-zero naming that path.
+#[test]
+fn run_with_unusable_paths_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gateway.toml");
+    std::fs::write(&config, format!("admin = \"\"\n{LISTENER}{ROUTE}")).unwrap();
+    let config = config.to_str().unwrap();
+    let missing = dir.path().join("missing.toml");
+    let socket = dir.path().join("no-such-dir/control.sock");
+    let dir_path = dir.path().to_str().unwrap();
+    for (args, needle) in [
+        (
+            vec!["run", "--no-watch", "--config", missing.to_str().unwrap()],
+            "missing.toml",
+        ),
+        (vec!["run", "--no-watch", "--config", dir_path], dir_path),
+        (
+            vec![
+                "run",
+                "--no-watch",
+                "--workers",
+                "1",
+                "--config",
+                config,
+                "--control-socket",
+                socket.to_str().unwrap(),
+            ],
+            "no-such-dir/control.sock",
+        ),
+    ] {
+        assert_refused(&args.join(" "), &portcullis(&args), &[needle]);
+    }
+}
