@@ -86,8 +86,8 @@ impl ReloadStats {
 pub enum ReloadError {
     #[error("{0}")]
     Config(#[from] ConfigError),
-    #[error("listeners changed; a restart is needed to change listeners")]
-    ListenersChanged,
+    #[error("listeners changed ({0}); a restart is needed to change listeners")]
+    ListenersChanged(String),
     #[error("the admin address changed; a restart is needed to change it")]
     AdminChanged,
     #[error("the access log destination changed; a restart is needed to change it")]
@@ -197,15 +197,8 @@ impl Reloader {
     fn prepare(&self, current: &Snapshot) -> Result<Snapshot, ReloadError> {
         let (config, sources) = load_sources(&self.path)?;
         let mut next = Snapshot::compile_sources(&config, &sources)?;
-        let same_listeners = next.listeners.len() == current.listeners.len()
-            && next
-                .listeners
-                .iter()
-                .zip(&current.listeners)
-                .zip(&self.bound)
-                .all(|((n, c), b)| n.name == c.name && (n.address == c.address || n.address == *b));
-        if !same_listeners {
-            return Err(ReloadError::ListenersChanged);
+        if let Some(change) = listener_change(&next, current, &self.bound) {
+            return Err(ReloadError::ListenersChanged(change));
         }
         if next.admin != current.admin {
             return Err(ReloadError::AdminChanged);
@@ -222,5 +215,31 @@ impl Reloader {
         self.usage.attach(&mut next, crate::usage::now());
         next.generation = current.generation + 1;
         Ok(next)
+    }
+}
+
+/// The first difference between the running listeners and the new file's
+/// (`public: 127.0.0.1:8080 -> 127.0.0.1:8081`), or None when they match. A
+/// configured port 0 matches the port it was bound to.
+fn listener_change(next: &Snapshot, current: &Snapshot, bound: &[SocketAddr]) -> Option<String> {
+    for (i, (n, c)) in next.listeners.iter().zip(&current.listeners).enumerate() {
+        let same_address = n.address == c.address || bound.get(i) == Some(&n.address);
+        if n.name != c.name || !same_address {
+            return Some(format!(
+                "`{}` at {} -> `{}` at {}",
+                c.name, c.address, n.name, n.address
+            ));
+        }
+    }
+    match next.listeners.len().cmp(&current.listeners.len()) {
+        std::cmp::Ordering::Equal => None,
+        std::cmp::Ordering::Greater => Some(format!(
+            "`{}` added",
+            next.listeners[current.listeners.len()].name
+        )),
+        std::cmp::Ordering::Less => Some(format!(
+            "`{}` removed",
+            current.listeners[next.listeners.len()].name
+        )),
     }
 }
