@@ -221,6 +221,13 @@ fn run_with_unusable_paths_is_refused() {
             "no-such-dir/control.sock",
         ),
     ] {
-        assert_refused(&args.join(" "), &portcullis(&args), &[needle]);
+        let out = portcullis(&args);
+        assert_refused(&args.join(" "), &out, &[needle]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            stderr.lines().filter(|l| l.contains(needle)).count(),
+            1,
+            "the error is said once:\n{stderr}"
+        );
     }
 }
