@@ -111,8 +111,8 @@ pub fn main() -> ExitCode {
             };
             match server::run(&options) {
                 Ok(()) => ExitCode::SUCCESS,
+                // One line, not a log record as well: stderr is the log.
                 Err(e) => {
-                    tracing::error!("{e}");
                     eprintln!("error: {e}");
                     ExitCode::FAILURE
                 }

@@ -3,7 +3,8 @@
 //!
 //! Editors save by writing a new file and renaming it over the old one, so the
 //! directories are watched, not the files (a watch on a file would follow the
-//! old inode). Events are debounced: a reload runs once the directories have
+//! old inode). A config file that is a symbolic link has its target's
+//! directory watched as well. Events are debounced: a reload runs once the directories have
 //! been quiet for [`DEBOUNCE`], so a burst of writes becomes one reload of the
 //! final text. After each reload the set of watched files is read again, so a
 //! newly included file is watched from then on.
@@ -90,17 +91,31 @@ fn watch_files(
     names: &mut HashSet<OsString>,
 ) -> std::io::Result<()> {
     for file in files {
-        if let Some(name) = file.file_name() {
-            names.insert(name.to_os_string());
-        }
-        let dir = directory_of(file);
-        if watched.insert(dir.clone()) {
-            watcher
-                .watch(&dir, RecursiveMode::NonRecursive)
-                .map_err(std::io::Error::other)?;
+        for path in std::iter::once(file.clone()).chain(symlink_target(file)) {
+            if let Some(name) = path.file_name() {
+                names.insert(name.to_os_string());
+            }
+            let dir = directory_of(&path);
+            if watched.insert(dir.clone()) {
+                watcher
+                    .watch(&dir, RecursiveMode::NonRecursive)
+                    .map_err(std::io::Error::other)?;
+            }
         }
     }
     Ok(())
+}
+
+/// Where a config file that is a symbolic link leads: its directory is watched
+/// too, so an edit of the target (`/etc/portcullis/gateway.toml` linked to a
+/// file kept elsewhere) or a swap of the link's directory (a Kubernetes
+/// ConfigMap's `..data`) is noticed.
+fn symlink_target(file: &Path) -> Option<PathBuf> {
+    let is_link = std::fs::symlink_metadata(file)
+        .ok()?
+        .file_type()
+        .is_symlink();
+    is_link.then(|| std::fs::canonicalize(file).ok()).flatten()
 }
 
 /// True when the event touches one of the config files (by name: renames included).

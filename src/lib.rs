@@ -33,6 +33,7 @@
 //! | config as written (serde data) | `config/mod.rs` |
 //! | reading config, errors with line/column/key | `config/load.rs`, `config/locate.rs` |
 //! | compiled immutable snapshot | `snapshot/mod.rs`, `snapshot/routes.rs`, `snapshot/backend.rs` |
+//! | listening addresses that cannot be bound together | `snapshot/addresses.rs` |
 //! | path routing table | `router.rs` |
 //! | request head parsing and framing rules | `http/request.rs`, `http/fields.rs` |
 //! | chunked coding | `http/chunked.rs` |

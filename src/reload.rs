@@ -34,12 +34,51 @@ impl Trigger {
     }
 }
 
-/// Reload counters by result, for the metrics endpoint.
+/// Reload counters by result, for the metrics endpoint, and the last attempt
+/// that applied or rejected something, for `/config`.
 #[derive(Debug, Default)]
 pub struct ReloadStats {
     pub applied: AtomicU64,
     pub unchanged: AtomicU64,
     pub failed: AtomicU64,
+    pub last: Mutex<Option<LastReload>>,
+}
+
+/// The last reload attempt that was not skipped as unchanged: an operator who
+/// saved a file can see on `/config` whether it is what the gateway serves.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LastReload {
+    /// `applied` or `rejected`.
+    pub result: String,
+    /// `file` or `signal`.
+    pub trigger: String,
+    /// RFC 3339, milliseconds.
+    pub at: String,
+    /// Why it was rejected (file, line, column, key and message), or null.
+    pub error: Option<String>,
+}
+
+impl ReloadStats {
+    fn record(&self, result: &str, trigger: Trigger, error: Option<String>) {
+        let last = LastReload {
+            result: result.to_string(),
+            trigger: trigger.as_str().to_string(),
+            at: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+            error,
+        };
+        match self.last.lock() {
+            Ok(mut slot) => *slot = Some(last),
+            Err(poisoned) => *poisoned.into_inner() = Some(last),
+        }
+    }
+
+    /// The last applied or rejected reload, if any since start.
+    pub fn last(&self) -> Option<LastReload> {
+        match self.last.lock() {
+            Ok(slot) => slot.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
 }
 
 /// Why a reload changed nothing.
@@ -47,8 +86,8 @@ pub struct ReloadStats {
 pub enum ReloadError {
     #[error("{0}")]
     Config(#[from] ConfigError),
-    #[error("listeners changed; a restart is needed to change listeners")]
-    ListenersChanged,
+    #[error("listeners changed ({0}); a restart is needed to change listeners")]
+    ListenersChanged(String),
     #[error("the admin address changed; a restart is needed to change it")]
     AdminChanged,
     #[error("the access log destination changed; a restart is needed to change it")]
@@ -124,6 +163,7 @@ impl Reloader {
                 let generation = next.generation;
                 self.store.store(Arc::new(next));
                 self.stats.applied.fetch_add(1, Ordering::Relaxed);
+                self.stats.record("applied", trigger, None);
                 info!(
                     target: "portcullis::audit",
                     generation,
@@ -136,6 +176,7 @@ impl Reloader {
             }
             Err(e) => {
                 self.stats.failed.fetch_add(1, Ordering::Relaxed);
+                self.stats.record("rejected", trigger, Some(e.to_string()));
                 error!(
                     target: "portcullis::audit",
                     generation = current.generation,
@@ -156,15 +197,8 @@ impl Reloader {
     fn prepare(&self, current: &Snapshot) -> Result<Snapshot, ReloadError> {
         let (config, sources) = load_sources(&self.path)?;
         let mut next = Snapshot::compile_sources(&config, &sources)?;
-        let same_listeners = next.listeners.len() == current.listeners.len()
-            && next
-                .listeners
-                .iter()
-                .zip(&current.listeners)
-                .zip(&self.bound)
-                .all(|((n, c), b)| n.name == c.name && (n.address == c.address || n.address == *b));
-        if !same_listeners {
-            return Err(ReloadError::ListenersChanged);
+        if let Some(change) = listener_change(&next, current, &self.bound) {
+            return Err(ReloadError::ListenersChanged(change));
         }
         if next.admin != current.admin {
             return Err(ReloadError::AdminChanged);
@@ -181,5 +215,31 @@ impl Reloader {
         self.usage.attach(&mut next, crate::usage::now());
         next.generation = current.generation + 1;
         Ok(next)
+    }
+}
+
+/// The first difference between the running listeners and the new file's
+/// (`public: 127.0.0.1:8080 -> 127.0.0.1:8081`), or None when they match. A
+/// configured port 0 matches the port it was bound to.
+fn listener_change(next: &Snapshot, current: &Snapshot, bound: &[SocketAddr]) -> Option<String> {
+    for (i, (n, c)) in next.listeners.iter().zip(&current.listeners).enumerate() {
+        let same_address = n.address == c.address || bound.get(i) == Some(&n.address);
+        if n.name != c.name || !same_address {
+            return Some(format!(
+                "`{}` at {} -> `{}` at {}",
+                c.name, c.address, n.name, n.address
+            ));
+        }
+    }
+    match next.listeners.len().cmp(&current.listeners.len()) {
+        std::cmp::Ordering::Equal => None,
+        std::cmp::Ordering::Greater => Some(format!(
+            "`{}` added",
+            next.listeners[current.listeners.len()].name
+        )),
+        std::cmp::Ordering::Less => Some(format!(
+            "`{}` removed",
+            current.listeners[next.listeners.len()].name
+        )),
     }
 }

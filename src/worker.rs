@@ -195,9 +195,10 @@ impl WorkerCtx {
             fields.extend_from_slice(b",\"client\":");
             write_json_str(&mut fields, peer.ip_text());
             fields.extend_from_slice(
-                b",\"method\":null,\"path\":null,\"protocol\":null,\"deployment\":null,\"route\":null,\"backend\":null,\"tls\":",
+                b",\"method\":null,\"path\":null,\"protocol\":null,\"deployment\":null,\"route\":null,\"backend\":null",
             );
             fields.extend_from_slice(crate::dispatch::NO_SUBSCRIBER);
+            fields.extend_from_slice(b",\"tls\":");
             fields.extend_from_slice(peer.tls_log_value());
             log.line(|line| write_access_line(line, &self.log_clock, &fields, &outcome));
         }

@@ -166,3 +166,41 @@ fn sigusr1_reopens_moved_log() {
         (1, 1)
     );
 }
+
+// Rule: every line is one valid JSON object whatever the request held (malformed
+// heads, quotes, backslashes, control and non-UTF-8 bytes, very long paths), and
+// neither the Authorization header nor a query string reaches the log.
+#[test]
+fn hostile_requests_still_log_one_json_line_each() {
+    let up = RecordingUpstream::ok();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    let gw = Gateway::start(&config(up.addr(), &log));
+    let long_path = format!("/api/{}", "x".repeat(3000));
+    let requests: Vec<Vec<u8>> = vec![
+        b"G\"T /api/hello HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+        b"GET /api/\x7f\x01 HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+        b"GET /api/a\"b\\c\xff\xfe\xc3\x28?key=QUERYSECRET HTTP/1.1\r\nHost: x\r\nUser-Agent: a\"b\\\x01\r\nAuthorization: Bearer AUTHSECRET\r\n\r\n".to_vec(),
+        format!("GET {long_path} HTTP/1.1\r\nHost: x\r\n\r\n").into_bytes(),
+        b"GET /api/%0a%22 HTTP/1.1\r\nHost: x\r\nX-Request-Id: \"bad\\id\r\n\r\n".to_vec(),
+    ];
+    for raw in &requests {
+        let _ = request(gw.addr(), raw);
+    }
+    let lines = read_lines(&log, requests.len());
+    let statuses: Vec<u64> = lines
+        .iter()
+        .map(|l| l["status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(statuses, [400, 400, 400, 404, 404]);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        text.lines().count(),
+        requests.len(),
+        "no line split: {text}"
+    );
+    assert!(!text.contains("AUTHSECRET") && !text.contains("QUERYSECRET"));
+    assert_eq!(lines[3]["path"].as_str(), Some(long_path.as_str()));
+    assert_eq!(lines[4]["path"].as_str(), Some("/api/%0a%22"));
+    assert_eq!(lines[0]["tls"], Value::Null);
+}

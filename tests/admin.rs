@@ -163,3 +163,129 @@ fn check_against_running_gateway() {
         "{stdout}"
     );
 }
+
+// Rule: unknown admin paths answer 404, methods other than GET and HEAD 405
+// with `Allow`, and a HEAD gets the head (with the GET's length) and no body.
+#[test]
+fn admin_methods_and_paths() {
+    let gw = Gateway::start(CONFIG);
+    let admin = gw.admin_addr();
+    for (raw, status, allow) in [
+        ("GET /nope HTTP/1.1\r\nHost: a\r\n\r\n", 404, None),
+        ("GET /metrics/ HTTP/1.1\r\nHost: a\r\n\r\n", 404, None),
+        (
+            "POST /metrics HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n",
+            405,
+            Some("GET, HEAD"),
+        ),
+        (
+            "DELETE /config HTTP/1.1\r\nHost: a\r\n\r\n",
+            405,
+            Some("GET, HEAD"),
+        ),
+    ] {
+        let r = request(admin, raw);
+        assert_eq!((r.status, r.header("allow")), (status, allow), "{raw:?}");
+    }
+    let mut c = Client::connect(admin);
+    c.send("HEAD /healthz HTTP/1.1\r\nHost: a\r\n\r\n");
+    let head = c.read_head_response();
+    assert_eq!(
+        (head.status, head.header("content-length")),
+        (200, Some("3"))
+    );
+    assert!(
+        c.read_to_end_or_closed().is_empty(),
+        "a HEAD answer has no body"
+    );
+}
+
+// Rule: once SIGTERM starts the drain, /readyz answers 503 (a load balancer
+// stops sending) while /healthz still answers 200 and the request in flight finishes.
+#[test]
+fn readyz_fails_while_draining() {
+    let up = RecordingUpstream::start(|r| {
+        Reply::after(std::time::Duration::from_secs(2)).then_ok(r.target.clone())
+    });
+    let gw = start_standard(&up, "");
+    let admin = gw.admin_addr();
+    assert!(eventually(|| get(admin, "/readyz").status == 200));
+    let mut c = gw.connect();
+    c.send(get_req("/api/items/1"));
+    up.wait_for_requests(1);
+    gw.sigterm();
+    assert!(
+        eventually(|| get(admin, "/readyz").status == 503),
+        "{}",
+        gw.log_text()
+    );
+    assert_eq!(get(admin, "/healthz").status, 200);
+    assert_eq!(c.read_response().status, 200);
+}
+
+// Rule: /config and /usage show names and fingerprints, never a secret: not a
+// back-end URL's query (API keys live there), a stock answer's header values
+// or body, a header transformation's value, nor a client token or its digest.
+#[test]
+fn config_report_shows_no_secrets() {
+    let digest = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    let config = format!(
+        r#"
+[[listeners]]
+name = "public"
+address = "127.0.0.1:0"
+
+[[deployments]]
+name = "api"
+listener = "public"
+path_prefix = "/api"
+usage_plans = {{ token_locations = ["header:X-Client-Token"] }}
+
+[[deployments.routes]]
+path = "/stock"
+backend = {{ type = "stock", status = 200, headers = {{ "X-Key" = "STOCKHEADERSECRET" }}, body = "STOCKBODYSECRET" }}
+
+[[deployments.routes]]
+path = "/up"
+backend = {{ type = "http", url = "http://127.0.0.1:9/x?api_key=URLQUERYSECRET" }}
+request_headers = {{ set = [{{ name = "Authorization", value = "Bearer HEADERSETSECRET" }}] }}
+
+[[usage_plans]]
+name = "gold"
+[[usage_plans.entitlements]]
+name = "all"
+deployments = ["api"]
+
+[[subscribers]]
+name = "acme"
+usage_plans = ["gold"]
+clients = [{{ name = "one", token = "CLIENTTOKENSECRET0123" }}, {{ name = "two", token_sha256 = "{digest}" }}]
+"#
+    );
+    let gw = Gateway::start(&config);
+    let admin = gw.admin_addr();
+    for path in ["/config", "/usage"] {
+        let body = get(admin, path).text();
+        assert!(body.contains("acme"), "{path}: {body}");
+        assert!(
+            !body.contains("SECRET") && !body.contains(digest),
+            "{path} leaks: {body}"
+        );
+    }
+}
+
+// Rule: clients that connect to the admin endpoint and send nothing do not hold
+// up a health check or a scrape behind them (each would hold a one-at-a-time
+// endpoint for its 2 s read timeout).
+#[test]
+fn silent_admin_clients_do_not_block_health_checks() {
+    let gw = Gateway::start(CONFIG);
+    let admin = gw.admin_addr();
+    let silent: Vec<std::net::TcpStream> = (0..4)
+        .map(|_| std::net::TcpStream::connect(admin).unwrap())
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert_eq!(get(admin, "/healthz").status, 200);
+    assert_eq!(get(admin, "/metrics").status, 200);
+    drop(silent);
+}

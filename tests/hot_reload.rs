@@ -164,14 +164,20 @@ fn sighup_reloads() {
     );
 }
 
-// Rule: changing a listener's address is refused with a clear message and the old config keeps serving.
+// Rule: changing a listener's address is refused with a message naming the listener, and the old config keeps serving.
 #[test]
 fn listener_change_is_refused() {
     let gw = Gateway::start(BASE);
-    let moved = BASE.replace("127.0.0.1:0", &format!("127.0.0.1:{}", unused_port()));
+    let moved = BASE.replace(
+        "address = \"127.0.0.1:0\"",
+        &format!("address = \"127.0.0.1:{}\"", unused_port()),
+    );
     write_then_rename(gw.config_path(), &format!("{moved}{NEW_ROUTE}"));
     assert!(
-        eventually(|| gw.log_text().contains("restart is needed")),
+        eventually(|| {
+            let log = gw.log_text();
+            log.contains("restart is needed") && log.contains("listeners changed (`public` at")
+        }),
         "log:\n{}",
         gw.log_text()
     );
@@ -202,5 +208,82 @@ fn upstream_pool_survives_unrelated_edit() {
         up.connection_count(),
         1,
         "the pooled connection was reused across the reload"
+    );
+}
+
+/// `/config`'s generation and `last_reload`.
+fn reload_state(gw: &Gateway) -> (u64, serde_json::Value) {
+    let report: serde_json::Value =
+        serde_json::from_str(&get(gw.admin_addr(), "/config").text()).unwrap();
+    (
+        report["generation"].as_u64().unwrap(),
+        report["last_reload"].clone(),
+    )
+}
+
+// Rule: /config shows the last reload's result: a rejected edit (a file deleted,
+// half written, or invalid) leaves the generation and says why, naming the file,
+// while /readyz stays 200; the file recreated whole applies and clears the error.
+#[test]
+fn config_endpoint_shows_rejected_reloads_until_a_good_edit() {
+    let gw = Gateway::start(BASE);
+    assert_eq!(reload_state(&gw), (1, serde_json::Value::Null));
+    let path = gw.config_path().to_path_buf();
+    let name = path.file_name().unwrap().to_str().unwrap().to_string();
+    let rejected_with = |needle: &str| {
+        eventually(|| {
+            let (generation, last) = reload_state(&gw);
+            generation == 1
+                && last["result"] == "rejected"
+                && last["error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains(&name) && e.contains(needle))
+        })
+    };
+    std::fs::remove_file(&path).unwrap();
+    assert!(rejected_with("cannot read"), "{:?}", reload_state(&gw));
+    // The first half of a save: cut inside the route's inline table.
+    let full = format!("{BASE}{NEW_ROUTE}");
+    let cut = full.rfind("body").unwrap();
+    std::fs::write(&path, &full[..cut]).unwrap();
+    assert!(rejected_with("line"), "{:?}", reload_state(&gw));
+    assert_eq!(status_of(&gw, "/api/hello"), 200, "the old config serves");
+    assert_eq!(
+        get(gw.admin_addr(), "/readyz").status,
+        200,
+        "still ready: it serves the running config"
+    );
+    std::fs::write(&path, &full).unwrap();
+    assert!(
+        eventually(|| {
+            let (generation, last) = reload_state(&gw);
+            generation == 2 && last["result"] == "applied" && last["error"].is_null()
+        }),
+        "{:?}\n{}",
+        reload_state(&gw),
+        gw.log_text()
+    );
+    assert_eq!(status_of(&gw, "/api/new"), 200);
+}
+
+// Rule: a config file that is a symbolic link to a file elsewhere reloads when
+// that file is edited in place (its directory is watched too).
+#[test]
+fn edit_of_a_symlinked_config_target_reloads() {
+    let gw = Gateway::start(BASE);
+    let elsewhere = tempfile::tempdir().unwrap();
+    let target = elsewhere.path().join("real.toml");
+    std::fs::write(&target, BASE).unwrap();
+    // Put the link in place the way an operator would: a new link renamed over the file.
+    let link = gw.config_path().with_extension("link");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    std::fs::rename(&link, gw.config_path()).unwrap();
+    // The link now reads the same text: nothing to apply, but the target is watched from now on.
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    std::fs::write(&target, format!("{BASE}{NEW_ROUTE}")).unwrap();
+    assert!(
+        eventually(|| status_of(&gw, "/api/new") == 200),
+        "log:\n{}",
+        gw.log_text()
     );
 }

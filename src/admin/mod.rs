@@ -2,8 +2,9 @@
 //! their own listener (loopback by default), served by their own thread so
 //! that nothing here can block a worker.
 //!
-//! [`metrics`] renders the Prometheus text. A deliberately small HTTP/1.1 server: one request per connection, read and
-//! write timeouts, heads parsed with httparse, answers built in memory.
+//! [`metrics`] renders the Prometheus text. A deliberately small HTTP/1.1 server: one request per connection, each
+//! connection on a short-lived thread of its own (a silent client cannot hold up a health check), read and write
+//! timeouts, heads parsed with httparse, answers built in memory.
 
 use crate::access_log::AccessLogStats;
 
@@ -27,6 +28,8 @@ use tracing::{info, warn};
 const ADMIN_IO_TIMEOUT: Duration = Duration::from_secs(2);
 /// Largest admin request head read.
 const ADMIN_MAX_HEAD: usize = 8192;
+/// Admin connections served at once (each on its own short-lived thread).
+const ADMIN_MAX_CONNECTIONS: usize = 32;
 
 /// What the admin endpoint reports on.
 pub struct AdminState {
@@ -48,6 +51,9 @@ pub struct ConfigReport {
     /// SHA-256 of the config file text.
     pub digest: String,
     pub inventory: Inventory,
+    /// The last reload applied or rejected since start (null before any).
+    #[serde(default)]
+    pub last_reload: Option<crate::reload::LastReload>,
 }
 
 /// Binds the admin listener and serves it on a new thread; returns its address.
@@ -61,19 +67,50 @@ pub fn spawn_on(listener: TcpListener, state: Arc<AdminState>) -> std::io::Resul
     std::thread::Builder::new()
         .name("portcullis-admin".into())
         .spawn(move || {
+            let active = Arc::new(AtomicUsize::new(0));
             for stream in listener.incoming() {
                 match stream {
-                    Ok(stream) => {
-                        if let Err(e) = serve(stream, &state) {
-                            warn!(error = %e, "admin request failed");
-                        }
-                    }
+                    Ok(stream) => serve_on_own_thread(stream, &state, &active),
                     Err(e) => warn!(error = %e, "admin accept failed"),
                 }
             }
         })?;
     info!(admin_address = %bound, "admin endpoint serving /healthz /readyz /config /usage /metrics");
     Ok(bound)
+}
+
+/// Serves one admin connection on a thread of its own, so that a client that
+/// connects and sends nothing (for up to [`ADMIN_IO_TIMEOUT`]) cannot hold up
+/// a health check or a scrape; beyond [`ADMIN_MAX_CONNECTIONS`] at once, new
+/// connections are closed unanswered.
+fn serve_on_own_thread(stream: TcpStream, state: &Arc<AdminState>, active: &Arc<AtomicUsize>) {
+    if active.fetch_add(1, Ordering::AcqRel) >= ADMIN_MAX_CONNECTIONS {
+        active.fetch_sub(1, Ordering::AcqRel);
+        warn!("admin endpoint: too many connections at once; closing one unanswered");
+        return;
+    }
+    let slot = ActiveSlot(Arc::clone(active));
+    let state = Arc::clone(state);
+    let spawned = std::thread::Builder::new()
+        .name("portcullis-admin-conn".into())
+        .spawn(move || {
+            let _slot = slot;
+            if let Err(e) = serve(stream, &state) {
+                warn!(error = %e, "admin request failed");
+            }
+        });
+    if let Err(e) = spawned {
+        warn!(error = %e, "admin endpoint: cannot start a thread for a connection");
+    }
+}
+
+/// One of the admin endpoint's connection slots, given back when dropped.
+struct ActiveSlot(Arc<AtomicUsize>);
+
+impl Drop for ActiveSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 fn serve(mut stream: TcpStream, state: &AdminState) -> std::io::Result<()> {
@@ -97,55 +134,73 @@ fn serve(mut stream: TcpStream, state: &AdminState) -> std::io::Result<()> {
                 break (method, path.to_string(), query.to_string());
             }
             Ok(httparse::Status::Partial) if filled < buf.len() => continue,
-            _ => return respond(&mut stream, 400, "text/plain", "bad request\n"),
+            _ => return respond(&mut stream, 400, "text/plain", "bad request\n", false),
         }
     };
     if method != "GET" && method != "HEAD" {
-        return respond(&mut stream, 405, "text/plain", "only GET\n");
+        return respond(&mut stream, 405, "text/plain", "only GET and HEAD\n", false);
     }
-    match path.as_str() {
-        "/healthz" => respond(&mut stream, 200, "text/plain", "ok\n"),
+    let (status, content_type, body) = answer(state, &path, &query);
+    respond(&mut stream, status, content_type, &body, method == "HEAD")
+}
+
+/// The status, content type and body for a GET of `path`.
+fn answer(state: &AdminState, path: &str, query: &str) -> (u16, &'static str, String) {
+    let text = |status, body: &str| (status, "text/plain", body.to_string());
+    match path {
+        "/healthz" => text(200, "ok\n"),
         "/readyz" => {
+            // Workers count themselves out when the drain starts.
             if state.ready_workers.load(Ordering::Acquire) >= state.workers.len() {
-                respond(&mut stream, 200, "text/plain", "ready\n")
+                text(200, "ready\n")
             } else {
-                respond(&mut stream, 503, "text/plain", "starting\n")
+                text(503, "not ready (starting or draining)\n")
             }
         }
-        "/config" => {
-            let body = serde_json::to_string(&config_report(state)).unwrap_or_default();
-            respond(&mut stream, 200, "application/json", &body)
-        }
+        "/config" => (
+            200,
+            "application/json",
+            serde_json::to_string(&config_report(state)).unwrap_or_default(),
+        ),
         "/usage" => {
             let snapshot = state.store.load();
-            let only = usage::query_param(&query, "subscriber");
+            let only = usage::query_param(query, "subscriber");
             match usage_report(&snapshot, only.as_deref()) {
-                Some(body) => respond(&mut stream, 200, "application/json", &body),
-                None => respond(&mut stream, 404, "text/plain", "no such subscriber\n"),
+                Some(body) => (200, "application/json", body),
+                None => text(404, "no such subscriber\n"),
             }
         }
-        "/metrics" => respond(
-            &mut stream,
+        "/metrics" => (
             200,
             "text/plain; version=0.0.4; charset=utf-8",
-            &metrics(state),
+            metrics(state),
         ),
-        _ => respond(&mut stream, 404, "text/plain", "not found\n"),
+        _ => text(404, "not found\n"),
     }
 }
 
+/// Writes the answer; a HEAD gets the head only, a 405 names the allowed methods.
 fn respond(
     stream: &mut TcpStream,
     status: u16,
     content_type: &str,
     body: &str,
+    head_only: bool,
 ) -> std::io::Result<()> {
+    let allow = if status == 405 {
+        "Allow: GET, HEAD\r\n"
+    } else {
+        ""
+    };
     let head = format!(
-        "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{allow}Connection: close\r\n\r\n",
         crate::http::status::reason(status),
         body.len()
     );
     stream.write_all(head.as_bytes())?;
+    if head_only {
+        return Ok(());
+    }
     stream.write_all(body.as_bytes())
 }
 
@@ -157,6 +212,7 @@ pub fn config_report(state: &AdminState) -> ConfigReport {
         loaded_at: humantime::format_rfc3339_millis(snapshot.loaded_at).to_string(),
         digest: snapshot.digest.clone(),
         inventory: snapshot.inventory().clone(),
+        last_reload: state.reloads.last(),
     }
 }
 

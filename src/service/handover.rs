@@ -57,7 +57,14 @@ impl ControlListener {
     /// Binds `path`, replacing whatever socket file is there (the caller
     /// decides beforehand whether a live one may be replaced). Only the
     /// owner may connect (mode 0600).
+    /// Errors name the socket's path (`control socket /run/x.sock: ...`).
     pub fn bind(path: &Path) -> io::Result<ControlListener> {
+        Self::bind_unnamed(path).map_err(|e| {
+            io::Error::new(e.kind(), format!("control socket {}: {e}", path.display()))
+        })
+    }
+
+    fn bind_unnamed(path: &Path) -> io::Result<ControlListener> {
         let fd = seqpacket()?;
         match std::fs::remove_file(path) {
             Ok(()) => {}

@@ -172,7 +172,10 @@ pub fn compile_http(
     } else {
         return Err((
             "url",
-            format!("back-end URL `{url}` must start with http:// or https://"),
+            format!(
+                "back-end URL `{}` must start with http:// or https://",
+                shown(url)
+            ),
         ));
     };
     let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
@@ -181,7 +184,10 @@ pub fn compile_http(
     let (host, port) = split_host_port(authority, if tls { 443 } else { 80 }).ok_or_else(|| {
         (
             "url",
-            format!("back-end URL `{url}` has no valid host[:port]"),
+            format!(
+                "back-end URL `{}` has no valid host[:port] (user:password@ is not supported)",
+                shown(url)
+            ),
         )
     })?;
     let (path, query) = match path_and_query.split_once('?') {
@@ -207,7 +213,10 @@ pub fn compile_http(
     {
         return Err((
             "url",
-            format!("back-end URL `{url}` contains whitespace or control characters"),
+            format!(
+                "back-end URL `{}` contains whitespace or control characters",
+                shown(url)
+            ),
         ));
     }
     let append_remainder = catch_all
@@ -286,6 +295,27 @@ pub fn seconds(value: f64) -> Option<Duration> {
         .flatten()
 }
 
+/// A back-end URL as error messages (which reach logs and `/config`) show it:
+/// without its query and user information, where credentials live.
+fn shown(url: &str) -> String {
+    let (before_query, query) = match url.split_once('?') {
+        Some((before, _)) => (before, "?…"),
+        None => (url, ""),
+    };
+    let scheme_end = before_query.find("://").map_or(0, |i| i + 3);
+    let authority_end = before_query[scheme_end..]
+        .find('/')
+        .map_or(before_query.len(), |i| scheme_end + i);
+    match before_query[scheme_end..authority_end].rfind('@') {
+        Some(at) => format!(
+            "{}…@{}{query}",
+            &before_query[..scheme_end],
+            &before_query[scheme_end + at + 1..]
+        ),
+        None => format!("{before_query}{query}"),
+    }
+}
+
 fn split_host_port(authority: &str, default_port: u16) -> Option<(String, u16)> {
     if authority.is_empty() || authority.contains('@') {
         return None;
@@ -306,7 +336,9 @@ fn split_host_port(authority: &str, default_port: u16) -> Option<(String, u16)> 
             None => (authority.to_string(), default_port),
         }
     };
-    let valid = !host.is_empty()
+    // Port 0 cannot be connected to: a typo, not a back end.
+    let valid = port != 0
+        && !host.is_empty()
         && host.bytes().all(|b| {
             b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'[' | b']' | b':')
         });
@@ -400,7 +432,10 @@ pub fn compile_stock(config: &StockBackend) -> Result<StockSpec, (&'static str, 
     write_status_line(&mut head, config.status, reason(config.status));
     for (name, value) in &config.headers {
         if !is_token(name.as_bytes()) || !is_valid_value(value.as_bytes()) {
-            return Err(("headers", format!("invalid header `{name}: {value}`")));
+            return Err((
+                "headers",
+                format!("invalid header `{name}` (a name is a token, a value has no control characters)"),
+            ));
         }
         if crate::http::fields::is_hop_by_hop(name) {
             return Err((
@@ -429,6 +464,17 @@ pub fn compile_stock(config: &StockBackend) -> Result<StockSpec, (&'static str, 
 
 #[cfg(test)]
 mod tests {
+
+    // Error messages show a back-end URL without its query and user information.
+    #[test]
+    fn urls_in_messages_hide_query_and_userinfo() {
+        assert_eq!(
+            super::shown("http://u:PASS@h:1/p?api_key=KEY"),
+            "http://…@h:1/p?…"
+        );
+        assert_eq!(super::shown("ftp://h/p"), "ftp://h/p");
+    }
+
     use super::*;
 
     // A URL path template splits into literals and parameters.

@@ -228,20 +228,31 @@ pub fn route_name(snapshot: &Snapshot, route: &RouteSpec) -> String {
     format!("{deployment} {methods} {}", route.pattern)
 }
 
+/// A back end's fingerprint: where it goes (`scheme://host:port` or the stock
+/// status) and a short digest of the rest. `/config` publishes it, so the rest
+/// (URL path and query, stock header values and body) must not appear as
+/// text: an API key in a back-end URL's query is common.
 fn backend_print(backend: &BackendSpec) -> String {
-    match backend {
-        BackendSpec::Http(h) => format!(
-            "{} {:?} {:?} {:?} {:?} {:?} {:?}",
-            h.pool_key,
-            h.path,
-            h.query,
-            h.append_remainder,
-            h.connect_timeout,
-            h.read_timeout,
-            h.send_timeout
+    let (target, details) = match backend {
+        BackendSpec::Http(h) => (
+            h.pool_key.to_string(),
+            format!(
+                "{:?} {:?} {:?} {:?} {:?} {:?}",
+                h.path,
+                h.query,
+                h.append_remainder,
+                h.connect_timeout,
+                h.read_timeout,
+                h.send_timeout
+            ),
         ),
-        BackendSpec::Stock(s) => format!("stock {:?} {:?}", s.head, s.body),
-    }
+        BackendSpec::Stock(s) => (
+            format!("stock {}", s.status),
+            format!("{:?} {:?}", s.head, s.body),
+        ),
+    };
+    let digest = super::sha256_hex(&details);
+    format!("{target} #{}", &digest[..16])
 }
 
 fn settings_print(s: &Snapshot) -> String {
@@ -276,6 +287,19 @@ mod tests {
     fn routes_added_removed_changed() {
         let summary = ChangeSummary::between(&snapshot(&format!("{A}{B}")), &snapshot(A2));
         assert_eq!(summary.to_string(), "routes -1 [d * /b] ~1 [d * /a]");
+    }
+
+    // A back end's fingerprint names its target but not its URL query or stock headers and body.
+    #[test]
+    fn backend_prints_hide_query_and_stock_content() {
+        let routes = "[[deployments.routes]]\npath = \"/u\"\nbackend = { type = \"http\", url = \"http://127.0.0.1:9/x?api_key=QSECRET\" }\n[[deployments.routes]]\npath = \"/s\"\nbackend = { type = \"stock\", status = 200, headers = { \"X-Key\" = \"HSECRET\" }, body = \"BSECRET\" }\n";
+        let prints = format!("{:?}", snapshot(routes).inventory().routes);
+        assert!(
+            prints.contains("http://127.0.0.1:9")
+                && prints.contains("stock 200")
+                && !prints.contains("SECRET"),
+            "{prints}"
+        );
     }
 
     // Identical configs have no changes.

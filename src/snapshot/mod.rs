@@ -6,6 +6,7 @@
 //! once published; a new config produces a new snapshot. Nothing here does I/O on
 //! the request path or knows about connections.
 
+mod addresses;
 mod backend;
 mod diff;
 mod routes;
@@ -324,6 +325,10 @@ impl Snapshot {
                 err("admin".into(), format!("`{text}` is not an IP:PORT address (use \"\" to turn the admin endpoint off)"))
             })?),
         };
+        if let Some(admin) = admin {
+            addresses::check_admin(admin, &listeners, &mut warnings)
+                .map_err(|m| err("admin".into(), m))?;
+        }
         let access_log = match config.access_log.as_ref().map(|a| a.path.as_str()) {
             None => None,
             Some("") => {
@@ -416,10 +421,16 @@ fn compile_listeners(
                 format!("`{}` is not an IP:PORT address", l.address),
             )
         })?;
-        if address.port() != 0 && listeners.iter().any(|o| o.address == address) {
+        if let Some(other) = listeners
+            .iter()
+            .find(|o| addresses::collide(o.address, address))
+        {
             return Err(err(
                 format!("listeners[{i}].address"),
-                format!("address {address} is used twice"),
+                format!(
+                    "address {address} overlaps listener `{}` at {}: one process cannot bind both",
+                    other.name, other.address
+                ),
             ));
         }
         let key = |k: &str| format!("listeners[{i}].{k}");
