@@ -31,10 +31,7 @@ pub fn is_valid_authority(value: &[u8]) -> bool {
 /// The inside of `[...]`: an IPv6 address or an `IPvFuture` (`v1.x`); the
 /// characters are checked, not the address's structure.
 fn is_ip_literal(inner: &[u8]) -> bool {
-    !inner.is_empty()
-        && inner
-            .iter()
-            .all(|&b| is_unreserved(b) || is_sub_delim(b) || b == b':')
+    !inner.is_empty() && inner.iter().all(|&b| is_host_byte(b) || b == b':')
 }
 
 /// A non-empty reg-name or IPv4 address (RFC 3986 §3.2.2); an `http` URI
@@ -42,6 +39,10 @@ fn is_ip_literal(inner: &[u8]) -> bool {
 fn is_reg_name(host: &[u8]) -> bool {
     if host.is_empty() {
         return false;
+    }
+    // The common case, no escapes: one table look-up per byte.
+    if host.iter().all(|&b| is_host_byte(b)) {
+        return true;
     }
     let mut i = 0;
     while i < host.len() {
@@ -53,22 +54,45 @@ fn is_reg_name(host: &[u8]) -> bool {
                 }
                 i += 3;
             }
-            b if is_unreserved(b) || is_sub_delim(b) => i += 1,
+            b if is_host_byte(b) => i += 1,
             _ => return false,
         }
     }
     true
 }
 
-fn is_unreserved(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
-}
+/// Bytes of a reg-name other than `%`: unreserved and sub-delims (a table:
+/// every request's `Host` goes through it).
+const HOST_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+            );
+        b += 1;
+    }
+    table
+};
 
-fn is_sub_delim(b: u8) -> bool {
-    matches!(
-        b,
-        b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'='
-    )
+fn is_host_byte(b: u8) -> bool {
+    HOST_BYTES[b as usize]
 }
 
 #[cfg(test)]
