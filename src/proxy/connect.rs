@@ -32,8 +32,8 @@ pub async fn connect(addr: SocketAddr, nonblocking: bool) -> io::Result<(TcpStre
     if let Some(e) = probe_socket.take_error()? {
         return Err(e);
     }
-    // Readiness can also mean "not connected" without a pending error on
-    // some kernels' paths: ask the socket itself.
+    // A wake-up that left the socket neither connected nor failed is refused
+    // here (no peer: ENOTCONN) rather than found by the first write.
     probe_socket.peer_addr()?;
     if !nonblocking {
         probe_socket.set_nonblocking(false)?;
