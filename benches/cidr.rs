@@ -6,7 +6,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
-use portcullis::cidr::{CidrSet, NetworkRule};
+use portcullis::net::cidr::{CidrSet, NetworkRule};
 
 /// A fixed-seed xorshift64, so every run benchmarks the same sets.
 struct XorShift(u64);

@@ -8,11 +8,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
-use portcullis::auth::claims::ClaimChecks;
-use portcullis::auth::jwt::{KeySource, Verifier};
-use portcullis::auth::keys::KeySet;
-use portcullis::auth::{now_seconds, Authenticator, TokenLocation};
 use portcullis::http::request::{header_storage, parse_request, HeadLimits, Parsed};
+use portcullis::policy::auth::claims::ClaimChecks;
+use portcullis::policy::auth::jwt::{KeySource, Verifier};
+use portcullis::policy::auth::keys::KeySet;
+use portcullis::policy::auth::{now_seconds, Authenticator, TokenLocation};
 use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use serde_json::json;
 
@@ -91,7 +91,7 @@ fn bench(c: &mut Criterion) {
         },
         verifier: f.verifier,
         anonymous_allowed: false,
-        id: portcullis::auth::next_id(),
+        id: portcullis::policy::auth::next_id(),
         cache_capacity: 0,
     };
     let raw = format!(

@@ -7,7 +7,7 @@
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use portcullis::config::{OnBreach, QuotaPeriod};
-use portcullis::usage::{LocalShares, QuotaCounter, QuotaParams, RateParams, SharedBucket};
+use portcullis::policy::usage::{LocalShares, QuotaCounter, QuotaParams, RateParams, SharedBucket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;

@@ -3,7 +3,7 @@
 //! 10,000-route table routes within 2x of the 10-route one.
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
-use portcullis::router::{RouteTable, RouteTableBuilder};
+use portcullis::route::table::{RouteTable, RouteTableBuilder};
 
 /// `size` routes: deployments `/dep{n}`, four routes each, as an operator would write them.
 fn gateway_table(size: usize) -> RouteTable<usize> {

@@ -120,14 +120,14 @@ fn snapshot_compile(c: &mut Criterion) {
             Snapshot::compile(&config, &full, path).expect("compiles")
         })
     });
-    let registry = portcullis::usage::UsageRegistry::default();
+    let registry = portcullis::policy::usage::UsageRegistry::default();
     let full_config = parse_str(&full, path).expect("parses");
     group.bench_function(
         "compile_and_attach_state/1000_routes_10000_subscribers",
         |b| {
             b.iter(|| {
                 let mut snapshot = Snapshot::compile(&full_config, &full, path).expect("compiles");
-                registry.attach(&mut snapshot, portcullis::usage::now());
+                snapshot.attach_usage(&registry, portcullis::time::clock::now());
                 snapshot
             })
         },
@@ -144,7 +144,7 @@ fn snapshot_compile(c: &mut Criterion) {
             b.iter(|| {
                 let (config, sources) = load_sources(black_box(&main)).expect("loads");
                 let mut snapshot = Snapshot::compile_sources(&config, &sources).expect("compiles");
-                registry.attach(&mut snapshot, portcullis::usage::now());
+                snapshot.attach_usage(&registry, portcullis::time::clock::now());
                 snapshot
             })
         },

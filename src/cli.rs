@@ -1,9 +1,9 @@
 //! The `portcullis` command line: `run` serves a config, `check` validates one
 //! and prints what it defines. The binary's `main` only calls [`main`].
 
-use crate::server::{self, compile_file, ServerOptions};
+use crate::runtime::server::{self, compile_file, ServerOptions};
+use crate::service::preflight::DriverChoice;
 use crate::snapshot::{BackendSpec, ChangeSummary, Snapshot};
-use crate::worker::DriverChoice;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -138,12 +138,12 @@ pub fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Token => match crate::usage::token::generate() {
+        Command::Token => match crate::policy::usage::token::generate() {
             Ok(token) => {
                 println!("token        = \"{token}\"");
                 println!(
                     "token_sha256 = \"{}\"",
-                    crate::usage::token::sha256_hex(&token)
+                    crate::policy::usage::token::sha256_hex(&token)
                 );
                 ExitCode::SUCCESS
             }

@@ -72,36 +72,18 @@
 
 #![forbid(unsafe_code)]
 
-pub mod accept;
-pub mod access_log;
 pub mod admin;
-pub mod admission;
-pub mod audit;
-pub mod auth;
-pub mod authorization;
-pub mod buffered;
-pub mod cidr;
 pub mod cli;
 pub mod config;
-pub mod conn;
-pub mod control;
-pub mod cors;
-pub mod deadline;
-pub mod dispatch;
-pub mod headers;
 pub mod http;
-pub mod peer;
-pub mod policies;
+pub mod io;
+pub mod net;
+pub mod policy;
 pub mod proxy;
-pub mod record;
-pub mod reload;
-pub mod router;
-pub mod security_headers;
-pub mod server;
+pub mod route;
+pub mod runtime;
 pub mod service;
 pub mod snapshot;
 pub mod telemetry;
+pub mod time;
 pub mod tls;
-pub mod transport;
-pub mod usage;
-pub mod worker;

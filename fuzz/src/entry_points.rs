@@ -11,12 +11,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use portcullis::auth::claims::ClaimChecks;
-use portcullis::auth::jwt::{KeySource, Verifier};
-use portcullis::auth::keys::KeySet;
-use portcullis::cidr::CidrSet;
 use portcullis::config::parse_str;
-use portcullis::dispatch::{plan_request, Context, RequestIds};
 use portcullis::http::chunked::{encode_chunk, ChunkedDecoder, LAST_CHUNK};
 use portcullis::http::query::{percent_decode, query_value};
 use portcullis::http::request::{
@@ -24,11 +19,17 @@ use portcullis::http::request::{
 };
 use portcullis::http::response::{parse_response, response_header_storage, ParsedResponse};
 use portcullis::http::BodyFraming;
-use portcullis::peer::Peer;
+use portcullis::net::cidr::CidrSet;
+use portcullis::net::peer::Peer;
+use portcullis::policy::auth::claims::ClaimChecks;
+use portcullis::policy::auth::jwt::{KeySource, Verifier};
+use portcullis::policy::auth::keys::KeySet;
+use portcullis::policy::usage::{LocalShares, QuotaHandover, QuotaStore, UsageRegistry};
+use portcullis::runtime::dispatch::{plan_request, Context, RequestIds};
 use portcullis::service::state::StateHandover;
 use portcullis::snapshot::Snapshot;
-use portcullis::telemetry::StatsRegistry;
-use portcullis::usage::{LocalShares, Now, QuotaHandover, QuotaStore, UsageRegistry};
+use portcullis::telemetry::counters::StatsRegistry;
+use portcullis::time::clock::Now;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -504,7 +505,7 @@ pub fn quota_state(data: &[u8]) {
         mono_ns: 1,
         unix_secs: now,
     };
-    registry.attach(&mut snapshot, at);
+    snapshot.attach_usage(&registry, at);
     let _ = handover.import_after_drain(data);
     let usage = &snapshot.usage;
     for subscriber in &usage.subscribers {

@@ -22,7 +22,7 @@ use crate::tls::TlsClient;
 use crate::transport::{Connection, OpenError};
 use crate::{request, runtime};
 use anyhow::Context;
-use portcullis::deadline::{Deadlines, TaskTimer};
+use portcullis::time::deadline::{Deadlines, TaskTimer};
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -4,7 +4,7 @@
 
 use super::AdminState;
 use crate::snapshot::{RouteSpec, Snapshot};
-use crate::telemetry::{merged, total, DECISIONS, STATUS_CLASSES};
+use crate::telemetry::counters::{merged, total, DECISIONS, STATUS_CLASSES};
 use hdrhistogram::Histogram;
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
@@ -359,7 +359,7 @@ fn subscriber_series(out: &mut String, snapshot: &crate::snapshot::Snapshot) {
     if cap == 0 || snapshot.usage.subscribers.is_empty() {
         return;
     }
-    let mut busiest: Vec<(u64, &crate::snapshot::SubscriberSpec)> = snapshot
+    let mut busiest: Vec<(u64, &crate::policy::usage::SubscriberSpec)> = snapshot
         .usage
         .subscribers
         .iter()
@@ -387,7 +387,7 @@ fn subscriber_series(out: &mut String, snapshot: &crate::snapshot::Snapshot) {
         "gauge",
         "Proportion of each quota used in its current period (same subscribers).",
     );
-    let now = crate::usage::now().unix_secs;
+    let now = crate::time::clock::now().unix_secs;
     for (_, s) in &busiest {
         for grant in &s.grants {
             let entitlement = snapshot.usage.entitlement(grant);

@@ -6,16 +6,16 @@
 //! connection on a short-lived thread of its own (a silent client cannot hold up a health check), read and write
 //! timeouts, heads parsed with httparse, answers built in memory.
 
-use crate::access_log::AccessLogStats;
+use crate::telemetry::access_log::AccessLogStats;
 
 mod metrics;
 mod usage;
 pub use metrics::metrics;
 pub use usage::usage_report;
 
-use crate::reload::ReloadStats;
 use crate::snapshot::{Inventory, SnapshotStore};
-use crate::telemetry::SharedWorkerStats;
+use crate::telemetry::counters::SharedWorkerStats;
+use crate::telemetry::reloads::ReloadStats;
 use serde::Serialize;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -53,7 +53,7 @@ pub struct ConfigReport {
     pub inventory: Inventory,
     /// The last reload applied or rejected since start (null before any).
     #[serde(default)]
-    pub last_reload: Option<crate::reload::LastReload>,
+    pub last_reload: Option<crate::telemetry::reloads::LastReload>,
 }
 
 /// Binds the admin listener and serves it on a new thread; returns its address.

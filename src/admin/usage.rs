@@ -3,8 +3,10 @@
 //! left — read from the running snapshot's shared counters (exact: quota counts
 //! are counted per request, not leased). `?subscriber=NAME` narrows it to one.
 
-use crate::snapshot::{Snapshot, SubscriberSpec};
-use crate::usage::{next_reset, now, period_name};
+use crate::policy::usage::SubscriberSpec;
+use crate::policy::usage::{next_reset, period_name};
+use crate::snapshot::Snapshot;
+use crate::time::clock::now;
 use serde::Serialize;
 
 #[derive(Serialize)]

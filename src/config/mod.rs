@@ -5,6 +5,7 @@
 //! typo is an error, not a silently ignored key). Validation, name resolution and
 //! anything derived belong to [`crate::snapshot`], never here.
 
+pub mod digest;
 mod load;
 mod locate;
 mod policies;
@@ -345,4 +346,11 @@ pub struct Backend {
 pub enum BackendKind {
     Http,
     Stock,
+}
+
+/// A positive, finite number of seconds as a Duration.
+pub fn seconds(value: f64) -> Option<std::time::Duration> {
+    (value > 0.0)
+        .then(|| std::time::Duration::try_from_secs_f64(value).ok())
+        .flatten()
 }

@@ -3,9 +3,9 @@
 //!
 //! Plain serde data like the rest of [`crate::config`] (`deny_unknown_fields`,
 //! no logic); names follow OCI API Gateway's policies in snake_case. The
-//! snapshot compiler validates and compiles them ([`crate::auth`],
-//! [`crate::authorization`], [`crate::cors`], [`crate::headers`],
-//! [`crate::security_headers`]).
+//! snapshot compiler validates and compiles them ([`crate::policy::auth`],
+//! [`crate::policy::authorization`], [`crate::policy::cors`], [`crate::policy::headers`],
+//! [`crate::policy::security_headers`]).
 
 use serde::Deserialize;
 

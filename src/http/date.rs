@@ -8,6 +8,7 @@
 //! response pays one clock read and a 37-byte copy. The formatter itself is
 //! pure (seconds in, bytes out).
 
+use crate::time::calendar::civil_from_days;
 use std::cell::Cell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -44,7 +45,8 @@ pub fn write_date_field(out: &mut Vec<u8>) {
 fn date_field(secs: u64) -> [u8; FIELD_LEN] {
     let days = secs / 86_400;
     let in_day = secs % 86_400;
-    let (year, month, day) = civil_from_days(days);
+    let (year, month, day) = civil_from_days(days as i64);
+    let (year, month, day) = (year.max(0) as u64, u64::from(month), u64::from(day));
     let (h, m, s) = (in_day / 3600, in_day / 60 % 60, in_day % 60);
     let mut field = [0u8; FIELD_LEN];
     field[..6].copy_from_slice(b"Date: ");
@@ -70,21 +72,6 @@ fn date_field(secs: u64) -> [u8; FIELD_LEN] {
 fn two_digits(out: &mut [u8], n: u64) {
     out[0] = b'0' + (n / 10 % 10) as u8;
     out[1] = b'0' + (n % 10) as u8;
-}
-
-/// (year, month 1–12, day 1–31) of a day count since 1970-01-01 (proleptic
-/// Gregorian; H. Hinnant's `civil_from_days`).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! ends, body framing, chunked coding and the gateway's own canned answers.
 //!
 //! Everything here is pure: byte slices in, decisions and bytes out. No I/O, no
-//! config lookups, no routing; [`crate::conn`] and [`crate::proxy`] drive it.
+//! config lookups, no routing; [`crate::runtime::conn`] and [`crate::proxy`] drive it.
 
 pub mod authority;
 pub mod chunked;

@@ -2,7 +2,7 @@
 //! path are made one, so that no spelling steers a request past the route (and
 //! the policies) that the plain spelling would meet.
 //!
-//! Runs once per request between parsing and routing ([`crate::dispatch`]);
+//! Runs once per request between parsing and routing ([`crate::runtime::dispatch`]);
 //! the route's parameters, and so what the back end receives, are taken from
 //! this form. Dot segments never get here (the parser refuses them), and
 //! `%2F` stays data inside one segment (RFC 3986 §2.2: an encoded delimiter is

@@ -13,14 +13,14 @@ use super::request_body::send_request;
 use super::response_body::{client_framing, relay_body};
 use super::rewrite::{write_client_response, ClientFraming};
 use super::ForwardError;
-use crate::buffered::{BufferedStream, IoFailure};
-use crate::deadline::{ticks, TaskTimer};
 use crate::http::respond::Persistence;
 use crate::http::response::{parse_response, response_header_storage, ParsedResponse};
 use crate::http::{BodyFraming, Version};
-use crate::record::RequestId;
+use crate::io::buffered::{BufferedStream, IoFailure};
+use crate::io::transport::Transport;
 use crate::snapshot::{ClientTimeouts, HttpBackendSpec, PoolSettings};
-use crate::transport::Transport;
+use crate::telemetry::record::RequestId;
+use crate::time::deadline::{ticks, TaskTimer};
 use tracing::warn;
 
 /// Response heads larger than this are refused (502).
@@ -53,11 +53,11 @@ pub struct Exchange<'a> {
     /// Response bytes written to the client so far.
     pub written: std::cell::Cell<u64>,
     /// Header changes on the response head (transformations, CORS, security).
-    pub response_edits: crate::headers::ResponseEdits<'a>,
+    pub response_edits: crate::policy::headers::ResponseEdits<'a>,
 }
 
 impl Exchange<'_> {
-    pub(super) fn deadline(&self, limit: std::time::Duration) -> crate::deadline::Tick {
+    pub(super) fn deadline(&self, limit: std::time::Duration) -> crate::time::deadline::Tick {
         self.timer.deadlines().after(limit)
     }
 }
@@ -150,7 +150,7 @@ async fn acquire(
             .timer
             .within(
                 ex.deadline(backend.connect_timeout),
-                super::connect::connect(addr, ex.pool.nonblocking_sockets()),
+                crate::io::connect::connect(addr, ex.pool.nonblocking_sockets()),
             )
             .await
         {

@@ -9,9 +9,7 @@
 //! both connections). Errors know their side: a [`ForwardError`] says which
 //! status the client gets and whether the client connection is still in sync.
 
-mod connect;
 pub mod forward;
-pub mod idle_probe;
 pub mod pool;
 mod request_body;
 mod response_body;

@@ -8,9 +8,9 @@
 //! the back end closed or sent stray bytes on while idle ([`IdleProbe`]). `!Send` on purpose: one
 //! pool per worker, no locks.
 
-use super::idle_probe::IdleState;
-use crate::buffered::BufferedStream;
-use crate::deadline::Tick;
+use crate::io::buffered::BufferedStream;
+use crate::io::idle_probe::IdleState;
+use crate::time::deadline::Tick;
 use ahash::AHashMap;
 use std::cell::RefCell;
 

@@ -5,10 +5,10 @@
 
 use super::forward::{Exchange, Failure, ForwardRequest, FLUSH_AT};
 use super::{ForwardError, Side};
-use crate::buffered::{write_all_within, BufferedStream, IoFailure, BODY_READ_CAPACITY};
 use crate::http::chunked::{encode_chunk, ChunkedDecoder, LAST_CHUNK};
 use crate::http::respond::CONTINUE;
 use crate::http::BodyFraming;
+use crate::io::buffered::{write_all_within, BufferedStream, IoFailure, BODY_READ_CAPACITY};
 use crate::snapshot::HttpBackendSpec;
 
 /// Writes `out` to the back end, mapping failures.

@@ -7,9 +7,9 @@ use super::forward::{Exchange, Failure, ResponsePlan, FLUSH_AT};
 use super::pool::UPSTREAM_READ_CAPACITY;
 use super::rewrite::ClientFraming;
 use super::{ForwardError, Side};
-use crate::buffered::{BufferedStream, IoFailure};
 use crate::http::chunked::{encode_chunk, ChunkedDecoder, LAST_CHUNK};
 use crate::http::{BodyFraming, Version};
+use crate::io::buffered::{BufferedStream, IoFailure};
 use crate::snapshot::HttpBackendSpec;
 
 pub(super) fn client_framing(upstream: BodyFraming, client: Version) -> ClientFraming {

@@ -8,19 +8,20 @@
 //! `X-Forwarded-Host` set, and framing written by the gateway. Response side
 //! (step 7): hop-by-hop fields dropped and framing and `Connection` rewritten for
 //! the client. Everything else passes unchanged, `Authorization` included,
-//! except what the route's header transformations ([`crate::headers`]), CORS
+//! except what the route's header transformations ([`crate::policy::headers`]), CORS
 //! and the listener's security headers change.
 
-use crate::headers::{FieldAction, HeaderTransform, ResponseEdits, TemplateContext};
 use crate::http::fields::{is_hop_by_hop, shadows_gateway_field, ConnectionTokens};
 use crate::http::request::RequestHead;
 use crate::http::respond::{write_content_length, Persistence};
 use crate::http::response::ResponseHead;
 use crate::http::BodyFraming;
-use crate::peer::Peer;
-use crate::record::RequestId;
-use crate::router::Params;
-use crate::snapshot::{DeploymentUsage, HttpBackendSpec, TokenLocation, UrlPart};
+use crate::net::peer::Peer;
+use crate::policy::headers::{FieldAction, HeaderTransform, ResponseEdits, TemplateContext};
+use crate::policy::usage::{DeploymentUsage, TokenLocation};
+use crate::route::table::Params;
+use crate::snapshot::{HttpBackendSpec, UrlPart};
+use crate::telemetry::record::RequestId;
 
 /// A route's `request_headers` and what its values may read.
 pub type RequestEdits<'a> = (&'a HeaderTransform, &'a TemplateContext<'a>);

@@ -10,10 +10,12 @@
 //! | the takeover conversation on the control socket | `takeover.rs` |
 //! | the control-socket thread, SIGUSR2's upgrade | `upgrade.rs` |
 //! | state that must survive a takeover (quota counters) | `state.rs` |
+//! | background threads yield to the workers | `threads.rs` |
 
 pub mod handover;
 pub mod notify;
 pub mod preflight;
 pub mod state;
 pub mod takeover;
+pub mod threads;
 pub mod upgrade;

@@ -9,11 +9,22 @@
 //! | file descriptors | the soft limit, raised to the hard limit first, is below [`fds_needed`] for the configured connection target |
 //! | io_uring | `--driver io-uring` is demanded and the kernel refuses to set up a ring |
 
-use crate::worker::DriverChoice;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
 use std::net::SocketAddr;
 use tracing::{info, warn};
+
+/// Which event driver the operator asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DriverChoice {
+    /// io_uring, falling back to epoll (with a warning) where it is unavailable.
+    #[default]
+    Auto,
+    /// io_uring or refuse to start.
+    IoUring,
+    /// epoll only.
+    Epoll,
+}
 
 /// Descriptors the process needs besides listeners and connections: stdio,
 /// log files, the admin endpoint and its clients, the control and notify

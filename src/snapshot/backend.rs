@@ -1,7 +1,7 @@
 //! Compiling a route's back end: URL templates with path parameters, resolved
 //! socket addresses, timeouts, and prebuilt stock responses.
 
-use crate::config::{Backend, BackendKind};
+use crate::config::{seconds, Backend, BackendKind};
 use crate::http::fields::{is_token, is_valid_value};
 use crate::http::respond::{write_content_length, write_status_line};
 use crate::http::status::reason;
@@ -286,13 +286,6 @@ fn pool_key(
         }
     }
     key
-}
-
-/// A positive, finite number of seconds as a Duration.
-pub fn seconds(value: f64) -> Option<Duration> {
-    (value > 0.0)
-        .then(|| Duration::try_from_secs_f64(value).ok())
-        .flatten()
 }
 
 /// A back-end URL as error messages (which reach logs and `/config`) show it:

@@ -188,10 +188,10 @@ fn deployment_prints(snapshot: &Snapshot) -> Vec<(String, String)> {
         .iter()
         .map(|d| {
             let listener = &snapshot.listeners[d.listener].name;
-            let limit = d.rate_limit.as_ref().map(|l| {
+            let limit = d.policies.rate_limit.as_ref().map(|l| {
                 let key = match l.state {
-                    super::LimitState::Total(_) => "total",
-                    super::LimitState::ClientIp(_) => "client_ip",
+                    crate::policy::usage::LimitState::Total(_) => "total",
+                    crate::policy::usage::LimitState::ClientIp(_) => "client_ip",
                 };
                 (l.params, key)
             });
@@ -200,8 +200,8 @@ fn deployment_prints(snapshot: &Snapshot) -> Vec<(String, String)> {
                 format!(
                     "{listener} {} {:?} {:?} {limit:?}",
                     d.path_prefix,
-                    d.network.as_ref().map(|n| format!("{:?}", n.0)),
-                    d.usage
+                    d.policies.network.as_ref().map(|n| format!("{:?}", n.0)),
+                    d.policies.usage
                 ),
             )
         })
@@ -251,7 +251,7 @@ fn backend_print(backend: &BackendSpec) -> String {
             format!("{:?} {:?}", s.head, s.body),
         ),
     };
-    let digest = super::sha256_hex(&details);
+    let digest = crate::config::digest::sha256_hex(&details);
     format!("{target} #{}", &digest[..16])
 }
 

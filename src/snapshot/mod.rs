@@ -10,20 +10,18 @@ mod addresses;
 mod backend;
 mod diff;
 mod routes;
-mod usage;
+#[cfg(test)]
+mod usage_tests;
 
-pub use backend::{seconds, BackendSpec, HttpBackendSpec, StockSpec, UrlPart};
+pub use backend::{BackendSpec, HttpBackendSpec, StockSpec, UrlPart};
 pub use diff::{ChangeSummary, Changes, Inventory};
 pub use routes::{MethodDispatch, PathEntry, RouteSpec};
-pub use usage::{
-    DeploymentLimit, DeploymentUsage, EntitlementSpec, Grant, LimitState, PlanSpec, SubscriberSpec,
-    TokenLocation, UsageSpec, MIN_TOKEN_LEN,
-};
 
-use crate::cidr::{CidrSet, NetworkRule};
-use crate::config::{Config, ConfigError, OnDeny, Sources};
+use crate::config::{seconds, Config, ConfigError, Sources};
 use crate::http::request::{HeadLimits, MAX_HEADERS};
-use crate::router::RouteTable;
+use crate::net::cidr::{CidrSet, NetworkRule};
+use crate::policy::usage::{self, UsageRegistry, UsageSpec};
+use crate::route::table::RouteTable;
 use arc_swap::ArcSwap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -41,27 +39,19 @@ pub struct ListenerSpec {
     /// 0: no cap.
     pub max_connections_per_ip: u32,
     /// Security response headers.
-    pub security: crate::security_headers::SecurityHeaders,
+    pub security: crate::policy::security_headers::SecurityHeaders,
     /// HTTPS listeners: certificates, SNI, client authentication.
     pub tls: Option<Arc<crate::tls::server::ServerTls>>,
 }
 
-/// A deployment's identity (its policies arrive with later features).
+/// A deployment: its identity and its request policies.
 #[derive(Debug)]
 pub struct DeploymentSpec {
     pub name: String,
     pub listener: usize,
     pub path_prefix: String,
-    /// Who may call this deployment, and what the others get.
-    pub network: Option<(NetworkRule, OnDeny)>,
-    /// Requests need a subscriber's client token.
-    pub usage: Option<DeploymentUsage>,
-    /// A deployment-wide or per-address rate limit.
-    pub rate_limit: Option<DeploymentLimit>,
-    /// JWT authentication, if the deployment has it.
-    pub authentication: Option<crate::auth::Authenticator>,
-    /// CORS for routes without their own.
-    pub cors: Option<crate::cors::CorsPolicy>,
+    /// Network rules, authentication, CORS, usage plans, rate limit.
+    pub policies: crate::policy::DeploymentPolicies,
 }
 
 /// Client-side timeouts.
@@ -93,7 +83,7 @@ pub struct Snapshot {
     /// Where the admin endpoint listens, if on.
     pub admin: Option<SocketAddr>,
     /// Where access log lines go, if anywhere.
-    pub access_log: Option<crate::access_log::Destination>,
+    pub access_log: Option<crate::telemetry::access_log::Destination>,
     pub head_limits: HeadLimits,
     pub max_body_bytes: u64,
     pub timeouts: ClientTimeouts,
@@ -118,8 +108,18 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// Gives every rate limit and quota the running state it shares by name
+    /// with the running configuration ([`UsageRegistry::attach`]).
+    pub fn attach_usage(&mut self, registry: &UsageRegistry, now: crate::time::clock::Now) {
+        let limits = self.deployments.iter_mut().filter_map(|d| {
+            let name = d.name.as_str();
+            d.policies.rate_limit.as_mut().map(|limit| (name, limit))
+        });
+        registry.attach(limits, &mut self.usage, now);
+    }
+
     /// Gives every route its counters, keeping those of routes that existed before.
-    pub fn attach_stats(&mut self, registry: &crate::telemetry::StatsRegistry) {
+    pub fn attach_stats(&mut self, registry: &crate::telemetry::counters::StatsRegistry) {
         let names: Vec<String> = self
             .routes
             .iter()
@@ -249,54 +249,14 @@ impl Snapshot {
                     "must start with `/` and hold no parameters".into(),
                 ));
             }
-            let network = match &d.network {
-                Some(policy) => Some((
-                    network_rule(
-                        &policy.allow,
-                        &policy.deny,
-                        &|k| key(&format!("network.{k}")),
-                        &err,
-                    )?,
-                    policy.on_deny,
-                )),
-                None => None,
-            };
-            let usage = match &d.usage_plans {
-                Some(u) => {
-                    Some(usage::compile_deployment_usage(u, &key).map_err(|(k, m)| err(k, m))?)
-                }
-                None => None,
-            };
-            let rate_limit = match &d.rate_limit {
-                Some(r) => {
-                    Some(usage::compile_deployment_limit(r, &key).map_err(|(k, m)| err(k, m))?)
-                }
-                None => None,
-            };
             let base = sources.main_path().parent().unwrap_or(Path::new("."));
-            let authentication = match &d.authentication {
-                Some(a) => Some(
-                    crate::auth::compile(a, base)
-                        .map_err(|(k, m)| err(key(&format!("authentication.{k}")), m))?,
-                ),
-                None => None,
-            };
-            let cors = match &d.cors {
-                Some(c) => Some(
-                    crate::cors::CorsPolicy::compile(c)
-                        .map_err(|(k, m)| err(key(&format!("cors.{k}")), m))?,
-                ),
-                None => None,
-            };
+            let policies = crate::policy::compile::deployment_policies(d, base)
+                .map_err(|(k, m)| err(key(&k), m))?;
             deployments.push(DeploymentSpec {
                 name: d.name.clone(),
                 listener,
                 path_prefix: prefix.to_string(),
-                network,
-                usage,
-                rate_limit,
-                authentication,
-                cors,
+                policies,
             });
         }
         for (spec, l) in listeners.iter().zip(&config.listeners) {
@@ -337,13 +297,13 @@ impl Snapshot {
                     "must be a file path or \"stdout\"".into(),
                 ))
             }
-            Some("stdout") => Some(crate::access_log::Destination::Stdout),
-            Some(path) => Some(crate::access_log::Destination::File(path.into())),
+            Some("stdout") => Some(crate::telemetry::access_log::Destination::Stdout),
+            Some(path) => Some(crate::telemetry::access_log::Destination::File(path.into())),
         };
         Ok(Snapshot {
             generation: 1,
             access_log,
-            digest: sha256_hex(&sources.digest_input()),
+            digest: crate::config::digest::sha256_hex(&sources.digest_input()),
             loaded_at: SystemTime::now(),
             admin,
             head_limits: HeadLimits {
@@ -366,34 +326,6 @@ impl Snapshot {
             inventory: std::sync::OnceLock::new(),
         })
     }
-}
-
-/// Parses allow and deny lists; errors name the offending entry's key.
-fn network_rule(
-    allow: &[String],
-    deny: &[String],
-    key: &dyn Fn(&str) -> String,
-    err: &dyn Fn(String, String) -> ConfigError,
-) -> Result<NetworkRule, ConfigError> {
-    let parse = |list: &[String], name: &str| {
-        CidrSet::parse(list).map_err(|e| err(format!("{}[{}]", key(name), e.index), e.to_string()))
-    };
-    Ok(NetworkRule {
-        allow: parse(allow, "allow")?,
-        deny: parse(deny, "deny")?,
-    })
-}
-
-/// Hex SHA-256 of a config text.
-pub fn sha256_hex(text: &str) -> String {
-    use sha2::{Digest, Sha256};
-    use std::fmt::Write;
-    let hash = Sha256::digest(text.as_bytes());
-    let mut hex = String::with_capacity(64);
-    for byte in hash {
-        let _ = write!(hex, "{byte:02x}");
-    }
-    hex
 }
 
 fn compile_listeners(
@@ -434,14 +366,15 @@ fn compile_listeners(
             ));
         }
         let key = |k: &str| format!("listeners[{i}].{k}");
-        let rule = network_rule(&l.allow, &l.deny, &key, err)?;
+        let rule = crate::policy::network::compile_rule(&l.allow, &l.deny)
+            .map_err(|(k, m)| err(key(&k), m))?;
         let trusted_proxies = CidrSet::parse(&l.trusted_proxies).map_err(|e| {
             err(
                 format!("{}[{}]", key("trusted_proxies"), e.index),
                 e.to_string(),
             )
         })?;
-        let security = crate::security_headers::SecurityHeaders::compile(
+        let security = crate::policy::security_headers::SecurityHeaders::compile(
             l.security_headers.as_ref(),
             l.tls.is_some(),
             &l.name,

@@ -5,7 +5,7 @@ use super::backend::{compile_http, compile_stock, typed, BackendSpec, TypedBacke
 use super::DeploymentSpec;
 use crate::config::Config;
 use crate::http::fields::is_token;
-use crate::router::{param_names, RouteTable, RouteTableBuilder};
+use crate::route::table::{param_names, RouteTable, RouteTableBuilder};
 
 /// A compiled route.
 #[derive(Debug)]
@@ -17,18 +17,12 @@ pub struct RouteSpec {
     pub methods: Vec<Box<str>>,
     pub backend: BackendSpec,
     /// Counters, shared with the same route in later snapshots.
-    pub stats: std::sync::Arc<crate::telemetry::RouteStats>,
+    pub stats: std::sync::Arc<crate::telemetry::counters::RouteStats>,
     /// The route's access-log fields, rendered once:
     /// `"deployment":...,"route":...,"backend":...`.
     pub log_fields: Box<[u8]>,
-    /// Who may call the route.
-    pub authorization: crate::authorization::Authorization,
-    /// The route's CORS policy (its own, else its deployment's).
-    pub cors: Option<crate::cors::CorsPolicy>,
-    /// Changes to the back end's request head.
-    pub request_headers: Option<crate::headers::HeaderTransform>,
-    /// Changes to the client's response head.
-    pub response_headers: Option<crate::headers::HeaderTransform>,
+    /// Authorization, CORS, header transformations.
+    pub policies: crate::policy::RoutePolicies,
 }
 
 impl RouteSpec {
@@ -110,8 +104,9 @@ pub(super) fn compile_routes(
                     BackendSpec::Stock(compile_stock(&stock).map_err(backend_key)?)
                 }
             };
-            let policies = compile_route_policies(route, &deployments[d], &params)
-                .map_err(|(k, m)| (key(&k), m))?;
+            let policies =
+                crate::policy::compile::route_policies(route, &deployments[d].policies, &params)
+                    .map_err(|(k, m)| (key(&k), m))?;
             let index = routes.len();
             let log_fields = route_log_fields(&deployments[d].name, &pattern, &backend);
             let spec = RouteSpec {
@@ -121,10 +116,7 @@ pub(super) fn compile_routes(
                 backend,
                 stats: Default::default(),
                 log_fields,
-                authorization: policies.authorization,
-                cors: policies.cors,
-                request_headers: policies.request_headers,
-                response_headers: policies.response_headers,
+                policies,
             };
             let listener = deployments[d].listener;
             match entries
@@ -174,53 +166,8 @@ pub(super) fn compile_routes(
     ))
 }
 
-/// A route's caller-facing policies, compiled.
-struct RoutePolicies {
-    authorization: crate::authorization::Authorization,
-    cors: Option<crate::cors::CorsPolicy>,
-    request_headers: Option<crate::headers::HeaderTransform>,
-    response_headers: Option<crate::headers::HeaderTransform>,
-}
-
-fn compile_route_policies(
-    route: &crate::config::Route,
-    deployment: &DeploymentSpec,
-    params: &[String],
-) -> Result<RoutePolicies, CompileError> {
-    use crate::headers::HeaderTransform;
-    let authorization = crate::authorization::Authorization::compile(
-        route.authorization.as_ref(),
-        deployment.authentication.is_some(),
-        deployment
-            .authentication
-            .as_ref()
-            .is_some_and(|a| a.anonymous_allowed),
-    )
-    .map_err(|m| ("authorization".to_string(), m))?;
-    let cors = match &route.cors {
-        Some(c) => {
-            Some(crate::cors::CorsPolicy::compile(c).map_err(|(k, m)| (format!("cors.{k}"), m))?)
-        }
-        None => deployment.cors.clone(),
-    };
-    let transform = |table: &Option<crate::config::HeaderTransformConfig>, name: &str| {
-        table
-            .as_ref()
-            .map(|t| {
-                HeaderTransform::compile(t, params).map_err(|(k, m)| (format!("{name}.{k}"), m))
-            })
-            .transpose()
-    };
-    Ok(RoutePolicies {
-        authorization,
-        cors,
-        request_headers: transform(&route.request_headers, "request_headers")?,
-        response_headers: transform(&route.response_headers, "response_headers")?,
-    })
-}
-
 fn route_log_fields(deployment: &str, pattern: &str, backend: &BackendSpec) -> Box<[u8]> {
-    use crate::access_log::write_json_str;
+    use crate::telemetry::access_log::write_json_str;
     let mut out = Vec::new();
     out.extend_from_slice(b"\"deployment\":");
     write_json_str(&mut out, deployment.as_bytes());

@@ -1,10 +1,10 @@
 //! TLS on both sides of the proxy, with rustls (ring provider).
 //!
 //! Step 2 of a request's way: a TLS listener's connection is handshaken here
-//! ([`accept`]) before [`crate::conn`] reads its first request; an `https://`
+//! ([`accept`]) before [`crate::runtime::conn`] reads its first request; an `https://`
 //! back end's fresh connection is handshaken by [`connect`] before the first
 //! request is sent on it. Both then read and write through
-//! [`crate::transport::Transport`], so no HTTP code knows about TLS.
+//! [`crate::io::transport::Transport`], so no HTTP code knows about TLS.
 //!
 //! | concern | file |
 //! |---|---|
@@ -20,57 +20,42 @@ pub mod inspect;
 pub mod pem;
 pub mod rotation;
 pub mod server;
-pub mod stream;
 
-use crate::access_log::write_json_str;
-use crate::deadline::{TaskTimer, Tick};
-use crate::transport::Transport;
+use crate::io::tls_stream::TlsStream;
+use crate::io::transport::Transport;
+use crate::net::peer::TlsInfo;
+use crate::telemetry::access_log::write_json_str;
+use crate::time::deadline::{TaskTimer, Tick};
 use client::ClientTls;
 use monoio::net::TcpStream;
 use rustls::{ClientConnection, Connection, ServerConnection};
 use server::ServerTls;
-use stream::TlsStream;
 
-/// What a client connection's handshake established, for logs and policies.
-#[derive(Debug, Clone, Default)]
-pub struct TlsInfo {
-    /// `TLSv1.3` or `TLSv1.2`.
-    pub version: &'static str,
-    /// The name the client asked for (SNI), if any.
-    pub server_name: Option<String>,
-    /// Subject of the client certificate, verified against the listener's
-    /// `client_auth.ca` (absent without client authentication).
-    pub client_subject: Option<String>,
-    /// The access log's `tls` value, rendered once per connection.
-    pub log_value: Vec<u8>,
-}
-
-impl TlsInfo {
-    fn of(conn: &ServerConnection) -> TlsInfo {
-        let version = match conn.protocol_version() {
-            Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3",
-            Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",
-            _ => "unknown",
-        };
-        let server_name = conn.server_name().map(str::to_string);
-        let client_subject = conn
-            .peer_certificates()
-            .and_then(|certs| certs.first())
-            .and_then(|cert| inspect::subject(cert));
-        let mut log_value = Vec::with_capacity(64);
-        log_value.extend_from_slice(b"{\"version\":\"");
-        log_value.extend_from_slice(version.as_bytes());
-        log_value.extend_from_slice(b"\",\"sni\":");
-        write_optional(&mut log_value, server_name.as_deref());
-        log_value.extend_from_slice(b",\"client_subject\":");
-        write_optional(&mut log_value, client_subject.as_deref());
-        log_value.push(b'}');
-        TlsInfo {
-            version,
-            server_name,
-            client_subject,
-            log_value,
-        }
+/// What `conn`'s handshake established.
+fn info_of(conn: &ServerConnection) -> TlsInfo {
+    let version = match conn.protocol_version() {
+        Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3",
+        Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",
+        _ => "unknown",
+    };
+    let server_name = conn.server_name().map(str::to_string);
+    let client_subject = conn
+        .peer_certificates()
+        .and_then(|certs| certs.first())
+        .and_then(|cert| inspect::subject(cert));
+    let mut log_value = Vec::with_capacity(64);
+    log_value.extend_from_slice(b"{\"version\":\"");
+    log_value.extend_from_slice(version.as_bytes());
+    log_value.extend_from_slice(b"\",\"sni\":");
+    write_optional(&mut log_value, server_name.as_deref());
+    log_value.extend_from_slice(b",\"client_subject\":");
+    write_optional(&mut log_value, client_subject.as_deref());
+    log_value.push(b'}');
+    TlsInfo {
+        version,
+        server_name,
+        client_subject,
+        log_value,
     }
 }
 
@@ -97,7 +82,7 @@ pub async fn accept(
         Err(_) => return Err("handshake timed out".into()),
     }
     let info = match stream.connection() {
-        Connection::Server(conn) => TlsInfo::of(conn),
+        Connection::Server(conn) => info_of(conn),
         Connection::Client(_) => TlsInfo::default(),
     };
     Ok((Transport::Tls(stream), info))

@@ -162,7 +162,7 @@ pub fn compile(listener: &str, tls: &ListenerTls) -> Result<Arc<ServerTls>, (Str
             "a TLS listener needs at least one certificate".into(),
         ));
     }
-    let handshake_timeout = crate::snapshot::seconds(tls.handshake_timeout).ok_or((
+    let handshake_timeout = crate::config::seconds(tls.handshake_timeout).ok_or((
         "handshake_timeout".to_string(),
         "must be a positive number of seconds".to_string(),
     ))?;

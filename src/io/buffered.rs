@@ -1,0 +1,159 @@
+//! A TCP stream with its read buffer and a deadline on every read and write;
+//! the one I/O primitive for both sides of the proxy (client connections and
+//! upstream connections).
+//!
+//! The read buffer holds `buf[start..]` unconsumed bytes (the rest of a head, a
+//! body, or pipelined requests). Readers append after them and consume from the
+//! front; nothing is copied until the buffer must be compacted. It knows
+//! nothing about HTTP.
+
+use crate::io::idle_probe::IdleProbe;
+use crate::io::transport::Transport;
+use crate::time::deadline::{TaskTimer, Tick};
+use std::io;
+
+/// Capacity a connection's read buffer starts with and shrinks back to when idle.
+pub const INITIAL_READ_CAPACITY: usize = 2048;
+
+/// Capacity used while streaming a body through.
+pub const BODY_READ_CAPACITY: usize = 64 * 1024;
+
+/// A socket (plain or TLS) and its read buffer.
+pub struct BufferedStream {
+    pub stream: Transport,
+    buf: Vec<u8>,
+    start: usize,
+    /// Back-end connections: how the pool checks the connection is still
+    /// clean before reusing it. `None` on client connections.
+    pub idle_probe: Option<IdleProbe>,
+}
+
+/// Why a read or write did not complete.
+#[derive(Debug)]
+pub enum IoFailure {
+    TimedOut,
+    Closed,
+    Io(io::Error),
+}
+
+impl BufferedStream {
+    pub fn new(stream: Transport, capacity: usize) -> Self {
+        BufferedStream {
+            stream,
+            buf: Vec::with_capacity(capacity),
+            start: 0,
+            idle_probe: None,
+        }
+    }
+
+    /// Bytes read but not consumed yet.
+    pub fn pending(&self) -> &[u8] {
+        self.buf.get(self.start..).unwrap_or(&[])
+    }
+
+    /// Drops the first `n` pending bytes.
+    pub fn consume(&mut self, n: usize) {
+        self.start = (self.start + n).min(self.buf.len());
+        if self.start == self.buf.len() {
+            self.buf.clear();
+            self.start = 0;
+        }
+    }
+
+    /// Between requests: give back a large buffer so that idle connections stay small.
+    pub fn shrink_if_idle(&mut self) {
+        if self.pending().is_empty() && self.buf.capacity() > INITIAL_READ_CAPACITY {
+            self.buf = Vec::with_capacity(INITIAL_READ_CAPACITY);
+            self.start = 0;
+        }
+    }
+
+    /// Reads more bytes after the pending ones, making room for at least
+    /// `want_capacity` bytes in total. Returns the number read, failing with
+    /// `Closed` at end of stream and `TimedOut` at `deadline`.
+    pub async fn read_more(
+        &mut self,
+        want_capacity: usize,
+        timer: &TaskTimer,
+        deadline: Tick,
+    ) -> Result<usize, IoFailure> {
+        if self.buf.len() == self.buf.capacity() || self.buf.capacity() < want_capacity {
+            if self.start > 0 {
+                self.buf.drain(..self.start);
+                self.start = 0;
+            }
+            let target = want_capacity.max(self.buf.len() + 1024);
+            self.buf.reserve(target.saturating_sub(self.buf.len()));
+        }
+        let buf = std::mem::take(&mut self.buf);
+        let read = timer.within(deadline, self.stream.read_append(buf)).await;
+        match read {
+            Ok((result, buf)) => {
+                self.buf = buf;
+                match result {
+                    Ok(0) => Err(IoFailure::Closed),
+                    Ok(n) => Ok(n),
+                    Err(e) => Err(IoFailure::Io(e)),
+                }
+            }
+            Err(_) => {
+                self.start = 0;
+                Err(IoFailure::TimedOut)
+            }
+        }
+    }
+
+    /// Writes all of `out` before `deadline`; returns the buffer for reuse (a
+    /// fresh one when the write timed out and the kernel still owned it).
+    pub async fn write_all(
+        &mut self,
+        out: Vec<u8>,
+        timer: &TaskTimer,
+        deadline: Tick,
+    ) -> (Result<(), IoFailure>, Vec<u8>) {
+        write_all_within(&mut self.stream, out, timer, deadline).await
+    }
+}
+
+impl BufferedStream {
+    /// Closes after an error answer without losing it: the write side is shut
+    /// (the answer is flushed, then FIN), and whatever the peer still sends is
+    /// read and discarded, up to `max_bytes` or `deadline`, so that the kernel
+    /// does not answer unread data with a reset that could destroy the answer
+    /// before the client read it.
+    pub async fn linger_close(&mut self, timer: &TaskTimer, deadline: Tick, max_bytes: usize) {
+        if timer
+            .within(deadline, self.stream.shutdown())
+            .await
+            .is_err()
+        {
+            return;
+        }
+        self.start = 0;
+        self.buf.clear();
+        let mut discarded = 0;
+        while discarded < max_bytes {
+            match self.read_more(INITIAL_READ_CAPACITY, timer, deadline).await {
+                Ok(n) => {
+                    discarded += n;
+                    self.buf.clear();
+                }
+                Err(_) => return,
+            }
+        }
+    }
+}
+
+/// Writes all of `out` to `stream` before `deadline`, returning the buffer.
+pub async fn write_all_within(
+    stream: &mut Transport,
+    out: Vec<u8>,
+    timer: &TaskTimer,
+    deadline: Tick,
+) -> (Result<(), IoFailure>, Vec<u8>) {
+    match timer.within(deadline, stream.write_all(out)).await {
+        Ok((Ok(()), out)) => (Ok(()), out),
+        Ok((Err(e), out)) => (Err(IoFailure::Io(e)), out),
+        Err(_) => (Err(IoFailure::TimedOut), Vec::new()),
+    }
+}

@@ -1,0 +1,13 @@
+//! Socket I/O under both sides of the proxy: a plain or TLS byte stream
+//! ([`transport`], rustls over owned buffers in [`tls_stream`]), a stream
+//! with its read buffer and deadlines ([`buffered`]), opening back-end
+//! connections ([`connect`]) and checking a pooled one is still clean
+//! ([`idle_probe`]).
+//!
+//! Knows bytes and sockets, never HTTP; imports only [`crate::time`].
+
+pub mod buffered;
+pub mod connect;
+pub mod idle_probe;
+pub mod tls_stream;
+pub mod transport;

@@ -1,0 +1,60 @@
+//! The byte stream under a [`crate::io::buffered::BufferedStream`]: a plain TCP
+//! socket or TLS over one. HTTP code reads and writes through it without
+//! knowing which; the plain arm is the socket's own owned-buffer I/O, with no
+//! extra copy. The TLS arm's futures are boxed, so that the futures of every
+//! connection task (plain ones included) stay as small as they were without TLS.
+
+use crate::io::tls_stream::TlsStream;
+use monoio::buf::IoBufMut;
+use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
+use monoio::net::TcpStream;
+use std::io;
+
+/// A connection's transport.
+pub enum Transport {
+    Plain(TcpStream),
+    /// Boxed: a TLS connection is large and rare next to the plain hot path.
+    Tls(Box<TlsStream>),
+}
+
+impl Transport {
+    /// Appends bytes read after `buf`'s length, up to its capacity. Returns 0 at
+    /// end of stream.
+    pub async fn read_append(&mut self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
+        match self {
+            Transport::Plain(stream) => {
+                let filled = buf.len();
+                let (result, slice) = stream.read(buf.slice_mut(filled..)).await;
+                (result, slice.into_inner())
+            }
+            Transport::Tls(tls) => Box::pin(tls.read_append(buf)).await,
+        }
+    }
+
+    /// Writes all of `out`; returns it for reuse.
+    pub async fn write_all(&mut self, out: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
+        match self {
+            Transport::Plain(stream) => {
+                let (result, out) = stream.write_all(out).await;
+                (result.map(|_| ()), out)
+            }
+            Transport::Tls(tls) => Box::pin(tls.write_all(out)).await,
+        }
+    }
+
+    /// Shuts the write side (after `close_notify` on TLS).
+    pub async fn shutdown(&mut self) -> io::Result<()> {
+        match self {
+            Transport::Plain(stream) => stream.shutdown().await,
+            Transport::Tls(tls) => Box::pin(tls.shutdown()).await,
+        }
+    }
+
+    /// The TLS session, if this transport has one.
+    pub fn tls(&self) -> Option<&TlsStream> {
+        match self {
+            Transport::Plain(_) => None,
+            Transport::Tls(tls) => Some(tls),
+        }
+    }
+}

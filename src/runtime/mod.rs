@@ -1,0 +1,19 @@
+//! The running process: [`server`] binds listeners, starts one [`worker`] per
+//! core and waits for signals; each worker [`accept`]s connections (the
+//! listener's network rule and per-address cap in [`admission`]), runs each
+//! connection's keep-alive loop ([`conn`]) and plans every request
+//! ([`dispatch`]: parse → route → policies → back end). The [`control`]
+//! thread watches the config files and [`reload`] recompiles and publishes
+//! snapshots.
+//!
+//! The top of the crate: it drives every other stage and nothing below
+//! imports it.
+
+pub mod accept;
+pub mod admission;
+pub mod conn;
+pub mod control;
+pub mod dispatch;
+pub mod reload;
+pub mod server;
+pub mod worker;

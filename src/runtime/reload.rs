@@ -1,0 +1,183 @@
+//! Reloading the configuration on a live gateway: re-read, parse, validate,
+//! compile and publish a new snapshot atomically, or change nothing.
+//!
+//! Called by the control thread (file watcher) and the main thread (SIGHUP);
+//! never by a worker. Workers pick the new snapshot up on their next request.
+//! Per-worker state is keyed by stable names (upstream pools by
+//! `scheme://host:port`), so what an edit did not touch carries over. Every
+//! attempt writes one audit line (target `portcullis::telemetry::audit`) with the
+//! generation, the result and a summary of what changed (names only).
+
+use crate::config::{load_sources, ConfigError};
+use crate::policy::usage::UsageRegistry;
+use crate::snapshot::{ChangeSummary, Snapshot, SnapshotStore};
+use crate::telemetry::counters::StatsRegistry;
+use crate::telemetry::reloads::{ReloadStats, Trigger};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use tracing::{error, info, warn};
+
+/// Why a reload changed nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    #[error("listeners changed ({0}); a restart is needed to change listeners")]
+    ListenersChanged(String),
+    #[error("the admin address changed; a restart is needed to change it")]
+    AdminChanged,
+    #[error("the access log destination changed; a restart is needed to change it")]
+    AccessLogChanged,
+    #[error("state_dir changed; a restart is needed to change it")]
+    StateDirChanged,
+}
+
+/// Loads the file and its includes, compiles, resolves back-end names and
+/// attaches route counters (limit state is attached by the caller).
+pub fn load_snapshot(path: &Path, stats: &StatsRegistry) -> Result<Snapshot, ConfigError> {
+    let (config, sources) = load_sources(path)?;
+    let mut snapshot = Snapshot::compile_sources(&config, &sources)?;
+    snapshot.resolve_backends();
+    snapshot.attach_stats(stats);
+    Ok(snapshot)
+}
+
+/// Owns the path of the config and the store workers read from.
+pub struct Reloader {
+    path: PathBuf,
+    store: SnapshotStore,
+    /// Addresses the listeners are bound to (port 0 resolved).
+    bound: Vec<SocketAddr>,
+    /// Serialises reloads (file watcher and SIGHUP).
+    reloading: Mutex<()>,
+    pub stats: Arc<ReloadStats>,
+    route_stats: Arc<StatsRegistry>,
+    usage: Arc<UsageRegistry>,
+}
+
+impl Reloader {
+    pub fn new(
+        path: PathBuf,
+        store: SnapshotStore,
+        bound: Vec<SocketAddr>,
+        route_stats: Arc<StatsRegistry>,
+        usage: Arc<UsageRegistry>,
+    ) -> Self {
+        Reloader {
+            path,
+            store,
+            bound,
+            reloading: Mutex::new(()),
+            route_stats,
+            usage,
+            stats: Arc::default(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Reloads the file. A file whose text did not change is skipped when the
+    /// trigger is a file event (editors write several events per save).
+    pub fn reload(&self, trigger: Trigger) {
+        let _serialised = match self.reloading.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let current = self.store.load_full();
+        match self.prepare(&current) {
+            Ok(next) => {
+                if trigger == Trigger::FileChange && next.digest == current.digest {
+                    self.stats.unchanged.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+                let summary = ChangeSummary::between(&current, &next);
+                for warning in &next.warnings {
+                    warn!("{warning}");
+                }
+                let generation = next.generation;
+                self.store.store(Arc::new(next));
+                self.stats.applied.fetch_add(1, Ordering::Relaxed);
+                self.stats.record("applied", trigger, None);
+                info!(
+                    target: "portcullis::telemetry::audit",
+                    generation,
+                    result = "applied",
+                    trigger = trigger.as_str(),
+                    file = %self.path.display(),
+                    changes = %summary,
+                    "config reload"
+                );
+            }
+            Err(e) => {
+                self.stats.failed.fetch_add(1, Ordering::Relaxed);
+                self.stats.record("rejected", trigger, Some(e.to_string()));
+                error!(
+                    target: "portcullis::telemetry::audit",
+                    generation = current.generation,
+                    result = "rejected",
+                    trigger = trigger.as_str(),
+                    error = %e,
+                    "config reload: keeping the running configuration"
+                );
+            }
+        }
+    }
+
+    /// Every file of the running configuration (the main file and its includes).
+    pub fn files(&self) -> Vec<PathBuf> {
+        self.store.load().files.clone()
+    }
+
+    fn prepare(&self, current: &Snapshot) -> Result<Snapshot, ReloadError> {
+        let (config, sources) = load_sources(&self.path)?;
+        let mut next = Snapshot::compile_sources(&config, &sources)?;
+        if let Some(change) = listener_change(&next, current, &self.bound) {
+            return Err(ReloadError::ListenersChanged(change));
+        }
+        if next.admin != current.admin {
+            return Err(ReloadError::AdminChanged);
+        }
+        if next.access_log != current.access_log {
+            return Err(ReloadError::AccessLogChanged);
+        }
+        if next.state_dir != current.state_dir {
+            return Err(ReloadError::StateDirChanged);
+        }
+        // Only a snapshot that will be published takes over the running state.
+        next.resolve_backends();
+        next.attach_stats(&self.route_stats);
+        next.attach_usage(&self.usage, crate::time::clock::now());
+        next.generation = current.generation + 1;
+        Ok(next)
+    }
+}
+
+/// The first difference between the running listeners and the new file's
+/// (`public: 127.0.0.1:8080 -> 127.0.0.1:8081`), or None when they match. A
+/// configured port 0 matches the port it was bound to.
+fn listener_change(next: &Snapshot, current: &Snapshot, bound: &[SocketAddr]) -> Option<String> {
+    for (i, (n, c)) in next.listeners.iter().zip(&current.listeners).enumerate() {
+        let same_address = n.address == c.address || bound.get(i) == Some(&n.address);
+        if n.name != c.name || !same_address {
+            return Some(format!(
+                "`{}` at {} -> `{}` at {}",
+                c.name, c.address, n.name, n.address
+            ));
+        }
+    }
+    match next.listeners.len().cmp(&current.listeners.len()) {
+        std::cmp::Ordering::Equal => None,
+        std::cmp::Ordering::Greater => Some(format!(
+            "`{}` added",
+            next.listeners[current.listeners.len()].name
+        )),
+        std::cmp::Ordering::Less => Some(format!(
+            "`{}` removed",
+            current.listeners[next.listeners.len()].name
+        )),
+    }
+}
