@@ -13,10 +13,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use portcullis::config::parse_str;
 use portcullis::http::chunked::{encode_chunk, ChunkedDecoder, LAST_CHUNK};
+use portcullis::http::path::decode_unreserved;
 use portcullis::http::query::{percent_decode, query_value};
-use portcullis::http::request::{
-    decode_unreserved, header_storage, parse_request, HeadLimits, Parsed,
-};
+use portcullis::http::request::{header_storage, parse_request, HeadLimits, Parsed};
 use portcullis::http::response::{parse_response, response_header_storage, ParsedResponse};
 use portcullis::http::BodyFraming;
 use portcullis::net::cidr::CidrSet;

@@ -95,6 +95,47 @@ fn is_host_byte(b: u8) -> bool {
     HOST_BYTES[b as usize]
 }
 
+/// Splits a request target (RFC 9112 §3.2: origin, absolute or asterisk
+/// form) into (authority from absolute-form, path-and-query); an error says
+/// why the target is a 400.
+pub fn split_target<'b>(
+    method: &str,
+    target: &'b str,
+) -> Result<(Option<&'b str>, &'b str), &'static str> {
+    if target.starts_with('/') {
+        return Ok((None, target));
+    }
+    if target == "*" {
+        return if method == "OPTIONS" {
+            Ok((None, "*"))
+        } else {
+            Err("asterisk-form target needs OPTIONS")
+        };
+    }
+    let rest = strip_prefix_ignore_case(target, "http://")
+        .or_else(|| strip_prefix_ignore_case(target, "https://"))
+        .ok_or("unsupported request target form")?;
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    if authority.is_empty() || !is_valid_authority(authority.as_bytes()) {
+        return Err("invalid authority in request target");
+    }
+    let path = &rest[authority_end..];
+    if path.is_empty() {
+        return Ok((Some(authority), "/"));
+    }
+    if path.starts_with('?') {
+        return Err("absolute-form target without path");
+    }
+    Ok((Some(authority), path))
+}
+
+fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = s.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &s[prefix.len()..])
+}
+
 #[cfg(test)]
 mod tests {
     use super::is_valid_authority;

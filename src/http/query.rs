@@ -1,14 +1,45 @@
-//! Query strings: one parameter's value by name, and percent-decoding of a
-//! value. Shared by the usage-plan token lookup (and the removal of the token
-//! from the forwarded target) and the admin endpoint.
+//! Query strings, read one way everywhere: parameters split on `&`, a
+//! parameter without `=` has an empty value, a name written with
+//! percent-escapes (`api%5Fkey`) is the same name, values stay as sent until a
+//! caller decodes them. Used by the usage-plan and JWT token lookups, header
+//! templates, the removal of a token from the forwarded target and the admin
+//! endpoint.
 
-/// The first non-empty value of `name` in a query string. A parameter name
-/// written with percent-escapes (`api%5Fkey`) is the same name.
+/// Splits one `key=value` parameter as sent (no `=`: an empty value).
+pub fn split_pair(pair: &str) -> (&str, &str) {
+    pair.split_once('=').unwrap_or((pair, ""))
+}
+
+/// Every value of parameter `name`, as sent (empty ones included).
+pub fn values<'q, 'n>(query: &'q str, name: &'n str) -> Values<'q, 'n> {
+    Values {
+        pairs: query.split('&'),
+        name,
+    }
+}
+
+/// The values of one query parameter, in order ([`values`]).
+pub struct Values<'q, 'n> {
+    pairs: std::str::Split<'q, char>,
+    name: &'n str,
+}
+
+impl<'q> Iterator for Values<'q, '_> {
+    type Item = &'q str;
+
+    fn next(&mut self) -> Option<&'q str> {
+        self.pairs.by_ref().find_map(|pair| {
+            let (key, value) = split_pair(pair);
+            (!pair.is_empty() && is_param_named(key, self.name)).then_some(value)
+        })
+    }
+}
+
+/// The first non-empty value of `name` in a query string.
 pub fn query_value<'a>(query: &'a str, name: &str) -> Option<&'a [u8]> {
-    query.split('&').find_map(|pair| {
-        let (key, value) = pair.split_once('=')?;
-        (is_param_named(key, name) && !value.is_empty()).then_some(value.as_bytes())
-    })
+    values(query, name)
+        .find(|value| !value.is_empty())
+        .map(str::as_bytes)
 }
 
 /// Whether a query parameter's `key` as sent is `name`, percent-escapes decoded.
@@ -67,6 +98,15 @@ mod tests {
                 Some(&b"enc"[..]),
                 None
             ]
+        );
+    }
+
+    // Every value of a name is listed, empty ones and escaped names included.
+    #[test]
+    fn values_by_name() {
+        assert_eq!(
+            values("t=1&x=2&t&t%5F=3&t=&", "t").collect::<Vec<_>>(),
+            ["1", "", ""]
         );
     }
 

@@ -7,10 +7,11 @@
 //! differently from its back end is a request-smuggling hole: every ambiguity is
 //! rejected here, before a byte is forwarded.
 
-use super::authority::is_valid_authority;
+use super::authority::{is_valid_authority, split_target};
 use super::fields::{
     is_token, is_valid_value, list_elements, parse_content_length, MAX_CONNECTION_TOKENS,
 };
+use super::path::has_dot_segment;
 use super::{BodyFraming, Version};
 use std::mem::MaybeUninit;
 
@@ -162,7 +163,8 @@ pub fn parse_request<'h, 'b>(
     if target.contains('#') {
         return Err(RequestError::BadRequest("fragment in request target"));
     }
-    let (authority, path_and_query) = split_target(method, target)?;
+    let (authority, path_and_query) =
+        split_target(method, target).map_err(RequestError::BadRequest)?;
     let (path, query) = match path_and_query.bytes().position(|b| b == b'?') {
         Some(i) => (&path_and_query[..i], Some(&path_and_query[i + 1..])),
         None => (path_and_query, None),
@@ -258,133 +260,6 @@ fn is_http09(buf: &[u8]) -> bool {
         .unwrap_or(&buf[..line_end]);
     let mut parts = line.split(|&b| b == b' ');
     matches!((parts.next(), parts.next(), parts.next()), (Some(m), Some(t), None) if is_token(m) && t.first() == Some(&b'/'))
-}
-
-/// Splits the target into (authority from absolute-form, path-and-query).
-fn split_target<'b>(
-    method: &str,
-    target: &'b str,
-) -> Result<(Option<&'b str>, &'b str), RequestError> {
-    if target.starts_with('/') {
-        return Ok((None, target));
-    }
-    if target == "*" {
-        return if method == "OPTIONS" {
-            Ok((None, "*"))
-        } else {
-            Err(RequestError::BadRequest(
-                "asterisk-form target needs OPTIONS",
-            ))
-        };
-    }
-    let rest = strip_prefix_ignore_case(target, "http://")
-        .or_else(|| strip_prefix_ignore_case(target, "https://"))
-        .ok_or(RequestError::BadRequest("unsupported request target form"))?;
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    if authority.is_empty() || !is_valid_authority(authority.as_bytes()) {
-        return Err(RequestError::BadRequest(
-            "invalid authority in request target",
-        ));
-    }
-    let path = &rest[authority_end..];
-    if path.is_empty() {
-        return Ok((Some(authority), "/"));
-    }
-    if path.starts_with('?') {
-        return Err(RequestError::BadRequest(
-            "absolute-form target without path",
-        ));
-    }
-    Ok((Some(authority), path))
-}
-
-fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
-    let head = s.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix)
-        .then(|| &s[prefix.len()..])
-}
-
-/// The path with percent-encoded unreserved characters (`ALPHA DIGIT - . _ ~`)
-/// decoded, as RFC 3986 §6.2.2.2 says equivalent URIs must be, so that
-/// `/%61dmin` routes like `/admin`; `None` when there is nothing to decode (the
-/// common case: no allocation). Other percent-encodings are left as they are.
-pub fn decode_unreserved(path: &str) -> Option<String> {
-    let bytes = path.as_bytes();
-    let decodable = |i: usize| {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match (
-            bytes.get(i + 1).copied().and_then(hex),
-            bytes.get(i + 2).copied().and_then(hex),
-        ) {
-            (Some(hi), Some(lo)) => {
-                let c = (hi * 16 + lo) as u8;
-                (c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~')).then_some(c)
-            }
-            _ => None,
-        }
-    };
-    let first = (0..bytes.len()).find(|&i| bytes[i] == b'%' && decodable(i).is_some())?;
-    let mut out = String::with_capacity(path.len());
-    out.push_str(&path[..first]);
-    let mut i = first;
-    while i < bytes.len() {
-        match (bytes[i] == b'%').then(|| decodable(i)).flatten() {
-            Some(c) => {
-                out.push(c as char);
-                i += 3;
-            }
-            None => {
-                let ch_len = path[i..].chars().next().map_or(1, char::len_utf8);
-                out.push_str(&path[i..i + ch_len]);
-                i += ch_len;
-            }
-        }
-    }
-    Some(out)
-}
-
-/// True for `.` or `..` path segments, raw or percent-encoded. An encoded
-/// slash or backslash (`%2F`, `%5C`) bounds a segment here too: routing keeps
-/// it as data, but a back end that decodes it before resolving dot segments
-/// would read `/api/x/..%2Fadmin` as `/api/admin`, behind the route's back.
-fn has_dot_segment(path: &str) -> bool {
-    let bytes = path.as_bytes();
-    if !bytes.iter().any(|&b| b == b'.' || b == b'%') {
-        return false;
-    }
-    let decoded_at = |i: usize| {
-        let hex = |j: usize| bytes.get(j).and_then(|&b| (b as char).to_digit(16));
-        match (bytes[i], hex(i + 1), hex(i + 2)) {
-            (b'%', Some(hi), Some(lo)) => Some((hi * 16 + lo) as u8),
-            _ => None,
-        }
-    };
-    // Characters in the current segment, and whether every one is a dot.
-    let (mut len, mut dots_only) = (0usize, true);
-    let mut i = 0;
-    loop {
-        let (c, step) = match bytes.get(i) {
-            None => (b'/', 0),
-            Some(&b) => match decoded_at(i) {
-                Some(d @ (b'.' | b'/' | b'\\')) => (d, 3),
-                _ => (b, 1),
-            },
-        };
-        if c == b'/' || c == b'\\' {
-            if dots_only && matches!(len, 1 | 2) {
-                return true;
-            }
-            if step == 0 {
-                return false;
-            }
-            (len, dots_only) = (0, true);
-        } else {
-            len += 1;
-            dots_only &= c == b'.';
-        }
-        i += step;
-    }
 }
 
 /// What the header fields say about framing, connection and host.

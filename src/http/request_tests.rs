@@ -181,18 +181,6 @@ fn http10_keep_alive_on_request() {
     );
 }
 
-// Encoded unreserved characters are decoded for routing; other encodings stay.
-#[test]
-fn unreserved_decoding() {
-    assert_eq!(
-        [
-            decode_unreserved("/%61dmin/%7e%2Fx"),
-            decode_unreserved("/plain/path")
-        ],
-        [Some("/admin/~%2Fx".to_string()), None]
-    );
-}
-
 // A Host or absolute-form authority that breaks `uri-host [":" port]` is a 400.
 #[test]
 fn malformed_authority_is_400() {

@@ -8,7 +8,7 @@
 //! as IPv4. It must not do I/O, log, or know about config files or sockets: it is given
 //! strings when a snapshot is compiled and addresses at run time.
 
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
 
 /// One entry of a CIDR list that could not be parsed: its position in the list given to
 /// [`CidrSet::parse`], the entry as written, and what is wrong with it.
@@ -84,16 +84,18 @@ impl NetworkRule {
     pub fn permits(&self, ip: IpAddr) -> bool {
         !self.deny.contains(ip) && (self.allow.is_empty() || self.allow.contains(ip))
     }
-
-    /// True when the rule can refuse anyone (some allow or deny entry exists).
-    pub fn is_restrictive(&self) -> bool {
-        !self.allow.is_empty() || !self.deny.is_empty()
-    }
 }
 
-/// The /64 network prefix of an IPv6 address, for rate-limit keys.
-pub fn ipv6_slash64(ip: Ipv6Addr) -> u64 {
-    (u128::from(ip) >> 64) as u64
+/// The key that counts one client in a per-address limit: IPv4 as mapped
+/// IPv6, IPv6 cut to its /64 (one host usually owns a whole /64).
+pub fn address_key(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(v4) => u128::from(v4.to_ipv6_mapped()),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => u128::from(v4.to_ipv6_mapped()),
+            None => u128::from(v6) & !((1u128 << 64) - 1),
+        },
+    }
 }
 
 /// One entry as `(is IPv4, first, last)`, an inclusive range; IPv4 values fit in 32 bits.
@@ -281,12 +283,6 @@ mod tests {
     }
 
     #[test]
-    fn empty_rule_is_not_restrictive() {
-        // A rule with no entries can refuse nobody, so a listener may skip it.
-        assert!(!NetworkRule::default().is_restrictive());
-    }
-
-    #[test]
     fn each_malformed_entry_is_refused_with_its_reason() {
         // Bad address, /33, /129, host bits, empty, whitespace, signed prefix: all errors.
         let cases = [
@@ -340,9 +336,16 @@ mod tests {
     }
 
     #[test]
-    fn slash64_is_the_network_half() {
-        // The rate-limit key is the top 64 bits.
-        let key = ipv6_slash64("2001:db8:1:2:3:4:5:6".parse().unwrap());
-        assert_eq!(key, 0x2001_0db8_0001_0002);
+    fn address_key_is_the_v6_network_half_or_the_v4_address() {
+        // Addresses of one /64 share a key; an IPv4 address and its mapped form are one.
+        let key = |s: &str| address_key(s.parse().unwrap());
+        assert_eq!(
+            (
+                key("2001:db8:1:2:3:4:5:6") == key("2001:db8:1:2::9"),
+                key("2001:db8:1:2::") >> 64,
+                key("192.0.2.7") == key("::ffff:192.0.2.7"),
+            ),
+            (true, 0x2001_0db8_0001_0002, true)
+        );
     }
 }

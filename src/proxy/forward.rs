@@ -4,8 +4,9 @@
 //! connection may be kept.
 //!
 //! A request that fails on a reused pooled connection before any response byte
-//! arrives is retried once on a fresh connection when it is idempotent and has
-//! no body. A back end that ends a body early never looks complete to the
+//! arrives is sent once more when it is idempotent and has no body, on the
+//! next connection the pool gives (another idle one, or a new one); a request
+//! that failed on a new connection is not retried. A back end that ends a body early never looks complete to the
 //! client: the client connection is closed mid-body.
 
 use super::pool::{UpstreamPool, UPSTREAM_READ_CAPACITY};

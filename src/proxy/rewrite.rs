@@ -200,7 +200,7 @@ fn is_token_header(locations: &[TokenLocation], name: &str) -> bool {
 
 /// True when a `key=value` query pair carries a client token.
 fn is_token_pair(locations: &[TokenLocation], pair: &str) -> bool {
-    let key = pair.split('=').next().unwrap_or(pair);
+    let (key, _) = crate::http::query::split_pair(pair);
     locations
         .iter()
         .any(|l| matches!(l, TokenLocation::Query(q) if crate::http::query::is_param_named(key, q)))

@@ -1,7 +1,8 @@
 //! The path router: a segment trie from path patterns (`/a/{id}`, `/static/{rest*}`, `/*`)
 //! to caller values, built once per config snapshot and looked up on every request.
 //!
-//! Where it sits: after the head is parsed (it gets the raw path, query already cut off),
+//! Where it sits: after the head is parsed (it gets the path in the form routing sees:
+//! unreserved escapes decoded and `//` merged by [`crate::http::path`], query cut off),
 //! before the policies run; the caller picks the route's method set, back end and policies
 //! from the value it stored. It must not allocate, decode, normalise or panic per lookup:
 //! paths come from the network. Matching is byte-exact; at each segment a literal child is
@@ -73,10 +74,10 @@ fn parse(pattern: &str) -> Result<(Vec<Seg<'_>>, Vec<&str>), PatternError> {
         let seg = match s.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
             _ if s.is_empty() && !last => return Err(E::EmptySegment),
             _ if s == "*" => Seg::CatchAll(s),
-            Some(inner) if !inner.contains(['{', '}']) => match inner.strip_suffix('*') {
-                Some(name) if valid_name(name) => Seg::CatchAll(name),
-                None if valid_name(inner) => Seg::Param(inner),
-                _ => return Err(E::InvalidParamName { segment: s.into() }),
+            Some(inner) if !inner.contains(['{', '}']) => match placeholder(inner) {
+                Some(Placeholder::CatchAll(name)) => Seg::CatchAll(name),
+                Some(Placeholder::Param(name)) => Seg::Param(name),
+                None => return Err(E::InvalidParamName { segment: s.into() }),
             },
             _ if s.contains(['{', '}']) => return Err(E::MalformedSegment { segment: s.into() }),
             _ => Seg::Lit(s),
@@ -96,6 +97,29 @@ fn parse(pattern: &str) -> Result<(Vec<Seg<'_>>, Vec<&str>), PatternError> {
         return Err(E::TooManyParams { count: names.len() });
     }
     Ok((segs, names))
+}
+
+/// What a `{...}` placeholder names, in route patterns and back-end URL
+/// templates alike: `{name}` one segment, `{name*}` (or `{*}`) the rest of
+/// the path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placeholder<'a> {
+    Param(&'a str),
+    /// The name, or `*` for an anonymous catch-all.
+    CatchAll(&'a str),
+}
+
+/// Parses the inside of a `{...}` placeholder; names are identifiers
+/// (a letter or `_`, then letters, digits or `_`).
+pub fn placeholder(inner: &str) -> Option<Placeholder<'_>> {
+    if inner == "*" {
+        return Some(Placeholder::CatchAll("*"));
+    }
+    match inner.strip_suffix('*') {
+        Some(name) if valid_name(name) => Some(Placeholder::CatchAll(name)),
+        None if valid_name(inner) => Some(Placeholder::Param(inner)),
+        _ => None,
+    }
 }
 
 fn valid_name(name: &str) -> bool {

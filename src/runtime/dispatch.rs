@@ -18,7 +18,7 @@ use crate::policy::{chain, Answer, RequestCtx, Step};
 use crate::proxy::forward::ForwardRequest;
 use crate::proxy::rewrite::write_upstream_request;
 use crate::snapshot::{BackendSpec, MethodDispatch, PathEntry, RouteSpec, Snapshot};
-use crate::telemetry::access_log::write_json_str;
+use crate::telemetry::format::write_json_str;
 use crate::telemetry::record::{Decision, RequestId};
 use std::cell::Cell;
 use std::net::IpAddr;

@@ -1,7 +1,11 @@
 //! One worker per core: its own monoio runtime on the io_uring driver, its own
 //! `SO_REUSEPORT` socket per listener, and all per-core state (snapshot cache,
-//! upstream pool, output buffers, shutdown signal). Nothing here is shared
-//! between workers except the snapshot store, which is read lock-free.
+//! upstream pool, output buffers, shutdown signal, rate-limit leases). Shared
+//! between workers: the snapshot store (read lock-free), the rate-limit
+//! buckets and quota counters the leases refill from (atomics), the
+//! per-address connection counts of the admission check (a mutex, taken once
+//! per connection open and close) and the telemetry each worker publishes per
+//! tick.
 //!
 //! Step 1 of a request's way: accept ([`crate::runtime::accept`]), then hand the
 //! connection to [`crate::runtime::conn::serve`].
@@ -15,8 +19,9 @@ use crate::runtime::conn;
 use crate::runtime::dispatch::{RequestIds, RequestMeta};
 use crate::service::preflight::DriverChoice;
 use crate::snapshot::{Snapshot, SnapshotStore};
-use crate::telemetry::access_log::{write_json_str, AccessLog, LogClock, WorkerLog};
+use crate::telemetry::access_log::{AccessLog, WorkerLog};
 use crate::telemetry::counters::{SharedWorkerStats, WorkerTelemetry};
+use crate::telemetry::format::{write_json_str, LogClock};
 use crate::telemetry::record::{write_access_line, Decision, Outcome};
 use crate::time::deadline::Deadlines;
 use std::cell::{Cell, RefCell};

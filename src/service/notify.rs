@@ -36,11 +36,6 @@ impl Notifier {
         Notifier { target }
     }
 
-    /// A notifier that sends nothing.
-    pub fn disabled() -> Notifier {
-        Notifier { target: None }
-    }
-
     /// True when a service manager is listening.
     pub fn enabled(&self) -> bool {
         self.target.is_some()

@@ -2,9 +2,7 @@
 //! socket addresses, timeouts, and prebuilt stock responses.
 
 use crate::config::{seconds, Backend, BackendKind};
-use crate::http::fields::{is_token, is_valid_value};
-use crate::http::respond::{write_content_length, write_status_line};
-use crate::http::status::reason;
+use crate::route::table::{placeholder, Placeholder};
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
@@ -109,18 +107,7 @@ pub fn typed(backend: &Backend) -> Result<TypedBackend, (&'static str, String)> 
 #[derive(Debug)]
 pub enum BackendSpec {
     Http(HttpBackendSpec),
-    Stock(StockSpec),
-}
-
-/// A fixed response, prebuilt once per snapshot.
-#[derive(Debug)]
-pub struct StockSpec {
-    pub status: u16,
-    /// Status line and header fields (with Content-Length), without the blank line.
-    pub head: Vec<u8>,
-    /// The configured fields include a `Date` (else the gateway adds the current one).
-    pub has_date: bool,
-    pub body: Vec<u8>,
+    Stock(super::stock::StockSpec),
 }
 
 /// One piece of a back-end URL path template.
@@ -380,20 +367,15 @@ fn parse_template(path: &str) -> Result<Vec<UrlPart>, String> {
             .find('}')
             .ok_or_else(|| format!("unclosed `{{` in back-end URL path `{path}`"))?
             + open;
-        let name = rest[open + 1..close].trim_end_matches('*');
-        let name = if name.is_empty() && rest[open + 1..close] == *"*" {
-            "*"
-        } else {
-            name
+        let name = match placeholder(&rest[open + 1..close]) {
+            Some(Placeholder::Param(name) | Placeholder::CatchAll(name)) => name,
+            None => {
+                return Err(format!(
+                    "invalid parameter `{}` in back-end URL path",
+                    &rest[open..=close]
+                ))
+            }
         };
-        if name.is_empty()
-            || (name != "*" && !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
-        {
-            return Err(format!(
-                "invalid parameter `{}` in back-end URL path",
-                &rest[open..=close]
-            ));
-        }
         parts.push(UrlPart::Param(name.into()));
         rest = &rest[close + 1..];
     }
@@ -404,55 +386,6 @@ fn parse_template(path: &str) -> Result<Vec<UrlPart>, String> {
         parts.push(UrlPart::Literal(rest.into()));
     }
     Ok(parts)
-}
-
-/// Prebuilds a stock response. Errors are (key, message).
-pub fn compile_stock(config: &StockBackend) -> Result<StockSpec, (&'static str, String)> {
-    if !(200..=599).contains(&config.status) {
-        return Err((
-            "status",
-            format!("stock status {} must be between 200 and 599", config.status),
-        ));
-    }
-    let body_allowed = !matches!(config.status, 204 | 304);
-    if !body_allowed && !config.body.is_empty() {
-        return Err((
-            "body",
-            format!("a {} response cannot have a body", config.status),
-        ));
-    }
-    let mut head = Vec::new();
-    write_status_line(&mut head, config.status, reason(config.status));
-    for (name, value) in &config.headers {
-        if !is_token(name.as_bytes()) || !is_valid_value(value.as_bytes()) {
-            return Err((
-                "headers",
-                format!("invalid header `{name}` (a name is a token, a value has no control characters)"),
-            ));
-        }
-        if crate::http::fields::is_hop_by_hop(name) {
-            return Err((
-                "headers",
-                format!("header `{name}` is set by the gateway itself"),
-            ));
-        }
-        head.extend_from_slice(name.as_bytes());
-        head.extend_from_slice(b": ");
-        head.extend_from_slice(value.as_bytes());
-        head.extend_from_slice(b"\r\n");
-    }
-    if body_allowed {
-        write_content_length(&mut head, config.body.len() as u64);
-    }
-    Ok(StockSpec {
-        status: config.status,
-        head,
-        has_date: config
-            .headers
-            .keys()
-            .any(|n| n.eq_ignore_ascii_case("date")),
-        body: config.body.clone().into_bytes(),
-    })
 }
 
 #[cfg(test)]
@@ -492,15 +425,6 @@ mod tests {
                 split_host_port("[::1]:81", 80)
             ),
             (Some(("a.example".into(), 80)), Some(("[::1]".into(), 81)))
-        );
-    }
-
-    // Zero, negative and non-finite timeouts are refused.
-    #[test]
-    fn seconds_must_be_positive() {
-        assert_eq!(
-            [0.0, -1.0, f64::NAN, 1.5].map(seconds),
-            [None, None, None, Some(Duration::from_millis(1500))]
         );
     }
 }

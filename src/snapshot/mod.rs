@@ -10,12 +10,14 @@ mod addresses;
 mod backend;
 mod diff;
 mod routes;
+mod stock;
 #[cfg(test)]
 mod usage_tests;
 
-pub use backend::{BackendSpec, HttpBackendSpec, StockSpec, UrlPart};
+pub use backend::{BackendSpec, HttpBackendSpec, UrlPart};
 pub use diff::{ChangeSummary, Changes, Inventory};
 pub use routes::{MethodDispatch, PathEntry, RouteSpec};
+pub use stock::StockSpec;
 
 use crate::config::{seconds, Config, ConfigError, Sources};
 use crate::http::request::{HeadLimits, MAX_HEADERS};

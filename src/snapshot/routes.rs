@@ -1,7 +1,8 @@
 //! Compiling deployments' routes into one route table per listener, with the
 //! per-path method dispatch that decides between a route, 405 and `Allow`.
 
-use super::backend::{compile_http, compile_stock, typed, BackendSpec, TypedBackend};
+use super::backend::{compile_http, typed, BackendSpec, TypedBackend};
+use super::stock::compile_stock;
 use super::DeploymentSpec;
 use crate::config::Config;
 use crate::http::fields::is_token;
@@ -167,7 +168,7 @@ pub(super) fn compile_routes(
 }
 
 fn route_log_fields(deployment: &str, pattern: &str, backend: &BackendSpec) -> Box<[u8]> {
-    use crate::telemetry::access_log::write_json_str;
+    use crate::telemetry::format::write_json_str;
     let mut out = Vec::new();
     out.extend_from_slice(b"\"deployment\":");
     write_json_str(&mut out, deployment.as_bytes());

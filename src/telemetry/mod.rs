@@ -10,5 +10,6 @@
 pub mod access_log;
 pub mod audit;
 pub mod counters;
+pub mod format;
 pub mod record;
 pub mod reloads;

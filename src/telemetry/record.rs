@@ -7,7 +7,7 @@
 //! the request id.
 
 use crate::http::request::RequestError;
-use crate::telemetry::access_log::{write_millis, LogClock};
+use crate::telemetry::format::{write_millis, LogClock};
 use std::time::Duration;
 
 /// Longest request id accepted from a client (longer ones are replaced).

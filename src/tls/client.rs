@@ -5,9 +5,9 @@
 //! accepts any certificate (handshake signatures are still checked) and is
 //! warned about at every load.
 //!
-//! Compiled with the snapshot; the handshake itself runs in
-//! [`crate::proxy::forward`] on a fresh connection, never a downgrade to plain
-//! HTTP.
+//! Compiled with the snapshot; the handshake itself runs ([`crate::tls::connect`],
+//! called by [`crate::proxy::forward`]) on every new back-end connection, never
+//! a downgrade to plain HTTP.
 
 use super::pem::{add_roots, certified_key, load_certs, load_key, provider};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};

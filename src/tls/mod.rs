@@ -24,7 +24,7 @@ pub mod server;
 use crate::io::tls_stream::TlsStream;
 use crate::io::transport::Transport;
 use crate::net::peer::TlsInfo;
-use crate::telemetry::access_log::write_json_str;
+use crate::telemetry::format::write_json_str;
 use crate::time::deadline::{TaskTimer, Tick};
 use client::ClientTls;
 use monoio::net::TcpStream;

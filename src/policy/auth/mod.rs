@@ -174,16 +174,15 @@ impl Authenticator {
                 let mut values = head
                     .query
                     .into_iter()
-                    .flat_map(|q| q.split('&'))
-                    .filter_map(|pair| {
-                        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-                        (key == &**param).then_some(value)
-                    });
+                    .flat_map(|q| crate::http::query::values(q, param));
                 let first = values.next();
                 if values.next().is_some() {
                     return Err(twice);
                 }
-                Ok(first)
+                match first {
+                    Some("") => Err(AuthFailure::Malformed("an empty token parameter")),
+                    first => Ok(first),
+                }
             }
         }
     }

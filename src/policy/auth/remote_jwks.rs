@@ -150,19 +150,9 @@ fn agent(ca_file: Option<&std::path::Path>) -> Result<ureq::Agent, String> {
     let Some(path) = ca_file else {
         return Ok(builder.build());
     };
-    let pem = std::fs::read(path)
-        .map_err(|e| format!("cannot read ca_file `{}`: {e}", path.display()))?;
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-        let cert = cert.map_err(|e| format!("ca_file `{}`: {e}", path.display()))?;
-        roots
-            .add(cert)
-            .map_err(|e| format!("ca_file `{}`: {e}", path.display()))?;
-    }
-    if roots.is_empty() {
-        return Err(format!("ca_file `{}` holds no certificate", path.display()));
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let path = path.to_string_lossy();
+    let roots = crate::tls::pem::load_roots(&path).map_err(|e| format!("ca_file: {e}"))?;
+    let provider = crate::tls::pem::provider();
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?

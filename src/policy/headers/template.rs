@@ -85,12 +85,10 @@ impl Template {
                     }
                 }
                 Part::Query(name) => {
-                    let value = cx.head.query.and_then(|q| {
-                        q.split('&').find_map(|pair| {
-                            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                            (k == &**name).then_some(v)
-                        })
-                    });
+                    let value = cx
+                        .head
+                        .query
+                        .and_then(|q| crate::http::query::values(q, name).next());
                     push_clean(out, value.unwrap_or("").as_bytes());
                 }
                 Part::Subscriber => push_clean(out, cx.subscriber.unwrap_or("").as_bytes()),

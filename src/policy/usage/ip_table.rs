@@ -11,6 +11,7 @@
 //! addresses costs at most `capacity` entries.
 
 use super::bucket::{next_uid, LocalShares, RateParams, SharedBucket};
+use crate::net::cidr::address_key;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -31,17 +32,6 @@ pub struct IpTable {
 impl Default for IpTable {
     fn default() -> Self {
         IpTable::with_capacity(DEFAULT_CAPACITY)
-    }
-}
-
-/// The key of an address: IPv4 as mapped IPv6, IPv6 cut to its /64.
-pub fn address_key(ip: IpAddr) -> u128 {
-    match ip {
-        IpAddr::V4(v4) => u128::from(v4.to_ipv6_mapped()),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => u128::from(v4.to_ipv6_mapped()),
-            None => u128::from(v6) & !((1u128 << 64) - 1),
-        },
     }
 }
 

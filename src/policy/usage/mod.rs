@@ -30,7 +30,7 @@ pub mod token;
 pub use bucket::{LocalShares, RateParams, SharedBucket, LEASE_TTL_NS, MAX_BATCH};
 pub use enforce::{check, enforce, Admitted, Refusal};
 pub use handover::QuotaHandover;
-pub use ip_table::{address_key, IpTable};
+pub use ip_table::IpTable;
 pub use persist::{flush, spawn_flusher, QuotaStore, FLUSH_INTERVAL};
 pub use plans::{
     compile_deployment_limit, compile_deployment_usage, compile_usage, DeploymentLimit,
