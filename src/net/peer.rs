@@ -1,6 +1,7 @@
 //! The client's address as the proxy writes it into forwarded headers,
 //! formatted once per connection instead of once per request.
 
+use super::cidr::CidrSet;
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 
@@ -123,6 +124,38 @@ mod tests {
         let peer = Peer::new("[::ffff:10.0.0.1]:1".parse().unwrap());
         assert_eq!(peer.ip_text(), b"10.0.0.1");
     }
+}
+
+/// The client's address: the peer, or, when the peer is one of the
+/// listener's `trusted_proxies`, the right-most `X-Forwarded-For` entry that is
+/// not itself a trusted proxy (so a client cannot forge its address by
+/// prepending entries).
+pub fn client_address(
+    peer: IpAddr,
+    trusted_proxies: &CidrSet,
+    headers: &[httparse::Header<'_>],
+) -> IpAddr {
+    if trusted_proxies.is_empty() || !trusted_proxies.contains(peer) {
+        return peer;
+    }
+    let mut client = peer;
+    let forwarded = headers
+        .iter()
+        .rev()
+        .filter(|h| h.name.eq_ignore_ascii_case("x-forwarded-for"));
+    for header in forwarded {
+        for entry in header.value.rsplit(|&b| b == b',') {
+            let text = std::str::from_utf8(crate::http::fields::trim_ows(entry)).unwrap_or("");
+            let Ok(ip) = text.parse::<IpAddr>() else {
+                return client;
+            };
+            if !trusted_proxies.contains(ip) {
+                return ip;
+            }
+            client = ip;
+        }
+    }
+    client
 }
 
 /// What a client connection's handshake established, for logs and policies.

@@ -9,60 +9,23 @@
 //! that failed on a new connection is not retried. A back end that ends a body early never looks complete to the
 //! client: the client connection is closed mid-body.
 
-use super::pool::{UpstreamPool, UPSTREAM_READ_CAPACITY};
+use super::exchange::{Exchange, Failure, ForwardRequest, Relayed, ResponsePlan};
+use super::pool::UPSTREAM_READ_CAPACITY;
 use super::request_body::send_request;
 use super::response_body::{client_framing, relay_body};
 use super::rewrite::{write_client_response, ClientFraming};
 use super::ForwardError;
 use crate::http::respond::Persistence;
 use crate::http::response::{parse_response, response_header_storage, ParsedResponse};
-use crate::http::{BodyFraming, Version};
+use crate::http::BodyFraming;
 use crate::io::buffered::{BufferedStream, IoFailure};
 use crate::io::transport::Transport;
-use crate::snapshot::{ClientTimeouts, HttpBackendSpec, PoolSettings};
-use crate::telemetry::record::RequestId;
-use crate::time::deadline::{ticks, TaskTimer};
+use crate::snapshot::HttpBackendSpec;
+use crate::time::deadline::ticks;
 use tracing::warn;
 
 /// Response heads larger than this are refused (502).
 const MAX_RESPONSE_HEAD: usize = 16 * 1024;
-/// Flush the output buffer to the peer once it holds this much.
-pub(super) const FLUSH_AT: usize = 32 * 1024;
-
-/// What the exchange needs to know about the client's request.
-#[derive(Debug, Clone, Copy)]
-pub struct ForwardRequest {
-    pub body: BodyFraming,
-    pub idempotent: bool,
-    pub head_request: bool,
-    pub expect_continue: bool,
-    pub client_version: Version,
-    /// The client wants (and may have) another request on this connection.
-    pub client_keep_alive: bool,
-    pub max_body: u64,
-    /// Echoed to the client in the response.
-    pub request_id: RequestId,
-}
-
-/// The worker state an exchange uses.
-pub struct Exchange<'a> {
-    pub pool: &'a UpstreamPool,
-    pub pool_settings: PoolSettings,
-    pub timeouts: ClientTimeouts,
-    /// The client task's timer; bounds every read, write and connect.
-    pub timer: &'a TaskTimer,
-    /// Response bytes written to the client so far.
-    pub written: std::cell::Cell<u64>,
-    /// Header changes on the response head (transformations, CORS, security).
-    pub response_edits: crate::policy::headers::ResponseEdits<'a>,
-}
-
-impl Exchange<'_> {
-    pub(super) fn deadline(&self, limit: std::time::Duration) -> crate::time::deadline::Tick {
-        self.timer.deadlines().after(limit)
-    }
-}
-
 /// Sends the request whose rewritten head is in `out` and relays the response.
 /// Returns what was relayed (keep-alive decision and status), and `out` for reuse.
 pub async fn forward(
@@ -106,30 +69,6 @@ pub async fn forward(
                 retried = true;
             }
             (result, out) => return (result.map_err(|f| f.into_error(false)), out),
-        }
-    }
-}
-
-/// Why an exchange stopped.
-#[derive(Debug)]
-pub(super) enum Failure {
-    /// The back end failed (status 502 or 504).
-    Upstream(ForwardError),
-    /// The client failed or broke a rule while sending its body.
-    Client(ForwardError),
-    /// Nothing arrived on a reused connection: try once more on a fresh one.
-    Retry,
-}
-
-impl Failure {
-    pub(super) fn into_error(self, body_pending: bool) -> ForwardError {
-        match self {
-            Failure::Upstream(mut e) => {
-                e.request_unfinished |= body_pending;
-                e
-            }
-            Failure::Client(e) => e,
-            Failure::Retry => ForwardError::upstream(502, "back end closed the connection"),
         }
     }
 }
@@ -183,26 +122,6 @@ async fn acquire(
         }
     }
     Err(last)
-}
-
-/// A response relayed to the client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Relayed {
-    /// The client connection stays open.
-    pub keep_alive: bool,
-    /// The back end's status code.
-    pub status: u16,
-    /// Bytes written to the client (head and body).
-    pub bytes_out: u64,
-}
-
-/// What the final response head decided.
-pub(super) struct ResponsePlan {
-    pub(super) status: u16,
-    pub(super) upstream_body: BodyFraming,
-    pub(super) client_framing: ClientFraming,
-    pub(super) persistence: Persistence,
-    pub(super) upstream_close: bool,
 }
 
 /// Reads the response head, writes the client head into `out`, relays the body.

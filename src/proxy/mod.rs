@@ -9,6 +9,7 @@
 //! both connections). Errors know their side: a [`ForwardError`] says which
 //! status the client gets and whether the client connection is still in sync.
 
+pub mod exchange;
 pub mod forward;
 pub mod pool;
 mod request_body;

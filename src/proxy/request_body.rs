@@ -3,7 +3,7 @@
 //! (never buffered whole), `100 Continue` sent before the first read of a body
 //! the client holds back, the body limit enforced as chunks arrive.
 
-use super::forward::{Exchange, Failure, ForwardRequest, FLUSH_AT};
+use super::exchange::{Exchange, Failure, ForwardRequest, FLUSH_AT};
 use super::{ForwardError, Side};
 use crate::http::chunked::{encode_chunk, ChunkedDecoder, LAST_CHUNK};
 use crate::http::respond::CONTINUE;

@@ -3,7 +3,7 @@
 //! (or unchunked for HTTP/1.0 clients), close-delimited bodies re-framed as
 //! chunked. A back end that ends a body early aborts the client connection.
 
-use super::forward::{Exchange, Failure, ResponsePlan, FLUSH_AT};
+use super::exchange::{Exchange, Failure, ResponsePlan, FLUSH_AT};
 use super::pool::UPSTREAM_READ_CAPACITY;
 use super::rewrite::ClientFraming;
 use super::{ForwardError, Side};

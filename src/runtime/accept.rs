@@ -15,7 +15,7 @@
 
 use crate::runtime::admission::{admit, Admission};
 use crate::runtime::conn;
-use crate::runtime::worker::WorkerCtx;
+use crate::runtime::worker_ctx::WorkerCtx;
 use std::io::ErrorKind;
 use std::rc::Rc;
 use std::time::Duration;

@@ -17,17 +17,18 @@ use crate::http::BodyFraming;
 use crate::io::buffered::{BufferedStream, IoFailure, INITIAL_READ_CAPACITY};
 use crate::io::transport::Transport;
 use crate::net::peer::Peer;
-use crate::proxy::forward::{forward, Exchange};
-use crate::proxy::Side;
 use crate::runtime::admission::AddressSlot;
-use crate::runtime::dispatch::{plan_request, Context, Plan, Planned, RequestMeta};
-use crate::runtime::worker::WorkerCtx;
-use crate::snapshot::BackendSpec;
-use crate::telemetry::record::{Decision, Outcome};
+use crate::runtime::dispatch::{plan_request, Context, Plan, Planned};
+use crate::runtime::relay::{exchange, Forwarded};
+use crate::runtime::scope::{outcome, Buffers, Conn, Next, LINGER, LINGER_BYTES};
+use crate::runtime::worker_ctx::WorkerCtx;
+use crate::snapshot::Snapshot;
+use crate::telemetry::record::Decision;
 use crate::time::deadline::TaskTimer;
 use monoio::net::TcpStream;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::debug;
 
@@ -86,35 +87,11 @@ pub async fn serve(
     ctx.telemetry.connection_closed();
 }
 
-/// After an error answer on a connection the client may still be sending on,
-/// how long (and how many bytes) to read and discard before closing.
-const LINGER: Duration = Duration::from_secs(2);
-const LINGER_BYTES: usize = 256 * 1024;
-
 /// While draining, how long keep-alive connections may still bring their next
 /// request before idle ones are closed: a busy client's next request, sent
 /// within it, is answered (with `Connection: close`) instead of meeting a
 /// closed socket.
 pub const DRAIN_IDLE_GRACE: Duration = Duration::from_millis(100);
-
-/// Whether the connection carries another request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Next {
-    KeepAlive,
-    Close,
-    /// Idle between requests while draining: close gracefully.
-    IdleWhileDraining,
-}
-
-impl Next {
-    fn from(written: bool, keep_alive: bool) -> Next {
-        if written && keep_alive {
-            Next::KeepAlive
-        } else {
-            Next::Close
-        }
-    }
-}
 
 async fn serve_request(
     ctx: &Rc<WorkerCtx>,
@@ -124,110 +101,23 @@ async fn serve_request(
     listener: usize,
     first: bool,
 ) -> Next {
-    // Loaded again when the first byte of an idle connection's next request
-    // arrives, so a request is always served by the snapshot current at its
-    // arrival (a token revoked while the connection idled is refused).
-    let mut snapshot = ctx.snapshot();
-    let timeouts = snapshot.timeouts;
-    let mut started = !client.pending().is_empty();
-    let clock = timer.deadlines();
-    let mut deadline = clock.after(if started || first {
-        timeouts.head
-    } else {
-        timeouts.keep_alive
-    });
-    let send_deadline = || clock.after(timeouts.send);
-    // Idle connections hold no buffers: they are taken with the first byte.
-    let mut out = Vec::new();
-    let mut log_fields = Vec::new();
-    let logging = ctx.access_logging();
-    let Planned { plan, meta } = loop {
-        if started {
-            let cx = Context {
-                snapshot: &snapshot,
-                peer,
-                listener,
-                draining: ctx.draining(),
-                ids: &ctx.ids,
-                limits: &ctx.limits,
-            };
-            if out.capacity() == 0 {
-                out = ctx.take_buffer();
-                if logging {
-                    log_fields = ctx.take_buffer();
-                }
-            }
-            log_fields.clear();
-            let log = logging.then_some(&mut log_fields);
-            match plan_request(&cx, client.pending(), &mut out, log) {
-                Ok(Some(planned)) => break planned,
-                Ok(None) => {}
-                Err(error) => {
-                    debug!(peer = %peer.addr, %error, "request refused");
-                    let status = error.status();
-                    write_error(&mut out, status, b"", Persistence::Close, false);
-                    let started_at = Instant::now();
-                    let (_, out) = client.write_all(out, timer, send_deadline()).await;
-                    client
-                        .linger_close(timer, clock.after(LINGER), LINGER_BYTES)
-                        .await;
-                    let decision = Decision::for_request_error(error);
-                    ctx.finish_unparsed(
-                        peer,
-                        status,
-                        decision,
-                        client.pending().len() as u64,
-                        started_at,
-                    );
-                    ctx.give_buffer(out);
-                    ctx.give_buffer(log_fields);
-                    return Next::Close;
-                }
-            }
-        }
-        let read = if started || first {
-            client
-                .read_more(INITIAL_READ_CAPACITY, timer, deadline)
-                .await
-        } else {
-            // Idle between requests: a drain cuts this wait short.
-            timer.set_idle(true);
-            let read = client
-                .read_more(INITIAL_READ_CAPACITY, timer, deadline)
-                .await;
-            timer.set_idle(false);
-            if matches!(read, Err(IoFailure::TimedOut)) && ctx.draining() {
-                return Next::IdleWhileDraining;
-            }
-            read
-        };
-        match read {
-            Ok(_) if !started => {
-                started = true;
-                snapshot = ctx.snapshot();
-                deadline = clock.after(snapshot.timeouts.head);
-            }
-            Ok(_) => {}
-            Err(IoFailure::TimedOut) if started => {
-                out.clear();
-                write_error(&mut out, 408, b"", Persistence::Close, false);
-                let started_at = Instant::now();
-                let (_, out) = client.write_all(out, timer, send_deadline()).await;
-                ctx.finish_unparsed(peer, 408, Decision::ClientTimeout, 0, started_at);
-                ctx.give_buffer(out);
-                ctx.give_buffer(log_fields);
-                return Next::Close;
-            }
-            Err(_) => {
-                ctx.give_buffer(out);
-                ctx.give_buffer(log_fields);
-                return Next::Close;
-            }
-        }
+    let conn = Conn {
+        ctx,
+        timer,
+        peer,
+        listener,
     };
+    let mut buffers = Buffers::none(ctx);
+    let (snapshot, Planned { plan, meta }) =
+        match read_head(&conn, client, first, &mut buffers).await {
+            Ok(planned) => planned,
+            Err(next) => return next,
+        };
     let started_at = Instant::now();
     client.consume(meta.head_len);
     let _in_flight = ctx.begin_request();
+    let out = std::mem::take(&mut buffers.out);
+    let send = snapshot.timeouts.send;
     let (next, outcome, out) = match plan {
         Plan::Respond {
             status,
@@ -236,130 +126,143 @@ async fn serve_request(
         } => {
             let keep_alive = keep_alive && skip_small_body(client, skip_body);
             let bytes_out = out.len() as u64;
-            let (result, out) = client.write_all(out, timer, send_deadline()).await;
-            if result.is_ok() && !keep_alive && bytes_out > 0 && status >= 400 {
-                client
-                    .linger_close(timer, clock.after(LINGER), LINGER_BYTES)
-                    .await;
-            }
-            let decision = if result.is_ok() {
+            let linger = !keep_alive && bytes_out > 0 && status >= 400;
+            let (written, out) = conn.write_answer(client, out, send, linger).await;
+            let decision = if written {
                 meta.decision
             } else {
                 Decision::ClientAborted
             };
             let outcome = outcome(status, decision, &meta, bytes_out, started_at, None);
-            (Next::from(result.is_ok(), keep_alive), outcome, out)
+            (Next::after(written, keep_alive), outcome, out)
         }
         Plan::Forward {
             route,
             request,
             extras,
         } => {
-            let spec = &snapshot.routes[route];
-            let BackendSpec::Http(backend) = &spec.backend else {
-                return Next::Close;
+            let forwarded = Forwarded {
+                snapshot: &snapshot,
+                route,
+                request: &request,
+                extras: &extras,
+                meta: &meta,
+                started_at,
             };
-            let security = &snapshot.listeners[listener].security;
-            let exchange = Exchange {
-                pool: &ctx.pool,
-                pool_settings: snapshot.pool,
-                timeouts,
-                timer,
-                written: std::cell::Cell::new(0),
-                response_edits: crate::policy::headers::ResponseEdits {
-                    transform: spec.policies.response_headers.as_ref(),
-                    extras: &extras,
-                    security,
-                },
-            };
-            let backend_start = Instant::now();
-            let (result, mut out) = forward(&exchange, client, backend, &request, out).await;
-            let backend_time = Some(backend_start.elapsed());
-            match result {
-                Ok(relayed) => {
-                    let decision = if meta.quota_breached {
-                        Decision::QuotaBreachedAllowed
-                    } else {
-                        Decision::BackendResponded
-                    };
-                    let outcome = outcome(
-                        relayed.status,
-                        decision,
-                        &meta,
-                        relayed.bytes_out,
-                        started_at,
-                        backend_time,
-                    );
-                    (Next::from(true, relayed.keep_alive), outcome, out)
-                }
-                Err(e) if e.response_started => {
-                    debug!(peer = %peer.addr, reason = e.reason, "exchange aborted mid-response");
-                    let decision = match e.side {
-                        Side::Upstream => Decision::BackendAborted,
-                        Side::Client => Decision::ClientAborted,
-                    };
-                    let outcome = outcome(e.status, decision, &meta, 0, started_at, backend_time);
-                    (Next::Close, outcome, out)
-                }
-                Err(e) => {
-                    debug!(peer = %peer.addr, status = e.status, reason = e.reason, "exchange failed");
-                    let keep_alive = request.client_keep_alive && !e.request_unfinished;
-                    let persistence = Persistence::for_client(request.client_version, keep_alive);
-                    out.clear();
-                    let mut fields = Vec::new();
-                    request.request_id.write_field(&mut fields);
-                    fields.extend_from_slice(&extras.cors_fields);
-                    fields.extend_from_slice(&security.fields);
-                    write_error(
-                        &mut out,
-                        e.status,
-                        &fields,
-                        persistence,
-                        request.head_request,
-                    );
-                    let bytes_out = out.len() as u64;
-                    let (result, out) = client.write_all(out, timer, send_deadline()).await;
-                    if result.is_ok() && !keep_alive {
-                        client
-                            .linger_close(timer, clock.after(LINGER), LINGER_BYTES)
-                            .await;
-                    }
-                    let decision = Decision::for_exchange_status(e.status);
-                    let outcome = outcome(
-                        e.status,
-                        decision,
-                        &meta,
-                        bytes_out,
-                        started_at,
-                        backend_time,
-                    );
-                    (Next::from(result.is_ok(), keep_alive), outcome, out)
-                }
-            }
+            exchange(&conn, client, &forwarded, out).await
         }
     };
-    ctx.finish(&snapshot, &meta, &outcome, &log_fields);
-    ctx.give_buffer(out);
-    ctx.give_buffer(log_fields);
+    buffers.out = out;
+    ctx.finish(&snapshot, &meta, &outcome, &buffers.log);
     next
 }
 
-fn outcome(
+/// Reads until a request head is complete and plans it, with the snapshot
+/// current when its first byte arrived. `Err`: the connection ends here (an
+/// unparsable head or a timeout is answered and recorded first).
+async fn read_head(
+    conn: &Conn<'_>,
+    client: &mut BufferedStream,
+    first: bool,
+    buffers: &mut Buffers<'_>,
+) -> Result<(Rc<Arc<Snapshot>>, Planned), Next> {
+    let ctx = conn.ctx;
+    // Loaded again when the first byte of an idle connection's next request
+    // arrives, so a request is always served by the snapshot current at its
+    // arrival (a token revoked while the connection idled is refused).
+    let mut snapshot = ctx.snapshot();
+    let mut started = !client.pending().is_empty();
+    let clock = conn.timer.deadlines();
+    let mut deadline = clock.after(if started || first {
+        snapshot.timeouts.head
+    } else {
+        snapshot.timeouts.keep_alive
+    });
+    let logging = ctx.access_logging();
+    loop {
+        if started {
+            let cx = Context {
+                snapshot: &snapshot,
+                peer: conn.peer,
+                listener: conn.listener,
+                draining: ctx.draining(),
+                ids: &ctx.ids,
+                limits: &ctx.limits,
+            };
+            buffers.take(logging);
+            buffers.log.clear();
+            let log = logging.then_some(&mut buffers.log);
+            match plan_request(&cx, client.pending(), &mut buffers.out, log) {
+                Ok(Some(planned)) => return Ok((snapshot, planned)),
+                Ok(None) => {}
+                Err(error) => {
+                    debug!(peer = %conn.peer.addr, %error, "request refused");
+                    let status = error.status();
+                    let decision = Decision::for_request_error(error);
+                    let bytes_in = client.pending().len() as u64;
+                    refuse_unread(conn, client, buffers, &snapshot, status, decision, bytes_in)
+                        .await;
+                    return Err(Next::Close);
+                }
+            }
+        }
+        let idle = !(started || first);
+        // Idle between requests: a drain cuts this wait short.
+        conn.timer.set_idle(idle);
+        let read = client
+            .read_more(INITIAL_READ_CAPACITY, conn.timer, deadline)
+            .await;
+        conn.timer.set_idle(false);
+        match read {
+            Err(IoFailure::TimedOut) if idle && ctx.draining() => {
+                return Err(Next::IdleWhileDraining)
+            }
+            Ok(_) if !started => {
+                started = true;
+                snapshot = ctx.snapshot();
+                deadline = clock.after(snapshot.timeouts.head);
+            }
+            Ok(_) => {}
+            Err(IoFailure::TimedOut) if started => {
+                let decision = Decision::ClientTimeout;
+                refuse_unread(conn, client, buffers, &snapshot, 408, decision, 0).await;
+                return Err(Next::Close);
+            }
+            Err(_) => return Err(Next::Close),
+        }
+    }
+}
+
+/// Answers a request whose head could not be read (`status`, then close) and
+/// records it. After a malformed head the client may still be sending: what
+/// it sends is read and discarded before the close; a client too slow to send
+/// its head gets its 408 without that wait.
+async fn refuse_unread(
+    conn: &Conn<'_>,
+    client: &mut BufferedStream,
+    buffers: &mut Buffers<'_>,
+    snapshot: &Snapshot,
     status: u16,
     decision: Decision,
-    meta: &RequestMeta,
-    bytes_out: u64,
-    started_at: Instant,
-    backend: Option<Duration>,
-) -> Outcome {
-    Outcome {
-        status,
-        decision,
-        bytes_in: meta.head_len as u64 + meta.body_len,
-        bytes_out,
-        total: started_at.elapsed(),
-        backend,
+    bytes_in: u64,
+) {
+    let mut out = std::mem::take(&mut buffers.out);
+    out.clear();
+    write_error(&mut out, status, b"", Persistence::Close, false);
+    let started_at = Instant::now();
+    let linger = status != 408;
+    let clock = conn.timer.deadlines();
+    let (_, out) = client
+        .write_all(out, conn.timer, clock.after(snapshot.timeouts.send))
+        .await;
+    if linger {
+        client
+            .linger_close(conn.timer, clock.after(LINGER), LINGER_BYTES)
+            .await;
     }
+    buffers.out = out;
+    conn.ctx
+        .finish_unparsed(conn.peer, status, decision, bytes_in, started_at);
 }
 
 /// Discards a request body that is already fully read; false when the

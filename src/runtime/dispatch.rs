@@ -4,85 +4,25 @@
 //! buffer. What must outlive the borrow comes back as a [`Planned`] (small,
 //! `Copy` data), so the connection can resume I/O.
 
-use crate::http::date::write_date_field;
+use super::answer::Answering;
+pub use super::plan::{Plan, Planned, RequestMeta};
+use super::request_log::write_log_fields;
 use crate::http::path::routing_path;
 use crate::http::request::{header_storage, parse_request, Parsed, RequestError, RequestHead};
-use crate::http::respond::{write_error, Persistence};
-use crate::http::{BodyFraming, Version};
-use crate::net::peer::Peer;
-use crate::policy::cors::{write_preflight_answer, Preflight};
-use crate::policy::headers::edits::ResponseExtras;
+use crate::http::BodyFraming;
+use crate::net::peer::{client_address, Peer};
+use crate::policy::cors::Preflight;
 use crate::policy::headers::{RenderedValues, TemplateContext};
 use crate::policy::usage::{Admitted, LocalShares};
 use crate::policy::{chain, Answer, RequestCtx, Step};
-use crate::proxy::forward::ForwardRequest;
+use crate::proxy::exchange::ForwardRequest;
 use crate::proxy::rewrite::write_upstream_request;
-use crate::snapshot::{BackendSpec, MethodDispatch, PathEntry, RouteSpec, Snapshot};
-use crate::telemetry::format::write_json_str;
-use crate::telemetry::record::{Decision, RequestId};
-use std::cell::Cell;
+use crate::route::table::Params;
+use crate::snapshot::{
+    BackendSpec, HttpBackendSpec, MethodDispatch, PathEntry, RouteSpec, Snapshot,
+};
+use crate::telemetry::record::{Decision, RequestId, RequestIds};
 use std::net::IpAddr;
-
-/// What to do once the read buffer is free again.
-#[derive(Debug)]
-pub enum Plan {
-    /// `out` holds a complete answer; a request body of `skip_body` follows the
-    /// head and must be discarded (or the connection closed).
-    Respond {
-        status: u16,
-        keep_alive: bool,
-        skip_body: BodyFraming,
-    },
-    /// `out` holds the upstream request head.
-    Forward {
-        route: usize,
-        /// What the response head needs from this request (CORS, header values).
-        extras: ResponseExtras,
-        request: ForwardRequest,
-    },
-}
-
-/// What the telemetry needs to know about a request, fixed at its head.
-#[derive(Debug, Clone, Copy)]
-pub struct RequestMeta {
-    pub id: RequestId,
-    pub route: Option<usize>,
-    /// The decision if the gateway answered itself (forwarded requests decide later).
-    pub decision: Decision,
-    pub head_len: usize,
-    pub body_len: u64,
-    /// Forwarded over quota with `on_breach = allow`.
-    pub quota_breached: bool,
-}
-
-/// A parsed and planned request.
-#[derive(Debug)]
-pub struct Planned {
-    pub plan: Plan,
-    pub meta: RequestMeta,
-}
-
-/// A worker's source of request ids: a random prefix and a counter.
-pub struct RequestIds {
-    prefix: u64,
-    counter: Cell<u64>,
-}
-
-impl RequestIds {
-    pub fn new(prefix: u64) -> Self {
-        RequestIds {
-            prefix,
-            counter: Cell::new(0),
-        }
-    }
-
-    /// The next generated id.
-    pub fn next_id(&self) -> RequestId {
-        let n = self.counter.get().wrapping_add(1);
-        self.counter.set(n);
-        RequestId::generate(self.prefix, n)
-    }
-}
 
 /// Everything a plan depends on besides the bytes.
 pub struct Context<'a> {
@@ -116,70 +56,80 @@ pub fn plan_request(
         .and_then(|h| RequestId::from_client(h.value))
         .unwrap_or_else(|| cx.ids.next_id());
     let body_available = pending.len().saturating_sub(head.len);
-    let client = client_address(cx, &head);
-    let mut usage = Admitted::default();
-    let (plan, route, decision) =
-        route_request(cx, &head, id, client, body_available, out, &mut usage);
+    let client = match cx.snapshot.listeners.get(cx.listener) {
+        Some(listener) => {
+            client_address(cx.peer.addr.ip(), &listener.trusted_proxies, head.headers)
+        }
+        None => cx.peer.addr.ip(),
+    };
+    let routed = route_request(cx, &head, &id, client, body_available, out);
     if let Some(log) = log {
-        write_log_fields(log, cx, &head, &id, client, route, &usage);
+        write_log_fields(
+            log,
+            cx.snapshot,
+            cx.peer,
+            &head,
+            &id,
+            client,
+            routed.route,
+            &routed.usage,
+        );
     }
     let body_len = match head.body {
         BodyFraming::Length(n) => n,
         _ => 0,
     };
     Ok(Some(Planned {
-        plan,
+        plan: routed.plan,
         meta: RequestMeta {
             id,
-            route,
-            decision,
+            route: routed.route,
+            decision: routed.decision,
             head_len: head.len,
             body_len,
-            quota_breached: usage.quota_breached,
+            quota_breached: routed.usage.quota_breached,
         },
     }))
 }
 
-/// Routes the head and writes the answer or the upstream head; returns the
-/// plan and the route (None for 404/405).
+/// What routing, the policies and the back end's step decided.
+struct Routed {
+    plan: Plan,
+    /// None for 404 and 405.
+    route: Option<usize>,
+    decision: Decision,
+    /// The subscriber's client, if a usage plan admitted the request.
+    usage: Admitted,
+}
+
+impl Routed {
+    fn unrouted(plan: Plan, decision: Decision) -> Self {
+        Routed {
+            plan,
+            route: None,
+            decision,
+            usage: Admitted::default(),
+        }
+    }
+}
+
+/// Routes the head, runs the policy chain and writes the answer or the
+/// upstream head.
 fn route_request(
     cx: &Context<'_>,
     head: &RequestHead<'_, '_>,
-    id: RequestId,
+    id: &RequestId,
     client: IpAddr,
     body_available: usize,
     out: &mut Vec<u8>,
-    usage: &mut Admitted,
-) -> (Plan, Option<usize>, Decision) {
+) -> Routed {
     let snapshot = cx.snapshot;
     let forward_keep_alive = head.keep_alive && !cx.draining;
-    // An answer the gateway gives itself keeps the connection only if the
-    // request body, if any, is already here to be skipped; otherwise say close.
-    let skippable = match head.body {
-        BodyFraming::None => true,
-        BodyFraming::Length(n) => n <= body_available as u64,
-        BodyFraming::Chunked | BodyFraming::UntilClose => false,
-    };
-    let keep_alive = forward_keep_alive && skippable;
-    let persistence = Persistence::for_client(head.version, keep_alive);
-    let id_field = IdField::new(&id);
     let security = snapshot
         .listeners
         .get(cx.listener)
         .map_or(&[][..], |l| &l.security.fields[..]);
-    let answer = |out: &mut Vec<u8>, status: u16, fields: &[u8]| {
-        if security.is_empty() {
-            write_error(out, status, fields, persistence, head.is_head());
-        } else {
-            let all = [fields, security].concat();
-            write_error(out, status, &all, persistence, head.is_head());
-        }
-        Plan::Respond {
-            status,
-            keep_alive,
-            skip_body: head.body,
-        }
-    };
+    let answering = Answering::new(head, id, security, forward_keep_alive, body_available);
     // Routing sees `/%61dmin` and `//admin` as `/admin`, so a spelling
     // cannot steer a request around a route and its policies.
     let decoded = routing_path(head.path);
@@ -189,7 +139,7 @@ fn route_request(
         .get(cx.listener)
         .and_then(|t| t.lookup(route_path))
     else {
-        return (answer(out, 404, id_field.bytes()), None, Decision::NoRoute);
+        return Routed::unrouted(answering.error(out, 404, b""), Decision::NoRoute);
     };
     // A CORS preflight goes to the route of the method it asks about.
     let preflight = crate::policy::cors::preflight(head)
@@ -198,17 +148,11 @@ fn route_request(
         Some((_, route)) => MethodDispatch::Route(*route),
         None => found.value.dispatch(&snapshot.routes, head.method),
     };
-    let route = match dispatched {
-        MethodDispatch::Route(route) => route,
-        MethodDispatch::NotAllowed => {
-            // Rare: the Allow value is built on the heap.
-            let mut fields = Vec::with_capacity(found.value.allow.len() + 96);
-            fields.extend_from_slice(id_field.bytes());
-            fields.extend_from_slice(b"Allow: ");
-            fields.extend_from_slice(found.value.allow.as_bytes());
-            fields.extend_from_slice(b"\r\n");
-            return (answer(out, 405, &fields), None, Decision::MethodNotAllowed);
-        }
+    let MethodDispatch::Route(route) = dispatched else {
+        // Rare: the Allow value is built on the heap.
+        let allow = format!("Allow: {}\r\n", found.value.allow);
+        let plan = answering.error(out, 405, allow.as_bytes());
+        return Routed::unrouted(plan, Decision::MethodNotAllowed);
     };
     let spec = &snapshot.routes[route];
     let deployment = &snapshot.deployments[spec.deployment];
@@ -221,126 +165,127 @@ fn route_request(
         &snapshot.usage,
         cx.limits,
     );
+    let routed = |plan, decision, usage| Routed {
+        plan,
+        route: Some(route),
+        decision,
+        usage,
+    };
+    let no_usage = Admitted::default();
     match step {
         Step::Continue => {}
         Step::Reject(refusal) if refusal.silent => {
-            // Nothing is written: the connection just closes.
-            let plan = Plan::Respond {
-                status: refusal.status,
-                keep_alive: false,
-                skip_body: head.body,
-            };
-            return (plan, Some(route), refusal.decision);
+            let plan = answering.silent_close(refusal.status);
+            return routed(plan, refusal.decision, no_usage);
         }
         Step::Reject(refusal) => {
-            let fields = [id_field.bytes(), &refusal.fields].concat();
-            let plan = answer(out, refusal.status, &fields);
-            return (plan, Some(route), refusal.decision);
+            let plan = answering.error(out, refusal.status, &refusal.fields);
+            return routed(plan, refusal.decision, no_usage);
         }
         Step::Answer(Answer::Preflight) => {
-            let fields = [id_field.bytes(), security].concat();
-            if let (Some(policy), Some((preflight, _))) = (&spec.policies.cors, &preflight) {
-                write_preflight_answer(out, policy, preflight, &fields, persistence);
-            }
-            let plan = Plan::Respond {
-                status: 204,
-                keep_alive,
-                skip_body: head.body,
+            let plan = match (&spec.policies.cors, &preflight) {
+                (Some(policy), Some((preflight, _))) => answering.preflight(out, policy, preflight),
+                _ => answering.error(out, 500, b""),
             };
-            return (plan, Some(route), Decision::CorsPreflight);
+            return routed(plan, Decision::CorsPreflight, no_usage);
         }
     }
-    *usage = policy_cx.usage;
-    let admitted = policy_cx;
-    let subscriber: Option<&str> = usage
-        .client
-        .and_then(|(s, _)| snapshot.usage.subscribers.get(s as usize))
-        .map(|s| s.name.as_str());
+    let usage = policy_cx.usage;
     let (plan, decision) = match &spec.backend {
-        BackendSpec::Stock(stock) => {
-            out.extend_from_slice(&stock.head);
-            if !stock.has_date {
-                write_date_field(out);
-            }
-            id.write_field(out);
-            out.extend_from_slice(&admitted.extras.cors_fields);
-            out.extend_from_slice(security);
-            persistence.write_field(out);
-            out.extend_from_slice(b"\r\n");
-            if !head.is_head() {
-                out.extend_from_slice(&stock.body);
-            }
-            (
-                Plan::Respond {
-                    status: stock.status,
-                    keep_alive,
-                    skip_body: head.body,
-                },
-                Decision::StockResponse,
-            )
+        BackendSpec::Stock(stock) => (
+            answering.stock(out, stock, &policy_cx.extras.cors_fields),
+            Decision::StockResponse,
+        ),
+        BackendSpec::Http(_) if exceeds_body_limit(head, snapshot) => {
+            (answering.error_then_close(out, 413), Decision::BodyTooLarge)
         }
         BackendSpec::Http(backend) => {
-            if let BodyFraming::Length(n) = head.body {
-                if n > snapshot.max_body_bytes {
-                    write_error(
-                        out,
-                        413,
-                        id_field.bytes(),
-                        Persistence::Close,
-                        head.is_head(),
-                    );
-                    let plan = Plan::Respond {
-                        status: 413,
-                        keep_alive: false,
-                        skip_body: head.body,
-                    };
-                    return (plan, Some(route), Decision::BodyTooLarge);
-                }
-            }
-            let template_cx = TemplateContext {
-                head,
-                params: &found.params,
-                claims: admitted.claims.as_deref(),
-                subscriber,
-            };
-            let transform = spec
-                .policies
-                .request_headers
-                .as_ref()
-                .map(|t| (t, &template_cx));
-            write_upstream_request(
-                out,
-                head,
-                backend,
-                &found.params,
-                cx.peer,
-                &id,
-                head.body,
-                deployment.policies.usage.as_ref(),
-                transform,
-            );
-            let mut extras = admitted.extras;
-            if let Some(t) = &spec.policies.response_headers {
-                extras.values = RenderedValues::render(t, &template_cx);
-            }
-            let plan = Plan::Forward {
+            let upstream = Upstream {
                 route,
-                extras,
-                request: ForwardRequest {
-                    body: head.body,
-                    idempotent: head.is_idempotent(),
-                    head_request: head.is_head(),
-                    expect_continue: head.expect_continue,
-                    client_version: head.version,
-                    client_keep_alive: forward_keep_alive,
-                    max_body: snapshot.max_body_bytes,
-                    request_id: id,
-                },
+                backend,
+                params: &found.params,
+                forward_keep_alive,
             };
+            let plan = plan_forward(cx, &upstream, head, id, policy_cx, out);
             (plan, Decision::BackendResponded)
         }
     };
-    (plan, Some(route), decision)
+    routed(plan, decision, usage)
+}
+
+/// A declared body over `max_body_bytes` is refused before anything is sent.
+fn exceeds_body_limit(head: &RequestHead<'_, '_>, snapshot: &Snapshot) -> bool {
+    matches!(head.body, BodyFraming::Length(n) if n > snapshot.max_body_bytes)
+}
+
+/// Where an admitted request goes.
+struct Upstream<'a> {
+    route: usize,
+    backend: &'a HttpBackendSpec,
+    params: &'a Params<'a, 'a>,
+    forward_keep_alive: bool,
+}
+
+/// Writes the upstream request head (header transformations applied) and
+/// renders the response's header values; the exchange runs after.
+fn plan_forward(
+    cx: &Context<'_>,
+    upstream: &Upstream<'_>,
+    head: &RequestHead<'_, '_>,
+    id: &RequestId,
+    admitted: RequestCtx<'_, '_, '_>,
+    out: &mut Vec<u8>,
+) -> Plan {
+    let snapshot = cx.snapshot;
+    let spec = &snapshot.routes[upstream.route];
+    let subscriber: Option<&str> = admitted
+        .usage
+        .client
+        .and_then(|(s, _)| snapshot.usage.subscribers.get(s as usize))
+        .map(|s| s.name.as_str());
+    let template_cx = TemplateContext {
+        head,
+        params: upstream.params,
+        claims: admitted.claims.as_deref(),
+        subscriber,
+    };
+    let transform = spec
+        .policies
+        .request_headers
+        .as_ref()
+        .map(|t| (t, &template_cx));
+    write_upstream_request(
+        out,
+        head,
+        upstream.backend,
+        upstream.params,
+        cx.peer,
+        id,
+        head.body,
+        snapshot.deployments[spec.deployment]
+            .policies
+            .usage
+            .as_ref(),
+        transform,
+    );
+    let mut extras = admitted.extras;
+    if let Some(t) = &spec.policies.response_headers {
+        extras.values = RenderedValues::render(t, &template_cx);
+    }
+    Plan::Forward {
+        route: upstream.route,
+        extras,
+        request: ForwardRequest {
+            body: head.body,
+            idempotent: head.is_idempotent(),
+            head_request: head.is_head(),
+            expect_continue: head.expect_continue,
+            client_version: head.version,
+            client_keep_alive: upstream.forward_keep_alive,
+            max_body: snapshot.max_body_bytes,
+            request_id: *id,
+        },
+    }
 }
 
 /// The route a CORS preflight on this path answers for: the route the
@@ -355,118 +300,6 @@ fn preflight_route(
         MethodDispatch::Route(r) if routes[r].policies.cors.is_some() => Some(r),
         _ => None,
     }
-}
-
-/// The `X-Request-Id` field line, on the stack.
-struct IdField {
-    buf: [u8; 16 + crate::telemetry::record::MAX_REQUEST_ID],
-    len: usize,
-}
-
-impl IdField {
-    fn new(id: &RequestId) -> Self {
-        let mut field = IdField {
-            buf: [0; 16 + crate::telemetry::record::MAX_REQUEST_ID],
-            len: 0,
-        };
-        for part in [&b"X-Request-Id: "[..], id.as_bytes(), b"\r\n"] {
-            field.buf[field.len..field.len + part.len()].copy_from_slice(part);
-            field.len += part.len();
-        }
-        field
-    }
-
-    fn bytes(&self) -> &[u8] {
-        &self.buf[..self.len]
-    }
-}
-
-/// The access-log fields known once the head is parsed.
-/// The client's address: the peer, or, when the peer is one of the
-/// listener's `trusted_proxies`, the right-most `X-Forwarded-For` entry that is
-/// not itself a trusted proxy (so a client cannot forge its address by
-/// prepending entries).
-fn client_address(cx: &Context<'_>, head: &RequestHead<'_, '_>) -> IpAddr {
-    let peer = cx.peer.addr.ip();
-    let Some(listener) = cx.snapshot.listeners.get(cx.listener) else {
-        return peer;
-    };
-    if listener.trusted_proxies.is_empty() || !listener.trusted_proxies.contains(peer) {
-        return peer;
-    }
-    let mut client = peer;
-    let forwarded = head
-        .headers
-        .iter()
-        .rev()
-        .filter(|h| h.name.eq_ignore_ascii_case("x-forwarded-for"));
-    for header in forwarded {
-        for entry in header.value.rsplit(|&b| b == b',') {
-            let text = std::str::from_utf8(crate::http::fields::trim_ows(entry)).unwrap_or("");
-            let Ok(ip) = text.parse::<IpAddr>() else {
-                return client;
-            };
-            if !listener.trusted_proxies.contains(ip) {
-                return ip;
-            }
-            client = ip;
-        }
-    }
-    client
-}
-
-/// The access-log fields known once the head is parsed.
-fn write_log_fields(
-    log: &mut Vec<u8>,
-    cx: &Context<'_>,
-    head: &RequestHead<'_, '_>,
-    id: &RequestId,
-    client: IpAddr,
-    route: Option<usize>,
-    usage: &Admitted,
-) {
-    log.extend_from_slice(b"\"request_id\":");
-    write_json_str(log, id.as_bytes());
-    log.extend_from_slice(b",\"client\":\"");
-    if client == cx.peer.addr.ip() {
-        log.extend_from_slice(cx.peer.ip_text());
-    } else {
-        use std::io::Write;
-        let _ = write!(log, "{client}");
-    }
-    log.push(b'"');
-    log.extend_from_slice(b",\"method\":");
-    write_json_str(log, head.method.as_bytes());
-    log.extend_from_slice(b",\"path\":");
-    write_json_str(log, head.path.as_bytes());
-    log.extend_from_slice(b",\"protocol\":");
-    log.extend_from_slice(match head.version {
-        Version::Http10 => b"\"HTTP/1.0\"",
-        Version::Http11 => b"\"HTTP/1.1\"",
-    });
-    log.push(b',');
-    match route.and_then(|r| cx.snapshot.routes.get(r)) {
-        Some(r) => log.extend_from_slice(&r.log_fields),
-        None => log.extend_from_slice(b"\"deployment\":null,\"route\":null,\"backend\":null"),
-    }
-    let subscriber = usage.client.and_then(|(s, c)| {
-        let subscriber = cx.snapshot.usage.subscribers.get(s as usize)?;
-        Some((subscriber, subscriber.clients.get(c as usize)?))
-    });
-    match subscriber {
-        Some((subscriber, client)) => {
-            log.extend_from_slice(b",\"subscriber\":");
-            write_json_str(log, subscriber.name.as_bytes());
-            log.extend_from_slice(b",\"client_name\":");
-            write_json_str(log, client.as_bytes());
-            if usage.quota_breached {
-                log.extend_from_slice(b",\"quota_breached\":true");
-            }
-        }
-        None => log.extend_from_slice(NO_SUBSCRIBER),
-    }
-    log.extend_from_slice(b",\"tls\":");
-    log.extend_from_slice(cx.peer.tls_log_value());
 }
 
 /// The subscriber fields of a request without a client token.

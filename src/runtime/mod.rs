@@ -11,9 +11,17 @@
 
 pub mod accept;
 pub mod admission;
+pub mod answer;
 pub mod conn;
 pub mod control;
 pub mod dispatch;
+pub mod plan;
+pub mod relay;
 pub mod reload;
+pub mod request_log;
+pub mod scope;
 pub mod server;
+pub mod sockets;
+pub mod start_error;
 pub mod worker;
+pub mod worker_ctx;

@@ -4,6 +4,7 @@
 //! stop accepting and drain, SIGUSR2 starts a successor that takes over.
 //! Startup checks, `sd_notify` and the takeover live in [`crate::service`].
 
+use super::sockets::{self, WorkerSockets};
 use crate::admin::{self, AdminState};
 use crate::config::{load_sources, ConfigError};
 use crate::policy::usage::{flush, spawn_flusher, QuotaHandover, QuotaStore, UsageRegistry};
@@ -11,14 +12,13 @@ use crate::runtime::admission::AddressCounts;
 use crate::runtime::control::spawn_watcher;
 use crate::runtime::reload::{load_snapshot, Reloader};
 use crate::runtime::worker::{self, WorkerSetup};
-use crate::service::handover::{Channel, ControlListener};
+use crate::service::handover::ControlListener;
 use crate::service::notify::Notifier;
-use crate::service::preflight::DriverChoice;
-use crate::service::preflight::{self, PreflightError};
+use crate::service::preflight::{self, DriverChoice};
 use crate::service::state::StateHandover;
-use crate::service::takeover::{self, HandedListener, Inherited, SuccessorSlot, TakeoverError};
+use crate::service::takeover::{self, HandedListener, Inherited, SuccessorSlot};
 use crate::service::upgrade;
-use crate::snapshot::{ListenerSpec, Snapshot, SnapshotStore};
+use crate::snapshot::{Snapshot, SnapshotStore};
 use crate::telemetry::access_log::AccessLog;
 use crate::telemetry::audit::spawn_security_summary;
 use crate::telemetry::counters::{SharedWorkerStats, StatsRegistry};
@@ -26,18 +26,16 @@ use crate::telemetry::reloads::Trigger;
 use arc_swap::ArcSwap;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
 use signal_hook::iterator::Signals;
-use socket2::{Domain, Protocol, Socket, Type};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use tracing::{error, info, warn};
+
+pub use super::start_error::StartError;
 
 /// Batches of access log lines that may wait for the writer before lines are dropped.
 const ACCESS_LOG_QUEUE: usize = 64;
-
-/// Pending connections the kernel queues per worker socket.
-const LISTEN_BACKLOG: i32 = 4096;
 
 /// How to run the gateway.
 #[derive(Debug, Clone)]
@@ -59,33 +57,6 @@ pub struct ServerOptions {
     pub connections: Option<u64>,
 }
 
-/// Why the gateway could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error("{0}")]
-    Config(#[from] ConfigError),
-    #[error("cannot listen on {address} (listener `{listener}`): {source}")]
-    Bind {
-        listener: String,
-        address: SocketAddr,
-        source: std::io::Error,
-    },
-    #[error("cannot start: {0}")]
-    Io(#[from] std::io::Error),
-    #[error("cannot use state_dir {0} for quota counts: {1}")]
-    StateDir(String, std::io::Error),
-    #[error("{0}")]
-    Preflight(#[from] PreflightError),
-    #[error("cannot start: {0}")]
-    Takeover(#[from] TakeoverError),
-    #[error("cannot start: --takeover needs --control-socket (the running gateway's)")]
-    TakeoverWithoutControlSocket,
-    #[error("cannot start: control socket {0} belongs to a running gateway; use --takeover to replace it")]
-    ControlSocketInUse(PathBuf),
-    #[error("cannot start: worker {0} stopped before serving (see the log above)")]
-    WorkerFailed(usize),
-}
-
 /// Loads and compiles the config file and its includes (no DNS: what `check` runs).
 pub fn compile_file(path: &Path) -> Result<Snapshot, ConfigError> {
     let (config, sources) = load_sources(path)?;
@@ -98,54 +69,48 @@ pub fn run(options: &ServerOptions) -> Result<(), StartError> {
     // terminates a gateway without an access log.
     let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2])?;
     let notifier = Notifier::from_env();
+    let gateway = start(options, &notifier)?;
+    serve_until_stopped(&mut signals, &gateway, options, &notifier);
+    gateway.shut_down();
+    Ok(())
+}
+
+/// A started gateway: what the signal loop and the shutdown work with.
+struct Gateway {
+    store: SnapshotStore,
+    reloader: Arc<Reloader>,
+    usage: Arc<UsageRegistry>,
+    quota_store: Option<QuotaStore>,
+    state_dir: PathBuf,
+    access_log: Option<AccessLog>,
+    workers: Vec<JoinHandle<std::io::Result<worker::Driver>>>,
+    stop: Arc<AtomicBool>,
+    successor: SuccessorSlot,
+    state: Arc<dyn StateHandover>,
+}
+
+/// What is known before anything is bound: the takeover's sockets, the
+/// worker count and the event driver, all checked.
+struct Plan {
+    inherited: Option<Inherited>,
+    workers: usize,
+    driver: DriverChoice,
+    cores: Vec<core_affinity::CoreId>,
+}
+
+/// Starts everything and returns once every worker serves.
+fn start(options: &ServerOptions, notifier: &Notifier) -> Result<Gateway, StartError> {
     // Quota counts cross a takeover through the control socket.
     let usage = Arc::new(UsageRegistry::default());
     let quota_handover = Arc::new(QuotaHandover::new(Arc::clone(&usage)));
     let state: Arc<dyn StateHandover> = quota_handover.clone();
-    let cores = core_affinity::get_core_ids().unwrap_or_default();
-    // Compiled once without counters to learn the listeners; checks come
-    // before anything is bound or taken over.
-    let config = compile_file(&options.config_path)?;
-    let mut inherited = match (&options.control_socket, options.takeover) {
-        (Some(path), true) => Some(takeover::request(path, state.as_ref())?),
-        (None, true) => return Err(StartError::TakeoverWithoutControlSocket),
-        (Some(path), false) => {
-            refuse_live_control_socket(path)?;
-            None
-        }
-        (None, false) => None,
-    };
-    let workers = takeover_workers(inherited.as_ref(), options.workers)
-        .unwrap_or_else(|| options.workers.unwrap_or_else(|| cores.len().max(1)).max(1));
-    let driver =
-        preflight::driver_decision(options.driver, preflight::probe_io_uring(options.driver))?;
-    preflight::ensure_fd_limit(
-        config.listeners.len() as u64,
-        workers as u64,
-        options
-            .connections
-            .unwrap_or(preflight::DEFAULT_CONNECTIONS),
-        options.connections.is_some(),
-    )?;
-    drop(config);
-    let route_stats = Arc::new(StatsRegistry::new(workers));
+    let mut plan = plan(options, state.as_ref())?;
+    let route_stats = Arc::new(StatsRegistry::new(plan.workers));
     let mut snapshot = load_snapshot(&options.config_path, &route_stats)?;
     for warning in &snapshot.warnings {
         warn!("{warning}");
     }
-    let quota_store = if snapshot.has_quotas() {
-        let store = QuotaStore::open(&snapshot.state_dir)
-            .map_err(|e| StartError::StateDir(snapshot.state_dir.display().to_string(), e))?;
-        // After a takeover the predecessor's live counts are already seeded.
-        if inherited.is_none() {
-            let counts = store.load();
-            info!(file = %store.path().display(), counters = counts.len(), "quota counts read back");
-            usage.seed(counts);
-        }
-        Some(store)
-    } else {
-        None
-    };
+    let quota_store = open_quota_store(&snapshot, &usage, plan.inherited.is_none())?;
     quota_handover.set_store(quota_store.clone());
     snapshot.attach_usage(&usage, crate::time::clock::now());
     let state_dir = snapshot.state_dir.clone();
@@ -157,23 +122,9 @@ pub fn run(options: &ServerOptions) -> Result<(), StartError> {
         }
         None => None,
     };
-    let mut sockets: Vec<Vec<std::net::TcpListener>> = (0..workers).map(|_| Vec::new()).collect();
-    let mut bound = Vec::with_capacity(snapshot.listeners.len());
-    for spec in &snapshot.listeners {
-        let handed = inherited
-            .as_mut()
-            .and_then(|i| i.take_listener(&spec.name, spec.address));
-        let address = match handed {
-            Some(handed) => adopt(handed, &mut sockets)?,
-            None => {
-                preflight::check_port_free(&spec.name, spec.address)?;
-                bind_for_workers(spec, &mut sockets)?
-            }
-        };
-        info!(listener = %spec.name, address = %address, "listening");
-        bound.push(address);
-    }
-    let mut handover_copies = copies_for_successor(&snapshot, &bound, &sockets)?;
+    let WorkerSockets { per_worker, bound } =
+        sockets::open_listeners(&snapshot, plan.inherited.as_mut(), plan.workers)?;
+    let mut handover_copies = sockets::copies_for_successor(&snapshot, &bound, &per_worker)?;
     let admin_address = snapshot.admin;
     let store: SnapshotStore = Arc::new(ArcSwap::from_pointee(snapshot));
     let reloader = Arc::new(Reloader::new(
@@ -184,7 +135,8 @@ pub fn run(options: &ServerOptions) -> Result<(), StartError> {
         Arc::clone(&usage),
     ));
     let ready = Arc::new(AtomicUsize::new(0));
-    let worker_stats: Vec<Arc<SharedWorkerStats>> = (0..workers).map(|_| Arc::default()).collect();
+    let worker_stats: Vec<Arc<SharedWorkerStats>> =
+        (0..plan.workers).map(|_| Arc::default()).collect();
     if let Some(address) = admin_address {
         let state = AdminState {
             store: Arc::clone(&store),
@@ -193,20 +145,13 @@ pub fn run(options: &ServerOptions) -> Result<(), StartError> {
             ready_workers: Arc::clone(&ready),
             access_log: access_log.as_ref().map(AccessLog::stats),
         };
-        let bind_error = |source| StartError::Bind {
-            listener: "admin".into(),
-            address,
-            source,
-        };
-        let listener = match inherited.as_mut().and_then(|i| i.take_admin(address)) {
-            Some(fd) => std::net::TcpListener::from(fd),
-            None => {
-                preflight::check_port_free("admin", address)?;
-                std::net::TcpListener::bind(address).map_err(bind_error)?
-            }
-        };
-        let copy = listener.try_clone().map_err(bind_error)?;
-        let bound = admin::spawn_on(listener, Arc::new(state)).map_err(bind_error)?;
+        let (listener, copy) = sockets::open_admin(address, plan.inherited.as_mut())?;
+        let bound =
+            admin::spawn_on(listener, Arc::new(state)).map_err(|source| StartError::Bind {
+                listener: "admin".into(),
+                address,
+                source,
+            })?;
         handover_copies.push(HandedListener {
             name: "admin".into(),
             address: bound,
@@ -214,220 +159,121 @@ pub fn run(options: &ServerOptions) -> Result<(), StartError> {
             admin: true,
         });
     }
-    if let Some(inherited) = &inherited {
-        for gone in inherited.listeners.iter() {
-            warn!(listener = %gone.name, address = %gone.address, "takeover: this listener is no longer configured; its sockets close");
-        }
-    }
+    sockets::report_left_over(plan.inherited.as_ref());
     let stop = Arc::new(AtomicBool::new(false));
     let address_counts = Arc::new(AddressCounts::default());
-    let mut handles = Vec::with_capacity(workers);
-    for (id, listeners) in sockets.into_iter().enumerate() {
-        let setup = WorkerSetup {
+    let setups = per_worker
+        .into_iter()
+        .enumerate()
+        .map(|(id, listeners)| WorkerSetup {
             id,
-            core: (!cores.is_empty()).then(|| cores[id % cores.len()]),
+            core: (!plan.cores.is_empty()).then(|| plan.cores[id % plan.cores.len()]),
             store: Arc::clone(&store),
             listeners,
             stop: Arc::clone(&stop),
-            driver,
+            driver: plan.driver,
             stats: Arc::clone(&worker_stats[id]),
             ready: Arc::clone(&ready),
             access_log: access_log.clone(),
             address_counts: Arc::clone(&address_counts),
-        };
-        let handle = std::thread::Builder::new()
-            .name(format!("portcullis-w{id}"))
-            .spawn(move || worker::run(setup))?;
-        handles.push(handle);
-    }
+        });
+    let workers = start_workers(setups)?;
     if options.watch {
         spawn_watcher(Arc::clone(&reloader))?;
     }
-    spawn_security_summary(worker_stats.clone(), options.audit_period)?;
+    spawn_security_summary(worker_stats, options.audit_period)?;
     spawn_flusher(Arc::clone(&usage), state_dir.clone(), quota_store.clone())?;
-    wait_until_serving(&ready, &handles)?;
+    wait_until_serving(&ready, &workers)?;
     let successor: SuccessorSlot = Arc::default();
-    if let Some(path) = &options.control_socket {
-        let control = ControlListener::bind(path)?;
-        let status = match inherited {
-            Some(inherited) => {
-                let previous = inherited.predecessor.unwrap_or(0);
-                inherited.serving(Arc::clone(&state), store.load().timeouts.drain)?;
-                notifier.ready_as_main(&format!("serving; took over from pid {previous}"));
-                format!("took over from pid {previous}")
-            }
-            None => {
-                notifier.ready("serving");
-                "fresh start".to_string()
-            }
-        };
-        info!(target: "portcullis::telemetry::audit", workers, generation = store.load().generation, start = %status, "started: serving");
-        upgrade::spawn_control_socket(
-            control,
-            handover_copies,
-            Arc::clone(&state),
-            Arc::clone(&successor),
-            || {
-                let _ = signal_hook::low_level::raise(SIGTERM);
-            },
-        )?;
-    } else {
-        notifier.ready("serving");
-        info!(target: "portcullis::telemetry::audit", workers, generation = store.load().generation, "started: serving");
-    }
-    for signal in signals.forever() {
-        match signal {
-            SIGHUP => {
-                notifier.reloading();
-                // On a thread of its own at background priority (the main
-                // thread keeps its own: a successor it starts inherits it).
-                std::thread::scope(|scope| {
-                    let _ = scope
-                        .spawn(|| {
-                            crate::service::threads::lower_thread_priority();
-                            reloader.reload(Trigger::Signal);
-                        })
-                        .join();
-                });
-                notifier.ready(&format!("serving generation {}", store.load().generation));
-            }
-            SIGUSR1 => {} // the access log reopens on its own flag
-            SIGUSR2 => match &options.control_socket {
-                Some(_) => match upgrade::spawn_successor() {
-                    Ok(pid) => {
-                        info!(target: "portcullis::telemetry::audit", successor_pid = pid, "upgrade: started a successor to take over")
-                    }
-                    Err(e) => error!(error = %e, "upgrade: cannot start a successor"),
-                },
-                None => warn!("SIGUSR2 ignored: an upgrade needs --control-socket"),
-            },
-            _ => {
-                if let Some(next) = lock(&successor).as_ref() {
-                    info!(
-                        successor_pid = next.pid,
-                        "handing over: no new connections here, draining requests in flight"
-                    );
-                } else {
-                    notifier.stopping("draining requests in flight");
-                    info!(
-                        signal,
-                        "stopping: no new connections, draining requests in flight"
-                    );
-                }
-                stop.store(true, Ordering::Release);
-                break;
-            }
-        }
-    }
-    for handle in handles {
-        match handle.join() {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => error!(error = %e, "worker failed"),
-            Err(_) => error!("worker panicked"),
-        }
-    }
-    // Quotas counted since the last flush are written before exit, unless a
-    // successor took over: it owns the counts (and the file) now.
-    let handed_over = lock(&successor).is_some();
-    let counted = !usage
-        .quota_counts(crate::time::clock::now().unix_secs)
-        .is_empty();
-    let store = quota_store.or_else(|| counted.then(|| QuotaStore::open(&state_dir).ok())?);
-    if let Some(store) = store.filter(|_| !handed_over) {
-        match flush(&usage, &store) {
-            Ok(()) => info!(file = %store.path().display(), "quota counts saved"),
-            Err(e) => {
-                error!(file = %store.path().display(), error = %e, "cannot save quota counts")
-            }
-        }
-    }
-    if let Some(log) = access_log {
-        if !log.close(std::time::Duration::from_secs(2)) {
-            warn!("access log writer did not finish within 2 s; its last lines may be lost");
-        }
-    }
-    if let Some(next) = lock(&successor).take() {
-        let pid = next.pid;
-        match next.finish(state.as_ref()) {
-            Ok(()) => info!(successor_pid = pid, "handed over: drained"),
-            Err(e) => {
-                warn!(successor_pid = pid, error = %e, "could not report the end of the drain to the successor")
-            }
-        }
-    }
-    info!(target: "portcullis::telemetry::audit", "stopped");
-    Ok(())
+    announce(
+        options,
+        notifier,
+        plan.inherited,
+        &store,
+        handover_copies,
+        &state,
+        &successor,
+        workers.len(),
+    )?;
+    Ok(Gateway {
+        store,
+        reloader,
+        usage,
+        quota_store,
+        state_dir,
+        access_log,
+        workers,
+        stop,
+        successor,
+        state,
+    })
 }
 
-fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    match mutex.lock() {
-        Ok(guard) => guard,
-        Err(poisoned) => poisoned.into_inner(),
-    }
+/// Compiles the config once without counters to learn the listeners, takes
+/// over a running gateway's sockets if asked, and runs the start-up checks,
+/// all before anything is bound.
+fn plan(options: &ServerOptions, state: &dyn StateHandover) -> Result<Plan, StartError> {
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    let config = compile_file(&options.config_path)?;
+    let inherited = match (&options.control_socket, options.takeover) {
+        (Some(path), true) => Some(takeover::request(path, state)?),
+        (None, true) => return Err(StartError::TakeoverWithoutControlSocket),
+        (Some(path), false) => {
+            sockets::refuse_live_control_socket(path)?;
+            None
+        }
+        (None, false) => None,
+    };
+    let workers = sockets::takeover_workers(inherited.as_ref(), options.workers)
+        .unwrap_or_else(|| options.workers.unwrap_or_else(|| cores.len().max(1)).max(1));
+    let driver =
+        preflight::driver_decision(options.driver, preflight::probe_io_uring(options.driver))?;
+    preflight::ensure_fd_limit(
+        config.listeners.len() as u64,
+        workers as u64,
+        options
+            .connections
+            .unwrap_or(preflight::DEFAULT_CONNECTIONS),
+        options.connections.is_some(),
+    )?;
+    Ok(Plan {
+        inherited,
+        workers,
+        driver,
+        cores,
+    })
 }
 
-/// The worker count a takeover keeps: one worker per socket handed over.
-fn takeover_workers(inherited: Option<&Inherited>, asked: Option<usize>) -> Option<usize> {
-    let per_listener = inherited?.listeners.first()?.sockets.len();
-    if asked.is_some_and(|n| n != per_listener) {
-        warn!(
-            workers = per_listener,
-            "takeover keeps the worker count of the process it replaces (--workers ignored)"
-        );
-    }
-    Some(per_listener).filter(|n| *n > 0)
-}
-
-/// A control socket that answers belongs to a gateway that is running.
-fn refuse_live_control_socket(path: &Path) -> Result<(), StartError> {
-    match Channel::connect(path) {
-        Ok(_) => Err(StartError::ControlSocketInUse(path.to_path_buf())),
-        Err(_) => Ok(()),
-    }
-}
-
-/// Gives each worker one of the sockets handed over for a listener.
-fn adopt(
-    handed: HandedListener,
-    sockets: &mut [Vec<std::net::TcpListener>],
-) -> Result<SocketAddr, StartError> {
-    if handed.sockets.len() != sockets.len() {
-        return Err(StartError::Io(std::io::Error::other(format!(
-            "listener `{}` was handed {} sockets for {} workers",
-            handed.name,
-            handed.sockets.len(),
-            sockets.len()
-        ))));
-    }
-    for (fd, worker_sockets) in handed.sockets.into_iter().zip(sockets.iter_mut()) {
-        let listener = std::net::TcpListener::from(fd);
-        listener.set_nonblocking(true)?;
-        worker_sockets.push(listener);
-    }
-    Ok(handed.address)
-}
-
-/// A second handle on every listening socket, kept to hand to a successor.
-fn copies_for_successor(
+/// The quota file under `state_dir` when the config has quotas; its counts
+/// seed the registry on a fresh start (after a takeover the predecessor's
+/// live counts are already seeded).
+fn open_quota_store(
     snapshot: &Snapshot,
-    bound: &[SocketAddr],
-    sockets: &[Vec<std::net::TcpListener>],
-) -> std::io::Result<Vec<HandedListener>> {
-    snapshot
-        .listeners
-        .iter()
-        .enumerate()
-        .map(|(index, spec)| {
-            let copies = sockets
-                .iter()
-                .map(|worker| worker[index].try_clone().map(std::os::fd::OwnedFd::from))
-                .collect::<std::io::Result<Vec<_>>>()?;
-            Ok(HandedListener {
-                name: spec.name.clone(),
-                address: bound[index],
-                sockets: copies,
-                admin: false,
-            })
+    usage: &UsageRegistry,
+    fresh_start: bool,
+) -> Result<Option<QuotaStore>, StartError> {
+    if !snapshot.has_quotas() {
+        return Ok(None);
+    }
+    let store = QuotaStore::open(&snapshot.state_dir)
+        .map_err(|e| StartError::StateDir(snapshot.state_dir.display().to_string(), e))?;
+    if fresh_start {
+        let counts = store.load();
+        info!(file = %store.path().display(), counters = counts.len(), "quota counts read back");
+        usage.seed(counts);
+    }
+    Ok(Some(store))
+}
+
+fn start_workers(
+    setups: impl Iterator<Item = WorkerSetup>,
+) -> Result<Vec<JoinHandle<std::io::Result<worker::Driver>>>, StartError> {
+    setups
+        .map(|setup| {
+            std::thread::Builder::new()
+                .name(format!("portcullis-w{}", setup.id))
+                .spawn(move || worker::run(setup))
+                .map_err(StartError::from)
         })
         .collect()
 }
@@ -446,36 +292,155 @@ fn wait_until_serving(
     Ok(())
 }
 
-/// Binds one socket per worker for `spec`; the first resolves port 0 and the
-/// others join it with `SO_REUSEPORT`. Returns the bound address.
-fn bind_for_workers(
-    spec: &ListenerSpec,
-    sockets: &mut [Vec<std::net::TcpListener>],
-) -> Result<SocketAddr, StartError> {
-    let bind_error = |source| StartError::Bind {
-        listener: spec.name.clone(),
-        address: spec.address,
-        source,
+/// Tells systemd and the audit log that the gateway serves; with a control
+/// socket, finishes a takeover and listens for a successor.
+#[allow(clippy::too_many_arguments)]
+fn announce(
+    options: &ServerOptions,
+    notifier: &Notifier,
+    inherited: Option<Inherited>,
+    store: &SnapshotStore,
+    handover_copies: Vec<HandedListener>,
+    state: &Arc<dyn StateHandover>,
+    successor: &SuccessorSlot,
+    workers: usize,
+) -> Result<(), StartError> {
+    let Some(path) = &options.control_socket else {
+        notifier.ready("serving");
+        info!(target: "portcullis::telemetry::audit", workers, generation = store.load().generation, "started: serving");
+        return Ok(());
     };
-    let mut address = spec.address;
-    for worker_sockets in sockets.iter_mut() {
-        let listener = bind_one(address).map_err(bind_error)?;
-        address = listener.local_addr().map_err(bind_error)?;
-        worker_sockets.push(listener);
-    }
-    Ok(address)
+    let control = ControlListener::bind(path)?;
+    let status = match inherited {
+        Some(inherited) => {
+            let previous = inherited.predecessor.unwrap_or(0);
+            inherited.serving(Arc::clone(state), store.load().timeouts.drain)?;
+            notifier.ready_as_main(&format!("serving; took over from pid {previous}"));
+            format!("took over from pid {previous}")
+        }
+        None => {
+            notifier.ready("serving");
+            "fresh start".to_string()
+        }
+    };
+    info!(target: "portcullis::telemetry::audit", workers, generation = store.load().generation, start = %status, "started: serving");
+    upgrade::spawn_control_socket(
+        control,
+        handover_copies,
+        Arc::clone(state),
+        Arc::clone(successor),
+        || {
+            let _ = signal_hook::low_level::raise(SIGTERM);
+        },
+    )?;
+    Ok(())
 }
 
-fn bind_one(address: SocketAddr) -> std::io::Result<std::net::TcpListener> {
-    let socket = Socket::new(
-        Domain::for_address(address),
-        Type::STREAM,
-        Some(Protocol::TCP),
-    )?;
-    socket.set_reuse_address(true)?;
-    socket.set_reuse_port(true)?;
-    socket.set_nonblocking(true)?;
-    socket.bind(&address.into())?;
-    socket.listen(LISTEN_BACKLOG)?;
-    Ok(socket.into())
+/// Answers signals until SIGTERM or SIGINT (or a successor's takeover):
+/// SIGHUP reloads, SIGUSR2 starts a successor; then tells workers to stop.
+fn serve_until_stopped(
+    signals: &mut Signals,
+    gateway: &Gateway,
+    options: &ServerOptions,
+    notifier: &Notifier,
+) {
+    for signal in signals.forever() {
+        match signal {
+            SIGHUP => {
+                notifier.reloading();
+                // On a thread of its own at background priority (the main
+                // thread keeps its own: a successor it starts inherits it).
+                std::thread::scope(|scope| {
+                    let _ = scope
+                        .spawn(|| {
+                            crate::service::threads::lower_thread_priority();
+                            gateway.reloader.reload(Trigger::Signal);
+                        })
+                        .join();
+                });
+                let generation = gateway.store.load().generation;
+                notifier.ready(&format!("serving generation {generation}"));
+            }
+            SIGUSR1 => {} // the access log reopens on its own flag
+            SIGUSR2 => match &options.control_socket {
+                Some(_) => match upgrade::spawn_successor() {
+                    Ok(pid) => {
+                        info!(target: "portcullis::telemetry::audit", successor_pid = pid, "upgrade: started a successor to take over")
+                    }
+                    Err(e) => error!(error = %e, "upgrade: cannot start a successor"),
+                },
+                None => warn!("SIGUSR2 ignored: an upgrade needs --control-socket"),
+            },
+            _ => {
+                if let Some(next) = lock(&gateway.successor).as_ref() {
+                    info!(
+                        successor_pid = next.pid,
+                        "handing over: no new connections here, draining requests in flight"
+                    );
+                } else {
+                    notifier.stopping("draining requests in flight");
+                    info!(
+                        signal,
+                        "stopping: no new connections, draining requests in flight"
+                    );
+                }
+                gateway.stop.store(true, Ordering::Release);
+                return;
+            }
+        }
+    }
+}
+
+impl Gateway {
+    /// Waits for the workers' drain, saves quota counts (unless a successor
+    /// took over: it owns the counts and the file now), closes the access log
+    /// and tells a successor the drain is over.
+    fn shut_down(self) {
+        for handle in self.workers {
+            match handle.join() {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => error!(error = %e, "worker failed"),
+                Err(_) => error!("worker panicked"),
+            }
+        }
+        let handed_over = lock(&self.successor).is_some();
+        let counted = !self
+            .usage
+            .quota_counts(crate::time::clock::now().unix_secs)
+            .is_empty();
+        let state_dir = &self.state_dir;
+        let store = self
+            .quota_store
+            .or_else(|| counted.then(|| QuotaStore::open(state_dir).ok())?);
+        if let Some(store) = store.filter(|_| !handed_over) {
+            match flush(&self.usage, &store) {
+                Ok(()) => info!(file = %store.path().display(), "quota counts saved"),
+                Err(e) => {
+                    error!(file = %store.path().display(), error = %e, "cannot save quota counts")
+                }
+            }
+        }
+        if let Some(log) = self.access_log {
+            if !log.close(std::time::Duration::from_secs(2)) {
+                warn!("access log writer did not finish within 2 s; its last lines may be lost");
+            }
+        }
+        if let Some(next) = lock(&self.successor).take() {
+            let pid = next.pid;
+            match next.finish(self.state.as_ref()) {
+                Ok(()) => info!(successor_pid = pid, "handed over: drained"),
+                Err(e) => {
+                    warn!(successor_pid = pid, error = %e, "could not report the end of the drain to the successor")
+                }
+            }
+        }
+        info!(target: "portcullis::telemetry::audit", "stopped");
+    }
+}
+
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match mutex.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
 }

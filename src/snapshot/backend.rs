@@ -1,9 +1,9 @@
 //! Compiling a route's back end: URL templates with path parameters, resolved
 //! socket addresses, timeouts, and prebuilt stock responses.
 
+use super::stock::StockBackend;
 use crate::config::{seconds, Backend, BackendKind};
 use crate::route::table::{placeholder, Placeholder};
-use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
@@ -18,14 +18,6 @@ pub struct HttpBackend {
     pub tls: crate::tls::client::ClientTlsSettings,
     /// Whether any of the TLS keys was written.
     pub tls_keys_given: Option<&'static str>,
-}
-
-/// The keys of a `stock` back end, defaults applied.
-#[derive(Debug, Clone)]
-pub struct StockBackend {
-    pub status: u16,
-    pub headers: BTreeMap<String, String>,
-    pub body: String,
 }
 
 /// A back-end table read as its type: required keys present, keys of the

@@ -2,10 +2,18 @@
 //! gateway answers itself, prebuilt once per snapshot so that a request copies
 //! bytes and formats nothing but `Date`, the request id and `Connection`.
 
-use super::backend::StockBackend;
 use crate::http::fields::{is_token, is_valid_value};
 use crate::http::respond::{write_content_length, write_status_line};
 use crate::http::status::reason;
+use std::collections::BTreeMap;
+
+/// The keys of a `stock` back end, defaults applied.
+#[derive(Debug, Clone)]
+pub struct StockBackend {
+    pub status: u16,
+    pub headers: BTreeMap<String, String>,
+    pub body: String,
+}
 
 /// A fixed response, prebuilt once per snapshot.
 #[derive(Debug)]

@@ -273,12 +273,6 @@ mod tests {
     use crate::telemetry::format::write_json_str;
     use std::fs::{read_to_string, rename};
 
-    fn render(write: impl FnOnce(&mut Vec<u8>)) -> String {
-        let mut out = Vec::new();
-        write(&mut out);
-        String::from_utf8(out).unwrap()
-    }
-
     /// A temporary directory and a log writing to `access.log` in it.
     fn file_log() -> (tempfile::TempDir, AccessLog) {
         let dir = tempfile::tempdir().unwrap();

@@ -8,6 +8,7 @@
 
 use crate::http::request::RequestError;
 use crate::telemetry::format::{write_millis, LogClock};
+use std::cell::Cell;
 use std::time::Duration;
 
 /// Longest request id accepted from a client (longer ones are replaced).
@@ -250,6 +251,28 @@ pub fn write_access_line(
         line.push(b'"');
     }
     line.push(b'}');
+}
+
+/// A worker's source of request ids: a random prefix and a counter.
+pub struct RequestIds {
+    prefix: u64,
+    counter: Cell<u64>,
+}
+
+impl RequestIds {
+    pub fn new(prefix: u64) -> Self {
+        RequestIds {
+            prefix,
+            counter: Cell::new(0),
+        }
+    }
+
+    /// The next generated id.
+    pub fn next_id(&self) -> RequestId {
+        let n = self.counter.get().wrapping_add(1);
+        self.counter.set(n);
+        RequestId::generate(self.prefix, n)
+    }
 }
 
 #[cfg(test)]

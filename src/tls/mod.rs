@@ -9,7 +9,8 @@
 //! | concern | file |
 //! |---|---|
 //! | rustls over monoio owned-buffer I/O | `stream.rs` |
-//! | listener config, SNI certificate choice | `server.rs` |
+//! | listener config, client authentication | `server.rs` |
+//! | certificate choice by SNI | `sni.rs` |
 //! | certificate files rotated on disk | `rotation.rs` |
 //! | back-end config: trust, SNI, client certificate | `client.rs` |
 //! | PEM certificates and keys | `pem.rs` |
@@ -20,6 +21,7 @@ pub mod inspect;
 pub mod pem;
 pub mod rotation;
 pub mod server;
+pub mod sni;
 
 use crate::io::tls_stream::TlsStream;
 use crate::io::transport::Transport;

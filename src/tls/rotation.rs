@@ -8,7 +8,7 @@
 //! again at its next change.
 
 use super::pem::certified_key;
-use super::server::SniResolver;
+use super::sni::SniResolver;
 use crate::config::CertificateFiles;
 use std::os::unix::fs::MetadataExt;
 use std::sync::{Arc, Mutex, Once, Weak};
