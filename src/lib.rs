@@ -2,73 +2,83 @@
 //!
 //! # The life of a request
 //!
-//! Data flows one way through these modules; nothing calls backwards.
+//! One folder per stage; imports point down the way or into the shared
+//! leaves ([`http`], [`net`], [`time`]); nothing calls backwards and no two
+//! modules import each other.
 //!
-//! 1. **accept** — [`worker`]: one monoio runtime per core, one `SO_REUSEPORT`
-//!    socket per listener per worker; [`accept`] takes connections off it.
-//! 2. **connection** — [`tls`] handshake on TLS listeners, then [`conn`]: the
-//!    keep-alive loop over one client socket
-//!    ([`buffered`] holds its read buffer).
-//! 3. **head** — [`http::request`]: httparse tokenises, we validate framing
-//!    strictly; `Partial` means read more; hard caps on head, target, headers.
-//! 4. **route** — [`router`] via the [`snapshot`]'s per-listener table, then
-//!    method dispatch (404 / 405 + `Allow`).
-//! 5. **policies** — network rules ([`dispatch`]), then [`policies`]: CORS
-//!    ([`cors`], preflights answered here), authentication ([`auth`]), route
-//!    authorization ([`authorization`]), then usage plans and rate limits
-//!    ([`usage`]: token → subscriber → entitlement → rate limit → quota →
-//!    deployment limit). Header transformations ([`headers`]) and security
-//!    headers ([`security_headers`]) are applied when the heads are written.
-//! 6. **upstream** — [`proxy::forward`]: pooled keep-alive connection per worker
-//!    ([`proxy::pool`]), head rewritten ([`proxy::rewrite`]), body streamed with
-//!    its framing checked ([`http::chunked`]).
-//! 7. **response** — [`http::response`] parses the back end's head; body relayed,
-//!    keep-alive decided for both connections.
-//! 8. **telemetry** — (access log and metrics, per core, arrive here).
+//! 1. **accept** — [`runtime::worker`]: one monoio runtime per core, one
+//!    `SO_REUSEPORT` socket per listener per worker; [`runtime::accept`]
+//!    takes connections off it after [`runtime::admission`]'s network rule.
+//! 2. **connection** — [`tls`] handshake on TLS listeners, then
+//!    [`runtime::conn`]: the keep-alive loop over one client socket
+//!    ([`io::buffered`] holds its read buffer, [`io::transport`] hides TLS).
+//! 3. **head** — [`runtime::dispatch`] drives steps 3–5 while the head borrows
+//!    the read buffer; [`http::request`] tokenises with httparse and validates
+//!    framing strictly; `Partial` means read more.
+//! 4. **route** — [`route::table`] via the [`snapshot`]'s per-listener table,
+//!    then method dispatch (404 / 405 + `Allow`).
+//! 5. **policies** — [`policy::chain`] runs them in OCI's order: network rule
+//!    ([`policy::network`]), CORS ([`policy::cors`], preflights answered),
+//!    authentication ([`policy::auth`]), authorization
+//!    ([`policy::authorization`]), usage plans and rate limits
+//!    ([`policy::usage`]). Each compiles in [`policy::compile`] and answers
+//!    with a [`policy::Step`]. Header transformations ([`policy::headers`])
+//!    and security headers ([`policy::security_headers`]) apply as heads are
+//!    written; the gateway's own answers are [`runtime::answer`].
+//! 6. **upstream** — [`runtime::relay`] → [`proxy::forward`]: pooled
+//!    keep-alive connection per worker ([`proxy::pool`]), head rewritten
+//!    ([`proxy::rewrite`]), body streamed with its framing checked
+//!    ([`http::chunked`]).
+//! 7. **response** — [`http::response`] parses the back end's head; body
+//!    relayed, keep-alive decided for both connections.
+//! 8. **telemetry** — [`telemetry`]: request records, access log, counters
+//!    and audit lines, per core, merged off the hot path.
 //!
 //! # Where each concern lives
 //!
 //! | concern | file |
 //! |---|---|
-//! | config as written (serde data) | `config/mod.rs` |
-//! | reading config, errors with line/column/key | `config/load.rs`, `config/locate.rs` |
-//! | compiled immutable snapshot | `snapshot/mod.rs`, `snapshot/routes.rs`, `snapshot/backend.rs` |
+//! | config as written (serde data), loading, error locations | `config/mod.rs`, `config/load.rs`, `config/locate.rs` |
+//! | SHA-256 digests of config files and tokens | `config/digest.rs` |
+//! | compiled immutable snapshot, routes, back ends, stock answers | `snapshot/mod.rs`, `snapshot/routes.rs`, `snapshot/backend.rs`, `snapshot/stock.rs` |
 //! | listening addresses that cannot be bound together | `snapshot/addresses.rs` |
-//! | path routing table | `router.rs` |
+//! | what changed between two snapshots | `snapshot/diff.rs` |
+//! | process clock, UTC calendar, per-worker deadlines | `time/clock.rs`, `time/calendar.rs`, `time/deadline.rs` |
+//! | CIDR sets, network rules, the per-address limit key | `net/cidr.rs` |
+//! | the client: address, TLS facts, `X-Forwarded-For` from trusted proxies | `net/peer.rs` |
 //! | request head parsing and framing rules | `http/request.rs`, `http/fields.rs` |
-//! | chunked coding | `http/chunked.rs` |
-//! | Host / authority grammar, the path form routing sees, the `Date` field | `http/authority.rs`, `http/path.rs`, `http/date.rs` |
-//! | response head parsing | `http/response.rs` |
-//! | gateway's own answers | `http/respond.rs`, `http/status.rs` |
-//! | socket + read buffer | `buffered.rs` |
-//! | plain or TLS byte stream | `transport.rs` |
-//! | TLS: handshakes, SNI, rotation, back-end trust | `tls/` |
-//! | per-worker coarse clock, one timer per task | `deadline.rs` |
-//! | accept-time network rule and per-address cap | `admission.rs`, `cidr.rs` |
-//! | caller phases in order (CORS, authentication, authorization) | `policies.rs` |
-//! | JWT: token, keys by kid, remote JWKS, claims, verified-token cache | `auth/` |
-//! | route authorization by scope | `authorization.rs` |
-//! | CORS preflight and response fields | `cors.rs` |
-//! | header transformations, value templates | `headers/` |
-//! | security response headers | `security_headers.rs` |
-//! | per-connection request loop (I/O) | `conn.rs` |
-//! | parse, route and plan a request head | `dispatch.rs` |
-//! | request id, decision codes, outcome | `record.rs` |
-//! | access log lines, writer thread | `access_log.rs` |
-//! | client address, formatted once per connection | `peer.rs` |
-//! | upstream exchange, pool, head rewriting | `proxy/forward.rs`, `proxy/pool.rs`, `proxy/rewrite.rs` |
-//! | per-core worker, runtime, drain | `worker.rs` |
-//! | accepting without losing a queued connection | `accept.rs` |
-//! | process: bind, start workers, signals | `server.rs` |
-//! | reload: recompile, publish, audit line | `reload.rs`, `snapshot/diff.rs` |
-//! | control thread: config file watcher | `control.rs` |
-//! | aggregated security events in the audit log | `audit.rs` |
-//! | per-worker counters, published per tick | `telemetry.rs` |
+//! | request target forms, Host grammar, the path routing sees | `http/authority.rs`, `http/path.rs` |
+//! | query strings (one reader for every caller) | `http/query.rs` |
+//! | chunked coding, response heads, status reasons, `Date` | `http/chunked.rs`, `http/response.rs`, `http/status.rs`, `http/date.rs` |
+//! | gateway's error answers on the wire | `http/respond.rs` |
+//! | socket + read buffer, plain or TLS stream | `io/buffered.rs`, `io/transport.rs`, `io/tls_stream.rs` |
+//! | opening back-end connections, checking pooled ones | `io/connect.rs`, `io/idle_probe.rs` |
+//! | TLS: listener configs, SNI, rotation, back-end trust, PEM | `tls/server.rs`, `tls/sni.rs`, `tls/rotation.rs`, `tls/client.rs`, `tls/pem.rs` |
+//! | path table and the `{param}` grammar | `route/table.rs` |
+//! | the policy chain, its order and its types | `policy/chain.rs`, `policy/mod.rs` |
+//! | compiling policies from config | `policy/compile.rs` |
+//! | deployment network rule | `policy/network.rs` |
+//! | JWT: token, keys by kid, remote JWKS, claims, verified-token cache | `policy/auth/` |
+//! | route authorization by scope | `policy/authorization.rs` |
+//! | CORS preflight and response fields | `policy/cors.rs` |
+//! | header transformations, value templates | `policy/headers/` |
+//! | security response headers | `policy/security_headers.rs` |
+//! | usage plans: tokens, buckets leased per worker, quotas, state_dir | `policy/usage/` |
+//! | upstream exchange, its types, pool, head rewriting, bodies | `proxy/forward.rs`, `proxy/exchange.rs`, `proxy/pool.rs`, `proxy/rewrite.rs`, `proxy/request_body.rs`, `proxy/response_body.rs` |
+//! | process start, signals, shutdown | `runtime/server.rs`, `runtime/sockets.rs`, `runtime/start_error.rs` |
+//! | per-core worker, its shared state, drain | `runtime/worker.rs`, `runtime/worker_ctx.rs` |
+//! | accepting without losing a queued connection; accept-time rule and cap | `runtime/accept.rs`, `runtime/admission.rs` |
+//! | per-connection request loop, request buffers, answers | `runtime/conn.rs`, `runtime/scope.rs`, `runtime/answer.rs` |
+//! | parse, route and plan a request head; the plan | `runtime/dispatch.rs`, `runtime/plan.rs` |
+//! | forwarding a planned request and recording it | `runtime/relay.rs` |
+//! | access-log fields a head decides | `runtime/request_log.rs` |
+//! | reload: recompile, publish, audit line; file watcher | `runtime/reload.rs`, `runtime/control.rs` |
+//! | request id, decision codes, outcome | `telemetry/record.rs` |
+//! | access log lines, writer thread, value formats | `telemetry/access_log.rs`, `telemetry/format.rs` |
+//! | per-worker counters, audit summaries, reload history | `telemetry/counters.rs`, `telemetry/audit.rs`, `telemetry/reloads.rs` |
 //! | admin endpoint: health, readiness, config, usage, metrics | `admin/*.rs` |
-//! | usage plans: tokens, buckets leased per worker, quotas, state_dir | `usage/*.rs`, `snapshot/usage.rs` |
-//! | included config files (subscribers) | `config/load.rs` (`load_sources`) |
+//! | systemd notify, startup checks, takeover, background threads | `service/` |
 //! | command line | `cli.rs` |
-//! | systemd notify, startup checks, zero-downtime takeover | `service/` |
 
 #![forbid(unsafe_code)]
 

@@ -15,95 +15,86 @@ const LATENCY_BUCKETS: [f64; 16] = [
     60.0,
 ];
 
+/// The text exposition being written: one family (`# HELP`, `# TYPE`) after
+/// another, each followed by its samples.
+struct Exposition {
+    out: String,
+}
+
+impl Exposition {
+    /// Starts a family.
+    fn family(&mut self, name: &str, kind: &str, help: &str) -> &mut Self {
+        metric(&mut self.out, name, kind, help);
+        self
+    }
+
+    /// One sample; `labels` already escaped (`a="b",c="d"`), or empty.
+    fn sample(&mut self, name: &str, labels: &str, value: impl std::fmt::Display) -> &mut Self {
+        if labels.is_empty() {
+            let _ = writeln!(self.out, "{name} {value}");
+        } else {
+            let _ = writeln!(self.out, "{name}{{{labels}}} {value}");
+        }
+        self
+    }
+
+    /// A family with one sample and no labels.
+    fn single(&mut self, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+        self.family(name, kind, help).sample(name, "", value);
+    }
+}
+
 /// The Prometheus text exposition.
 pub fn metrics(state: &AdminState) -> String {
-    let mut out = String::with_capacity(8192);
+    let mut x = Exposition {
+        out: String::with_capacity(8192),
+    };
     let snapshot = state.store.load();
     let workers = &state.workers;
     let reloads = &state.reloads;
-    metric(
-        &mut out,
+    let count = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::Relaxed);
+    x.single(
         "portcullis_config_generation",
         "gauge",
         "Generation of the running configuration.",
+        snapshot.generation,
     );
-    let _ = writeln!(out, "portcullis_config_generation {}", snapshot.generation);
-    metric(
-        &mut out,
-        "portcullis_config_reloads_total",
-        "counter",
-        "Configuration reload attempts by result.",
-    );
-    for (result, counter) in [
-        ("applied", &reloads.applied),
-        ("rejected", &reloads.failed),
-        ("unchanged", &reloads.unchanged),
-    ] {
-        let _ = writeln!(
-            out,
-            "portcullis_config_reloads_total{{result=\"{result}\"}} {}",
-            counter.load(Ordering::Relaxed)
-        );
-    }
-    metric(
-        &mut out,
+    let name = "portcullis_config_reloads_total";
+    x.family(name, "counter", "Configuration reload attempts by result.")
+        .sample(name, "result=\"applied\"", count(&reloads.applied))
+        .sample(name, "result=\"rejected\"", count(&reloads.failed))
+        .sample(name, "result=\"unchanged\"", count(&reloads.unchanged));
+    x.single(
         "portcullis_workers",
         "gauge",
         "Worker threads serving.",
+        state.ready_workers.load(Ordering::Acquire),
     );
-    let _ = writeln!(
-        out,
-        "portcullis_workers {}",
-        state.ready_workers.load(Ordering::Acquire)
-    );
-    metric(
-        &mut out,
-        "portcullis_responses_total",
+    let name = "portcullis_responses_total";
+    x.family(
+        name,
         "counter",
         "Answers to clients by status class, routed or not.",
     );
     for class in 0..STATUS_CLASSES {
         let n = total(workers, |w| &w.requests_by_class[class]);
-        let _ = writeln!(
-            out,
-            "portcullis_responses_total{{status_class=\"{}xx\"}} {n}",
-            class + 1
-        );
+        x.sample(name, &format!("status_class=\"{}xx\"", class + 1), n);
     }
-    metric(
-        &mut out,
-        "portcullis_worker_responses_total",
+    let name = "portcullis_worker_responses_total";
+    x.family(
+        name,
         "counter",
         "Answers to clients by worker (how evenly the kernel spreads connections).",
     );
     for (id, worker) in workers.iter().enumerate() {
-        let n: u64 = worker
-            .requests_by_class
-            .iter()
-            .map(|c| c.load(Ordering::Relaxed))
-            .sum();
-        let _ = writeln!(
-            out,
-            "portcullis_worker_responses_total{{worker=\"{id}\"}} {n}"
-        );
+        let n: u64 = worker.requests_by_class.iter().map(count).sum();
+        x.sample(name, &format!("worker=\"{id}\""), n);
     }
-    let snapshot = state.store.load();
-    metric(
-        &mut out,
+    x.single(
         "portcullis_subscribers",
         "gauge",
         "Subscribers in the running configuration.",
-    );
-    let _ = writeln!(
-        out,
-        "portcullis_subscribers {}",
-        snapshot.usage.subscribers.len()
-    );
-    metric(
-        &mut out,
-        "portcullis_subscriber_clients",
-        "gauge",
-        "Client credentials in the running configuration.",
+        snapshot.usage.subscribers.len(),
     );
     let clients: usize = snapshot
         .usage
@@ -111,11 +102,16 @@ pub fn metrics(state: &AdminState) -> String {
         .iter()
         .map(|s| s.clients.len())
         .sum();
-    let _ = writeln!(out, "portcullis_subscriber_clients {clients}");
-    subscriber_series(&mut out, &snapshot);
-    metric(
-        &mut out,
-        "portcullis_decisions_total",
+    x.single(
+        "portcullis_subscriber_clients",
+        "gauge",
+        "Client credentials in the running configuration.",
+        clients,
+    );
+    subscriber_series(&mut x.out, &snapshot);
+    let name = "portcullis_decisions_total";
+    x.family(
+        name,
         "counter",
         "Requests by the decision that settled them.",
     );
@@ -132,172 +128,109 @@ pub fn metrics(state: &AdminState) -> String {
         }
     }
     for (code, n) in by_code {
-        let _ = writeln!(out, "portcullis_decisions_total{{decision=\"{code}\"}} {n}");
+        x.sample(name, &format!("decision=\"{code}\""), n);
     }
-    metric(
-        &mut out,
-        "portcullis_requests_total",
+    route_series(&mut x, &snapshot);
+    x.single(
+        "portcullis_received_bytes_total",
+        "counter",
+        "Request bytes received (head and body).",
+        total(workers, |w| &w.bytes_in),
+    );
+    x.single(
+        "portcullis_sent_bytes_total",
+        "counter",
+        "Response bytes sent.",
+        total(workers, |w| &w.bytes_out),
+    );
+    histogram(
+        &mut x.out,
+        "portcullis_request_duration_seconds",
+        "Time from a complete request head to the end of the answer.",
+        &merged(workers, |w| &w.request_latency),
+    );
+    histogram(
+        &mut x.out,
+        "portcullis_backend_duration_seconds",
+        "Time spent in the exchange with the back end.",
+        &merged(workers, |w| &w.backend_latency),
+    );
+    x.single(
+        "portcullis_connections_accepted_total",
+        "counter",
+        "Client connections accepted.",
+        total(workers, |w| &w.connections_accepted),
+    );
+    let name = "portcullis_connections_refused_total";
+    x.family(name, "counter", "Connections closed at accept, by reason.");
+    for (i, reason) in ["network_rule", "per_address_cap"].iter().enumerate() {
+        let n = total(workers, |w| &w.connections_refused[i]);
+        x.sample(name, &format!("reason=\"{reason}\""), n);
+    }
+    x.single(
+        "portcullis_tls_handshakes_total",
+        "counter",
+        "Client TLS handshakes completed on TLS listeners.",
+        total(workers, |w| &w.tls_handshakes[0]),
+    );
+    x.single(
+        "portcullis_tls_handshake_failures_total",
+        "counter",
+        "Client TLS handshakes that failed or timed out (the connection was closed).",
+        total(workers, |w| &w.tls_handshakes[1]),
+    );
+    x.single(
+        "portcullis_connections_active",
+        "gauge",
+        "Client connections open.",
+        total(workers, |w| &w.connections_active),
+    );
+    if let Some(log) = &state.access_log {
+        let name = "portcullis_access_log_lines_total";
+        x.family(name, "counter", "Access log lines by fate.")
+            .sample(name, "result=\"written\"", count(&log.lines_written))
+            .sample(name, "result=\"dropped\"", count(&log.lines_dropped));
+        x.single(
+            "portcullis_access_log_reopens_total",
+            "counter",
+            "Times the access log file was reopened.",
+            count(&log.reopens),
+        );
+    }
+    x.out
+}
+
+/// Requests, received and sent bytes per route.
+fn route_series(x: &mut Exposition, snapshot: &Snapshot) {
+    let name = "portcullis_requests_total";
+    x.family(
+        name,
         "counter",
         "Routed requests by deployment, route and status class.",
     );
     let mut route_bytes = Vec::with_capacity(snapshot.routes.len());
     for route in &snapshot.routes {
         let (classes, bytes_in, bytes_out) = route.stats.totals();
-        let labels = route_labels(&snapshot, route);
+        let labels = route_labels(snapshot, route);
         for (class, n) in classes.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "portcullis_requests_total{{{labels},status_class=\"{}xx\"}} {n}",
-                class + 1
+            x.sample(
+                name,
+                &format!("{labels},status_class=\"{}xx\"", class + 1),
+                n,
             );
         }
         route_bytes.push((labels, bytes_in, bytes_out));
     }
-    metric(
-        &mut out,
-        "portcullis_route_received_bytes_total",
-        "counter",
-        "Request bytes (head and body) by route.",
-    );
+    let name = "portcullis_route_received_bytes_total";
+    x.family(name, "counter", "Request bytes (head and body) by route.");
     for (labels, bytes_in, _) in &route_bytes {
-        let _ = writeln!(
-            out,
-            "portcullis_route_received_bytes_total{{{labels}}} {bytes_in}"
-        );
+        x.sample(name, labels, bytes_in);
     }
-    metric(
-        &mut out,
-        "portcullis_route_sent_bytes_total",
-        "counter",
-        "Response bytes by route.",
-    );
+    let name = "portcullis_route_sent_bytes_total";
+    x.family(name, "counter", "Response bytes by route.");
     for (labels, _, bytes_out) in &route_bytes {
-        let _ = writeln!(
-            out,
-            "portcullis_route_sent_bytes_total{{{labels}}} {bytes_out}"
-        );
+        x.sample(name, labels, bytes_out);
     }
-    metric(
-        &mut out,
-        "portcullis_received_bytes_total",
-        "counter",
-        "Request bytes received (head and body).",
-    );
-    let _ = writeln!(
-        out,
-        "portcullis_received_bytes_total {}",
-        total(workers, |w| &w.bytes_in)
-    );
-    metric(
-        &mut out,
-        "portcullis_sent_bytes_total",
-        "counter",
-        "Response bytes sent.",
-    );
-    let _ = writeln!(
-        out,
-        "portcullis_sent_bytes_total {}",
-        total(workers, |w| &w.bytes_out)
-    );
-    histogram(
-        &mut out,
-        "portcullis_request_duration_seconds",
-        "Time from a complete request head to the end of the answer.",
-        &merged(workers, |w| &w.request_latency),
-    );
-    histogram(
-        &mut out,
-        "portcullis_backend_duration_seconds",
-        "Time spent in the exchange with the back end.",
-        &merged(workers, |w| &w.backend_latency),
-    );
-    metric(
-        &mut out,
-        "portcullis_connections_accepted_total",
-        "counter",
-        "Client connections accepted.",
-    );
-    let _ = writeln!(
-        out,
-        "portcullis_connections_accepted_total {}",
-        total(workers, |w| &w.connections_accepted)
-    );
-    metric(
-        &mut out,
-        "portcullis_connections_refused_total",
-        "counter",
-        "Connections closed at accept, by reason.",
-    );
-    for (i, reason) in ["network_rule", "per_address_cap"].iter().enumerate() {
-        let n = total(workers, |w| &w.connections_refused[i]);
-        let _ = writeln!(
-            out,
-            "portcullis_connections_refused_total{{reason=\"{reason}\"}} {n}"
-        );
-    }
-    metric(
-        &mut out,
-        "portcullis_tls_handshakes_total",
-        "counter",
-        "Client TLS handshakes completed on TLS listeners.",
-    );
-    let _ = writeln!(
-        out,
-        "portcullis_tls_handshakes_total {}",
-        total(workers, |w| &w.tls_handshakes[0])
-    );
-    metric(
-        &mut out,
-        "portcullis_tls_handshake_failures_total",
-        "counter",
-        "Client TLS handshakes that failed or timed out (the connection was closed).",
-    );
-    let _ = writeln!(
-        out,
-        "portcullis_tls_handshake_failures_total {}",
-        total(workers, |w| &w.tls_handshakes[1])
-    );
-    metric(
-        &mut out,
-        "portcullis_connections_active",
-        "gauge",
-        "Client connections open.",
-    );
-    let _ = writeln!(
-        out,
-        "portcullis_connections_active {}",
-        total(workers, |w| &w.connections_active)
-    );
-    if let Some(log) = &state.access_log {
-        metric(
-            &mut out,
-            "portcullis_access_log_lines_total",
-            "counter",
-            "Access log lines by fate.",
-        );
-        let _ = writeln!(
-            out,
-            "portcullis_access_log_lines_total{{result=\"written\"}} {}",
-            log.lines_written.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "portcullis_access_log_lines_total{{result=\"dropped\"}} {}",
-            log.lines_dropped.load(Ordering::Relaxed)
-        );
-        metric(
-            &mut out,
-            "portcullis_access_log_reopens_total",
-            "counter",
-            "Times the access log file was reopened.",
-        );
-        let _ = writeln!(
-            out,
-            "portcullis_access_log_reopens_total {}",
-            log.reopens.load(Ordering::Relaxed)
-        );
-    }
-    out
 }
 
 /// `deployment="..",route="..",methods=".."` with Prometheus escaping.

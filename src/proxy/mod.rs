@@ -1,12 +1,12 @@
 //! Step 6–7 of a request's way: forwarding to an HTTP back end over a pooled
 //! keep-alive connection and relaying its response.
 //!
-//! [`rewrite`] builds heads, [`connect`] opens back-end connections, [`pool`]
-//! keeps idle connections per worker (checked clean by [`idle_probe`] on reuse),
-//! [`forward`] runs one exchange (its bodies streamed by `request_body` and
-//! `response_body`) (request body streamed with its framing
-//! checked, response head parsed, response body streamed, keep-alive decided for
-//! both connections). Errors know their side: a [`ForwardError`] says which
+//! [`rewrite`] builds heads; [`pool`] keeps idle connections per worker
+//! (opened by [`crate::io::connect`], checked clean by [`crate::io::idle_probe`]
+//! on reuse); [`forward`] runs one exchange in the terms of [`exchange`]: the
+//! request body streamed with its framing checked (`request_body`), the
+//! response head parsed, the response body streamed (`response_body`),
+//! keep-alive decided for both connections. Errors know their side: a [`ForwardError`] says which
 //! status the client gets and whether the client connection is still in sync.
 
 pub mod exchange;

@@ -5,7 +5,8 @@
 //! LIFO: the most recently used connection is reused first (warm, least likely
 //! to have been closed by the back end); connections idle longer than the
 //! configured timeout are dropped instead of reused, and so are connections
-//! the back end closed or sent stray bytes on while idle ([`IdleProbe`]). `!Send` on purpose: one
+//! the back end closed or sent stray bytes on while idle
+//! ([`crate::io::idle_probe::IdleProbe`]). `!Send` on purpose: one
 //! pool per worker, no locks.
 
 use crate::io::buffered::BufferedStream;

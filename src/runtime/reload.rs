@@ -5,7 +5,7 @@
 //! never by a worker. Workers pick the new snapshot up on their next request.
 //! Per-worker state is keyed by stable names (upstream pools by
 //! `scheme://host:port`), so what an edit did not touch carries over. Every
-//! attempt writes one audit line (target `portcullis::telemetry::audit`) with the
+//! attempt writes one audit line (target `portcullis::audit`) with the
 //! generation, the result and a summary of what changed (names only).
 
 use crate::config::{load_sources, ConfigError};
@@ -103,7 +103,7 @@ impl Reloader {
                 self.stats.applied.fetch_add(1, Ordering::Relaxed);
                 self.stats.record("applied", trigger, None);
                 info!(
-                    target: "portcullis::telemetry::audit",
+                    target: "portcullis::audit",
                     generation,
                     result = "applied",
                     trigger = trigger.as_str(),
@@ -116,7 +116,7 @@ impl Reloader {
                 self.stats.failed.fetch_add(1, Ordering::Relaxed);
                 self.stats.record("rejected", trigger, Some(e.to_string()));
                 error!(
-                    target: "portcullis::telemetry::audit",
+                    target: "portcullis::audit",
                     generation = current.generation,
                     result = "rejected",
                     trigger = trigger.as_str(),

@@ -307,7 +307,7 @@ fn announce(
 ) -> Result<(), StartError> {
     let Some(path) = &options.control_socket else {
         notifier.ready("serving");
-        info!(target: "portcullis::telemetry::audit", workers, generation = store.load().generation, "started: serving");
+        info!(target: "portcullis::audit", workers, generation = store.load().generation, "started: serving");
         return Ok(());
     };
     let control = ControlListener::bind(path)?;
@@ -323,7 +323,7 @@ fn announce(
             "fresh start".to_string()
         }
     };
-    info!(target: "portcullis::telemetry::audit", workers, generation = store.load().generation, start = %status, "started: serving");
+    info!(target: "portcullis::audit", workers, generation = store.load().generation, start = %status, "started: serving");
     upgrade::spawn_control_socket(
         control,
         handover_copies,
@@ -365,7 +365,7 @@ fn serve_until_stopped(
             SIGUSR2 => match &options.control_socket {
                 Some(_) => match upgrade::spawn_successor() {
                     Ok(pid) => {
-                        info!(target: "portcullis::telemetry::audit", successor_pid = pid, "upgrade: started a successor to take over")
+                        info!(target: "portcullis::audit", successor_pid = pid, "upgrade: started a successor to take over")
                     }
                     Err(e) => error!(error = %e, "upgrade: cannot start a successor"),
                 },
@@ -434,7 +434,7 @@ impl Gateway {
                 }
             }
         }
-        info!(target: "portcullis::telemetry::audit", "stopped");
+        info!(target: "portcullis::audit", "stopped");
     }
 }
 

@@ -223,7 +223,7 @@ impl Inherited {
                         if let Err(e) = state.import_after_drain(&delta) {
                             warn!(error = %e, "takeover: the previous process's drain-time state could not be added");
                         }
-                        info!(target: "portcullis::telemetry::audit", previous_pid = predecessor, "takeover complete: the previous process drained and exited");
+                        info!(target: "portcullis::audit", previous_pid = predecessor, "takeover complete: the previous process drained and exited");
                     }
                     Err(e) => warn!(previous_pid = predecessor, error = %e, "takeover: the previous process did not report the end of its drain; what it counted while draining is lost"),
                 }

@@ -33,7 +33,7 @@ pub fn spawn_control_socket(
             };
             match hand_over(channel, &listeners, state.as_ref()) {
                 Ok(successor) => {
-                    info!(target: "portcullis::telemetry::audit", successor_pid = successor.pid, "takeover: the new process serves; this one stops accepting and drains");
+                    info!(target: "portcullis::audit", successor_pid = successor.pid, "takeover: the new process serves; this one stops accepting and drains");
                     match slot.lock() {
                         Ok(mut guard) => *guard = Some(successor),
                         Err(poisoned) => *poisoned.into_inner() = Some(successor),

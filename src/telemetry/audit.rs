@@ -81,7 +81,7 @@ pub fn spawn_security_summary(
                 last = now;
                 if delta != Refusals::default() {
                     warn!(
-                        target: "portcullis::telemetry::audit",
+                        target: "portcullis::audit",
                         period_s = period.as_secs(),
                         connections_refused_by_network_rule = delta.by_network_rule,
                         connections_refused_by_cap = delta.by_connection_cap,
