@@ -12,19 +12,21 @@
 //! sends is read and discarded), never reset. A connection counts as in
 //! flight until it closes, so the worker's drain waits for it.
 
+use crate::http::request::RequestError;
 use crate::http::respond::{write_error, Persistence};
 use crate::http::BodyFraming;
 use crate::io::buffered::{BufferedStream, IoFailure, INITIAL_READ_CAPACITY};
 use crate::io::transport::Transport;
 use crate::net::peer::Peer;
+use crate::proxy::forward::forward;
 use crate::runtime::admission::AddressSlot;
 use crate::runtime::dispatch::{plan_request, Context, Plan, Planned};
-use crate::runtime::relay::{exchange, Forwarded};
+use crate::runtime::relay::{exchange_for, http_backend, settle, Forwarded, Settled};
 use crate::runtime::scope::{outcome, Buffers, Conn, Next, LINGER, LINGER_BYTES};
 use crate::runtime::worker_ctx::WorkerCtx;
 use crate::snapshot::Snapshot;
 use crate::telemetry::record::Decision;
-use crate::time::deadline::TaskTimer;
+use crate::time::deadline::{TaskTimer, Tick};
 use monoio::net::TcpStream;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -108,17 +110,49 @@ async fn serve_request(
         listener,
     };
     let mut buffers = Buffers::none(ctx);
-    let (snapshot, Planned { plan, meta }) =
-        match read_head(&conn, client, first, &mut buffers).await {
-            Ok(planned) => planned,
-            Err(next) => return next,
-        };
+    // The awaits stay in this function (the helpers around them are
+    // synchronous): a future awaited inside a helper's future is moved twice.
+    let mut head = HeadReader::new(&conn, client, first);
+    let Planned { plan, meta } = loop {
+        if head.started {
+            match head.plan(&conn, client, &mut buffers) {
+                Ok(Some(planned)) => break planned,
+                Ok(None) => {}
+                Err(error) => {
+                    debug!(peer = %peer.addr, %error, "request refused");
+                    let unread = Unread {
+                        status: error.status(),
+                        decision: Decision::for_request_error(error),
+                        bytes_in: client.pending().len() as u64,
+                    };
+                    refuse_unread(&conn, client, &mut buffers, &head.snapshot, unread).await;
+                    return Next::Close;
+                }
+            }
+        }
+        let idle = !(head.started || head.first);
+        // Idle between requests: a drain cuts this wait short.
+        timer.set_idle(idle);
+        let read = client
+            .read_more(INITIAL_READ_CAPACITY, timer, head.deadline)
+            .await;
+        timer.set_idle(false);
+        match head.after_read(&conn, read, idle) {
+            None => {}
+            Some(Err(unread)) => {
+                refuse_unread(&conn, client, &mut buffers, &head.snapshot, unread).await;
+                return Next::Close;
+            }
+            Some(Ok(next)) => return next,
+        }
+    };
+    let snapshot = head.snapshot;
     let started_at = Instant::now();
     client.consume(meta.head_len);
     let _in_flight = ctx.begin_request();
-    let out = std::mem::take(&mut buffers.out);
+    let mut out = std::mem::take(&mut buffers.out);
     let send = snapshot.timeouts.send;
-    let (next, outcome, out) = match plan {
+    let (next, outcome) = match plan {
         Plan::Respond {
             status,
             keep_alive,
@@ -127,21 +161,22 @@ async fn serve_request(
             let keep_alive = keep_alive && skip_small_body(client, skip_body);
             let bytes_out = out.len() as u64;
             let linger = !keep_alive && bytes_out > 0 && status >= 400;
-            let (written, out) = conn.write_answer(client, out, send, linger).await;
+            let (written, sent) = conn.write_answer(client, out, send, linger).await;
+            out = sent;
             let decision = if written {
                 meta.decision
             } else {
                 Decision::ClientAborted
             };
             let outcome = outcome(status, decision, &meta, bytes_out, started_at, None);
-            (Next::after(written, keep_alive), outcome, out)
+            (Next::after(written, keep_alive), outcome)
         }
         Plan::Forward {
             route,
             request,
             extras,
         } => {
-            let forwarded = Forwarded {
+            let fwd = Forwarded {
                 snapshot: &snapshot,
                 route,
                 request: &request,
@@ -149,7 +184,39 @@ async fn serve_request(
                 meta: &meta,
                 started_at,
             };
-            exchange(&conn, client, &forwarded, out).await
+            let exchange = exchange_for(&conn, &fwd);
+            let backend_start = Instant::now();
+            let result = match http_backend(&fwd) {
+                Ok(backend) => {
+                    let (result, relayed) =
+                        forward(&exchange, client, backend, &request, out).await;
+                    out = relayed;
+                    result
+                }
+                Err(e) => Err(e),
+            };
+            let backend_time = backend_start.elapsed();
+            match settle(&conn, &fwd, result, &mut out, backend_time) {
+                Settled::Done(next, outcome) => (next, outcome),
+                Settled::Answer {
+                    keep_alive,
+                    status,
+                    bytes_out,
+                } => {
+                    let (written, sent) = conn.write_answer(client, out, send, !keep_alive).await;
+                    out = sent;
+                    let decision = Decision::for_exchange_status(status);
+                    let outcome = outcome(
+                        status,
+                        decision,
+                        &meta,
+                        bytes_out,
+                        started_at,
+                        Some(backend_time),
+                    );
+                    (Next::after(written, keep_alive), outcome)
+                }
+            }
         }
     };
     buffers.out = out;
@@ -157,78 +224,95 @@ async fn serve_request(
     next
 }
 
-/// Reads until a request head is complete and plans it, with the snapshot
-/// current when its first byte arrived. `Err`: the connection ends here (an
-/// unparsable head or a timeout is answered and recorded first).
-async fn read_head(
-    conn: &Conn<'_>,
-    client: &mut BufferedStream,
+/// Where reading a request head stands: the snapshot current when its first
+/// byte arrived (loaded again then, so a token revoked while the connection
+/// idled is refused), and the deadline of the next read.
+struct HeadReader {
+    /// `Rc<Arc<_>>` like [`WorkerCtx::snapshot`]'s: a plain increment per request.
+    #[allow(clippy::redundant_allocation)]
+    snapshot: Rc<Arc<Snapshot>>,
+    started: bool,
     first: bool,
-    buffers: &mut Buffers<'_>,
-) -> Result<(Rc<Arc<Snapshot>>, Planned), Next> {
-    let ctx = conn.ctx;
-    // Loaded again when the first byte of an idle connection's next request
-    // arrives, so a request is always served by the snapshot current at its
-    // arrival (a token revoked while the connection idled is refused).
-    let mut snapshot = ctx.snapshot();
-    let mut started = !client.pending().is_empty();
-    let clock = conn.timer.deadlines();
-    let mut deadline = clock.after(if started || first {
-        snapshot.timeouts.head
-    } else {
-        snapshot.timeouts.keep_alive
-    });
-    let logging = ctx.access_logging();
-    loop {
-        if started {
-            let cx = Context {
-                snapshot: &snapshot,
-                peer: conn.peer,
-                listener: conn.listener,
-                draining: ctx.draining(),
-                ids: &ctx.ids,
-                limits: &ctx.limits,
-            };
-            buffers.take(logging);
-            buffers.log.clear();
-            let log = logging.then_some(&mut buffers.log);
-            match plan_request(&cx, client.pending(), &mut buffers.out, log) {
-                Ok(Some(planned)) => return Ok((snapshot, planned)),
-                Ok(None) => {}
-                Err(error) => {
-                    debug!(peer = %conn.peer.addr, %error, "request refused");
-                    let status = error.status();
-                    let decision = Decision::for_request_error(error);
-                    let bytes_in = client.pending().len() as u64;
-                    refuse_unread(conn, client, buffers, &snapshot, status, decision, bytes_in)
-                        .await;
-                    return Err(Next::Close);
-                }
-            }
+    deadline: Tick,
+    logging: bool,
+}
+
+/// A request whose head could not be read: answer `status`, close, and
+/// record it as unparsed.
+struct Unread {
+    status: u16,
+    decision: Decision,
+    bytes_in: u64,
+}
+
+impl HeadReader {
+    fn new(conn: &Conn<'_>, client: &BufferedStream, first: bool) -> Self {
+        let snapshot = conn.ctx.snapshot();
+        let started = !client.pending().is_empty();
+        let timeouts = snapshot.timeouts;
+        let wait = if started || first {
+            timeouts.head
+        } else {
+            timeouts.keep_alive
+        };
+        HeadReader {
+            deadline: conn.timer.deadlines().after(wait),
+            snapshot,
+            started,
+            first,
+            logging: conn.ctx.access_logging(),
         }
-        let idle = !(started || first);
-        // Idle between requests: a drain cuts this wait short.
-        conn.timer.set_idle(idle);
-        let read = client
-            .read_more(INITIAL_READ_CAPACITY, conn.timer, deadline)
-            .await;
-        conn.timer.set_idle(false);
+    }
+
+    /// Plans the pending bytes of a started request: `Ok(None)` while its
+    /// head is not complete.
+    fn plan(
+        &self,
+        conn: &Conn<'_>,
+        client: &BufferedStream,
+        buffers: &mut Buffers<'_>,
+    ) -> Result<Option<Planned>, RequestError> {
+        let ctx = conn.ctx;
+        let cx = Context {
+            snapshot: &self.snapshot,
+            peer: conn.peer,
+            listener: conn.listener,
+            draining: ctx.draining(),
+            ids: &ctx.ids,
+            limits: &ctx.limits,
+        };
+        buffers.take(self.logging);
+        buffers.log.clear();
+        let log = self.logging.then_some(&mut buffers.log);
+        plan_request(&cx, client.pending(), &mut buffers.out, log)
+    }
+
+    /// Takes a read's result: `None` to go on (the first byte of a request
+    /// starts its head timeout); a timeout once a request started is a 408;
+    /// anything else ends the connection.
+    fn after_read(
+        &mut self,
+        conn: &Conn<'_>,
+        read: Result<usize, IoFailure>,
+        idle: bool,
+    ) -> Option<Result<Next, Unread>> {
         match read {
-            Err(IoFailure::TimedOut) if idle && ctx.draining() => {
-                return Err(Next::IdleWhileDraining)
+            Err(IoFailure::TimedOut) if idle && conn.ctx.draining() => {
+                Some(Ok(Next::IdleWhileDraining))
             }
-            Ok(_) if !started => {
-                started = true;
-                snapshot = ctx.snapshot();
-                deadline = clock.after(snapshot.timeouts.head);
+            Ok(_) if !self.started => {
+                self.started = true;
+                self.snapshot = conn.ctx.snapshot();
+                self.deadline = conn.timer.deadlines().after(self.snapshot.timeouts.head);
+                None
             }
-            Ok(_) => {}
-            Err(IoFailure::TimedOut) if started => {
-                let decision = Decision::ClientTimeout;
-                refuse_unread(conn, client, buffers, &snapshot, 408, decision, 0).await;
-                return Err(Next::Close);
-            }
-            Err(_) => return Err(Next::Close),
+            Ok(_) => None,
+            Err(IoFailure::TimedOut) if self.started => Some(Err(Unread {
+                status: 408,
+                decision: Decision::ClientTimeout,
+                bytes_in: 0,
+            })),
+            Err(_) => Some(Ok(Next::Close)),
         }
     }
 }
@@ -242,10 +326,13 @@ async fn refuse_unread(
     client: &mut BufferedStream,
     buffers: &mut Buffers<'_>,
     snapshot: &Snapshot,
-    status: u16,
-    decision: Decision,
-    bytes_in: u64,
+    unread: Unread,
 ) {
+    let Unread {
+        status,
+        decision,
+        bytes_in,
+    } = unread;
     let mut out = std::mem::take(&mut buffers.out);
     out.clear();
     write_error(&mut out, status, b"", Persistence::Close, false);

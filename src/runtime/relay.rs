@@ -1,19 +1,18 @@
-//! A planned forward: the exchange with the route's back end
-//! ([`crate::proxy::forward`]) and, when it fails before any of the response
-//! reached the client, the gateway's error answer; returns what the request's
-//! record needs.
+//! A planned forward, around the exchange with the route's back end
+//! ([`crate::proxy::forward`], awaited by the connection loop itself so that
+//! its large future is moved once): what the exchange is given, and how its
+//! result settles — the outcome to record, or the gateway's error answer when
+//! nothing of the response reached the client. Synchronous on purpose.
 
 use super::scope::{outcome, Conn, Next};
 use crate::http::respond::{write_error, Persistence};
-use crate::io::buffered::BufferedStream;
 use crate::policy::headers::edits::ResponseExtras;
-use crate::proxy::exchange::{Exchange, ForwardRequest};
-use crate::proxy::forward::forward;
+use crate::proxy::exchange::{Exchange, ForwardRequest, Relayed};
 use crate::proxy::{ForwardError, Side};
 use crate::runtime::plan::RequestMeta;
-use crate::snapshot::{BackendSpec, Snapshot};
+use crate::snapshot::{BackendSpec, HttpBackendSpec, Snapshot};
 use crate::telemetry::record::{Decision, Outcome};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tracing::debug;
 
 /// A planned forward and what its record needs.
@@ -26,18 +25,11 @@ pub struct Forwarded<'a> {
     pub started_at: Instant,
 }
 
-/// Runs the exchange with the route's back end; a failure before any of
-/// the response reached the client is answered here.
-pub async fn exchange(
-    conn: &Conn<'_>,
-    client: &mut BufferedStream,
-    fwd: &Forwarded<'_>,
-    out: Vec<u8>,
-) -> (Next, Outcome, Vec<u8>) {
+/// The exchange's view of the worker and the route (built once per forward).
+pub fn exchange_for<'a>(conn: &'a Conn<'_>, fwd: &Forwarded<'a>) -> Exchange<'a> {
     let snapshot = fwd.snapshot;
     let spec = &snapshot.routes[fwd.route];
-    let security = &snapshot.listeners[conn.listener].security;
-    let exchange = Exchange {
+    Exchange {
         pool: &conn.ctx.pool,
         pool_settings: snapshot.pool,
         timeouts: snapshot.timeouts,
@@ -46,19 +38,42 @@ pub async fn exchange(
         response_edits: crate::policy::headers::ResponseEdits {
             transform: spec.policies.response_headers.as_ref(),
             extras: fwd.extras,
-            security,
+            security: &snapshot.listeners[conn.listener].security,
         },
-    };
-    let backend_start = Instant::now();
-    let (result, out) = match &spec.backend {
-        BackendSpec::Http(backend) => forward(&exchange, client, backend, fwd.request, out).await,
-        // A plan forwards only to HTTP back ends; answered as a failure all the same.
-        BackendSpec::Stock(_) => (
-            Err(ForwardError::upstream(502, "route has no HTTP back end")),
-            out,
-        ),
-    };
-    let backend_time = Some(backend_start.elapsed());
+    }
+}
+
+/// The route's HTTP back end (a plan forwards only to those; anything else
+/// is answered as a failed exchange all the same).
+pub fn http_backend<'a>(fwd: &Forwarded<'a>) -> Result<&'a HttpBackendSpec, ForwardError> {
+    match &fwd.snapshot.routes[fwd.route].backend {
+        BackendSpec::Http(backend) => Ok(backend),
+        BackendSpec::Stock(_) => Err(ForwardError::upstream(502, "route has no HTTP back end")),
+    }
+}
+
+/// How a forward ended.
+pub enum Settled {
+    /// Recorded; nothing more to write.
+    Done(Next, Outcome),
+    /// The gateway's error answer is in the output buffer: write it (then
+    /// linger unless the connection is kept), and record the outcome.
+    Answer {
+        keep_alive: bool,
+        status: u16,
+        bytes_out: u64,
+    },
+}
+
+/// Settles an exchange's result: the outcome to record, or the error answer
+/// to send when nothing of the response reached the client (written into `out`).
+pub fn settle(
+    conn: &Conn<'_>,
+    fwd: &Forwarded<'_>,
+    result: Result<Relayed, ForwardError>,
+    out: &mut Vec<u8>,
+    backend_time: Duration,
+) -> Settled {
     let record = |status, decision, bytes_out| {
         outcome(
             status,
@@ -66,7 +81,7 @@ pub async fn exchange(
             fwd.meta,
             bytes_out,
             fwd.started_at,
-            backend_time,
+            Some(backend_time),
         )
     };
     match result {
@@ -77,7 +92,7 @@ pub async fn exchange(
                 Decision::BackendResponded
             };
             let outcome = record(relayed.status, decision, relayed.bytes_out);
-            (Next::after(true, relayed.keep_alive), outcome, out)
+            Settled::Done(Next::after(true, relayed.keep_alive), outcome)
         }
         Err(e) if e.response_started => {
             debug!(peer = %conn.peer.addr, reason = e.reason, "exchange aborted mid-response");
@@ -85,31 +100,25 @@ pub async fn exchange(
                 Side::Upstream => Decision::BackendAborted,
                 Side::Client => Decision::ClientAborted,
             };
-            (Next::Close, record(e.status, decision, 0), out)
+            Settled::Done(Next::Close, record(e.status, decision, 0))
         }
         Err(e) => {
             debug!(peer = %conn.peer.addr, status = e.status, reason = e.reason, "exchange failed");
             let request = fwd.request;
             let keep_alive = request.client_keep_alive && !e.request_unfinished;
             let persistence = Persistence::for_client(request.client_version, keep_alive);
-            let mut out = out;
             out.clear();
             let mut fields = Vec::new();
             request.request_id.write_field(&mut fields);
             fields.extend_from_slice(&fwd.extras.cors_fields);
+            let security = &fwd.snapshot.listeners[conn.listener].security;
             fields.extend_from_slice(&security.fields);
-            write_error(
-                &mut out,
-                e.status,
-                &fields,
-                persistence,
-                request.head_request,
-            );
-            let bytes_out = out.len() as u64;
-            let send = snapshot.timeouts.send;
-            let (written, out) = conn.write_answer(client, out, send, !keep_alive).await;
-            let outcome = record(e.status, Decision::for_exchange_status(e.status), bytes_out);
-            (Next::after(written, keep_alive), outcome, out)
+            write_error(out, e.status, &fields, persistence, request.head_request);
+            Settled::Answer {
+                keep_alive,
+                status: e.status,
+                bytes_out: out.len() as u64,
+            }
         }
     }
 }
