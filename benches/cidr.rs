@@ -5,8 +5,9 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use portcullis::net::cidr::{CidrSet, NetworkRule};
+use std::hint::black_box;
 
 /// A fixed-seed xorshift64, so every run benchmarks the same sets.
 struct XorShift(u64);

@@ -2,8 +2,9 @@
 //! 40-header head, through the gateway's full validation (httparse tokenising
 //! plus framing, Host and field checks).
 
-use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use portcullis::http::request::{header_storage, parse_request, HeadLimits, Parsed};
+use std::hint::black_box;
 
 const LIMITS: HeadLimits = HeadLimits {
     max_head_bytes: 16384,

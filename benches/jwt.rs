@@ -6,7 +6,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
-use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, criterion_main, Criterion};
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use portcullis::http::request::{header_storage, parse_request, HeadLimits, Parsed};
 use portcullis::policy::auth::claims::ClaimChecks;
@@ -15,6 +15,7 @@ use portcullis::policy::auth::keys::KeySet;
 use portcullis::policy::auth::{now_seconds, Authenticator, TokenLocation};
 use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use serde_json::json;
+use std::hint::black_box;
 
 struct Fixture {
     verifier: Verifier,

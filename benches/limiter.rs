@@ -5,9 +5,10 @@
 //! on the shared `tat` is fought over. `quota_count`: one exact quota count
 //! (one compare-and-swap). The target: the uncontended check under 50 ns.
 
-use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, criterion_main, Criterion};
 use portcullis::config::{OnBreach, QuotaPeriod};
 use portcullis::policy::usage::{LocalShares, QuotaCounter, QuotaParams, RateParams, SharedBucket};
+use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;

@@ -2,8 +2,9 @@
 //! of 10, 1,000 and 10,000 routes shaped like a gateway's deployments. The target: the
 //! 10,000-route table routes within 2x of the 10-route one.
 
-use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use portcullis::route::table::{RouteTable, RouteTableBuilder};
+use std::hint::black_box;
 
 /// `size` routes: deployments `/dep{n}`, four routes each, as an operator would write them.
 fn gateway_table(size: usize) -> RouteTable<usize> {

@@ -5,10 +5,11 @@
 //! running buckets and quota counters, and a reload after an edit of the main file when
 //! the subscribers live in an included file. The target: parse + compile under 50 ms.
 
-use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, criterion_main, Criterion};
 use portcullis::config::{load_sources, parse_str};
 use portcullis::snapshot::Snapshot;
 use std::fmt::Write;
+use std::hint::black_box;
 use std::path::Path;
 
 const DEPLOYMENTS: usize = 50;

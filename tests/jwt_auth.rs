@@ -121,7 +121,7 @@ fn alg_none_refused() {
 fn hs256_signed_with_rsa_public_key_refused() {
     let upstream = RecordingUpstream::ok();
     let (gw, _dir) = jwks_gateway(&upstream, "");
-    let forged_key = EncodingKey::from_secret(keys().rsa_public_pem.as_bytes());
+    let forged_key = EncodingKey::from_secret(keys().rsa_public_pem.as_bytes()).unwrap();
     let token = sign(Algorithm::HS256, Some("rsa"), &forged_key, &claims("read"));
     assert_invalid(gw.addr(), &token, "HS256 with the RSA public key");
     // The same confusion through the HMAC kid with a wrong secret also fails.

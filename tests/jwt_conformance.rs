@@ -183,7 +183,7 @@ fn header_members_and_algorithms() {
             sign(
                 Algorithm::HS256,
                 Some("ec256"),
-                &EncodingKey::from_secret(keys().jwks().as_bytes()),
+                &EncodingKey::from_secret(keys().jwks().as_bytes()).unwrap(),
                 &claims("read"),
             ),
             invalid_token(),

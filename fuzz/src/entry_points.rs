@@ -368,7 +368,7 @@ fn signed(header: &[u8], claims: &[u8]) -> String {
         URL_SAFE_NO_PAD.encode(header),
         URL_SAFE_NO_PAD.encode(claims)
     );
-    let key = jsonwebtoken::EncodingKey::from_secret(HS_SECRET);
+    let key = jsonwebtoken::EncodingKey::from_secret(HS_SECRET).unwrap();
     let signature =
         jsonwebtoken::crypto::sign(message.as_bytes(), &key, jsonwebtoken::Algorithm::HS256)
             .expect("HS256 signing cannot fail");

@@ -11,6 +11,7 @@ use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme};
 use std::io::{self, Read, Write};
@@ -41,7 +42,7 @@ impl TlsClient {
                 .context("--tls needs --ca FILE or --insecure")?;
             let pem = std::fs::read(path).with_context(|| format!("reading CA file {path}"))?;
             let mut roots = rustls::RootCertStore::empty();
-            for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+            for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
                 let cert = cert.with_context(|| format!("parsing certificates in {path}"))?;
                 roots
                     .add(cert)

@@ -6,6 +6,7 @@
 use rustls::crypto::CryptoProvider;
 use rustls::sign::CertifiedKey;
 use rustls::RootCertStore;
+use rustls_pki_types::pem::{self, PemObject};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::path::Path;
 use std::sync::Arc;
@@ -18,7 +19,7 @@ pub fn provider() -> Arc<CryptoProvider> {
 /// The certificates of a PEM file, in order; at least one.
 pub fn load_certs(path: &str) -> Result<Vec<CertificateDer<'static>>, String> {
     let bytes = read(path)?;
-    let certs = rustls_pemfile::certs(&mut &bytes[..])
+    let certs = CertificateDer::pem_slice_iter(&bytes)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("`{path}`: invalid PEM: {e}"))?;
     if certs.is_empty() {
@@ -30,9 +31,9 @@ pub fn load_certs(path: &str) -> Result<Vec<CertificateDer<'static>>, String> {
 /// The first private key of a PEM file (PKCS#8, PKCS#1 RSA or SEC1 EC).
 pub fn load_key(path: &str) -> Result<PrivateKeyDer<'static>, String> {
     let bytes = read(path)?;
-    match rustls_pemfile::private_key(&mut &bytes[..]) {
-        Ok(Some(key)) => Ok(key),
-        Ok(None) => Err(format!(
+    match PrivateKeyDer::from_pem_slice(&bytes) {
+        Ok(key) => Ok(key),
+        Err(pem::Error::NoItemsFound) => Err(format!(
             "`{path}` holds no PEM private key (PKCS#8, RSA or EC)"
         )),
         Err(e) => Err(format!("`{path}`: invalid PEM: {e}")),

@@ -99,8 +99,9 @@ impl TestKeys {
             Algorithm::ES384 => (EncodingKey::from_ec_der(&self.ec384_pkcs8), "ec384"),
             Algorithm::EdDSA => (EncodingKey::from_ed_der(&self.ed_pkcs8), "ed"),
             Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => {
-                (EncodingKey::from_secret(HMAC_SECRET), "hs")
+                (EncodingKey::from_secret(HMAC_SECRET).unwrap(), "hs")
             }
+            other => panic!("no test key for {other:?}"),
         }
     }
 

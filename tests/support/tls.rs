@@ -140,12 +140,12 @@ fn load_identity(
     Vec<CertificateDer<'static>>,
     rustls::pki_types::PrivateKeyDer<'static>,
 ) {
-    let chain = rustls_pemfile::certs(&mut &std::fs::read(&id.cert).unwrap()[..])
+    use rustls::pki_types::pem::PemObject;
+    let chain = CertificateDer::pem_file_iter(&id.cert)
+        .unwrap()
         .collect::<Result<Vec<_>, _>>()
         .unwrap();
-    let key = rustls_pemfile::private_key(&mut &std::fs::read(&id.key).unwrap()[..])
-        .unwrap()
-        .unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_file(&id.key).unwrap();
     (chain, key)
 }
 

@@ -198,6 +198,8 @@ fn key_from_jwk(jwk: &Jwk) -> Result<VerifyKey, String> {
         AlgorithmParameters::OctetKeyPair(p) if p.curve == EllipticCurve::Ed25519 => ED,
         AlgorithmParameters::OctetKeyPair(_) => return Err("unsupported OKP curve".into()),
         AlgorithmParameters::OctetKey(p) => hmac_algorithms(&p.value)?,
+        // Key kinds a later version of the JWK model adds are not understood.
+        _ => return Err("unsupported key type".into()),
     };
     let restrict = match jwk.common.key_algorithm {
         None => None,
