@@ -129,13 +129,12 @@ fn refresh_loop(remote: Weak<RemoteJwks>, agent: ureq::Agent, refresh_wanted: &A
 }
 
 fn fetch(agent: &ureq::Agent, uri: &str) -> Result<(KeySet, Vec<String>), String> {
-    let response = agent.get(uri).call().map_err(|e| e.to_string())?;
-    let mut text = String::new();
-    use std::io::Read;
-    response
-        .into_reader()
-        .take(MAX_JWKS_BYTES)
-        .read_to_string(&mut text)
+    let mut response = agent.get(uri).call().map_err(|e| e.to_string())?;
+    let text = response
+        .body_mut()
+        .with_config()
+        .limit(MAX_JWKS_BYTES)
+        .read_to_string()
         .map_err(|e| format!("reading the body: {e}"))?;
     let mut keys = KeySet::default();
     let notes = keys.add_jwks(&text)?;
@@ -144,19 +143,23 @@ fn fetch(agent: &ureq::Agent, uri: &str) -> Result<(KeySet, Vec<String>), String
 
 /// An HTTPS client trusting `ca_file` (or the public web roots).
 fn agent(ca_file: Option<&std::path::Path>) -> Result<ureq::Agent, String> {
-    let builder = ureq::AgentBuilder::new()
-        .timeout(FETCH_TIMEOUT)
-        .https_only(true);
-    let Some(path) = ca_file else {
-        return Ok(builder.build());
-    };
-    let path = path.to_string_lossy();
-    let roots = crate::tls::pem::load_roots(&path).map_err(|e| format!("ca_file: {e}"))?;
-    let provider = crate::tls::pem::provider();
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(builder.tls_config(Arc::new(config)).build())
+    use ureq::tls::{Certificate, RootCerts, TlsConfig};
+    let mut tls = TlsConfig::builder();
+    if let Some(path) = ca_file {
+        let path = path.to_string_lossy();
+        // Checked as a trust store first, for the same errors as everywhere else.
+        crate::tls::pem::load_roots(&path).map_err(|e| format!("ca_file: {e}"))?;
+        let certs = crate::tls::pem::load_certs(&path).map_err(|e| format!("ca_file: {e}"))?;
+        let roots = certs
+            .iter()
+            .map(|der| Certificate::from_der(der.as_ref()).to_owned())
+            .collect();
+        tls = tls.root_certs(RootCerts::Specific(Arc::new(roots)));
+    }
+    let config = ureq::Agent::config_builder()
+        .timeout_global(Some(FETCH_TIMEOUT))
+        .https_only(true)
+        .tls_config(tls.build())
+        .build();
+    Ok(config.new_agent())
 }
