@@ -1,21 +1,13 @@
 #!/usr/bin/env bash
 # Runs Prometheus's own linter over the gateway's /metrics output:
-# installs promtool (Debian package `prometheus`) if missing, starts the
+# installs promtool (scripts/install-test-deps.sh) if missing, starts the
 # gateway on loopback with a stock route and a proxied route, sends a few
 # requests, lints the exposition with `promtool check metrics`, and stops
 # everything it started. Exits non-zero if promtool reports a problem.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v promtool >/dev/null; then
-    echo "installing promtool (Debian package prometheus)..."
-    # Keep the package's service from starting: only the linter is wanted.
-    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-    chmod +x /usr/sbin/policy-rc.d
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
-    rm -f /usr/sbin/policy-rc.d
-fi
+command -v promtool >/dev/null || scripts/install-test-deps.sh promtool
 [[ -x target/release/portcullis ]] || cargo build --release
 
 run=$(mktemp -d)

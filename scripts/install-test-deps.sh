@@ -1,31 +1,40 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs besides a Rust toolchain: Chromium, for
 # the browser CORS test (tests/browser_cors.rs) and the load-test harness's
-# HTML report test (loadtest/tests), and promtool (Debian package
-# `prometheus`) for the /metrics format test (tests/metrics_format.rs).
+# HTML report test (loadtest/tests), and promtool for the /metrics format test
+# (tests/metrics_format.rs). promtool is taken out of Debian's `prometheus`
+# package (downloaded, not installed: the Prometheus server, its web assets
+# and its service are not needed) into /usr/local/bin.
+# `install-test-deps.sh promtool` installs promtool alone.
 # Idempotent: apt-get runs only when something is missing. Under CI=true a missing tool that cannot be
 # installed is an error; elsewhere a warning (the browser test then skips).
 set -euo pipefail
 
-missing=()
-command -v chromium >/dev/null 2>&1 || missing+=(chromium)
-command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+need_chromium=0
+need_promtool=0
+wanted=${*:-chromium promtool}
+[[ " $wanted " == *" chromium "* ]] && ! command -v chromium >/dev/null 2>&1 && need_chromium=1
+[[ " $wanted " == *" promtool "* ]] && ! command -v promtool >/dev/null 2>&1 && need_promtool=1
 
-if [ ${#missing[@]} -eq 0 ]; then
+if [ $need_chromium -eq 0 ] && [ $need_promtool -eq 0 ]; then
     exit 0
 fi
 if [ "$(id -u)" -ne 0 ]; then
-    echo "install-test-deps: missing ${missing[*]}; run as root to install" >&2
+    echo "install-test-deps: missing chromium or promtool; run as root to install" >&2
     [ "${CI:-}" = "true" ] && exit 1
     exit 0
 fi
 export DEBIAN_FRONTEND=noninteractive
-# Keep the prometheus package's service from starting: only promtool is wanted.
-policy=/usr/sbin/policy-rc.d
-if [ ! -e "$policy" ]; then
-    printf '#!/bin/sh\nexit 101\n' >"$policy"
-    chmod +x "$policy"
-    trap 'rm -f "$policy"' EXIT
-fi
 apt-get update
-apt-get install -y --no-install-recommends "${missing[@]}"
+if [ $need_chromium -eq 1 ]; then
+    apt-get install -y --no-install-recommends chromium
+fi
+if [ $need_promtool -eq 1 ]; then
+    work=$(mktemp -d)
+    chmod a+rwx "$work" # apt downloads as its own user
+    trap 'rm -rf "$work"' EXIT
+    (cd "$work" && apt-get download prometheus)
+    dpkg-deb -x "$work"/prometheus_*.deb "$work/root"
+    install -m 755 "$work/root/usr/bin/promtool" /usr/local/bin/promtool
+    promtool --version | head -n1
+fi

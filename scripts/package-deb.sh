@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Builds the Debian package with cargo-deb (installed with `cargo install
-# cargo-deb --locked` if missing) from [package.metadata.deb] in Cargo.toml.
-# Prints the path of the .deb on its last line.
+# Builds the Debian package from [package.metadata.deb] in Cargo.toml with
+# scripts/build-deb.py (dpkg-deb over the built binary; nothing to install
+# first). Prints the path of the .deb on its last line.
 #
 #   scripts/package-deb.sh          release build (what you install on servers)
 #   scripts/package-deb.sh --dev    packages the debug build instead, for CI's
@@ -9,20 +9,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! cargo deb --version >/dev/null 2>&1; then
-    echo "installing cargo-deb..." >&2
-    cargo install cargo-deb --locked >&2
-fi
-
 out=target/debian
 mkdir -p "$out"
+version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
+arch=$(dpkg --print-architecture)
 if [[ ${1:-} == --dev ]]; then
     cargo build --locked --bin portcullis >&2
-    deb="$out/portcullis-dev-check.deb"
-    cargo deb --no-build --profile dev --fast --no-strip -o "$deb" 2> >(grep -v "dev profile is not supported\|To enable debug symbols" >&2) >&2
+    scripts/build-deb.py target/debug/portcullis "$out/portcullis-dev-check.deb" --fast
 else
     cargo build --release --locked --bin portcullis >&2
-    cargo deb --no-build --locked >&2
-    deb=$(ls -t "$out"/portcullis_*.deb | head -n1)
+    scripts/build-deb.py target/release/portcullis "$out/portcullis_${version}-1_${arch}.deb"
 fi
-echo "$deb"
