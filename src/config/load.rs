@@ -2,10 +2,13 @@
 //! column and key.
 //!
 //! Parse errors come from `toml` (which knows the byte span); the key path comes
-//! from `serde_path_to_error`. Semantic errors found later by the snapshot
-//! compiler carry a key path too and are placed with [`super::locate_key`].
+//! from `serde_path_to_error` (for a syntax error, the nearest key from
+//! [`super::locate`]); messages are put in operator words by [`super::words`].
+//! Semantic errors found later by the snapshot compiler carry a key path too
+//! and are placed with [`super::locate_key`].
 
-use super::{locate_key, Config, Fragment};
+use super::locate::{line_column, locate_key, nearest_key};
+use super::{Config, Fragment};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::fmt;
@@ -248,14 +251,15 @@ fn from_toml(
     error: &toml::de::Error,
     path: Option<String>,
 ) -> ConfigError {
-    let message = error.message().trim().to_string();
+    let raw = error.message().trim();
     let key = path
         .filter(|p| !p.is_empty() && p != ".")
-        .map(|p| match unknown_field(&message) {
+        .map(|p| match unknown_field(raw) {
             Some(field) if !p.ends_with(field) => format!("{p}.{field}"),
             _ => p,
         })
-        .or_else(|| unknown_field(&message).map(str::to_string));
+        .or_else(|| unknown_field(raw).map(str::to_string))
+        .or_else(|| error.span().and_then(|span| nearest_key(text, span.start)));
     let position = error
         .span()
         .map(|span| line_column(text, span.start))
@@ -264,8 +268,8 @@ fn from_toml(
         file: file.to_path_buf(),
         line: position.map(|p| p.0),
         column: position.map(|p| p.1),
+        message: super::words::reword(raw, key.as_deref()),
         key,
-        message,
     }
 }
 
@@ -273,20 +277,6 @@ fn from_toml(
 fn unknown_field(message: &str) -> Option<&str> {
     let rest = message.strip_prefix("unknown field `")?;
     rest.split('`').next()
-}
-
-/// 1-based line and column (in characters) of byte `offset` in `text`.
-pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = text.get(..offset).unwrap_or(text);
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
-    let column = before
-        .get(line_start..)
-        .map(|s| s.chars().count())
-        .unwrap_or(0)
-        + 1;
-    (line, column)
 }
 
 #[cfg(test)]
@@ -323,11 +313,5 @@ mod tests {
     fn syntax_error_has_line() {
         let err = parse("[limits\n").unwrap_err();
         assert_eq!(err.line, Some(1));
-    }
-
-    // Line and column count from 1.
-    #[test]
-    fn line_column_counts_from_one() {
-        assert_eq!(line_column("ab\ncd", 4), (2, 2));
     }
 }

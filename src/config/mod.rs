@@ -3,13 +3,15 @@
 //! First stage of the config pipeline (`TOML → Config → Snapshot`). Everything
 //! here mirrors the TOML keys one to one (`deny_unknown_fields` everywhere, so a
 //! typo is an error, not a silently ignored key). Validation, name resolution and
-//! anything derived belong to [`crate::snapshot`], never here.
+//! anything derived belong to [`crate::snapshot`], never here. Loading locates
+//! errors and words them for the operator (`locate.rs`, `words.rs`).
 
 pub mod digest;
 mod load;
 mod locate;
 mod policies;
 mod usage;
+mod words;
 
 pub use load::{load_file, load_sources, parse_str, ConfigError, SourceFile, Sources};
 pub use locate::locate_key;
