@@ -5,9 +5,11 @@
 //! from `serde_path_to_error` (for a syntax error, the nearest key from
 //! [`super::locate`]); messages are put in operator words by [`super::words`].
 //! Semantic errors found later by the snapshot compiler carry a key path too
-//! and are placed with [`super::locate_key`].
+//! and are placed with [`super::locate_key`]. Every relative path is resolved
+//! against the main file's directory here ([`super::paths`]), once.
 
 use super::locate::{line_column, locate_key, nearest_key};
+use super::paths::{config_dir, Resolved};
 use super::{Config, Fragment};
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -102,6 +104,10 @@ pub struct SourceFile {
 #[derive(Debug, Clone)]
 pub struct Sources {
     pub files: Vec<SourceFile>,
+    /// The config's path keys as resolved by [`load_sources`] (none for
+    /// [`Sources::single`], whose config keeps its paths as written), and the
+    /// warnings about paths older releases read from the working directory.
+    pub resolved: Resolved,
 }
 
 impl Sources {
@@ -114,12 +120,18 @@ impl Sources {
                 usage_plans: 0..config.usage_plans.len(),
                 subscribers: 0..config.subscribers.len(),
             }],
+            resolved: Resolved::default(),
         }
     }
 
     /// The main file.
     pub fn main_path(&self) -> &Path {
         &self.files[0].path
+    }
+
+    /// The absolute directory of the main file, which relative paths follow.
+    pub fn config_dir(&self) -> PathBuf {
+        config_dir(self.main_path())
     }
 
     /// An error at a key of the merged configuration, placed in the file the
@@ -190,16 +202,23 @@ fn parse_fragment_cached(path: &Path, text: &str) -> Result<Fragment, ConfigErro
     Ok(fragment)
 }
 
-/// Reads the main file and every file it includes (paths relative to the main
-/// file's directory); included `usage_plans` and `subscribers` are appended to
-/// the main file's.
+/// Reads the main file and every file it includes; included `usage_plans`
+/// and `subscribers` are appended to the main file's. Every relative path of
+/// the config (`include` too) is made absolute against the main file's
+/// directory ([`super::paths`]).
 pub fn load_sources(path: &Path) -> Result<(Config, Sources), ConfigError> {
     let (mut config, text) = load_file(path)?;
     let mut sources = Sources::single(path, &text, &config);
-    let base = path.parent().unwrap_or(Path::new("."));
-    for (i, name) in config.include.clone().iter().enumerate() {
-        let included = base.join(name);
-        if sources.files.iter().any(|f| f.path == included) {
+    let written = config.include.clone();
+    let cwd = std::env::current_dir().ok();
+    sources.resolved = super::paths::resolve(&mut config, &sources.config_dir(), cwd.as_deref())
+        .map_err(|(key, message)| ConfigError::at_key(path, &text, &key, message))?;
+    let main = sources
+        .config_dir()
+        .join(path.file_name().unwrap_or_default());
+    for (i, (name, included)) in written.iter().zip(config.include.clone()).enumerate() {
+        let included = PathBuf::from(included);
+        if included == main || sources.files[1..].iter().any(|f| f.path == included) {
             return Err(ConfigError::at_key(
                 path,
                 &text,
