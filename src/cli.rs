@@ -253,6 +253,23 @@ pub fn summary(path: &std::path::Path, snapshot: &Snapshot) -> String {
             let _ = writeln!(s, "  {}", file.display());
         }
     }
+    let mut paths: Vec<(&str, &std::path::Path)> = snapshot
+        .paths
+        .iter()
+        .map(|p| (p.key.as_str(), p.path.as_path()))
+        .collect();
+    if snapshot.has_quotas() && !paths.iter().any(|(key, _)| *key == "state_dir") {
+        paths.push(("state_dir (default)", snapshot.state_dir.as_path()));
+    }
+    if !paths.is_empty() {
+        let _ = writeln!(
+            s,
+            "paths (relative ones follow the config file's directory):"
+        );
+        for (key, path) in paths {
+            let _ = writeln!(s, "  {key} = {}", path.display());
+        }
+    }
     for warning in &snapshot.warnings {
         let _ = writeln!(s, "warning: {warning}");
     }

@@ -39,6 +39,8 @@
 //! | concern | file |
 //! |---|---|
 //! | config as written (serde data), loading, error locations | `config/mod.rs`, `config/load.rs`, `config/locate.rs` |
+//! | relative paths made absolute against the config file's directory | `config/paths.rs` |
+//! | serde's error messages in operator words | `config/words.rs` |
 //! | SHA-256 digests of config files and tokens | `config/digest.rs` |
 //! | compiled immutable snapshot, routes, back ends, stock answers | `snapshot/mod.rs`, `snapshot/routes.rs`, `snapshot/backend.rs`, `snapshot/stock.rs` |
 //! | listening addresses that cannot be bound together | `snapshot/addresses.rs` |

@@ -231,3 +231,158 @@ fn run_with_unusable_paths_is_refused() {
         );
     }
 }
+
+// Rule: a value of the wrong type or shape is refused in the operator's
+// words (what the key takes, with an example, and what was found), naming
+// the file, line and key; so is a TOML syntax error, with the nearest key.
+#[test]
+fn wrong_types_are_refused_in_operator_words() {
+    let route = |backend_extra: &str, route_extra: &str| {
+        format!("{LISTENER}[[deployments]]\nname = \"api\"\nlistener = \"public\"\n[[deployments.routes]]\npath = \"/a\"\n{route_extra}backend = {{ type = \"stock\", status = 200{backend_extra} }}\n")
+    };
+    let plan = |quota: &str| {
+        format!("{LISTENER}{ROUTE}[[usage_plans]]\nname = \"gold\"\n[[usage_plans.entitlements]]\nname = \"e\"\ndeployments = [\"api\"]\nquota = {{ {quota} }}\n")
+    };
+    let cases: Vec<(String, usize, &str, &str)> = vec![
+        (
+            format!("[timeouts]\nhead = \"fast\"\n{LISTENER}{ROUTE}"),
+            2,
+            "timeouts.head",
+            "expected a number of seconds, like 15 or 0.5; found text \"fast\"",
+        ),
+        (
+            format!("[upstream]\nidle_timeout = true\n{LISTENER}{ROUTE}"),
+            2,
+            "upstream.idle_timeout",
+            "expected a number of seconds, like 15 or 0.5; found true",
+        ),
+        (
+            format!("[limits]\nmax_head_bytes = \"8k\"\n{LISTENER}{ROUTE}"),
+            2,
+            "limits.max_head_bytes",
+            "expected a whole number (0 or more), like 8192; found text \"8k\"",
+        ),
+        (
+            format!("[limits]\nmax_body_bytes = -5\n{LISTENER}{ROUTE}"),
+            2,
+            "limits.max_body_bytes",
+            "expected a whole number (0 or more), like 8192; found -5",
+        ),
+        (
+            format!("{LISTENER}max_connections_per_ip = 1.5\n{ROUTE}"),
+            4,
+            "listeners[0].max_connections_per_ip",
+            "expected a whole number from 0 to 4294967295, like 100; found 1.5",
+        ),
+        (
+            route(", read_timeout = \"10s\"", ""),
+            9,
+            "deployments[0].routes[0].backend.read_timeout",
+            "expected a number of seconds, like 15 or 0.5; found text \"10s\"",
+        ),
+        (
+            route("", "").replace("status = 200", "status = \"OK\""),
+            9,
+            "deployments[0].routes[0].backend.status",
+            "expected a whole number from 0 to 65535, like 200; found text \"OK\"",
+        ),
+        (
+            route(", headers = [\"X-A: 1\"]", ""),
+            9,
+            "deployments[0].routes[0].backend.headers",
+            "expected a table, like { name = \"value\" }; found a list",
+        ),
+        (
+            route("", "methods = \"GET\"\n"),
+            9,
+            "deployments[0].routes[0].methods",
+            "expected a list in square brackets, like [\"a\", \"b\"]; found text \"GET\"",
+        ),
+        (
+            route("", "authorization = \"everyone\"\n"),
+            9,
+            "deployments[0].routes[0].authorization",
+            "expected \"anonymous\", \"authenticated\" or { any_of = [\"scope\", ...] }",
+        ),
+        (
+            route("", "").replace("type = \"stock\"", "type = \"ftp\""),
+            9,
+            "deployments[0].routes[0].backend.type",
+            "\"ftp\" is not accepted here; expected \"http\" or \"stock\"",
+        ),
+        (
+            format!("{LISTENER}name = 7\n{ROUTE}").replace("name = \"public\"\n", ""),
+            3,
+            "listeners[0].name",
+            "expected text in double quotes, like \"...\"; found 7",
+        ),
+        (
+            format!("{LISTENER}tls = {{ certificates = [], client_auth = {{ ca = \"ca.pem\", required = \"yes\" }} }}\n{ROUTE}"),
+            4,
+            "listeners[0].tls.client_auth.required",
+            "expected true or false (without quotes); found text \"yes\"",
+        ),
+        (
+            format!("limits = 5\n{LISTENER}{ROUTE}"),
+            1,
+            "limits",
+            "expected a table: a [section] or { key = value, ... }; found 5",
+        ),
+        (
+            format!("{LISTENER}[[deployments]]\nname = \"api\"\nlistener = \"public\"\nrate_limit = {{ requests_per_second = \"lots\" }}\n"),
+            7,
+            "deployments[0].rate_limit.requests_per_second",
+            "expected a number of requests per second, like 100 or 0.5; found text \"lots\"",
+        ),
+        (
+            plan("limit = 1.5, period = \"day\""),
+            16,
+            "usage_plans[0].entitlements[0].quota.limit",
+            "expected a whole number (0 or more), like 100; found 1.5",
+        ),
+        (
+            plan("limit = 10, period = \"weekly\""),
+            16,
+            "usage_plans[0].entitlements[0].quota.period",
+            "\"weekly\" is not accepted here; expected \"minute\", \"hour\", \"day\", \"week\" or \"month\"",
+        ),
+        (
+            format!("{LISTENER}port = 80\n{ROUTE}"),
+            4,
+            "listeners[0].port",
+            "unknown key `port`; the keys here are",
+        ),
+        (
+            format!("{LISTENER}address = 127.0.0.1:80\n{ROUTE}").replace("address = \"127.0.0.1:0\"\n", ""),
+            3,
+            "listeners[0].address",
+            "not a number; text must be in double quotes, like \"value\"",
+        ),
+        (
+            format!("{LISTENER}name = public\n{ROUTE}").replace("name = \"public\"\n", ""),
+            3,
+            "listeners[0].name",
+            "text must be in double quotes, like \"value\"",
+        ),
+        (
+            format!("[limits]\nmax_headers = 10\nmax_headers = 20\n{LISTENER}{ROUTE}"),
+            3,
+            "limits.max_headers",
+            "this key is given twice",
+        ),
+        (
+            format!("[limits\n{LISTENER}{ROUTE}"),
+            1,
+            "limits",
+            "unclosed table, expected `]`",
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gateway.toml");
+    for (config, line, key, message) in &cases {
+        std::fs::write(&path, config).unwrap();
+        let at = format!("gateway.toml: line {line}, column ");
+        let named = format!(": key `{key}`: {message}");
+        assert_refused(key, &check_file(&path), &[&at, &named]);
+    }
+}

@@ -2,10 +2,15 @@
 //! column and key.
 //!
 //! Parse errors come from `toml` (which knows the byte span); the key path comes
-//! from `serde_path_to_error`. Semantic errors found later by the snapshot
-//! compiler carry a key path too and are placed with [`super::locate_key`].
+//! from `serde_path_to_error` (for a syntax error, the nearest key from
+//! [`super::locate`]); messages are put in operator words by [`super::words`].
+//! Semantic errors found later by the snapshot compiler carry a key path too
+//! and are placed with [`super::locate_key`]. Every relative path is resolved
+//! against the main file's directory here ([`super::paths`]), once.
 
-use super::{locate_key, Config, Fragment};
+use super::locate::{line_column, locate_key, nearest_key};
+use super::paths::{config_dir, Resolved};
+use super::{Config, Fragment};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::fmt;
@@ -99,6 +104,10 @@ pub struct SourceFile {
 #[derive(Debug, Clone)]
 pub struct Sources {
     pub files: Vec<SourceFile>,
+    /// The config's path keys as resolved by [`load_sources`] (none for
+    /// [`Sources::single`], whose config keeps its paths as written), and the
+    /// warnings about paths older releases read from the working directory.
+    pub resolved: Resolved,
 }
 
 impl Sources {
@@ -111,12 +120,18 @@ impl Sources {
                 usage_plans: 0..config.usage_plans.len(),
                 subscribers: 0..config.subscribers.len(),
             }],
+            resolved: Resolved::default(),
         }
     }
 
     /// The main file.
     pub fn main_path(&self) -> &Path {
         &self.files[0].path
+    }
+
+    /// The absolute directory of the main file, which relative paths follow.
+    pub fn config_dir(&self) -> PathBuf {
+        config_dir(self.main_path())
     }
 
     /// An error at a key of the merged configuration, placed in the file the
@@ -187,16 +202,23 @@ fn parse_fragment_cached(path: &Path, text: &str) -> Result<Fragment, ConfigErro
     Ok(fragment)
 }
 
-/// Reads the main file and every file it includes (paths relative to the main
-/// file's directory); included `usage_plans` and `subscribers` are appended to
-/// the main file's.
+/// Reads the main file and every file it includes; included `usage_plans`
+/// and `subscribers` are appended to the main file's. Every relative path of
+/// the config (`include` too) is made absolute against the main file's
+/// directory ([`super::paths`]).
 pub fn load_sources(path: &Path) -> Result<(Config, Sources), ConfigError> {
     let (mut config, text) = load_file(path)?;
     let mut sources = Sources::single(path, &text, &config);
-    let base = path.parent().unwrap_or(Path::new("."));
-    for (i, name) in config.include.clone().iter().enumerate() {
-        let included = base.join(name);
-        if sources.files.iter().any(|f| f.path == included) {
+    let written = config.include.clone();
+    let cwd = std::env::current_dir().ok();
+    sources.resolved = super::paths::resolve(&mut config, &sources.config_dir(), cwd.as_deref())
+        .map_err(|(key, message)| ConfigError::at_key(path, &text, &key, message))?;
+    let main = sources
+        .config_dir()
+        .join(path.file_name().unwrap_or_default());
+    for (i, (name, included)) in written.iter().zip(config.include.clone()).enumerate() {
+        let included = PathBuf::from(included);
+        if included == main || sources.files[1..].iter().any(|f| f.path == included) {
             return Err(ConfigError::at_key(
                 path,
                 &text,
@@ -248,14 +270,15 @@ fn from_toml(
     error: &toml::de::Error,
     path: Option<String>,
 ) -> ConfigError {
-    let message = error.message().trim().to_string();
+    let raw = error.message().trim();
     let key = path
         .filter(|p| !p.is_empty() && p != ".")
-        .map(|p| match unknown_field(&message) {
+        .map(|p| match unknown_field(raw) {
             Some(field) if !p.ends_with(field) => format!("{p}.{field}"),
             _ => p,
         })
-        .or_else(|| unknown_field(&message).map(str::to_string));
+        .or_else(|| unknown_field(raw).map(str::to_string))
+        .or_else(|| error.span().and_then(|span| nearest_key(text, span.start)));
     let position = error
         .span()
         .map(|span| line_column(text, span.start))
@@ -264,8 +287,8 @@ fn from_toml(
         file: file.to_path_buf(),
         line: position.map(|p| p.0),
         column: position.map(|p| p.1),
+        message: super::words::reword(raw, key.as_deref()),
         key,
-        message,
     }
 }
 
@@ -273,20 +296,6 @@ fn from_toml(
 fn unknown_field(message: &str) -> Option<&str> {
     let rest = message.strip_prefix("unknown field `")?;
     rest.split('`').next()
-}
-
-/// 1-based line and column (in characters) of byte `offset` in `text`.
-pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = text.get(..offset).unwrap_or(text);
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
-    let column = before
-        .get(line_start..)
-        .map(|s| s.chars().count())
-        .unwrap_or(0)
-        + 1;
-    (line, column)
 }
 
 #[cfg(test)]
@@ -323,11 +332,5 @@ mod tests {
     fn syntax_error_has_line() {
         let err = parse("[limits\n").unwrap_err();
         assert_eq!(err.line, Some(1));
-    }
-
-    // Line and column count from 1.
-    #[test]
-    fn line_column_counts_from_one() {
-        assert_eq!(line_column("ab\ncd", 4), (2, 2));
     }
 }

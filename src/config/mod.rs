@@ -3,16 +3,22 @@
 //! First stage of the config pipeline (`TOML → Config → Snapshot`). Everything
 //! here mirrors the TOML keys one to one (`deny_unknown_fields` everywhere, so a
 //! typo is an error, not a silently ignored key). Validation, name resolution and
-//! anything derived belong to [`crate::snapshot`], never here.
+//! anything derived belong to [`crate::snapshot`], never here. Loading does two
+//! things beyond parsing: relative paths become absolute against the config
+//! file's directory ([`paths`]), and errors are located and worded for the
+//! operator (`locate.rs`, `words.rs`).
 
 pub mod digest;
 mod load;
 mod locate;
+pub mod paths;
 mod policies;
 mod usage;
+mod words;
 
 pub use load::{load_file, load_sources, parse_str, ConfigError, SourceFile, Sources};
 pub use locate::locate_key;
+pub use paths::{Resolved, ResolvedPath};
 pub use policies::*;
 pub use usage::{
     Client, DeploymentRateLimit, DeploymentUsagePlans, Entitlement, Fragment, OnBreach, Quota,
@@ -42,7 +48,7 @@ pub struct Config {
     pub listeners: Vec<Listener>,
     #[serde(default)]
     pub deployments: Vec<Deployment>,
-    /// Files (relative to this one) holding more `usage_plans` and `subscribers`.
+    /// Files (relative to this one's directory) holding more `usage_plans` and `subscribers`.
     #[serde(default)]
     pub include: Vec<String>,
     /// Where quota counts are kept across restarts (relative to this file's
@@ -82,7 +88,8 @@ pub fn default_admin() -> String {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccessLogConfig {
-    /// A file path (appended to; reopened on SIGUSR1 or when rotated away) or `"stdout"`.
+    /// A file path (relative to the config file's directory; appended to;
+    /// reopened on SIGUSR1 or when rotated away) or `"stdout"`.
     pub path: String,
 }
 
@@ -204,7 +211,8 @@ fn default_handshake_timeout() -> f64 {
     10.0
 }
 
-/// A PEM certificate chain and its PEM private key (paths).
+/// A PEM certificate chain and its PEM private key (paths, relative to the
+/// config file's directory).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CertificateFiles {
@@ -326,7 +334,8 @@ pub struct Backend {
     pub send_timeout: Option<f64>,
     /// https: verify the back end's certificate (default true).
     pub tls_verify: Option<bool>,
-    /// https: extra PEM CA certificates trusted besides the system store.
+    /// https: extra PEM CA certificates trusted besides the system store
+    /// (this and the two below: paths relative to the config file's directory).
     pub ca: Option<String>,
     /// https: PEM client certificate chain presented to the back end.
     pub client_cert: Option<String>,

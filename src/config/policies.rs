@@ -72,14 +72,14 @@ pub struct PublicKeys {
     /// static_keys: keys written inline (PEM or JWK), each with its `kid`.
     #[serde(default)]
     pub keys: Vec<StaticKey>,
-    /// static_keys: a JWKS JSON file (relative to the config file).
+    /// static_keys: a JWKS JSON file (relative to the config file's directory).
     pub jwks_file: Option<String>,
     /// remote_jwks: `https://` URL of the JWKS.
     pub uri: Option<String>,
     /// remote_jwks: how long fetched keys are used before a refresh (default `"1h"`).
     pub max_cache_duration: Option<String>,
     /// remote_jwks: PEM file of the CA certificates to trust instead of the
-    /// public web roots.
+    /// public web roots (relative to the config file's directory).
     pub ca_file: Option<String>,
 }
 
@@ -102,7 +102,7 @@ pub struct StaticKey {
     pub alg: Option<String>,
     /// pem: the key text.
     pub key: Option<String>,
-    /// pem: a file holding the key (relative to the config file).
+    /// pem: a file holding the key (relative to the config file's directory).
     pub key_file: Option<String>,
     pub kty: Option<String>,
     #[serde(rename = "use")]

@@ -8,7 +8,6 @@ use super::{
     DeploymentPolicies, RoutePolicies,
 };
 use crate::config::{Deployment, HeaderTransformConfig, Route};
-use std::path::Path;
 
 type CompileError = (String, String);
 
@@ -17,11 +16,9 @@ fn under(table: &str) -> impl Fn(CompileError) -> CompileError + '_ {
     move |(k, m)| (format!("{table}.{k}"), m)
 }
 
-/// A deployment's request policies; relative key files resolve against `base`.
-pub fn deployment_policies(
-    deployment: &Deployment,
-    base: &Path,
-) -> Result<DeploymentPolicies, CompileError> {
+/// A deployment's request policies (key files are read from the paths as
+/// they are: loading made them absolute).
+pub fn deployment_policies(deployment: &Deployment) -> Result<DeploymentPolicies, CompileError> {
     let same = |k: &str| k.to_string();
     Ok(DeploymentPolicies {
         network: match &deployment.network {
@@ -32,7 +29,7 @@ pub fn deployment_policies(
             None => None,
         },
         authentication: match &deployment.authentication {
-            Some(a) => Some(auth::compile(a, base).map_err(under("authentication"))?),
+            Some(a) => Some(auth::compile(a).map_err(under("authentication"))?),
             None => None,
         },
         cors: match &deployment.cors {

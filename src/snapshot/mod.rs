@@ -103,6 +103,8 @@ pub struct Snapshot {
     pub max_subscriber_series: usize,
     /// Every file the configuration was read from (the main file first).
     pub files: Vec<PathBuf>,
+    /// Every path key of the configuration and the absolute path it names.
+    pub paths: Vec<crate::config::ResolvedPath>,
     /// Non-fatal findings (unresolvable hosts, ...), for `check` and the log.
     pub warnings: Vec<String>,
     /// What this snapshot defines, computed once when first asked for.
@@ -165,6 +167,9 @@ pub type SnapshotStore = Arc<ArcSwap<Snapshot>>;
 
 impl Snapshot {
     /// Validates `config` (whose text is `source`, read from `file`) and compiles it.
+    /// Its paths are used as they are: [`crate::config::load_sources`] makes
+    /// them absolute; a config from [`crate::config::parse_str`] keeps them
+    /// as written.
     pub fn compile(config: &Config, source: &str, file: &Path) -> Result<Snapshot, ConfigError> {
         Snapshot::compile_sources(config, &Sources::single(file, source, config))
     }
@@ -216,7 +221,7 @@ impl Snapshot {
                 )
             })?,
         };
-        let mut warnings = Vec::new();
+        let mut warnings = sources.resolved.warnings.clone();
         let listeners = compile_listeners(config, &err, &mut warnings)?;
         let mut deployments = Vec::with_capacity(config.deployments.len());
         for (i, d) in config.deployments.iter().enumerate() {
@@ -251,9 +256,8 @@ impl Snapshot {
                     "must start with `/` and hold no parameters".into(),
                 ));
             }
-            let base = sources.main_path().parent().unwrap_or(Path::new("."));
-            let policies = crate::policy::compile::deployment_policies(d, base)
-                .map_err(|(k, m)| err(key(&k), m))?;
+            let policies =
+                crate::policy::compile::deployment_policies(d).map_err(|(k, m)| err(key(&k), m))?;
             deployments.push(DeploymentSpec {
                 name: d.name.clone(),
                 listener,
@@ -272,14 +276,14 @@ impl Snapshot {
         let names: Vec<&str> = deployments.iter().map(|d| d.name.as_str()).collect();
         let usage = usage::compile_usage(config, &names, &mut warnings)
             .map_err(|(key, message)| err(key, message))?;
-        let base = sources.main_path().parent().unwrap_or(Path::new("."));
+        // Paths are used as they are: loading made them absolute.
         let state_dir = match (&config.state_dir, std::env::var_os("STATE_DIRECTORY")) {
             (Some(dir), _) if dir.is_empty() => {
                 return Err(err("state_dir".into(), "must be a directory path".into()))
             }
-            (Some(dir), _) => base.join(dir),
+            (Some(dir), _) => PathBuf::from(dir),
             (None, Some(systemd)) if !systemd.is_empty() => PathBuf::from(systemd),
-            (None, _) => base.join("state"),
+            (None, _) => sources.config_dir().join("state"),
         };
         let admin = match config.admin.as_str() {
             "" => None,
@@ -324,6 +328,7 @@ impl Snapshot {
             state_dir,
             max_subscriber_series: config.metrics.max_subscriber_series,
             files: sources.files.iter().map(|f| f.path.clone()).collect(),
+            paths: sources.resolved.paths.clone(),
             warnings,
             inventory: std::sync::OnceLock::new(),
         })

@@ -13,7 +13,6 @@ use crate::config::{KeyFormat, StaticKey};
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use std::collections::HashMap;
-use std::path::Path;
 use std::str::FromStr;
 
 /// One key, ready to verify.
@@ -94,17 +93,18 @@ impl KeySet {
         Ok(notes)
     }
 
-    /// Adds the inline keys of a `static_keys` config; `base` resolves `key_file`.
-    pub fn add_static(&mut self, keys: &[StaticKey], base: &Path) -> Result<(), (usize, String)> {
+    /// Adds the inline keys of a `static_keys` config (a `key_file` path is
+    /// used as it is: loading made it absolute).
+    pub fn add_static(&mut self, keys: &[StaticKey]) -> Result<(), (usize, String)> {
         for (i, key) in keys.iter().enumerate() {
-            let compiled = static_key(key, base).map_err(|e| (i, e))?;
+            let compiled = static_key(key).map_err(|e| (i, e))?;
             self.insert(key.kid.clone(), compiled).map_err(|e| (i, e))?;
         }
         Ok(())
     }
 }
 
-fn static_key(key: &StaticKey, base: &Path) -> Result<VerifyKey, String> {
+fn static_key(key: &StaticKey) -> Result<VerifyKey, String> {
     if key.kid.is_empty() {
         return Err("kid must not be empty".into());
     }
@@ -117,7 +117,7 @@ fn static_key(key: &StaticKey, base: &Path) -> Result<VerifyKey, String> {
         KeyFormat::Pem => {
             let text = match (&key.key, &key.key_file) {
                 (Some(text), None) => text.clone(),
-                (None, Some(file)) => std::fs::read_to_string(base.join(file))
+                (None, Some(file)) => std::fs::read_to_string(file)
                     .map_err(|e| format!("cannot read key_file `{file}`: {e}"))?,
                 _ => return Err("a pem key needs exactly one of `key` or `key_file`".into()),
             };

@@ -25,7 +25,6 @@ use claims::{ClaimChecks, ClaimRule};
 use jwt::{KeySource, Verifier};
 use keys::KeySet;
 use remote_jwks::RemoteSpec;
-use std::path::Path;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -197,8 +196,9 @@ pub fn now_seconds() -> u64 {
 const MAX_SKEW: Duration = Duration::from_secs(300);
 
 /// Compiles a deployment's `authentication`; errors are `(key suffix, message)`
-/// with keys relative to the `authentication` table. `base` resolves files.
-pub fn compile(config: &Authentication, base: &Path) -> Result<Authenticator, (String, String)> {
+/// with keys relative to the `authentication` table. Key files are read from
+/// their paths as they are (loading made them absolute).
+pub fn compile(config: &Authentication) -> Result<Authenticator, (String, String)> {
     let fail = |k: &str, m: String| (k.to_string(), m);
     let location = match (&config.token_query_param, &config.token_header) {
         (Some(_), Some(_)) => {
@@ -267,7 +267,7 @@ pub fn compile(config: &Authentication, base: &Path) -> Result<Authenticator, (S
         skew: skew.as_secs(),
         rules,
     };
-    let keys = compile_keys(config, base)?;
+    let keys = compile_keys(config)?;
     Ok(Authenticator {
         location,
         verifier: Verifier { keys, checks },
@@ -277,7 +277,7 @@ pub fn compile(config: &Authentication, base: &Path) -> Result<Authenticator, (S
     })
 }
 
-fn compile_keys(config: &Authentication, base: &Path) -> Result<KeySource, (String, String)> {
+fn compile_keys(config: &Authentication) -> Result<KeySource, (String, String)> {
     let pk = &config.public_keys;
     let fail = |k: &str, m: String| (format!("public_keys.{k}"), m);
     match pk.kind {
@@ -289,10 +289,10 @@ fn compile_keys(config: &Authentication, base: &Path) -> Result<KeySource, (Stri
                 ));
             }
             let mut set = KeySet::default();
-            set.add_static(&pk.keys, base)
+            set.add_static(&pk.keys)
                 .map_err(|(i, m)| fail(&format!("keys[{i}]"), m))?;
             if let Some(file) = &pk.jwks_file {
-                let text = std::fs::read_to_string(base.join(file))
+                let text = std::fs::read_to_string(file)
                     .map_err(|e| fail("jwks_file", format!("cannot read `{file}`: {e}")))?;
                 set.add_jwks(&text).map_err(|m| fail("jwks_file", m))?;
             }
@@ -330,7 +330,7 @@ fn compile_keys(config: &Authentication, base: &Path) -> Result<KeySource, (Stri
             };
             let spec = RemoteSpec {
                 uri,
-                ca_file: pk.ca_file.as_ref().map(|f| base.join(f)),
+                ca_file: pk.ca_file.as_ref().map(std::path::PathBuf::from),
                 refresh,
             };
             let remote = remote_jwks::fetcher(spec).map_err(|m| fail("ca_file", m))?;
