@@ -158,6 +158,7 @@ fn load_main(args: LoadArgs) -> anyhow::Result<()> {
                 label: &result.label,
                 percentiles: &result.percentiles,
                 per_second: &result.per_second,
+                elapsed_s: result.elapsed_s,
             }],
         };
         std::fs::write(path, html::render(&page))

@@ -12,6 +12,8 @@ pub struct Series<'a> {
     pub label: &'a str,
     pub percentiles: &'a [PercentilePoint],
     pub per_second: &'a [u64],
+    /// How long the run lasted: the last second's bucket is usually partial.
+    pub elapsed_s: f64,
 }
 
 /// A whole page.
@@ -129,13 +131,7 @@ fn percentile_label(decade: usize) -> String {
 fn rate_plot(s: &mut String, series: &[Series]) {
     let points: Vec<Vec<(f64, f64)>> = series
         .iter()
-        .map(|one| {
-            one.per_second
-                .iter()
-                .enumerate()
-                .map(|(second, n)| (second as f64 + 1.0, *n as f64))
-                .collect()
-        })
+        .map(|one| rate_points(one.per_second, one.elapsed_s))
         .collect();
     let x_max = points.iter().flatten().map(|p| p.0).fold(1.0f64, f64::max);
     let y_max = nice_ceiling(points.iter().flatten().map(|p| p.1).fold(0.0, f64::max));
@@ -153,6 +149,28 @@ fn rate_plot(s: &mut String, series: &[Series]) {
         &points,
         series,
     );
+}
+
+/// Requests per second at the end of each second: whole seconds as counted;
+/// a last, partial second is scaled to its length (a run that ended 0.3 s
+/// into it did not slow down to 30%), and left out when it is too short to
+/// give a rate (under half a second).
+fn rate_points(per_second: &[u64], elapsed_s: f64) -> Vec<(f64, f64)> {
+    per_second
+        .iter()
+        .enumerate()
+        .filter_map(|(second, n)| {
+            let start = second as f64;
+            let covered = (elapsed_s - start).clamp(0.0, 1.0);
+            if covered >= 1.0 || elapsed_s <= 0.0 {
+                Some((start + 1.0, *n as f64))
+            } else if covered >= 0.5 {
+                Some((start + covered, *n as f64 / covered))
+            } else {
+                None
+            }
+        })
+        .collect()
 }
 
 /// A round number at or above `v` (1, 2 or 5 times a power of ten).
@@ -274,6 +292,24 @@ fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // A partial last second is scaled to its length, or left out when shorter
+    // than half a second; whole seconds are plotted as counted.
+    #[test]
+    fn partial_last_second_is_not_a_drop() {
+        assert_eq!(
+            (
+                rate_points(&[100, 100, 50], 2.5),
+                rate_points(&[100, 100, 20], 2.2),
+                rate_points(&[100, 100], 2.0),
+            ),
+            (
+                vec![(1.0, 100.0), (2.0, 100.0), (2.5, 100.0)],
+                vec![(1.0, 100.0), (2.0, 100.0)],
+                vec![(1.0, 100.0), (2.0, 100.0)],
+            )
+        );
+    }
 
     // The x axis is labelled 0%, 90%, 99%, 99.9%, ...
     #[test]

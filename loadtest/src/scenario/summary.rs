@@ -291,6 +291,7 @@ pub fn write(
                 label: &s.peer,
                 percentiles: &s.result.percentiles,
                 per_second: &s.result.per_second,
+                elapsed_s: s.result.elapsed_s,
             })
             .collect(),
     };
