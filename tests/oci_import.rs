@@ -413,3 +413,33 @@ fn mutated_exports_never_panic() {
         }
     }
 }
+
+// Rule: the result is compiled as `check` would: two deployments whose
+// routes collide on the one listener are a finding (so --strict fails); the
+// same deployment given twice is an error naming the second one's `id`.
+#[test]
+fn collisions_are_reported_and_repeats_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let vars = [("__UPSTREAM__", "127.0.0.1:9".to_string())];
+    let first = fixture(dir.path(), "seed/deployment.json", &vars);
+    let text = std::fs::read_to_string(&first).unwrap();
+    let second = dir.path().join("other-deployment.json");
+    std::fs::write(&second, text.replace("deploymenthello", "deploymentother")).unwrap();
+    let out = dir.path().join("out.toml");
+    let run = import(&[&first, &second], &["--strict"], &out);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("`portcullis check` refuses the result")
+            && run.stderr.contains("repeats methods"),
+        "{}",
+        run.stderr
+    );
+    let run = import(&[&first, &first], &[], &dir.path().join("twice.toml"));
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("$.data.id: this deployment is given twice"),
+        "{}",
+        run.stderr
+    );
+}

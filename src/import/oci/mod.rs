@@ -6,8 +6,9 @@
 //! [`request_policies`], [`route_policies`], [`backend`], [`jwt`], [`cors`],
 //! [`headers`]) so that usage plans ([`usage_plans`]) can map their targets'
 //! OCIDs to names, then subscribers ([`subscribers`]) map their plans' OCIDs.
-//! The result ([`model`]) is written as TOML ([`writer`]) and read back with
-//! the config parser before it is handed out. Whatever could not be carried
+//! The result ([`model`]) is written as TOML ([`writer`]), read back with
+//! the config parser and compiled as `portcullis check` would (a refusal is a
+//! finding) before it is handed out. Whatever could not be carried
 //! over is a [`Finding`] ([`report`]): on stderr, and as a comment in place.
 //!
 //! It never touches a running gateway and never reaches the network.
@@ -96,7 +97,11 @@ pub fn import(options: &Options) -> Result<Imported, ImportError> {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "deployment".to_string());
         for (loc, item) in json::objects(&value, &Loc::root(&file), &mut output.findings)? {
+            let id_loc = loc.key("id");
             let out = deployment::deployment(loc, item, listener, &fallback, &mut names)?;
+            if out.id.is_some() && output.deployments.iter().any(|d| d.id == out.id) {
+                return Err(ImportError::at(&id_loc, "this deployment is given twice"));
+            }
             output.deployments.push(out);
         }
     }
@@ -109,7 +114,11 @@ pub fn import(options: &Options) -> Result<Imported, ImportError> {
     for path in &options.usage_plans {
         let (file, value) = read(path)?;
         for (loc, item) in json::objects(&value, &Loc::root(&file), &mut output.findings)? {
+            let id_loc = loc.key("id");
             let out = usage_plans::plan(loc, item, &deployment_ids, &mut names)?;
+            if out.id.is_some() && output.plans.iter().any(|p| p.id == out.id) {
+                return Err(ImportError::at(&id_loc, "this usage plan is given twice"));
+            }
             output.plans.push(out);
         }
     }
@@ -127,17 +136,45 @@ pub fn import(options: &Options) -> Result<Imported, ImportError> {
             output.subscribers.push(out);
         }
     }
+    if let Some(refusal) = check(&writer::write(&output))? {
+        output.findings.push(refusal);
+    }
     let report = Report {
         findings: output.findings(),
     };
     output.header = header(options, &report);
     let toml = writer::write(&output);
-    crate::config::parse_str(&toml, Path::new("imported.toml")).map_err(|e| {
+    Ok(Imported { toml, report })
+}
+
+/// Reads `toml` back with the config parser (a failure is an importer bug)
+/// and compiles it as `portcullis check` would; a refusal there (routes of
+/// two deployments that collide on the one listener, say) is a finding.
+/// Configs with a remote JWKS are not compiled: that would start fetching it.
+fn check(toml: &str) -> Result<Option<Finding>, ImportError> {
+    let file = Path::new("imported.toml");
+    let config = crate::config::parse_str(toml, file).map_err(|e| {
         ImportError::plain(format!(
             "the imported config does not read back (an importer bug; please report it): {e}"
         ))
     })?;
-    Ok(Imported { toml, report })
+    let remote = config.deployments.iter().any(|d| {
+        d.authentication
+            .as_ref()
+            .is_some_and(|a| a.public_keys.kind == crate::config::PublicKeysKind::RemoteJwks)
+    });
+    if remote {
+        return Ok(None);
+    }
+    Ok(crate::snapshot::Snapshot::compile(&config, toml, file)
+        .err()
+        .map(|e| {
+            let at = e.key.map(|k| format!("`{k}`: ")).unwrap_or_default();
+            Finding::new(
+                Loc::root("imported config"),
+                format!("`portcullis check` refuses the result: {at}{}", e.message),
+            )
+        }))
 }
 
 /// Reads and parses one input file; returns its name as messages show it.
