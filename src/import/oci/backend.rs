@@ -270,3 +270,31 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod http_tests {
+    use super::backend;
+    use crate::import::oci::json::Obj;
+    use crate::import::oci::report::Loc;
+    use serde_json::json;
+
+    // Timeouts carry over, and a disabled certificate check becomes tls_verify = false.
+    #[test]
+    fn http_backend_keys() {
+        let value = json!({"type": "HTTP_BACKEND", "url": "https://oic.example.com/ic/${request.path[id]}",
+            "connectTimeoutInSeconds": 5, "readTimeoutInSeconds": 30.5, "isSslVerifyDisabled": true});
+        let obj = Obj::new(&value, Loc::root("f"), "a back end").unwrap();
+        let mut findings = Vec::new();
+        let written = backend(obj, &["id".to_string()], None, &mut findings)
+            .unwrap()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            (written.as_str(), findings.len()),
+            (
+                "{ type = \"http\", url = \"https://oic.example.com/ic/{id}\", connect_timeout = 5.0, read_timeout = 30.5, tls_verify = false }",
+                0
+            )
+        );
+    }
+}

@@ -166,3 +166,38 @@ fn static_key(mut obj: Obj<'_>, findings: &mut Vec<Finding>) -> Result<Value> {
     obj.finish("StaticPublicKey", findings);
     Ok(table(pairs))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::jwt;
+    use crate::import::oci::json::Obj;
+    use crate::import::oci::report::Loc;
+    use serde_json::json;
+
+    // A remote JWKS keeps its URI and cache time; a disabled certificate check is a finding.
+    #[test]
+    fn remote_jwks() {
+        let value = json!({"type": "JWT_AUTHENTICATION", "issuers": ["https://idcs.example.com/"],
+            "audiences": ["oic"], "maxClockSkewInSeconds": 1.5,
+            "publicKeys": {"type": "REMOTE_JWKS", "uri": "https://idcs.example.com/admin/v1/SigningCert/jwk",
+                "maxCacheDurationInHours": 2, "isSslVerifyDisabled": true}});
+        let mut obj = Obj::new(&value, Loc::root("f"), "x").unwrap();
+        obj.raw("type");
+        let mut findings = Vec::new();
+        let (section, anonymous) = jwt(obj, &mut findings).unwrap();
+        assert_eq!(
+            (
+                section.as_inline().to_string(),
+                anonymous,
+                section.skipped,
+                findings.iter().map(|f| f.loc.path().to_string()).collect::<Vec<_>>(),
+            ),
+            (
+                "{ type = \"jwt\", issuers = [\"https://idcs.example.com/\"], audiences = [\"oic\"], max_clock_skew = \"1500ms\", public_keys = { type = \"remote_jwks\", uri = \"https://idcs.example.com/admin/v1/SigningCert/jwk\", max_cache_duration = \"2h\" } }".to_string(),
+                false,
+                false,
+                vec!["$.publicKeys.isSslVerifyDisabled".to_string()],
+            )
+        );
+    }
+}
