@@ -1,5 +1,6 @@
 //! The `portcullis` command line: `run` serves a config, `check` validates one
-//! and prints what it defines. The binary's `main` only calls [`main`].
+//! and prints what it defines, `import oci` writes one from OCI API Gateway
+//! exports ([`crate::import`]). The binary's `main` only calls [`main`].
 
 use crate::runtime::server::{self, compile_file, ServerOptions};
 use crate::service::preflight::DriverChoice;
@@ -64,6 +65,43 @@ pub enum Command {
     },
     /// Generate a random client token and print it with its SHA-256 (for `token_sha256`).
     Token,
+    /// Write a Portcullis config from another gateway's exported configuration.
+    Import {
+        #[command(subcommand)]
+        source: ImportSource,
+    },
+}
+
+/// The gateways `import` reads.
+#[derive(Debug, Subcommand)]
+pub enum ImportSource {
+    /// OCI API Gateway: deployments, usage plans and subscribers as the OCI CLI
+    /// prints them (`oci api-gateway deployment get`, `usage-plan get|list`,
+    /// `subscriber get|list`); the report of what was not carried over goes to stderr.
+    Oci {
+        /// A deployment (`deployment get`) or a bare deployment specification (repeatable).
+        #[arg(long = "deployment", value_name = "FILE")]
+        deployments: Vec<PathBuf>,
+        /// Usage plans (`usage-plan get` or `usage-plan list --all`).
+        #[arg(long, value_name = "FILE")]
+        usage_plans: Vec<PathBuf>,
+        /// Subscribers (`subscriber get` or `subscriber list --all`).
+        #[arg(long, value_name = "FILE")]
+        subscribers: Vec<PathBuf>,
+        /// The listener every deployment is put on.
+        #[arg(long, value_name = "NAME=ADDR", default_value = crate::import::oci::DEFAULT_LISTENER,
+              value_parser = crate::import::oci::parse_listener)]
+        listener: (String, String),
+        /// Write the config here instead of to stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Exit with status 2 when anything was not carried over as it was.
+        #[arg(long)]
+        strict: bool,
+        /// Write client tokens as given instead of as SHA-256 digests.
+        #[arg(long)]
+        plain_tokens: bool,
+    },
 }
 
 /// The `--driver` values.
@@ -138,6 +176,28 @@ pub fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Import {
+            source:
+                ImportSource::Oci {
+                    deployments,
+                    usage_plans,
+                    subscribers,
+                    listener,
+                    out,
+                    strict,
+                    plain_tokens,
+                },
+        } => crate::import::oci::run(
+            &crate::import::oci::Options {
+                deployments,
+                usage_plans,
+                subscribers,
+                listener,
+                plain_tokens,
+            },
+            out.as_deref(),
+            strict,
+        ),
         Command::Token => match crate::policy::usage::token::generate() {
             Ok(token) => {
                 println!("token        = \"{token}\"");

@@ -81,6 +81,7 @@
 //! | admin endpoint: health, readiness, config, usage, metrics | `admin/*.rs` |
 //! | systemd notify, startup checks, takeover, background threads | `service/` |
 //! | command line | `cli.rs` |
+//! | `import oci`: OCI API Gateway exports into a config, with a report of what did not carry over | `import/oci/` |
 
 #![forbid(unsafe_code)]
 
@@ -88,6 +89,7 @@ pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod import;
 pub mod io;
 pub mod net;
 pub mod policy;
