@@ -78,7 +78,7 @@ pub fn jwt(mut obj: Obj<'_>, findings: &mut Vec<Finding>) -> Result<(Section, bo
                 // Compiling a remote JWKS starts its fetcher: the URL is checked at `check`.
                 return Ok(());
             }
-            crate::policy::auth::compile(&config, std::path::Path::new("."))
+            crate::policy::auth::compile(&config)
                 .map(|_| ())
                 .map_err(|(key, message)| format!("{key}: {message}"))
         });
