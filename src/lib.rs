@@ -77,7 +77,7 @@
 //! | access log lines, writer thread, value formats | `telemetry/access_log.rs`, `telemetry/format.rs` |
 //! | per-worker counters, audit summaries, reload history | `telemetry/counters.rs`, `telemetry/audit.rs`, `telemetry/reloads.rs` |
 //! | admin endpoint: health, readiness, config, usage, metrics | `admin/*.rs` |
-//! | systemd notify, startup checks, takeover, background threads | `service/` |
+//! | systemd notify, startup checks (who holds a port: `service/port_owner.rs`), takeover, background threads | `service/` |
 //! | command line | `cli.rs` |
 
 #![forbid(unsafe_code)]
