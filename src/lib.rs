@@ -47,6 +47,7 @@
 //! | CIDR sets, network rules, the per-address limit key | `net/cidr.rs` |
 //! | the client: address, TLS facts, `X-Forwarded-For` from trusted proxies | `net/peer.rs` |
 //! | request head parsing and framing rules | `http/request.rs`, `http/fields.rs` |
+//! | `Max-Forwards` on OPTIONS and TRACE, the TRACE echo | `http/max_forwards.rs` |
 //! | request target forms, Host grammar, the path routing sees | `http/authority.rs`, `http/path.rs` |
 //! | query strings (one reader for every caller) | `http/query.rs` |
 //! | chunked coding, response heads, status reasons, `Date` | `http/chunked.rs`, `http/response.rs`, `http/status.rs`, `http/date.rs` |

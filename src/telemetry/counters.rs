@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 pub const STATUS_CLASSES: usize = 5;
 
 /// Every decision code, in a fixed order (index = position).
-pub const DECISIONS: [Decision; 29] = [
+pub const DECISIONS: [Decision; 30] = [
     Decision::StockResponse,
     Decision::BackendResponded,
     Decision::BackendError,
@@ -51,6 +51,7 @@ pub const DECISIONS: [Decision; 29] = [
     Decision::TokenMissing,
     Decision::TokenInvalid,
     Decision::ScopeDenied,
+    Decision::MaxForwardsAnswered,
 ];
 
 fn decision_index(decision: Decision) -> usize {
