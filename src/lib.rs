@@ -42,6 +42,7 @@
 //! | SHA-256 digests of config files and tokens | `config/digest.rs` |
 //! | compiled immutable snapshot, routes, back ends, stock answers | `snapshot/mod.rs`, `snapshot/routes.rs`, `snapshot/backend.rs`, `snapshot/stock.rs` |
 //! | listening addresses that cannot be bound together | `snapshot/addresses.rs` |
+//! | what a snapshot defines, in plain fields (`/config`) | `snapshot/inventory.rs` |
 //! | what changed between two snapshots | `snapshot/diff.rs` |
 //! | process clock, UTC calendar, per-worker deadlines | `time/clock.rs`, `time/calendar.rs`, `time/deadline.rs` |
 //! | CIDR sets, network rules, the per-address limit key | `net/cidr.rs` |

@@ -4,6 +4,10 @@
 //! here mirrors the TOML keys one to one (`deny_unknown_fields` everywhere, so a
 //! typo is an error, not a silently ignored key). Validation, name resolution and
 //! anything derived belong to [`crate::snapshot`], never here.
+//!
+//! Only types that can hold no secret derive `Serialize`: `/config` publishes
+//! them as written (`snapshot::inventory`). Tokens, JWT keys, back-end URLs,
+//! stock answers and header values live in types that never do.
 
 pub mod digest;
 mod load;
@@ -19,7 +23,7 @@ pub use usage::{
     QuotaPeriod, RateLimit, RateLimitKey, Subscriber, UsagePlan,
 };
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// The whole configuration file.
@@ -58,7 +62,7 @@ pub struct Config {
 }
 
 /// What `/metrics` exports beyond the fixed series.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsConfig {
     /// Subscribers with their own series (the busiest ones); 0 for none.
@@ -87,7 +91,7 @@ pub struct AccessLogConfig {
 }
 
 /// HTTP size limits applied to every request.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// Request line plus header fields, in bytes (431 above).
@@ -112,7 +116,7 @@ impl Default for Limits {
 }
 
 /// Client-side timeouts, in seconds.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Timeouts {
     /// First byte of a request head to its end (408 after).
@@ -140,7 +144,7 @@ impl Default for Timeouts {
 }
 
 /// Per-worker pooling of upstream keep-alive connections.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct UpstreamPool {
     /// Idle connections kept per back end and worker.
@@ -159,7 +163,7 @@ impl Default for UpstreamPool {
 }
 
 /// A socket the gateway accepts clients on.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Listener {
     pub name: String,
@@ -187,7 +191,7 @@ pub struct Listener {
 }
 
 /// A listener's TLS settings (see [`crate::tls::server`]).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListenerTls {
     /// Certificate/key pairs; SNI picks one by its names, the first is the default.
@@ -205,7 +209,7 @@ fn default_handshake_timeout() -> f64 {
 }
 
 /// A PEM certificate chain and its PEM private key (paths).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CertificateFiles {
     pub cert: String,
@@ -213,7 +217,7 @@ pub struct CertificateFiles {
 }
 
 /// Client certificate verification on a listener.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientAuth {
     /// PEM file of the CA certificates client certificates must chain to.
@@ -260,7 +264,7 @@ pub struct Deployment {
 }
 
 /// A deployment's network rule (client address after `trusted_proxies`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct NetworkPolicy {
     #[serde(default)]
@@ -273,7 +277,7 @@ pub struct NetworkPolicy {
 }
 
 /// What a denied client gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OnDeny {
     #[default]
