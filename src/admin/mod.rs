@@ -54,7 +54,7 @@ pub struct ConfigReport {
     /// SHA-256 of the config file text.
     pub digest: String,
     pub inventory: Inventory,
-    /// The last reload applied or rejected since start (null before any).
+    /// The last reload applied, rejected or found unchanged since start (null before any).
     #[serde(default)]
     pub last_reload: Option<crate::telemetry::reloads::LastReload>,
 }
