@@ -355,6 +355,37 @@ mod tests {
         }
     }
 
+    /// A TLS listener on the fixture certificate, trusting client certificates from `ca`.
+    fn tls_config(handshake_timeout: u32, ca: &Path) -> String {
+        let fixture =
+            |name: &str| format!("{}/tests/fixtures/tls/{name}", env!("CARGO_MANIFEST_DIR"));
+        format!(
+            "{LISTENER}[listeners.tls]\ncertificates = [{{ cert = \"{}\", key = \"{}\" }}]\nhandshake_timeout = {handshake_timeout}\nclient_auth = {{ ca = \"{}\" }}\n{DEPLOYMENT}{A}",
+            fixture("ec-cert.pem"),
+            fixture("ec-sec1-key.pem"),
+            ca.display()
+        )
+    }
+
+    // A listener's TLS settings are named; a client CA bundle rewritten on disk is named as a file.
+    #[test]
+    fn tls_settings_and_referenced_files_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        let fixtures = format!("{}/tests/fixtures/tls", env!("CARGO_MANIFEST_DIR"));
+        std::fs::copy(format!("{fixtures}/ec-cert.pem"), &ca).unwrap();
+        let before = compiled(&tls_config(10, &ca));
+        assert_eq!(
+            ChangeSummary::between(&before, &compiled(&tls_config(5, &ca))).to_string(),
+            "listeners ~1 [l (tls)]"
+        );
+        std::fs::copy(format!("{fixtures}/rsa-cert.pem"), &ca).unwrap();
+        assert_eq!(
+            ChangeSummary::between(&before, &compiled(&tls_config(10, &ca))).to_string(),
+            format!("files ~1 [{}]", ca.display())
+        );
+    }
+
     // A deployment's policies are named with the keys that changed.
     #[test]
     fn deployment_policies_are_named() {
