@@ -44,11 +44,13 @@
 //! | SHA-256 digests of config files and tokens | `config/digest.rs` |
 //! | compiled immutable snapshot, routes, back ends, stock answers | `snapshot/mod.rs`, `snapshot/routes.rs`, `snapshot/backend.rs`, `snapshot/stock.rs` |
 //! | listening addresses that cannot be bound together | `snapshot/addresses.rs` |
+//! | what a snapshot defines, in plain fields (`/config`) | `snapshot/inventory.rs` |
 //! | what changed between two snapshots | `snapshot/diff.rs` |
 //! | process clock, UTC calendar, per-worker deadlines | `time/clock.rs`, `time/calendar.rs`, `time/deadline.rs` |
 //! | CIDR sets, network rules, the per-address limit key | `net/cidr.rs` |
 //! | the client: address, TLS facts, `X-Forwarded-For` from trusted proxies | `net/peer.rs` |
 //! | request head parsing and framing rules | `http/request.rs`, `http/fields.rs` |
+//! | `Max-Forwards` on OPTIONS and TRACE, the TRACE echo | `http/max_forwards.rs` |
 //! | request target forms, Host grammar, the path routing sees | `http/authority.rs`, `http/path.rs` |
 //! | query strings (one reader for every caller) | `http/query.rs` |
 //! | chunked coding, response heads, status reasons, `Date` | `http/chunked.rs`, `http/response.rs`, `http/status.rs`, `http/date.rs` |
@@ -79,7 +81,7 @@
 //! | access log lines, writer thread, value formats | `telemetry/access_log.rs`, `telemetry/format.rs` |
 //! | per-worker counters, audit summaries, reload history | `telemetry/counters.rs`, `telemetry/audit.rs`, `telemetry/reloads.rs` |
 //! | admin endpoint: health, readiness, config, usage, metrics | `admin/*.rs` |
-//! | systemd notify, startup checks, takeover, background threads | `service/` |
+//! | systemd notify, startup checks (who holds a port: `service/port_owner.rs`), takeover, background threads | `service/` |
 //! | command line | `cli.rs` |
 //! | `import oci`: OCI API Gateway exports into a config, with a report of what did not carry over | `import/oci/` |
 

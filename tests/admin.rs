@@ -1,10 +1,12 @@
 //! The admin endpoint: health and readiness, `/config` (generation, digest,
-//! inventory), `/metrics` counters matching the traffic sent, and
-//! `check --admin` printing what a candidate file would change.
+//! inventory in plain fields, no debug dumps, no secrets), `/metrics` counters
+//! matching the traffic sent, and `check --admin` printing what a candidate
+//! file would change.
 
 mod common;
 
 use common::*;
+use serde_json::json;
 use std::collections::HashMap;
 use std::process::Command;
 
@@ -272,6 +274,168 @@ clients = [{{ name = "one", token = "CLIENTTOKENSECRET0123" }}, {{ name = "two",
             "{path} leaks: {body}"
         );
     }
+}
+
+const PLAIN: &str = r#"
+[limits]
+max_head_bytes = 16384
+
+[[listeners]]
+name = "public"
+address = "127.0.0.1:0"
+allow = ["10.0.0.0/8", "127.0.0.1"]
+deny = ["10.66.0.0/16"]
+trusted_proxies = ["10.0.0.5/32"]
+
+[[deployments]]
+name = "api"
+listener = "public"
+path_prefix = "/api"
+network = { allow = ["192.0.2.0/24", "2001:db8::/32"], on_deny = "close" }
+usage_plans = { token_locations = ["header:X-Client-Token", "query:api_key"] }
+rate_limit = { requests_per_second = 50, key = "client_ip" }
+
+[[deployments.routes]]
+path = "/up"
+methods = ["GET"]
+backend = { type = "http", url = "http://127.0.0.1:9/x?k=SECRET" }
+
+[[usage_plans]]
+name = "gold"
+[[usage_plans.entitlements]]
+name = "all"
+deployments = ["api"]
+quota = { limit = 1000, period = "day" }
+
+[[subscribers]]
+name = "acme"
+usage_plans = ["gold"]
+clients = [{ name = "one", token = "CLIENTTOKENSECRET0123" }]
+"#;
+
+/// Every string value in a JSON document.
+fn strings(value: &serde_json::Value, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::String(s) => out.push(s.clone()),
+        serde_json::Value::Array(items) => items.iter().for_each(|v| strings(v, out)),
+        serde_json::Value::Object(map) => map.values().for_each(|v| strings(v, out)),
+        _ => {}
+    }
+}
+
+// Rule: /config is a JSON document of plain fields: CIDRs and token locations as written,
+// limits as numbers, routes by name with their back end's target and a fingerprint,
+// subscribers with their plans, clients by name.
+#[test]
+fn config_report_has_plain_fields() {
+    let gw = Gateway::start(PLAIN);
+    let report: serde_json::Value =
+        serde_json::from_str(&get(gw.admin_addr(), "/config").text()).unwrap();
+    let inventory = &report["inventory"];
+    let listener = &inventory["listeners"][0];
+    assert_eq!(
+        (
+            &listener["name"],
+            &listener["allow"],
+            &listener["deny"],
+            &listener["trusted_proxies"]
+        ),
+        (
+            &json!("public"),
+            &json!(["10.0.0.0/8", "127.0.0.1"]),
+            &json!(["10.66.0.0/16"]),
+            &json!(["10.0.0.5/32"])
+        )
+    );
+    let settings = &inventory["settings"];
+    assert_eq!(settings["limits"]["max_head_bytes"], json!(16384));
+    assert_eq!(settings["limits"]["max_uri_bytes"], json!(4096));
+    assert_eq!(settings["timeouts"]["head"].as_f64(), Some(15.0));
+    assert_eq!(settings["admin"], json!("127.0.0.1:0"));
+    assert_eq!(settings["access_log"], json!(null));
+    let deployment = &inventory["deployments"][0];
+    assert_eq!(
+        deployment["usage_plans"]["token_locations"],
+        json!(["header:X-Client-Token", "query:api_key"])
+    );
+    assert_eq!(
+        deployment["network"],
+        json!({ "allow": ["192.0.2.0/24", "2001:db8::/32"], "deny": [], "on_deny": "close" })
+    );
+    assert_eq!(deployment["rate_limit"]["key"], json!("client_ip"));
+    let route = &inventory["routes"][0];
+    assert_eq!(
+        (&route["name"], &route["backend"], &route["methods"]),
+        (
+            &json!("api GET /api/up"),
+            &json!("http://127.0.0.1:9"),
+            &json!(["GET"])
+        )
+    );
+    let fingerprint = route["fingerprint"].as_str().unwrap_or_default();
+    assert!(
+        fingerprint.len() == 16 && fingerprint.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{route}"
+    );
+    assert_eq!(
+        inventory["subscribers"],
+        json!([{ "name": "acme", "usage_plans": ["gold"] }])
+    );
+    assert_eq!(inventory["clients"][0]["name"], json!("acme/one"));
+    assert_eq!(
+        inventory["usage_plans"][0]["entitlements"][0]["quota"]["period"],
+        json!("day")
+    );
+}
+
+// Rule: no value in /config is a Rust debug dump (`Some(`, `None`, `Name { ... }`), and
+// none holds a secret.
+#[test]
+fn config_report_has_no_debug_syntax() {
+    let gw = Gateway::start(PLAIN);
+    let text = get(gw.admin_addr(), "/config").text();
+    let report: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut values = Vec::new();
+    strings(&report, &mut values);
+    assert!(values.len() > 20, "{text}");
+    for value in values {
+        assert!(
+            !value.contains("Some(")
+                && !value.contains("None")
+                && !value.contains("{ ")
+                && !value.contains("SECRET"),
+            "{value:?} in {text}"
+        );
+    }
+}
+
+// Rule: `check --admin` names listener rule and settings changes against the running gateway.
+#[test]
+fn check_names_listener_and_settings_changes() {
+    let gw = Gateway::start(CONFIG);
+    let dir = tempfile::tempdir().unwrap();
+    let candidate = dir.path().join("candidate.toml");
+    let edited = CONFIG
+        .replace(
+            "address = \"127.0.0.1:0\"",
+            "address = \"127.0.0.1:0\"\nallow = [\"127.0.0.0/8\"]",
+        )
+        .replace(
+            "admin = \"127.0.0.1:0\"",
+            "admin = \"127.0.0.1:0\"\n[limits]\nmax_headers = 50",
+        );
+    std::fs::write(&candidate, edited).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["check", "--config", candidate.to_str().unwrap()])
+        .args(["--admin", &gw.admin_addr().to_string()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("settings ~1 [limits.max_headers]; listeners ~1 [public (allow)]"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 // Rule: clients that connect to the admin endpoint and send nothing do not hold

@@ -1,8 +1,10 @@
 //! Hot reload: editing the config file on a live gateway (write-then-rename and
 //! in-place writes) switches every request to the new snapshot, a broken edit
 //! changes nothing and says where it is wrong, a good edit after a bad one
-//! applies, long keep-alive connections see changes at once, SIGHUP reloads,
-//! listener changes are refused, and upstream pools survive unrelated edits.
+//! applies, long keep-alive connections see changes at once, SIGHUP reloads
+//! (and says `unchanged` when nothing changed), the audit line names every
+//! change (listener rules and settings included), a listener's address change
+//! is refused while its rules apply, and upstream pools survive unrelated edits.
 
 mod common;
 
@@ -161,6 +163,89 @@ fn sighup_reloads() {
         eventually(|| gw.log_text().contains("trigger=\"signal\"")),
         "log:\n{}",
         gw.log_text()
+    );
+}
+
+/// The audit line of the first applied reload.
+fn applied_line(gw: &Gateway) -> String {
+    assert!(
+        eventually(|| gw.log_text().contains("result=\"applied\"")),
+        "log:\n{}",
+        gw.log_text()
+    );
+    let log = gw.log_text();
+    log.lines()
+        .find(|l| l.contains("result=\"applied\""))
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Sends a GET from 127.0.0.2 and returns the status, or None if the connection was closed unanswered.
+fn status_from_second_loopback(gw: &Gateway) -> Option<u16> {
+    let mut c = Client::connect_from(gw.addr(), "127.0.0.2".parse().unwrap());
+    let _ = c.try_send(get_req("/api/hello"));
+    c.try_read_response(false).ok().map(|r| r.status)
+}
+
+// Rule: a listener's deny rule changed by a reload applies to the next connection, and
+// the audit line names the listener and the key (it does not say "no change").
+#[test]
+fn listener_rule_change_is_named_and_applies() {
+    let gw = Gateway::start(BASE);
+    assert_eq!(status_from_second_loopback(&gw), Some(200));
+    let denied = BASE.replace(
+        "address = \"127.0.0.1:0\"",
+        "address = \"127.0.0.1:0\"\ndeny = [\"127.0.0.2/32\"]",
+    );
+    write_then_rename(gw.config_path(), &denied);
+    let line = applied_line(&gw);
+    assert!(
+        line.contains("generation=2") && line.contains("listeners ~1 [public (deny)]"),
+        "{line}"
+    );
+    assert_eq!(status_from_second_loopback(&gw), None);
+    assert_eq!(status_of(&gw, "/api/hello"), 200);
+}
+
+// Rule: limits and timeouts changed by a reload are named by key in the audit line.
+#[test]
+fn settings_change_is_named() {
+    let gw = Gateway::start(BASE);
+    let limited = format!("{BASE}[limits]\nmax_body_bytes = 10\n[timeouts]\nkeep_alive = 5\n");
+    write_then_rename(gw.config_path(), &limited);
+    let line = applied_line(&gw);
+    assert!(
+        line.contains("settings ~2 [limits.max_body_bytes, timeouts.keep_alive]"),
+        "{line}"
+    );
+}
+
+// Rule: a SIGHUP with the file unchanged writes `result="unchanged"`, publishes nothing
+// (the generation stays) and /config's last_reload says so.
+#[test]
+fn sighup_with_unchanged_file_is_unchanged() {
+    let gw = Gateway::start(BASE);
+    let status = Command::new("kill")
+        .arg("-HUP")
+        .arg(gw.pid().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(
+        eventually(|| {
+            let (generation, last) = reload_state(&gw);
+            generation == 1 && last["result"] == "unchanged" && last["trigger"] == "signal"
+        }),
+        "{:?}\nlog:\n{}",
+        reload_state(&gw),
+        gw.log_text()
+    );
+    let log = gw.log_text();
+    assert!(
+        log.lines().any(|l| l.contains("result=\"unchanged\"")
+            && l.contains("trigger=\"signal\"")
+            && l.contains("generation=1")),
+        "log:\n{log}"
     );
 }
 

@@ -1,5 +1,6 @@
 //! Startup checks: `run` refuses to start, exiting non-zero with one clear line, on a port
-//! already in use (by any process, another gateway included), on a file-descriptor limit
+//! already in use (by any process, another gateway included; a gateway killed a moment ago
+//! is not one), on a file-descriptor limit
 //! too low for `--connections`, on a control socket a running gateway owns, and on a
 //! takeover with nobody to take over from. (A config that does not validate is covered in
 //! `lifecycle.rs`; io_uring being unavailable cannot be arranged in a test without
@@ -85,12 +86,43 @@ fn port_served_by_a_running_gateway_refuses_start() {
     let address = first.addr().to_string();
     let (code, stderr) = run_expecting_exit(&listener_at(&address), &[]);
     assert_ne!(code, Some(0));
-    assert!(error_line(&stderr).contains("already in use"), "{stderr}");
+    let line = error_line(&stderr);
+    assert!(
+        line.contains("already in use") && line.contains(&format!("(pid {})", first.pid())),
+        "{stderr}"
+    );
     assert_eq!(
         get(first.addr(), "/hello").status,
         200,
         "the first gateway still serves"
     );
+}
+
+// Rule: a gateway started at once after `kill -9` of the previous one on the same port
+// serves: the listening sockets the killed process still holds (SIGKILL pending) or leaves
+// while the kernel tears its io_uring down are not taken for a live gateway.
+#[test]
+fn restart_right_after_kill_9_serves() {
+    let config = listener_at(&format!("127.0.0.1:{}", unused_port()));
+    let mut first = Gateway::start_with_args(&config, &["--workers", "2"]);
+    let mut idle = first.connect();
+    assert_eq!(idle.roundtrip(get_req("/hello")).status, 200);
+    let killed = Command::new("kill")
+        .args(["-KILL", &first.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let second = Gateway::start(&config);
+    first
+        .wait_exit(Duration::from_secs(10))
+        .expect("the killed gateway exits");
+    assert_eq!(
+        get(second.addr(), "/hello").status,
+        200,
+        "log:\n{}",
+        second.log_text()
+    );
+    drop(idle);
 }
 
 // Rule: a connection target beyond any file-descriptor limit (2e9 descriptors: more than the

@@ -4,8 +4,7 @@
 
 use super::AdminState;
 use crate::snapshot::{RouteSpec, Snapshot};
-use crate::telemetry::counters::{merged, total, DECISIONS, STATUS_CLASSES};
-use hdrhistogram::Histogram;
+use crate::telemetry::counters::{merged, total, Latency, DECISIONS, STATUS_CLASSES};
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
@@ -257,8 +256,10 @@ fn escape_label(value: &str) -> String {
         .replace('\n', "\\n")
 }
 
-/// A latency histogram (recorded in microseconds) as a Prometheus histogram in seconds.
-fn histogram(out: &mut String, name: &str, help: &str, h: &Histogram<u64>) {
+/// Latencies (recorded in microseconds) as a Prometheus histogram in seconds;
+/// `_sum` is the exact sum of the recorded values, written as a decimal.
+fn histogram(out: &mut String, name: &str, help: &str, latency: &Latency) {
+    let h = &latency.histogram;
     metric(out, name, "histogram", help);
     for bound in LATENCY_BUCKETS {
         let micros = (bound * 1_000_000.0) as u64;
@@ -270,11 +271,8 @@ fn histogram(out: &mut String, name: &str, help: &str, h: &Histogram<u64>) {
         let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {count}");
     }
     let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", h.len());
-    let _ = writeln!(
-        out,
-        "{name}_sum {}",
-        h.mean() * h.len() as f64 / 1_000_000.0
-    );
+    let sum = latency.sum_micros;
+    let _ = writeln!(out, "{name}_sum {}.{:06}", sum / 1_000_000, sum % 1_000_000);
     let _ = writeln!(out, "{name}_count {}", h.len());
 }
 
@@ -336,5 +334,25 @@ fn subscriber_series(out: &mut String, snapshot: &crate::snapshot::Snapshot) {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Rule: a histogram's `_sum` is the exact sum of the recorded microseconds, in seconds.
+    #[test]
+    fn histogram_sum_is_exact() {
+        let mut latency = Latency::new();
+        for micros in [123_457, 7, 1_999_999] {
+            latency.record(micros);
+        }
+        let mut out = String::new();
+        histogram(&mut out, "x", "help", &latency);
+        assert!(
+            out.contains("\nx_sum 2.123463\n") && out.contains("\nx_count 3\n"),
+            "{out}"
+        );
     }
 }

@@ -42,7 +42,10 @@ pub struct AdminState {
     pub access_log: Option<Arc<AccessLogStats>>,
 }
 
-/// `/config`'s JSON body.
+/// `/config`'s JSON body: the running snapshot's identity, its inventory in
+/// plain fields (see [`Inventory`]: settings, listeners, deployments and
+/// usage plans as written, routes, subscribers, clients and referenced
+/// files; never a secret) and the last reload.
 #[derive(Debug, Serialize, serde::Deserialize)]
 pub struct ConfigReport {
     pub generation: u64,
@@ -51,7 +54,7 @@ pub struct ConfigReport {
     /// SHA-256 of the config file text.
     pub digest: String,
     pub inventory: Inventory,
-    /// The last reload applied or rejected since start (null before any).
+    /// The last reload applied, rejected or found unchanged since start (null before any).
     #[serde(default)]
     pub last_reload: Option<crate::telemetry::reloads::LastReload>,
 }

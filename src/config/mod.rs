@@ -7,6 +7,10 @@
 //! things beyond parsing: relative paths become absolute against the config
 //! file's directory ([`paths`]), and errors are located and worded for the
 //! operator (`locate.rs`, `words.rs`).
+//!
+//! Only types that can hold no secret derive `Serialize`: `/config` publishes
+//! them as written (`snapshot::inventory`). Tokens, JWT keys, back-end URLs,
+//! stock answers and header values live in types that never do.
 
 pub mod digest;
 mod load;
@@ -25,7 +29,7 @@ pub use usage::{
     QuotaPeriod, RateLimit, RateLimitKey, Subscriber, UsagePlan,
 };
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// The whole configuration file.
@@ -64,7 +68,7 @@ pub struct Config {
 }
 
 /// What `/metrics` exports beyond the fixed series.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsConfig {
     /// Subscribers with their own series (the busiest ones); 0 for none.
@@ -94,7 +98,7 @@ pub struct AccessLogConfig {
 }
 
 /// HTTP size limits applied to every request.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// Request line plus header fields, in bytes (431 above).
@@ -119,7 +123,7 @@ impl Default for Limits {
 }
 
 /// Client-side timeouts, in seconds.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Timeouts {
     /// First byte of a request head to its end (408 after).
@@ -147,7 +151,7 @@ impl Default for Timeouts {
 }
 
 /// Per-worker pooling of upstream keep-alive connections.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct UpstreamPool {
     /// Idle connections kept per back end and worker.
@@ -166,7 +170,7 @@ impl Default for UpstreamPool {
 }
 
 /// A socket the gateway accepts clients on.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Listener {
     pub name: String,
@@ -194,7 +198,7 @@ pub struct Listener {
 }
 
 /// A listener's TLS settings (see [`crate::tls::server`]).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListenerTls {
     /// Certificate/key pairs; SNI picks one by its names, the first is the default.
@@ -213,7 +217,7 @@ fn default_handshake_timeout() -> f64 {
 
 /// A PEM certificate chain and its PEM private key (paths, relative to the
 /// config file's directory).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CertificateFiles {
     pub cert: String,
@@ -221,7 +225,7 @@ pub struct CertificateFiles {
 }
 
 /// Client certificate verification on a listener.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientAuth {
     /// PEM file of the CA certificates client certificates must chain to.
@@ -268,7 +272,7 @@ pub struct Deployment {
 }
 
 /// A deployment's network rule (client address after `trusted_proxies`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct NetworkPolicy {
     #[serde(default)]
@@ -281,7 +285,7 @@ pub struct NetworkPolicy {
 }
 
 /// What a denied client gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OnDeny {
     #[default]

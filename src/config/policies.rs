@@ -7,7 +7,7 @@
 //! [`crate::policy::authorization`], [`crate::policy::cors`], [`crate::policy::headers`],
 //! [`crate::policy::security_headers`]).
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// A deployment's `authentication` table (OCI's JWT_AUTHENTICATION).
 #[derive(Debug, Clone, Deserialize)]
@@ -148,7 +148,7 @@ pub struct AnyOf {
 }
 
 /// A `cors` table (deployment-wide or per route; the route's wins).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Cors {
     /// Exact origins (`https://app.example.com`) or `"*"`.
@@ -214,7 +214,7 @@ pub struct RenameHeader {
 }
 
 /// A listener's `security_headers`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SecurityHeadersConfig {
     /// `Strict-Transport-Security` value (TLS listeners only).

@@ -1,10 +1,10 @@
 //! Usage plans, subscribers and rate limits as the operator writes them
 //! (serde data only; validation lives in `snapshot::usage`).
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// `[[usage_plans]]`: a named set of entitlements.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct UsagePlan {
     pub name: String,
@@ -13,7 +13,7 @@ pub struct UsagePlan {
 }
 
 /// What a plan grants on some deployments.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Entitlement {
     pub name: String,
@@ -28,7 +28,7 @@ pub struct Entitlement {
 }
 
 /// A per-second rate limit (token bucket).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimit {
     pub requests_per_second: f64,
@@ -38,7 +38,7 @@ pub struct RateLimit {
 }
 
 /// A count of requests per calendar period (UTC).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Quota {
     pub limit: u64,
@@ -62,7 +62,7 @@ pub enum QuotaPeriod {
 }
 
 /// What a request over its quota gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OnBreach {
     /// 429 with `Retry-After`.
@@ -95,7 +95,7 @@ pub struct Client {
 }
 
 /// A deployment's opt-in to usage plans.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeploymentUsagePlans {
     /// Where the client token is looked for, in order: `header:NAME` or `query:NAME`.
@@ -110,7 +110,7 @@ fn default_reject_status() -> u16 {
 }
 
 /// A deployment-wide rate limit, like OCI's `rateLimiting`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeploymentRateLimit {
     pub requests_per_second: f64,
@@ -121,7 +121,7 @@ pub struct DeploymentRateLimit {
 }
 
 /// What a deployment rate limit counts by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RateLimitKey {
     /// One bucket for the whole deployment.

@@ -8,6 +8,7 @@ pub mod authority;
 pub mod chunked;
 pub mod date;
 pub mod fields;
+pub mod max_forwards;
 pub mod path;
 pub mod query;
 pub mod request;

@@ -5,13 +5,15 @@
 //! authority, hop-by-hop fields dropped (with every field `Connection` names),
 //! `X-Forwarded-For` and `Forwarded` appended, `X-Forwarded-Proto` (`https` on
 //! TLS listeners) and
-//! `X-Forwarded-Host` set, and framing written by the gateway. Response side
+//! `X-Forwarded-Host` set, `Max-Forwards` of an OPTIONS or TRACE decremented
+//! (RFC 9110 §7.6.2), and framing written by the gateway. Response side
 //! (step 7): hop-by-hop fields dropped and framing and `Connection` rewritten for
 //! the client. Everything else passes unchanged, `Authorization` included,
 //! except what the route's header transformations ([`crate::policy::headers`]), CORS
 //! and the listener's security headers change.
 
 use crate::http::fields::{is_hop_by_hop, shadows_gateway_field, ConnectionTokens};
+use crate::http::max_forwards;
 use crate::http::request::RequestHead;
 use crate::http::respond::{write_content_length, Persistence};
 use crate::http::response::ResponseHead;
@@ -51,6 +53,8 @@ pub fn write_upstream_request(
     out.extend_from_slice(b"\r\n");
 
     let connection = ConnectionTokens::collect(head.headers);
+    // OPTIONS and TRACE with forwards left (0 never gets here): one fewer.
+    let hops = max_forwards::remaining(head);
     let mut forwarded_for_written = false;
     let mut forwarded_written = false;
     for header in head.headers {
@@ -64,6 +68,7 @@ pub fn write_upstream_request(
             || connection.names(name)
             || shadows_gateway_field(name)
             || is_token_header(token_locations, name)
+            || (hops.is_some() && max_forwards::is_field(name))
         {
             continue;
         }
@@ -106,6 +111,9 @@ pub fn write_upstream_request(
         out.extend_from_slice(b"Forwarded: ");
         write_forwarded_element(out, peer, head.host);
         out.extend_from_slice(b"\r\n");
+    }
+    if let Some(received) = hops {
+        max_forwards::write_decremented(out, received);
     }
     out.extend_from_slice(b"X-Forwarded-Proto: ");
     out.extend_from_slice(peer.proto());

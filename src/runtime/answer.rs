@@ -1,12 +1,13 @@
 //! The gateway's own answers to a request (404, 405, refusals, preflights,
-//! stock back ends, 413): one place that decides whether the connection is
+//! stock back ends, 413, OPTIONS and TRACE at `Max-Forwards: 0`): one place that decides whether the connection is
 //! kept (only if the request body, if any, is already here to be skipped) and
 //! adds the request id and the listener's security headers.
 
 use super::plan::Plan;
 use crate::http::date::write_date_field;
+use crate::http::max_forwards;
 use crate::http::request::RequestHead;
-use crate::http::respond::{write_error, Persistence};
+use crate::http::respond::{write_content_length, write_error, write_status_line, Persistence};
 use crate::http::BodyFraming;
 use crate::policy::cors::{write_preflight_answer, CorsPolicy, Preflight};
 use crate::snapshot::StockSpec;
@@ -111,6 +112,52 @@ impl<'a> Answering<'a> {
             out.extend_from_slice(&stock.body);
         }
         self.plan(stock.status, self.keep_alive)
+    }
+}
+
+impl Answering<'_> {
+    /// `200 OK` with the path's `Allow` to an OPTIONS the gateway answers as
+    /// the final recipient (`Max-Forwards: 0`), with `extra` fields (CORS).
+    pub fn options(&self, out: &mut Vec<u8>, allow: &str, extra: &[u8]) -> Plan {
+        self.own_head(out, extra);
+        out.extend_from_slice(b"Allow: ");
+        out.extend_from_slice(allow.as_bytes());
+        out.extend_from_slice(b"\r\nContent-Length: 0\r\n");
+        self.persistence.write_field(out);
+        out.extend_from_slice(b"\r\n");
+        self.plan(200, self.keep_alive)
+    }
+
+    /// `200 OK` with a `message/http` echo of the request to a TRACE the
+    /// gateway answers as the final recipient (`Max-Forwards: 0`), without
+    /// the fields `hidden` names ([`max_forwards::write_trace_echo`]).
+    pub fn trace(
+        &self,
+        out: &mut Vec<u8>,
+        head: &RequestHead<'_, '_>,
+        hidden: impl Fn(&str) -> bool,
+        extra: &[u8],
+    ) -> Plan {
+        // Rare (TRACE must be listed on the route): the echo is built on the heap.
+        let mut echo = Vec::new();
+        max_forwards::write_trace_echo(&mut echo, head, hidden);
+        self.own_head(out, extra);
+        out.extend_from_slice(b"Content-Type: message/http\r\n");
+        write_content_length(out, echo.len() as u64);
+        self.persistence.write_field(out);
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(&echo);
+        self.plan(200, self.keep_alive)
+    }
+
+    /// A `200 OK` status line, `Date`, the request id, `extra` and the
+    /// security headers.
+    fn own_head(&self, out: &mut Vec<u8>, extra: &[u8]) {
+        write_status_line(out, 200, "OK");
+        write_date_field(out);
+        self.id.write_field(out);
+        out.extend_from_slice(extra);
+        out.extend_from_slice(self.security);
     }
 }
 

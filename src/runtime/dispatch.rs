@@ -7,6 +7,7 @@
 use super::answer::Answering;
 pub use super::plan::{Plan, Planned, RequestMeta};
 use super::request_log::write_log_fields;
+use crate::http::max_forwards;
 use crate::http::path::routing_path;
 use crate::http::request::{header_storage, parse_request, Parsed, RequestError, RequestHead};
 use crate::http::BodyFraming;
@@ -190,6 +191,17 @@ fn route_request(
             return routed(plan, Decision::CorsPreflight, no_usage);
         }
     }
+    if let (BackendSpec::Http(_), Some(0)) = (&spec.backend, max_forwards::remaining(head)) {
+        // RFC 9110 §7.6.2: no forwards left, so the gateway is the final recipient.
+        let cors = &policy_cx.extras.cors_fields;
+        let plan = if head.method == "TRACE" {
+            let hidden = |name: &str| hidden_in_trace(deployment, name);
+            answering.trace(out, head, hidden, cors)
+        } else {
+            answering.options(out, &found.value.allow, cors)
+        };
+        return routed(plan, Decision::MaxForwardsAnswered, policy_cx.usage);
+    }
     let usage = policy_cx.usage;
     let (plan, decision) = match &spec.backend {
         BackendSpec::Stock(stock) => (
@@ -300,6 +312,22 @@ fn preflight_route(
         MethodDispatch::Route(r) if routes[r].policies.cors.is_some() => Some(r),
         _ => None,
     }
+}
+
+/// Fields a TRACE echo leaves out: credentials, and wherever the deployment
+/// reads a JWT or a client token from.
+fn hidden_in_trace(deployment: &crate::snapshot::DeploymentSpec, name: &str) -> bool {
+    use crate::policy::{auth, usage};
+    let policies = &deployment.policies;
+    let jwt_header = policies.authentication.as_ref().is_some_and(|a| {
+        matches!(&a.location, auth::TokenLocation::Header { name: h, .. } if h.eq_ignore_ascii_case(name))
+    });
+    let token_header = policies.usage.as_ref().is_some_and(|u| {
+        u.locations
+            .iter()
+            .any(|l| matches!(l, usage::TokenLocation::Header(h) if h.eq_ignore_ascii_case(name)))
+    });
+    max_forwards::is_credential_field(name) || jwt_header || token_header
 }
 
 /// The subscriber fields of a request without a client token.

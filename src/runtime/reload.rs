@@ -6,7 +6,15 @@
 //! Per-worker state is keyed by stable names (upstream pools by
 //! `scheme://host:port`), so what an edit did not touch carries over. Every
 //! attempt writes one audit line (target `portcullis::audit`) with the
-//! generation, the result and a summary of what changed (names only).
+//! generation, the result (`applied`, `rejected`, or `unchanged` for a SIGHUP
+//! that found nothing to change) and a summary of what changed (names only;
+//! every setting a reload applies is compared, [`ChangeSummary`]).
+//!
+//! Listeners: a reload applies every change to a listener's rules
+//! (`allow`, `deny`, `trusted_proxies`, `max_connections_per_ip`), its
+//! `security_headers` and its `tls` table (new connections); it refuses
+//! (`listener_change`) a listener renamed, moved to another address,
+//! added, removed or reordered, which needs a restart or a takeover.
 
 use crate::config::{load_sources, ConfigError};
 use crate::policy::usage::UsageRegistry;
@@ -81,7 +89,11 @@ impl Reloader {
     }
 
     /// Reloads the file. A file whose text did not change is skipped when the
-    /// trigger is a file event (editors write several events per save).
+    /// trigger is a file event (editors write several events per save). A
+    /// SIGHUP always reads everything again; when neither the files' text nor
+    /// anything the comparison sees (the inventory, the files it refers to,
+    /// the back ends' resolved addresses) differs, the result is `unchanged`:
+    /// nothing is published and the generation stays.
     pub fn reload(&self, trigger: Trigger) {
         let _serialised = match self.reloading.lock() {
             Ok(guard) => guard,
@@ -95,6 +107,19 @@ impl Reloader {
                     return;
                 }
                 let summary = ChangeSummary::between(&current, &next);
+                if next.digest == current.digest && summary.is_empty() {
+                    self.stats.unchanged.fetch_add(1, Ordering::Relaxed);
+                    self.stats.record("unchanged", trigger, None);
+                    info!(
+                        target: "portcullis::audit",
+                        generation = current.generation,
+                        result = "unchanged",
+                        trigger = trigger.as_str(),
+                        file = %self.path.display(),
+                        "config reload: the configuration and the files it refers to are what already runs"
+                    );
+                    return;
+                }
                 for warning in &next.warnings {
                     warn!("{warning}");
                 }

@@ -6,6 +6,7 @@
 //! |---|---|
 //! | telling systemd we are ready, reloading, stopping (`sd_notify`) | `notify.rs` |
 //! | refusing to start with one clear line (port, fd limit, io_uring) | `preflight.rs` |
+//! | who holds a listening address (a live process, or one that exited) | `port_owner.rs` |
 //! | passing listening sockets between processes (`SCM_RIGHTS`) | `handover.rs` |
 //! | the takeover conversation on the control socket | `takeover.rs` |
 //! | the control-socket thread, SIGUSR2's upgrade | `upgrade.rs` |
@@ -14,6 +15,7 @@
 
 pub mod handover;
 pub mod notify;
+pub mod port_owner;
 pub mod preflight;
 pub mod state;
 pub mod takeover;

@@ -5,13 +5,15 @@
 //! | check | refuses when |
 //! |---|---|
 //! | config | it does not parse or validate (done by the config pipeline itself) |
-//! | port | a listener's address is already bound by anything, another gateway included (with `SO_REUSEPORT` a second gateway could otherwise join the port silently) |
+//! | port | a listener's address is bound by a running process, another gateway included (with `SO_REUSEPORT` a second gateway could otherwise join the port silently); a socket left by a process that exited is waited for (a few seconds at most) |
 //! | file descriptors | the soft limit, raised to the hard limit first, is below [`fds_needed`] for the configured connection target |
 //! | io_uring | `--driver io-uring` is demanded and the kernel refuses to set up a ring |
 
+use super::port_owner::{self, Owner};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 use tracing::{info, warn};
 
 /// Which event driver the operator asked for.
@@ -46,11 +48,18 @@ pub const DEFAULT_CONNECTIONS: u64 = 4096;
 #[derive(Debug, thiserror::Error)]
 pub enum PreflightError {
     #[error(
-        "cannot start: {address} (listener `{listener}`) is already in use by another process"
+        "cannot start: {address} (listener `{listener}`) is already in use by another process{owner}"
     )]
     PortInUse {
         listener: String,
         address: SocketAddr,
+        owner: PidNote,
+    },
+    #[error("cannot start: {address} (listener `{listener}`) is still bound by a socket that no running process holds (a process that exited has not released it after {waited} s); try again")]
+    PortOrphaned {
+        listener: String,
+        address: SocketAddr,
+        waited: u64,
     },
     #[error("cannot start: file-descriptor limit {limit} (hard limit {hard}) is below the {needed} needed for {connections} connections, {workers} workers and {sockets} listening sockets; raise it (systemd: LimitNOFILE=, shell: ulimit -n) or lower --connections")]
     FdLimit {
@@ -147,14 +156,62 @@ fn nr_open() -> u64 {
         .unwrap_or(1 << 20)
 }
 
-/// Fails when `address` is bound by anyone: a probe bind without
+/// Longest wait for a listening socket that no running process holds (one a
+/// process killed with SIGKILL still holds, or left while the kernel tears
+/// its io_uring down) to be released.
+pub const ORPHANED_SOCKET_WAIT: Duration = Duration::from_secs(5);
+
+/// How often the port is probed again while waiting.
+const PROBE_INTERVAL: Duration = Duration::from_millis(20);
+
+/// Fails when `address` is bound by a live process: a probe bind without
 /// `SO_REUSEPORT` (so an existing `SO_REUSEPORT` group does not let it join)
 /// but with `SO_REUSEADDR` (so connections in TIME_WAIT do not count).
-/// Port 0 always passes.
+/// When the probe finds the address taken, `/proc` tells who holds it
+/// ([`super::port_owner`]): a running process refuses the start at once; a
+/// socket only a process being killed or one that has exited holds (right
+/// after a `kill -9`) is waited for, up to [`ORPHANED_SOCKET_WAIT`], and so
+/// is an owner `/proc` does not show (another user's process). Port 0
+/// always passes.
 pub fn check_port_free(listener: &str, address: SocketAddr) -> Result<(), PreflightError> {
     if address.port() == 0 {
         return Ok(());
     }
+    let deadline = Instant::now() + ORPHANED_SOCKET_WAIT;
+    let mut said = false;
+    loop {
+        if !probe_in_use(address)? {
+            return Ok(());
+        }
+        let owner = port_owner::owner(address);
+        let in_use = |pid| PreflightError::PortInUse {
+            listener: listener.to_string(),
+            address,
+            owner: pid,
+        };
+        match owner {
+            Owner::Live(pid) => return Err(in_use(PidNote(Some(pid)))),
+            _ if Instant::now() < deadline => {
+                if owner == Owner::Orphaned && !said {
+                    info!(%address, "waiting for the socket an exited process left bound to be released");
+                    said = true;
+                }
+                std::thread::sleep(PROBE_INTERVAL);
+            }
+            Owner::Orphaned => {
+                return Err(PreflightError::PortOrphaned {
+                    listener: listener.to_string(),
+                    address,
+                    waited: ORPHANED_SOCKET_WAIT.as_secs(),
+                })
+            }
+            Owner::Unknown => return Err(in_use(PidNote(None))),
+        }
+    }
+}
+
+/// Whether a probe bind of `address` finds it taken.
+fn probe_in_use(address: SocketAddr) -> Result<bool, PreflightError> {
     let probe = Socket::new(
         Domain::for_address(address),
         Type::STREAM,
@@ -162,13 +219,23 @@ pub fn check_port_free(listener: &str, address: SocketAddr) -> Result<(), Prefli
     )?;
     probe.set_reuse_address(true)?;
     match probe.bind(&address.into()) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::AddrInUse => Err(PreflightError::PortInUse {
-            listener: listener.to_string(),
-            address,
-        }),
+        Ok(()) => Ok(false),
+        Err(e) if e.kind() == io::ErrorKind::AddrInUse => Ok(true),
         // Anything else (no such address, permission) is reported by the real bind.
-        Err(_) => Ok(()),
+        Err(_) => Ok(false),
+    }
+}
+
+/// The owner's process id in a refusal, when `/proc` showed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PidNote(pub Option<u32>);
+
+impl std::fmt::Display for PidNote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(pid) => write!(f, " (pid {pid})"),
+            None => Ok(()),
+        }
     }
 }
 

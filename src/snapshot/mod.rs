@@ -9,13 +9,17 @@
 mod addresses;
 mod backend;
 mod diff;
+mod inventory;
 mod routes;
 mod stock;
 #[cfg(test)]
 mod usage_tests;
 
 pub use backend::{BackendSpec, HttpBackendSpec, UrlPart};
-pub use diff::{ChangeSummary, Changes, Inventory};
+pub use diff::{ChangeSummary, Changes};
+pub use inventory::{
+    ClientEntry, DeploymentEntry, FileEntry, Inventory, RouteEntry, Settings, SubscriberEntry,
+};
 pub use routes::{MethodDispatch, PathEntry, RouteSpec};
 pub use stock::StockSpec;
 
@@ -107,6 +111,8 @@ pub struct Snapshot {
     pub paths: Vec<crate::config::ResolvedPath>,
     /// Non-fatal findings (unresolvable hosts, ...), for `check` and the log.
     pub warnings: Vec<String>,
+    /// The inventory's parts as written in the config.
+    written: inventory::Written,
     /// What this snapshot defines, computed once when first asked for.
     inventory: std::sync::OnceLock<Inventory>,
 }
@@ -127,7 +133,7 @@ impl Snapshot {
         let names: Vec<String> = self
             .routes
             .iter()
-            .map(|r| diff::route_name(self, r))
+            .map(|r| inventory::route_name(self, r))
             .collect();
         for (route, name) in self.routes.iter_mut().zip(names) {
             route.stats = registry.for_route(&name);
@@ -330,6 +336,7 @@ impl Snapshot {
             files: sources.files.iter().map(|f| f.path.clone()).collect(),
             paths: sources.resolved.paths.clone(),
             warnings,
+            written: inventory::Written::of(config),
             inventory: std::sync::OnceLock::new(),
         })
     }

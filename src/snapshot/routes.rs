@@ -26,9 +26,24 @@ pub struct RouteSpec {
     pub policies: crate::policy::RoutePolicies,
 }
 
+/// Methods that echo the request back (TRACE, and Microsoft's TRACK): with
+/// credentials in it, a page could read them (cross-site tracing). A route
+/// takes them only when its `methods` list names them.
+pub const ECHO_METHODS: [&str; 2] = ["TRACE", "TRACK"];
+
+/// What the `Allow` field names for a route without a `methods` list (which
+/// takes any method token but the [`ECHO_METHODS`]).
+pub const UNLISTED_ALLOW: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
 impl RouteSpec {
+    /// A route with a `methods` list takes exactly those; one without takes
+    /// every method but TRACE and TRACK.
     pub fn allows(&self, method: &str) -> bool {
-        self.methods.is_empty() || self.methods.iter().any(|m| &**m == method)
+        if self.methods.is_empty() {
+            !ECHO_METHODS.contains(&method)
+        } else {
+            self.methods.iter().any(|m| &**m == method)
+        }
     }
 }
 
@@ -185,14 +200,24 @@ fn route_log_fields(deployment: &str, pattern: &str, backend: &BackendSpec) -> B
     out.into_boxed_slice()
 }
 
+/// Whether some method would reach both routes (a route without a methods
+/// list and one that lists only TRACE or TRACK do not overlap).
 fn methods_overlap(a: &RouteSpec, b: &RouteSpec) -> bool {
-    a.methods.is_empty() || b.methods.is_empty() || a.methods.iter().any(|m| b.methods.contains(m))
+    match (a.methods.is_empty(), b.methods.is_empty()) {
+        (true, true) => true,
+        (true, false) => b.methods.iter().any(|m| a.allows(m)),
+        (false, _) => a.methods.iter().any(|m| b.allows(m)),
+    }
 }
 
 /// The methods allowed on a path, as an `Allow` value (HEAD implied by GET is
-/// not added: the gateway routes exactly what is configured).
+/// not added: the gateway routes exactly what is configured). A route without
+/// a `methods` list contributes [`UNLISTED_ALLOW`].
 fn allow_value(routes: &[RouteSpec], on_path: &[usize]) -> String {
     let mut methods: Vec<&str> = Vec::new();
+    if on_path.iter().any(|&r| routes[r].methods.is_empty()) {
+        methods.extend(UNLISTED_ALLOW);
+    }
     for &r in on_path {
         for m in &routes[r].methods {
             if !methods.contains(&&**m) {
@@ -201,4 +226,40 @@ fn allow_value(routes: &[RouteSpec], on_path: &[usize]) -> String {
         }
     }
     methods.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Snapshot;
+    use std::path::Path;
+
+    fn compile(routes: &str) -> Snapshot {
+        let text = format!(
+            "[[listeners]]\nname = \"l\"\naddress = \"127.0.0.1:0\"\n[[deployments]]\nname = \"d\"\nlistener = \"l\"\n{routes}"
+        );
+        let config = crate::config::parse_str(&text, Path::new("t.toml")).unwrap();
+        Snapshot::compile(&config, &text, Path::new("t.toml")).unwrap()
+    }
+
+    // Rule: a route without a methods list takes any method but TRACE and TRACK; one that lists TRACE takes it.
+    #[test]
+    fn echo_methods_only_when_listed() {
+        let s = compile("[[deployments.routes]]\npath = \"/a\"\nbackend = { type = \"stock\", status = 200 }\n[[deployments.routes]]\npath = \"/t\"\nmethods = [\"TRACE\"]\nbackend = { type = \"stock\", status = 200 }\n");
+        assert_eq!(
+            ["GET", "PURGE", "TRACE", "TRACK"].map(|m| s.routes[0].allows(m)),
+            [true, true, false, false]
+        );
+        assert!(s.routes[1].allows("TRACE"));
+    }
+
+    // Rule: a path with a route without a methods list allows the usual methods, then the listed ones.
+    #[test]
+    fn allow_of_unlisted_route_names_usual_methods() {
+        let s = compile("[[deployments.routes]]\npath = \"/a\"\nmethods = [\"TRACE\"]\nbackend = { type = \"stock\", status = 200 }\n[[deployments.routes]]\npath = \"/a\"\nmethods = []\nbackend = { type = \"stock\", status = 200 }\n");
+        let entry = s.tables[0].lookup("/a").map(|f| f.value.allow.to_string());
+        assert_eq!(
+            entry.as_deref(),
+            Some("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, TRACE")
+        );
+    }
 }

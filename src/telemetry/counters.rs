@@ -5,7 +5,8 @@
 //! ([`RouteStats`], one cache-line slot per worker, each written by its worker
 //! only with a plain load and store) and are carried across reloads by route
 //! name ([`StatsRegistry`]). Per-worker counters and latency histograms
-//! (hdrhistogram) are plain `Cell`/`RefCell` values, published to shared
+//! (hdrhistogram, with an exact sum of what they recorded beside them: see
+//! [`Latency`]) are plain `Cell`/`RefCell` values, published to shared
 //! copies by the worker's periodic tick ([`WorkerTelemetry::publish`]). The
 //! admin endpoint sums them at scrape time.
 
@@ -20,7 +21,7 @@ use std::sync::{Arc, Mutex};
 pub const STATUS_CLASSES: usize = 5;
 
 /// Every decision code, in a fixed order (index = position).
-pub const DECISIONS: [Decision; 29] = [
+pub const DECISIONS: [Decision; 30] = [
     Decision::StockResponse,
     Decision::BackendResponded,
     Decision::BackendError,
@@ -50,6 +51,7 @@ pub const DECISIONS: [Decision; 29] = [
     Decision::TokenMissing,
     Decision::TokenInvalid,
     Decision::ScopeDenied,
+    Decision::MaxForwardsAnswered,
 ];
 
 fn decision_index(decision: Decision) -> usize {
@@ -149,14 +151,49 @@ fn latency_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 3_600_000_000, 2).expect("constant histogram bounds are valid")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Latencies in microseconds: the histogram (buckets, count) and the exact
+/// sum of the values it recorded (the histogram keeps only 2 significant
+/// digits of each, so a sum derived from it would be an estimate).
+#[derive(Debug, Clone)]
+pub struct Latency {
+    pub histogram: Histogram<u64>,
+    /// Sum of every recorded value, in microseconds.
+    pub sum_micros: u64,
+}
 
-    // The latency histogram's constant bounds are valid and record an hour.
-    #[test]
-    fn latency_histogram_bounds() {
-        assert!(latency_histogram().record(3_600_000_000).is_ok());
+impl Default for Latency {
+    fn default() -> Self {
+        Latency::new()
+    }
+}
+
+impl Latency {
+    pub fn new() -> Self {
+        Latency {
+            histogram: latency_histogram(),
+            sum_micros: 0,
+        }
+    }
+
+    /// Records one value (no allocation: the histogram's range is fixed);
+    /// a value the histogram refuses is left out of the sum too.
+    pub fn record(&mut self, micros: u64) {
+        if self.histogram.record(micros).is_ok() {
+            self.sum_micros = self.sum_micros.wrapping_add(micros);
+        }
+    }
+
+    /// Adds another worker's latencies.
+    fn add(&mut self, other: &Latency) {
+        let _ = self.histogram.add(&other.histogram);
+        self.sum_micros = self.sum_micros.wrapping_add(other.sum_micros);
+    }
+
+    /// Replaces these latencies with a copy of `other` (keeping the allocation).
+    fn copy_from(&mut self, other: &Latency) {
+        self.histogram.reset();
+        let _ = self.histogram.add(&other.histogram);
+        self.sum_micros = other.sum_micros;
     }
 }
 
@@ -173,8 +210,8 @@ pub struct SharedWorkerStats {
     pub connections_refused: [AtomicU64; 2],
     /// Client TLS handshakes: [completed, failed].
     pub tls_handshakes: [AtomicU64; 2],
-    pub request_latency: Mutex<Histogram<u64>>,
-    pub backend_latency: Mutex<Histogram<u64>>,
+    pub request_latency: Mutex<Latency>,
+    pub backend_latency: Mutex<Latency>,
 }
 
 impl Default for SharedWorkerStats {
@@ -188,8 +225,8 @@ impl Default for SharedWorkerStats {
             connections_active: AtomicU64::new(0),
             connections_refused: Default::default(),
             tls_handshakes: Default::default(),
-            request_latency: Mutex::new(latency_histogram()),
-            backend_latency: Mutex::new(latency_histogram()),
+            request_latency: Mutex::new(Latency::new()),
+            backend_latency: Mutex::new(Latency::new()),
         }
     }
 }
@@ -204,8 +241,8 @@ pub struct WorkerTelemetry {
     connections_active: Cell<u64>,
     connections_refused: [Cell<u64>; 2],
     tls_handshakes: [Cell<u64>; 2],
-    request_latency: RefCell<Histogram<u64>>,
-    backend_latency: RefCell<Histogram<u64>>,
+    request_latency: RefCell<Latency>,
+    backend_latency: RefCell<Latency>,
     ticks: Cell<u64>,
     shared: Arc<SharedWorkerStats>,
 }
@@ -221,8 +258,8 @@ impl WorkerTelemetry {
             connections_active: Cell::new(0),
             connections_refused: Default::default(),
             tls_handshakes: Default::default(),
-            request_latency: RefCell::new(latency_histogram()),
-            backend_latency: RefCell::new(latency_histogram()),
+            request_latency: RefCell::new(Latency::new()),
+            backend_latency: RefCell::new(Latency::new()),
             ticks: Cell::new(0),
             shared,
         }
@@ -237,12 +274,11 @@ impl WorkerTelemetry {
         add(&self.bytes_out, outcome.bytes_out);
         let micros =
             |d: std::time::Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1);
-        let _ = self
-            .request_latency
+        self.request_latency
             .borrow_mut()
             .record(micros(outcome.total));
         if let Some(backend) = outcome.backend {
-            let _ = self.backend_latency.borrow_mut().record(micros(backend));
+            self.backend_latency.borrow_mut().record(micros(backend));
         }
     }
 
@@ -304,8 +340,7 @@ impl WorkerTelemetry {
                 (&shared.backend_latency, &self.backend_latency),
             ] {
                 if let Ok(mut to) = to.try_lock() {
-                    to.reset();
-                    let _ = to.add(&*from.borrow());
+                    to.copy_from(&from.borrow());
                 }
             }
         }
@@ -323,16 +358,57 @@ pub fn total(
         .sum()
 }
 
-/// The histograms of every worker merged.
+/// The latencies of every worker merged (histograms and sums).
 pub fn merged(
     workers: &[Arc<SharedWorkerStats>],
-    histogram: impl Fn(&SharedWorkerStats) -> &Mutex<Histogram<u64>>,
-) -> Histogram<u64> {
-    let mut all = latency_histogram();
+    latency: impl Fn(&SharedWorkerStats) -> &Mutex<Latency>,
+) -> Latency {
+    let mut all = Latency::new();
     for worker in workers {
-        if let Ok(h) = histogram(worker).lock() {
-            let _ = all.add(&*h);
+        if let Ok(l) = latency(worker).lock() {
+            all.add(&l);
         }
     }
     all
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    // The latency histogram's constant bounds are valid and record an hour.
+    #[test]
+    fn latency_histogram_bounds() {
+        assert!(latency_histogram().record(3_600_000_000).is_ok());
+    }
+
+    // The merged sum is the exact sum of the recorded durations, over workers.
+    #[test]
+    fn merged_sum_is_exact() {
+        let shared: Vec<Arc<SharedWorkerStats>> = (0..2).map(|_| Arc::default()).collect();
+        let workers: Vec<WorkerTelemetry> = shared
+            .iter()
+            .map(|s| WorkerTelemetry::new(Arc::clone(s)))
+            .collect();
+        let durations = [123_457u64, 7, 1_999_999];
+        for (i, micros) in durations.iter().enumerate() {
+            workers[i % 2].request_done(&Outcome {
+                status: 200,
+                decision: Decision::StockResponse,
+                bytes_in: 0,
+                bytes_out: 0,
+                total: Duration::from_micros(*micros),
+                backend: None,
+            });
+        }
+        for worker in &workers {
+            worker.publish();
+        }
+        let all = merged(&shared, |w| &w.request_latency);
+        assert_eq!(
+            (all.sum_micros, all.histogram.len()),
+            (durations.iter().sum::<u64>(), 3)
+        );
+    }
 }

@@ -123,6 +123,8 @@ pub enum Decision {
     TokenInvalid,
     /// Authenticated, but without an allowed scope (403).
     ScopeDenied,
+    /// An OPTIONS or TRACE with `Max-Forwards: 0`, answered by the gateway.
+    MaxForwardsAnswered,
 }
 
 impl Decision {
@@ -158,6 +160,7 @@ impl Decision {
             Decision::TokenMissing => "authentication.tokenMissing",
             Decision::TokenInvalid => "authentication.tokenInvalid",
             Decision::ScopeDenied => "authorization.scopeDenied",
+            Decision::MaxForwardsAnswered => "request.maxForwardsAnswered",
         }
     }
 

@@ -22,7 +22,7 @@ impl Trigger {
 }
 
 /// Reload counters by result, for the metrics endpoint, and the last attempt
-/// that applied or rejected something, for `/config`.
+/// that applied, rejected or (on SIGHUP) found nothing to change, for `/config`.
 #[derive(Debug, Default)]
 pub struct ReloadStats {
     pub applied: AtomicU64,
@@ -31,11 +31,12 @@ pub struct ReloadStats {
     pub last: Mutex<Option<LastReload>>,
 }
 
-/// The last reload attempt that was not skipped as unchanged: an operator who
-/// saved a file can see on `/config` whether it is what the gateway serves.
+/// The last reload attempt that was not a file event skipped as unchanged: an
+/// operator who saved a file, or sent SIGHUP, can see on `/config` whether it
+/// is what the gateway serves.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LastReload {
-    /// `applied` or `rejected`.
+    /// `applied`, `rejected`, or `unchanged` (a SIGHUP that found nothing to change).
     pub result: String,
     /// `file` or `signal`.
     pub trigger: String,
