@@ -15,9 +15,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// The page holding the configuration reference, from the crate root.
-const REFERENCE_PATH: &str = "README.md";
+const REFERENCE_PATH: &str = "docs/configuration.md";
 /// The reference's heading in that page (`None`: the whole page is the reference).
-const REFERENCE_HEADING: Option<&str> = Some("## Configuration reference");
+const REFERENCE_HEADING: Option<&str> = None;
 
 /// The reference as text: the page at [`REFERENCE_PATH`], cut to the section
 /// under [`REFERENCE_HEADING`] when there is one.
@@ -43,15 +43,16 @@ struct Row {
     default: String,
 }
 
-/// The rows of the reference's key tables. A `###` heading names the table
-/// its rows are under (`` ### `[[deployments.routes]]` ``; a heading without
+/// The rows of the reference's key tables. A heading names the table its
+/// rows are under (`` ## `[[deployments.routes]]` ``; a heading without
 /// a backticked table is the top level); a row's first cell holds one or
 /// more backticked keys, a later one without a dot being a sibling of the first.
 fn reference_rows(text: &str) -> Vec<Row> {
     let mut table = String::new();
     let mut rows = Vec::new();
     for line in text.lines() {
-        if let Some(heading) = line.strip_prefix("### ") {
+        if line.starts_with('#') {
+            let heading = line.trim_start_matches('#');
             table = backticked(heading)
                 .first()
                 .map(|t| t.trim_matches(['[', ']']).to_string())
