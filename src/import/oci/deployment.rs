@@ -68,15 +68,7 @@ pub fn deployment(
         let display = obj.str_opt("displayName")?;
         let prefix = obj.str_req("pathPrefix")?.to_string();
         let endpoint = obj.str_opt("endpoint")?;
-        let state_loc = obj.at("lifecycleState");
-        if let Some(state) = obj.str_opt("lifecycleState")? {
-            if state != "ACTIVE" {
-                findings.push(Finding::new(
-                    state_loc,
-                    format!("the deployment is {state} in OCI; imported as if it were active"),
-                ));
-            }
-        }
+        obj.report_inactive("the deployment", &mut findings)?;
         obj.metadata(&METADATA);
         let prefix_name = from_prefix(&prefix);
         let ocid_name = out.id.as_deref().and_then(from_ocid);

@@ -290,6 +290,21 @@ impl<'a> Obj<'a> {
         }
     }
 
+    /// Reports a `lifecycleState` other than `ACTIVE`: the resource is
+    /// imported as if it were active. `what` names it ("the usage plan").
+    pub fn report_inactive(&mut self, what: &str, findings: &mut Vec<Finding>) -> Result<()> {
+        let state_loc = self.at("lifecycleState");
+        if let Some(state) = self.str_opt("lifecycleState")? {
+            if state != "ACTIVE" {
+                findings.push(Finding::new(
+                    state_loc,
+                    format!("{what} is {state} in OCI; imported as if it were active"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Takes members that describe the OCI resource (times, tags, compartment)
     /// and have no effect on requests.
     pub fn metadata(&mut self, keys: &[&str]) {

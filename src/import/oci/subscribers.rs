@@ -64,15 +64,7 @@ pub fn subscriber(
     let mut findings = Vec::new();
     let id = obj.str_opt("id")?;
     let display = obj.str_opt("displayName")?;
-    let state_loc = obj.at("lifecycleState");
-    if let Some(state) = obj.str_opt("lifecycleState")? {
-        if state != "ACTIVE" {
-            findings.push(Finding::new(
-                state_loc,
-                format!("the subscriber is {state} in OCI; imported as if it were active"),
-            ));
-        }
-    }
+    obj.report_inactive("the subscriber", &mut findings)?;
     obj.metadata(&METADATA);
     let ocid_name = id.and_then(from_ocid);
     let name = names.unique(&[display, ocid_name.as_deref()], "subscriber");

@@ -34,15 +34,7 @@ pub fn plan(
     let mut findings = Vec::new();
     out.id = obj.str_opt("id")?.map(str::to_string);
     let display = obj.str_opt("displayName")?;
-    let state_loc = obj.at("lifecycleState");
-    if let Some(state) = obj.str_opt("lifecycleState")? {
-        if state != "ACTIVE" {
-            findings.push(Finding::new(
-                state_loc,
-                format!("the usage plan is {state} in OCI; imported as if it were active"),
-            ));
-        }
-    }
+    obj.report_inactive("the usage plan", &mut findings)?;
     obj.metadata(&METADATA);
     let ocid_name = out.id.as_deref().and_then(from_ocid);
     out.name = names.unique(&[display, ocid_name.as_deref()], "usage-plan");
