@@ -24,7 +24,7 @@ fn head_over_8k_is_431() {
         format!("GET /api/items/1 HTTP/1.1\r\nHost: gw.test\r\nX-Big: {big}\r\n\r\n"),
         431,
     );
-    up.assert_received_nothing();
+    up.assert_received_nothing(gw);
 }
 
 // Rule: a head of about 7 KiB is under the 8 KiB limit and is served.
@@ -55,7 +55,7 @@ fn target_over_4096_bytes_is_414() {
         format!("GET {target} HTTP/1.1\r\nHost: gw.test\r\n\r\n"),
     );
     assert_eq!(r.status, 414);
-    up.assert_received_nothing();
+    up.assert_received_nothing(gw);
 }
 
 // Rule: a request target of exactly 4096 bytes is served.
@@ -86,7 +86,8 @@ fn content_length_over_max_body_is_413() {
     c.send("POST /api/echo HTTP/1.1\r\nHost: gw.test\r\nContent-Length: 1001\r\n\r\n");
     let r = c.read_response();
     assert_eq!(r.status, 413);
-    up.assert_received_nothing();
+    drop(c);
+    up.assert_received_nothing(gw);
 }
 
 // Rule: a Content-Length body of exactly `max_body_bytes` is forwarded intact.
@@ -115,7 +116,7 @@ fn chunked_body_over_max_body_is_413_and_closed() {
         &chunked(&data, 400),
     ]);
     expect_reject_and_close(gw.addr(), raw, 413);
-    std::thread::sleep(SETTLE);
+    up.settle(gw);
     assert!(
         up.requests().is_empty(),
         "upstream must not get a complete request: {:?}",
@@ -149,7 +150,7 @@ fn more_than_100_headers_is_431() {
         format!("GET /api/items/1 HTTP/1.1\r\nHost: gw.test\r\n{headers}\r\n"),
         431,
     );
-    up.assert_received_nothing();
+    up.assert_received_nothing(gw);
 }
 
 // Rule: exactly 100 header fields are served.
@@ -183,7 +184,8 @@ fn partial_head_gets_408_then_close() {
         start.elapsed()
     );
     c.assert_closed();
-    up.assert_received_nothing();
+    drop(c);
+    up.assert_received_nothing(gw);
 }
 
 // Rule: a client trickling its head one byte every 300 ms is cut off with 408 (the head timeout counts from the first byte, not per read).
@@ -224,7 +226,8 @@ fn trickling_head_is_cut_off_with_408() {
     let r = c.read_response();
     assert_eq!(r.status, 408);
     c.assert_closed();
-    up.assert_received_nothing();
+    drop(c);
+    up.assert_received_nothing(gw);
 }
 
 // Rule: an idle keep-alive connection is closed after `keep_alive` (2 s), not by the 1 s head timeout.
@@ -280,7 +283,8 @@ fn stalled_body_gets_408_then_close() {
     let r = c.read_response();
     assert_eq!(r.status, 408);
     c.assert_closed();
-    std::thread::sleep(SETTLE);
+    drop(c);
+    up.settle(gw);
     assert!(
         up.requests().is_empty(),
         "upstream must not get a complete request: {:?}",

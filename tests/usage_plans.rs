@@ -109,7 +109,7 @@ fn missing_unknown_and_unentitled_tokens_refused() {
         call(&gw, "/orders/a", Some(BETA_TOKEN)).status,
     ];
     assert_eq!(statuses, [403, 403, 403]);
-    up.assert_received_nothing();
+    up.assert_received_nothing(gw);
 }
 
 // Rule: a valid header token passes and the back end never sees it.
@@ -641,5 +641,5 @@ fn preflight_needs_no_client_token() {
         ),
         (204, 403, Some("https://app.test"))
     );
-    up.assert_received_nothing();
+    up.assert_received_nothing(gw);
 }

@@ -4,10 +4,15 @@
 //! Everything is bounded: process start waits at most 10 s, every socket read at most 5 s,
 //! so a hung gateway fails a test instead of hanging CI. Nothing here knows the gateway's
 //! internals; it only speaks bytes on 127.0.0.1.
+//!
+//! No test waits a fixed time and then assumes something did (or did not) happen: it waits
+//! for an event it can observe. "The upstream received nothing (more)" is proven after the
+//! gateway has exited ([`RecordingUpstream::settle`]): from then on it can send nothing, and
+//! the upstream reads every connection it ever made to the end.
 
 #![allow(dead_code)]
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -23,9 +28,12 @@ pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest wait for the gateway to log its `listening` line.
 pub const START_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Time given to the gateway to do something it should not (forward a rejected request)
-/// before a test checks that it did not.
-pub const SETTLE: Duration = Duration::from_millis(250);
+/// Longest wait for the gateway to exit after SIGTERM in [`Gateway::stop`] (its drain
+/// closes idle connections at once; requests in flight get this long to finish).
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Longest wait for an event that must happen (a log line, a counter, a record).
+pub const EVENT_TIMEOUT: Duration = Duration::from_secs(10);
 
 // ---------------------------------------------------------------------------------------
 // Gateway process
@@ -278,6 +286,23 @@ impl Gateway {
     /// Opens a raw client connection to the first listener.
     pub fn connect(&self) -> Client {
         Client::connect(self.addr())
+    }
+
+    /// Stops the gateway (SIGTERM) and waits for it to exit; panics with its log if it
+    /// is still running after [`STOP_TIMEOUT`]. Once it has exited it can send nothing
+    /// more to anyone, and every byte it sent is in its peers' hands.
+    pub fn stop(mut self) -> ExitStatus {
+        if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
+            return status;
+        }
+        self.sigterm();
+        match self.wait_exit(STOP_TIMEOUT) {
+            Some(status) => status,
+            None => panic!(
+                "gateway still running {STOP_TIMEOUT:?} after SIGTERM\n--- gateway log ---\n{}",
+                self.log_text()
+            ),
+        }
     }
 }
 
@@ -544,6 +569,11 @@ pub struct ConnRecord {
     pub requests: Vec<RecordedRequest>,
     /// Set when bytes arrived that could not be parsed as a request.
     pub parse_error: Option<String>,
+    /// Replies whose whole script (every write and pause) has run.
+    pub replies_done: usize,
+    /// The upstream is done with the connection: it read to the end (the gateway closed
+    /// it or reset it), or its script closed it. Nothing more is recorded on it.
+    pub closed: bool,
 }
 
 type Responder = dyn Fn(&RecordedRequest) -> Reply + Send + Sync + 'static;
@@ -557,6 +587,9 @@ pub struct RecordingUpstream {
     conns: Arc<Mutex<Vec<ConnRecord>>>,
     all: Arc<Mutex<Vec<RecordedRequest>>>,
     stop: Arc<AtomicBool>,
+    /// Local addresses of the test's own marker connections (see [`Self::sync_accepts`]):
+    /// the accept loop takes them out of this set instead of recording them.
+    markers: Arc<Mutex<HashSet<SocketAddr>>>,
 }
 
 impl RecordingUpstream {
@@ -569,17 +602,24 @@ impl RecordingUpstream {
         let conns: Arc<Mutex<Vec<ConnRecord>>> = Arc::new(Mutex::new(Vec::new()));
         let all = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
+        let markers: Arc<Mutex<HashSet<SocketAddr>>> = Arc::default();
         let responder: Arc<Responder> = Arc::new(responder);
         {
             let conns = conns.clone();
             let all = all.clone();
             let stop = stop.clone();
+            let markers = markers.clone();
             thread::spawn(move || {
                 for stream in listener.incoming() {
                     if stop.load(Ordering::SeqCst) {
                         break;
                     }
                     let Ok(stream) = stream else { continue };
+                    if let Ok(peer) = stream.peer_addr() {
+                        if markers.lock().unwrap().remove(&peer) {
+                            continue;
+                        }
+                    }
                     let index = {
                         let mut c = conns.lock().unwrap();
                         c.push(ConnRecord::default());
@@ -599,6 +639,7 @@ impl RecordingUpstream {
             conns,
             all,
             stop,
+            markers,
         }
     }
 
@@ -672,9 +713,64 @@ impl RecordingUpstream {
         }
     }
 
-    /// Waits [`SETTLE`], then asserts the upstream received no byte at all.
-    pub fn assert_received_nothing(&self) {
-        thread::sleep(SETTLE);
+    fn wait_conns(&self, what: &str, mut done: impl FnMut(&[ConnRecord]) -> bool) {
+        let deadline = Instant::now() + EVENT_TIMEOUT;
+        while !done(&self.conns.lock().unwrap()) {
+            assert!(
+                Instant::now() < deadline,
+                "waited {EVENT_TIMEOUT:?} for {what}: {:#?}",
+                self.connections()
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Returns once every connection made to this upstream before the call has been
+    /// accepted (and so is in [`Self::connections`]): a marker connection made now is
+    /// queued behind them, and the accept loop takes connections in order.
+    pub fn sync_accepts(&self) {
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .expect("marker socket");
+        socket
+            .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+            .expect("bind marker");
+        let local = socket
+            .local_addr()
+            .ok()
+            .and_then(|a| a.as_socket())
+            .expect("marker address");
+        self.markers.lock().unwrap().insert(local);
+        socket
+            .connect_timeout(&self.addr.into(), IO_TIMEOUT)
+            .expect("connect marker");
+        let deadline = Instant::now() + EVENT_TIMEOUT;
+        while self.markers.lock().unwrap().contains(&local) {
+            assert!(
+                Instant::now() < deadline,
+                "the upstream did not accept a marker connection within {EVENT_TIMEOUT:?}"
+            );
+            thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Stops `gw` and waits until this upstream has read every connection the gateway
+    /// ever made to it to the end: from then on the record is complete, so a test can
+    /// assert that something was *not* forwarded without waiting a fixed time.
+    ///
+    /// Drop the test's client connections first: after an error answer the gateway
+    /// lingers on a connection until its client closes it (up to 2 s), and its drain
+    /// waits for that.
+    pub fn settle(&self, gw: Gateway) {
+        gw.stop();
+        self.sync_accepts();
+        self.wait_conns("every connection to be read to its end", |c| {
+            c.iter().all(|c| c.closed)
+        });
+    }
+
+    /// Stops `gw` ([`Self::settle`]), then asserts the upstream received no byte at all.
+    pub fn assert_received_nothing(&self, gw: Gateway) {
+        self.settle(gw);
         let raw = self.raw_received();
         assert!(
             raw.is_empty(),
@@ -684,10 +780,10 @@ impl RecordingUpstream {
         );
     }
 
-    /// Waits [`SETTLE`], then asserts the upstream received exactly the requests whose
-    /// targets are `targets` (in order) and no other byte.
-    pub fn assert_received_only(&self, targets: &[&str]) {
-        thread::sleep(SETTLE);
+    /// Stops `gw` ([`Self::settle`]), then asserts the upstream received exactly the
+    /// requests whose targets are `targets` (in order) and no other byte.
+    pub fn assert_received_only(&self, gw: Gateway, targets: &[&str]) {
+        self.settle(gw);
         let reqs = self.requests();
         let got: Vec<&str> = reqs.iter().map(|r| r.target.as_str()).collect();
         assert_eq!(got, targets, "upstream requests");
@@ -769,6 +865,17 @@ fn serve_upstream_conn(
     all: Arc<Mutex<Vec<RecordedRequest>>>,
     responder: Arc<Responder>,
 ) {
+    serve_upstream_requests(stream, index, &conns, all, responder);
+    conns.lock().unwrap()[index].closed = true;
+}
+
+fn serve_upstream_requests(
+    stream: TcpStream,
+    index: usize,
+    conns: &Arc<Mutex<Vec<ConnRecord>>>,
+    all: Arc<Mutex<Vec<RecordedRequest>>>,
+    responder: Arc<Responder>,
+) {
     let mut writer = stream.try_clone().expect("clone upstream stream");
     let mut reader = RecordingReader {
         stream,
@@ -804,6 +911,7 @@ fn serve_upstream_conn(
                         }
                     }
                 }
+                conns.lock().unwrap()[index].replies_done += 1;
             }
             Ok(None) => return,
             Err(e) => {
