@@ -88,8 +88,9 @@ fn upstream_connection_is_reused() {
     let up = RecordingUpstream::echo_target();
     let gw = start_standard(&up, "");
     assert_eq!(get(gw.addr(), "/api/items/1").text(), "/v1/items/1");
-    // Give the gateway a moment to park the connection after relaying the response.
-    std::thread::sleep(Duration::from_millis(100));
+    // The client may have the answer before the gateway has put the upstream connection
+    // back in its pool; it counts the answer in /metrics only after that.
+    gw.wait_metric("portcullis_responses_total", 1.0);
     assert_eq!(get(gw.addr(), "/api/items/2").text(), "/v1/items/2");
     let conns = up.connections();
     assert_eq!(conns.len(), 1, "upstream connections: {conns:#?}");
@@ -112,9 +113,18 @@ fn upstream_connection_is_reused_within_client_connection() {
 #[test]
 fn connection_idle_past_idle_timeout_is_not_reused() {
     let up = RecordingUpstream::echo_target();
-    let gw = start_standard(&up, "[upstream]\nidle_timeout = 1\n");
-    assert_eq!(get(gw.addr(), "/api/items/1").status, 200);
-    std::thread::sleep(Duration::from_millis(1600));
+    let gw = start_standard(
+        &up,
+        "[upstream]\nidle_timeout = 1\n[timeouts]\nkeep_alive = 1\n",
+    );
+    // The idle time is the gateway's to measure, so the test reads it off the gateway's
+    // own clock instead of sleeping: the client connection's keep-alive wait (1 s, the
+    // same as idle_timeout) starts after the upstream connection went back to the pool,
+    // so once the gateway closes the idle client, the pooled connection is past its
+    // idle_timeout too.
+    let mut c = gw.connect();
+    assert_eq!(c.roundtrip(get_req("/api/items/1")).status, 200);
+    c.assert_closed();
     assert_eq!(get(gw.addr(), "/api/items/2").status, 200);
     assert_eq!(up.connection_count(), 2);
     assert_eq!(up.requests().len(), 2);
@@ -136,7 +146,8 @@ fn get_on_closed_pooled_connection_is_retried() {
     });
     let gw = start_standard(&up, "");
     assert_eq!(get(gw.addr(), "/api/items/1").text(), "/v1/items/1");
-    std::thread::sleep(Duration::from_millis(400));
+    // The upstream has closed its end of the pooled connection.
+    up.wait_closed(0);
     let r = get(gw.addr(), "/api/items/2");
     assert_eq!((r.status, r.text()), (200, "/v1/items/2".to_string()));
     assert_eq!(up.connection_count(), 2);
@@ -161,7 +172,8 @@ fn stray_bytes_on_an_idle_pooled_connection_are_not_relayed() {
     });
     let gw = start_standard(&up, "");
     assert_eq!(get(gw.addr(), "/api/items/1").status, 204);
-    std::thread::sleep(Duration::from_millis(400));
+    // The upstream has sent its stray answer on the idle connection.
+    up.wait_replies_done(0, 1);
     for n in 2..5 {
         let r = get(gw.addr(), &format!("/api/items/{n}"));
         assert_eq!((r.status, r.text()), (200, format!("/v1/items/{n}")));

