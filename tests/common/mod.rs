@@ -35,6 +35,10 @@ pub const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest wait for an event that must happen (a log line, a counter, a record).
 pub const EVENT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Environment for [`Gateway::start_with_env`] that adds the connection loop's debug
+/// lines (why a TLS handshake failed, ...) to the usual info log.
+pub const CONN_DEBUG_LOG: (&str, &str) = ("PORTCULLIS_LOG", "info,portcullis::runtime::conn=debug");
+
 // ---------------------------------------------------------------------------------------
 // Gateway process
 // ---------------------------------------------------------------------------------------
@@ -338,6 +342,19 @@ impl Gateway {
             );
             thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    /// Why the TLS handshake of the client connection from `peer` failed, from the
+    /// gateway's debug line about it (waits for it; the gateway must have been started
+    /// with [`CONN_DEBUG_LOG`]).
+    pub fn handshake_failure(&self, peer: SocketAddr) -> String {
+        let peer_field = format!("peer={peer} ");
+        let line = self.wait_log_line(&format!("failed handshake from {peer}"), |l| {
+            l.contains("TLS handshake failed") && l.contains(&peer_field)
+        });
+        line.split_once("reason=")
+            .map(|(_, reason)| reason.trim().to_string())
+            .unwrap_or(line)
     }
 
     /// Polls the gateway's log every 10 ms until a line satisfies `check`, and returns
