@@ -8,7 +8,6 @@ mod common;
 use common::*;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 // Rule: a back end that refuses the connection is answered 502.
 #[test]
@@ -134,19 +133,26 @@ fn connection_idle_past_idle_timeout_is_not_reused() {
 #[test]
 fn get_on_closed_pooled_connection_is_retried() {
     let served = AtomicUsize::new(0);
-    let up = RecordingUpstream::start(move |r| {
-        if served.fetch_add(1, Ordering::SeqCst) == 0 {
-            // Answer as a keep-alive connection, then close it while it sits idle in the pool.
-            Reply::ok(r.target.clone())
-                .then_sleep(Duration::from_millis(100))
-                .then_close()
-        } else {
-            Reply::ok(r.target.clone())
-        }
-    });
+    let pooled = Gate::new();
+    let up = {
+        let pooled = pooled.clone();
+        RecordingUpstream::start(move |r| {
+            if served.fetch_add(1, Ordering::SeqCst) == 0 {
+                // Answer as a keep-alive connection, then close it while it sits idle in the pool.
+                Reply::ok(r.target.clone())
+                    .then_wait_for(&pooled)
+                    .then_close()
+            } else {
+                Reply::ok(r.target.clone())
+            }
+        })
+    };
     let gw = start_standard(&up, "");
     assert_eq!(get(gw.addr(), "/api/items/1").text(), "/v1/items/1");
-    // The upstream has closed its end of the pooled connection.
+    // The gateway counts the answer only once the connection is back in its pool; then
+    // the upstream closes its end of it.
+    gw.wait_metric("portcullis_responses_total", 1.0);
+    pooled.open();
     up.wait_closed(0);
     let r = get(gw.addr(), "/api/items/2");
     assert_eq!((r.status, r.text()), (200, "/v1/items/2".to_string()));
@@ -161,18 +167,25 @@ fn get_on_closed_pooled_connection_is_retried() {
 #[test]
 fn stray_bytes_on_an_idle_pooled_connection_are_not_relayed() {
     let served = AtomicUsize::new(0);
-    let up = RecordingUpstream::start(move |r| {
-        if served.fetch_add(1, Ordering::SeqCst) == 0 {
-            Reply::raw("HTTP/1.1 204 No Content\r\n\r\n")
-                .then_sleep(Duration::from_millis(100))
-                .then_raw("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nEVIL")
-        } else {
-            Reply::ok(r.target.clone())
-        }
-    });
+    let pooled = Gate::new();
+    let up = {
+        let pooled = pooled.clone();
+        RecordingUpstream::start(move |r| {
+            if served.fetch_add(1, Ordering::SeqCst) == 0 {
+                Reply::raw("HTTP/1.1 204 No Content\r\n\r\n")
+                    .then_wait_for(&pooled)
+                    .then_raw("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nEVIL")
+            } else {
+                Reply::ok(r.target.clone())
+            }
+        })
+    };
     let gw = start_standard(&up, "");
     assert_eq!(get(gw.addr(), "/api/items/1").status, 204);
-    // The upstream has sent its stray answer on the idle connection.
+    // The gateway counts the answer only once the connection is back in its pool; then
+    // the upstream sends its stray answer on the idle connection.
+    gw.wait_metric("portcullis_responses_total", 1.0);
+    pooled.open();
     up.wait_replies_done(0, 1);
     for n in 2..5 {
         let r = get(gw.addr(), &format!("/api/items/{n}"));

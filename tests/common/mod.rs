@@ -660,6 +660,12 @@ impl Reply {
         s
     }
 
+    /// Appends a wait until `gate` is open.
+    pub fn then_wait_for(mut self, gate: &Gate) -> Reply {
+        self.steps.push(Step::Wait(gate.clone()));
+        self
+    }
+
     /// Appends a pause.
     pub fn then_sleep(mut self, d: Duration) -> Reply {
         self.steps.push(Step::Sleep(d));
