@@ -159,7 +159,8 @@ fn sigusr1_reopens_moved_log() {
         .status()
         .unwrap();
     assert!(status.success());
-    thread::sleep(Duration::from_millis(300));
+    // The log writer counts the reopen once the new file is in place.
+    gw.wait_metric("portcullis_access_log_reopens_total", 1.0);
     assert_eq!(get(gw.addr(), "/api/hello").status, 200);
     assert_eq!(
         (read_lines(&log, 1).len(), read_lines(&rotated, 1).len()),

@@ -206,9 +206,12 @@ fn admin_methods_and_paths() {
 // stops sending) while /healthz still answers 200 and the request in flight finishes.
 #[test]
 fn readyz_fails_while_draining() {
-    let up = RecordingUpstream::start(|r| {
-        Reply::after(std::time::Duration::from_secs(2)).then_ok(r.target.clone())
-    });
+    // The upstream holds its answer until the test has seen the drain's health checks.
+    let gate = Gate::new();
+    let up = {
+        let gate = gate.clone();
+        RecordingUpstream::start(move |r| Reply::wait_for(&gate).then_ok(r.target.clone()))
+    };
     let gw = start_standard(&up, "");
     let admin = gw.admin_addr();
     assert!(eventually(|| get(admin, "/readyz").status == 200));
@@ -222,6 +225,7 @@ fn readyz_fails_while_draining() {
         gw.log_text()
     );
     assert_eq!(get(admin, "/healthz").status, 200);
+    gate.open();
     assert_eq!(c.read_response().status, 200);
 }
 
@@ -448,7 +452,8 @@ fn silent_admin_clients_do_not_block_health_checks() {
     let silent: Vec<std::net::TcpStream> = (0..4)
         .map(|_| std::net::TcpStream::connect(admin).unwrap())
         .collect();
-    std::thread::sleep(std::time::Duration::from_millis(100));
+    // No pause needed: the silent clients are queued ahead of the health check (a
+    // listener hands out connections in the order they were made).
     assert_eq!(get(admin, "/healthz").status, 200);
     assert_eq!(get(admin, "/metrics").status, 200);
     drop(silent);

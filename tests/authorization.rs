@@ -104,12 +104,7 @@ fn any_of_scopes() {
             401
         )
     );
-    assert_received_targets(&upstream, &["/admin", "/admin"]);
-}
-
-fn assert_received_targets(upstream: &RecordingUpstream, targets: &[&str]) {
-    std::thread::sleep(SETTLE);
-    upstream.assert_received_only(targets);
+    upstream.assert_received_only(gw, &["/admin", "/admin"]);
 }
 
 /// Runs `portcullis check` on a config with one route carrying `route_extra`

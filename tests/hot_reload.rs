@@ -363,12 +363,24 @@ fn edit_of_a_symlinked_config_target_reloads() {
     let link = gw.config_path().with_extension("link");
     std::os::unix::fs::symlink(&target, &link).unwrap();
     std::fs::rename(&link, gw.config_path()).unwrap();
-    // The link now reads the same text: nothing to apply, but the target is watched from now on.
-    std::thread::sleep(std::time::Duration::from_millis(400));
-    std::fs::write(&target, format!("{BASE}{NEW_ROUTE}")).unwrap();
-    assert!(
-        eventually(|| status_of(&gw, "/api/new") == 200),
-        "log:\n{}",
-        gw.log_text()
-    );
+    // The link now reads the same text: a reload with nothing to apply, after which the
+    // target's directory is watched.
+    gw.wait_metric("portcullis_config_reloads_total", 1.0);
+    // The watch is added just after that reload is counted, so an edit may come a moment
+    // before it: edit again until one is seen. Without the watch none ever would be.
+    let edited = format!("{BASE}{NEW_ROUTE}");
+    let deadline = std::time::Instant::now() + EVENT_TIMEOUT;
+    loop {
+        std::fs::write(&target, &edited).unwrap();
+        if eventually_within(std::time::Duration::from_secs(1), || {
+            status_of(&gw, "/api/new") == 200
+        }) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "an edit of the link's target was never applied; log:\n{}",
+            gw.log_text()
+        );
+    }
 }

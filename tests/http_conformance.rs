@@ -72,7 +72,7 @@ fn refused_request_heads_close_and_reach_nothing() {
         assert_eq!(r.status, status, "{what}: {r:?}");
         c.assert_closed();
     }
-    up.assert_received_nothing();
+    up.assert_received_nothing(gw);
 }
 
 // Rule: forms RFC 9112 lets a server accept are served as their plain equivalents: bare LF
@@ -204,7 +204,7 @@ fn double_slashes_route_like_single_ones() {
     }
     let r = get(gw.addr(), "/api/x//y");
     assert_eq!((r.status, r.text()), (200, "/anything/x/y".to_string()));
-    up.assert_received_only(&["/anything/x/y"]);
+    up.assert_received_only(gw, &["/anything/x/y"]);
 }
 
 // Rule: an HTTP/1.0 response framed with Transfer-Encoding has faulty framing (RFC 9112

@@ -218,7 +218,8 @@ fn expect_100_continue_not_sent_when_route_404s() {
     c.send("POST /api/nope HTTP/1.1\r\nHost: gw.test\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
     let r = c.read_response();
     assert_eq!(r.status, 404);
-    up.assert_received_nothing();
+    drop(c);
+    up.assert_received_nothing(gw);
 }
 
 // Rule: a Content-Length body reaches the upstream intact with the same Content-Length.

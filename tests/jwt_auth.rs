@@ -101,8 +101,7 @@ fn missing_token_is_challenged() {
         "GET /api/orders HTTP/1.1\r\nHost: gw.test\r\nAuthorization: Basic YTpi\r\n\r\n",
     );
     assert_eq!(other_scheme.status, 401);
-    std::thread::sleep(SETTLE);
-    upstream.assert_received_nothing();
+    upstream.assert_received_nothing(gw);
 }
 
 // Rule: `alg: none` is refused, whatever the kid.
@@ -113,7 +112,7 @@ fn alg_none_refused() {
     let header = b64(br#"{"alg":"none","typ":"JWT","kid":"rsa"}"#);
     let payload = b64(claims("read").to_string().as_bytes());
     assert_invalid(gw.addr(), &format!("{header}.{payload}."), "alg none");
-    upstream.assert_received_nothing();
+    upstream.assert_received_nothing(gw);
 }
 
 // Rule: an HS256 token whose secret is the RSA public key (algorithm confusion) is refused.
@@ -127,7 +126,7 @@ fn hs256_signed_with_rsa_public_key_refused() {
     // The same confusion through the HMAC kid with a wrong secret also fails.
     let token = sign(Algorithm::HS256, Some("hs"), &forged_key, &claims("read"));
     assert_invalid(gw.addr(), &token, "HS256 with the wrong secret");
-    upstream.assert_received_nothing();
+    upstream.assert_received_nothing(gw);
 }
 
 fn with(mut claims: Value, key: &str, value: Value) -> Value {
@@ -235,7 +234,7 @@ fn malformed_and_tampered_refused() {
         &format!("{}.{}.{sig}", parts[0], parts[1]),
         "signature tampered",
     );
-    upstream.assert_received_nothing();
+    upstream.assert_received_nothing(gw);
 }
 
 // Rule: token_query_param reads the token from the query instead of a header.
@@ -468,6 +467,12 @@ backend = {{ type = "http", url = "http://{}/orders" }}
 
 // Rule: the verified-token cache never carries a verdict across deployments, and a cached
 // token is refused once it expires.
+//
+// The gateway reads the same wall clock as the test (whole seconds; `exp` is the first
+// second a token is refused, no skew configured), so the test knows when its token
+// expires without racing it: the three calls that need a live token count only if
+// their answers all came before `exp`, else they are tried again with a token that
+// lives twice as long; the last call is sent only once the clock has passed `exp`.
 #[test]
 fn token_cache_is_per_deployment_and_honours_expiry() {
     let upstream = RecordingUpstream::ok();
@@ -508,21 +513,32 @@ backend = {{ type = "http", url = "http://{up}/orders" }}
         table("https://other-issuer.test"),
         up = upstream.addr()
     ));
-    let token = keys().token(
-        Algorithm::ES256,
-        &with(claims("r"), "exp", json!(now() + 2)),
-    );
-    let on = |prefix: &str| {
+    let on = |prefix: &str, token: &str| {
         request(
             gw.addr(),
             format!("GET {prefix}/orders HTTP/1.1\r\nHost: gw.test\r\nAuthorization: Bearer {token}\r\n\r\n"),
         )
         .status
     };
-    assert_eq!((on("/api"), on("/api"), on("/other")), (200, 200, 401));
-    std::thread::sleep(std::time::Duration::from_millis(3100));
+    let mut lifetime = 2;
+    let (token, exp) = loop {
+        let exp = now() + lifetime;
+        let token = keys().token(Algorithm::ES256, &with(claims("r"), "exp", json!(exp)));
+        let statuses = (on("/api", &token), on("/api", &token), on("/other", &token));
+        if now() < exp {
+            // Every call was answered before `exp`: the token was live for all three.
+            assert_eq!(statuses, (200, 200, 401));
+            break (token, exp);
+        }
+        assert!(lifetime < 64, "three calls never fit in {lifetime} s");
+        lifetime *= 2;
+    };
+    // Wait for the clock (the event itself, not a guess at it) to reach `exp`.
+    while now() < exp {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     assert_eq!(
-        on("/api"),
+        on("/api", &token),
         401,
         "an expired token must not live on in the cache"
     );

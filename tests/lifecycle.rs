@@ -109,17 +109,30 @@ fn assert_config_error(config: &str, lines: &[usize], key: &str) {
 
 const LISTENER: &str = "[[listeners]]\nname = \"public\"\naddress = \"127.0.0.1:0\"\n";
 
+/// Waits until every worker has left its serving loop for its drain (it stops
+/// accepting as it does; `portcullis_workers` counts the workers still serving).
+fn wait_drain_started(gw: &Gateway) {
+    gw.wait_metric_until("portcullis_workers", "0 (every worker draining)", |n| {
+        n == 0.0
+    });
+}
+
 // Rule: SIGTERM lets an in-flight request finish with its 200, then the process exits with status 0.
 #[test]
 fn sigterm_drains_in_flight_request_and_exits_0() {
-    let up = RecordingUpstream::start(|r| {
-        Reply::after(Duration::from_secs(1)).then_ok(r.target.clone())
-    });
+    let gate = Gate::new();
+    let up = {
+        let gate = gate.clone();
+        RecordingUpstream::start(move |r| Reply::wait_for(&gate).then_ok(r.target.clone()))
+    };
     let mut gw = start_standard(&up, "");
     let mut c = gw.connect();
     c.send(get_req("/api/items/1"));
     up.wait_for_requests(1);
     gw.sigterm();
+    // The request is still in flight (the upstream holds its answer) when the drain starts.
+    wait_drain_started(&gw);
+    gate.open();
     let r = c.read_response();
     assert_eq!((r.status, r.text()), (200, "/v1/items/1".to_string()));
     drop(c);
@@ -132,15 +145,19 @@ fn sigterm_drains_in_flight_request_and_exits_0() {
 // Rule: after SIGTERM the gateway accepts no new requests (checked once the in-flight request has completed).
 #[test]
 fn no_new_connections_after_sigterm() {
-    let up = RecordingUpstream::start(|r| {
-        Reply::after(Duration::from_secs(1)).then_ok(r.target.clone())
-    });
+    let gate = Gate::new();
+    let up = {
+        let gate = gate.clone();
+        RecordingUpstream::start(move |r| Reply::wait_for(&gate).then_ok(r.target.clone()))
+    };
     let gw = start_standard(&up, "");
     let addr = gw.addr();
     let mut c = gw.connect();
     c.send(get_req("/api/items/1"));
     up.wait_for_requests(1);
     gw.sigterm();
+    wait_drain_started(&gw);
+    gate.open();
     assert_eq!(c.read_response().status, 200);
     match TcpStream::connect_timeout(&addr, Duration::from_secs(1)) {
         Err(_) => {} // refused: the listener is closed
@@ -155,6 +172,8 @@ fn no_new_connections_after_sigterm() {
             );
         }
     }
+    drop(c);
+    up.settle(gw);
     assert_eq!(up.requests().len(), 1);
 }
 

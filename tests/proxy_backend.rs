@@ -8,7 +8,6 @@ mod common;
 use common::*;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 // Rule: a back end that refuses the connection is answered 502.
 #[test]
@@ -77,7 +76,8 @@ fn failed_post_is_not_retried() {
         .status,
         502
     );
-    std::thread::sleep(SETTLE);
+    // Complete once the gateway has exited: a retry, however late, would be in it.
+    up.settle(gw);
     assert_eq!(up.requests().len(), 1);
 }
 
@@ -87,8 +87,9 @@ fn upstream_connection_is_reused() {
     let up = RecordingUpstream::echo_target();
     let gw = start_standard(&up, "");
     assert_eq!(get(gw.addr(), "/api/items/1").text(), "/v1/items/1");
-    // Give the gateway a moment to park the connection after relaying the response.
-    std::thread::sleep(Duration::from_millis(100));
+    // The client may have the answer before the gateway has put the upstream connection
+    // back in its pool; it counts the answer in /metrics only after that.
+    gw.wait_metric("portcullis_responses_total", 1.0);
     assert_eq!(get(gw.addr(), "/api/items/2").text(), "/v1/items/2");
     let conns = up.connections();
     assert_eq!(conns.len(), 1, "upstream connections: {conns:#?}");
@@ -111,9 +112,18 @@ fn upstream_connection_is_reused_within_client_connection() {
 #[test]
 fn connection_idle_past_idle_timeout_is_not_reused() {
     let up = RecordingUpstream::echo_target();
-    let gw = start_standard(&up, "[upstream]\nidle_timeout = 1\n");
-    assert_eq!(get(gw.addr(), "/api/items/1").status, 200);
-    std::thread::sleep(Duration::from_millis(1600));
+    let gw = start_standard(
+        &up,
+        "[upstream]\nidle_timeout = 1\n[timeouts]\nkeep_alive = 1\n",
+    );
+    // The idle time is the gateway's to measure, so the test reads it off the gateway's
+    // own clock instead of sleeping: the client connection's keep-alive wait (1 s, the
+    // same as idle_timeout) starts after the upstream connection went back to the pool,
+    // so once the gateway closes the idle client, the pooled connection is past its
+    // idle_timeout too.
+    let mut c = gw.connect();
+    assert_eq!(c.roundtrip(get_req("/api/items/1")).status, 200);
+    c.assert_closed();
     assert_eq!(get(gw.addr(), "/api/items/2").status, 200);
     assert_eq!(up.connection_count(), 2);
     assert_eq!(up.requests().len(), 2);
@@ -123,19 +133,27 @@ fn connection_idle_past_idle_timeout_is_not_reused() {
 #[test]
 fn get_on_closed_pooled_connection_is_retried() {
     let served = AtomicUsize::new(0);
-    let up = RecordingUpstream::start(move |r| {
-        if served.fetch_add(1, Ordering::SeqCst) == 0 {
-            // Answer as a keep-alive connection, then close it while it sits idle in the pool.
-            Reply::ok(r.target.clone())
-                .then_sleep(Duration::from_millis(100))
-                .then_close()
-        } else {
-            Reply::ok(r.target.clone())
-        }
-    });
+    let pooled = Gate::new();
+    let up = {
+        let pooled = pooled.clone();
+        RecordingUpstream::start(move |r| {
+            if served.fetch_add(1, Ordering::SeqCst) == 0 {
+                // Answer as a keep-alive connection, then close it while it sits idle in the pool.
+                Reply::ok(r.target.clone())
+                    .then_wait_for(&pooled)
+                    .then_close()
+            } else {
+                Reply::ok(r.target.clone())
+            }
+        })
+    };
     let gw = start_standard(&up, "");
     assert_eq!(get(gw.addr(), "/api/items/1").text(), "/v1/items/1");
-    std::thread::sleep(Duration::from_millis(400));
+    // The gateway counts the answer only once the connection is back in its pool; then
+    // the upstream closes its end of it.
+    gw.wait_metric("portcullis_responses_total", 1.0);
+    pooled.open();
+    up.wait_closed(0);
     let r = get(gw.addr(), "/api/items/2");
     assert_eq!((r.status, r.text()), (200, "/v1/items/2".to_string()));
     assert_eq!(up.connection_count(), 2);
@@ -149,18 +167,26 @@ fn get_on_closed_pooled_connection_is_retried() {
 #[test]
 fn stray_bytes_on_an_idle_pooled_connection_are_not_relayed() {
     let served = AtomicUsize::new(0);
-    let up = RecordingUpstream::start(move |r| {
-        if served.fetch_add(1, Ordering::SeqCst) == 0 {
-            Reply::raw("HTTP/1.1 204 No Content\r\n\r\n")
-                .then_sleep(Duration::from_millis(100))
-                .then_raw("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nEVIL")
-        } else {
-            Reply::ok(r.target.clone())
-        }
-    });
+    let pooled = Gate::new();
+    let up = {
+        let pooled = pooled.clone();
+        RecordingUpstream::start(move |r| {
+            if served.fetch_add(1, Ordering::SeqCst) == 0 {
+                Reply::raw("HTTP/1.1 204 No Content\r\n\r\n")
+                    .then_wait_for(&pooled)
+                    .then_raw("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nEVIL")
+            } else {
+                Reply::ok(r.target.clone())
+            }
+        })
+    };
     let gw = start_standard(&up, "");
     assert_eq!(get(gw.addr(), "/api/items/1").status, 204);
-    std::thread::sleep(Duration::from_millis(400));
+    // The gateway counts the answer only once the connection is back in its pool; then
+    // the upstream sends its stray answer on the idle connection.
+    gw.wait_metric("portcullis_responses_total", 1.0);
+    pooled.open();
+    up.wait_replies_done(0, 1);
     for n in 2..5 {
         let r = get(gw.addr(), &format!("/api/items/{n}"));
         assert_eq!((r.status, r.text()), (200, format!("/v1/items/{n}")));
@@ -196,5 +222,6 @@ fn unread_body_after_connect_failure_closes_connection() {
         r.headers
     );
     c.assert_closed();
-    live.assert_received_nothing();
+    drop(c);
+    live.assert_received_nothing(gw);
 }

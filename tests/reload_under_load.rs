@@ -1,11 +1,16 @@
 //! Hot reload under load: 100 config rewrites never fail a request on live keep-alive traffic.
+//!
+//! Writes come in bursts (shorter gaps than the gateway's 150 ms debounce, so most are
+//! folded into a later reload); after every fifth write the test waits for that write
+//! to land (a rejected reload counted, or the new version served) and for the clients
+//! to see it, instead of pausing for a fixed time and hoping it landed.
 
 mod common;
 
 use common::*;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -20,9 +25,41 @@ const WRITES: usize = 100;
 /// are folded into a later reload.
 const BURST_GAP: Duration = Duration::from_millis(35);
 
-/// Gap after every fifth write: longer than the debounce (a reload runs once the
-/// directory has been quiet for 150 ms), so that write lands as a reload.
-const LANDING_GAP: Duration = Duration::from_millis(250);
+/// What the clients have seen so far, live.
+#[derive(Default)]
+struct Seen {
+    a: AtomicUsize,
+    b: AtomicUsize,
+}
+
+impl Seen {
+    fn of(&self, version: char) -> &AtomicUsize {
+        if version == 'A' {
+            &self.a
+        } else {
+            &self.b
+        }
+    }
+}
+
+/// Polls `done` every 10 ms until it holds (true), or until `stop` is set by a failed
+/// client (false, so the failure gets reported); panics after [`EVENT_TIMEOUT`].
+fn wait_unless_stopped(stop: &AtomicBool, what: &str, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + EVENT_TIMEOUT;
+    loop {
+        if stop.load(Ordering::SeqCst) {
+            return false;
+        }
+        if done() {
+            return true;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "waited {EVENT_TIMEOUT:?} for {what}"
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+}
 
 /// Version A or B of the config: `/api/v` answers the version's name, `/api/up` is
 /// proxied to `upstream`; B also has `/api/extra`.
@@ -91,7 +128,12 @@ struct Tally {
 
 /// Sends alternating `/api/v` and `/api/up` on one keep-alive connection until `stop`;
 /// returns the tally, or a description of the first failed request.
-fn client_loop(id: usize, addr: SocketAddr, stop: &AtomicBool) -> Result<Tally, String> {
+fn client_loop(
+    id: usize,
+    addr: SocketAddr,
+    stop: &AtomicBool,
+    seen: &Seen,
+) -> Result<Tally, String> {
     let started = Instant::now();
     let mut client = Client::connect(addr);
     let mut tally = Tally::default();
@@ -118,8 +160,14 @@ fn client_loop(id: usize, addr: SocketAddr, stop: &AtomicBool) -> Result<Tally, 
             return Err(fail(format!("status {}: {:?}", resp.status, resp.text())));
         }
         match (path, resp.text().as_str()) {
-            ("/api/v", "A") => tally.a += 1,
-            ("/api/v", "B") => tally.b += 1,
+            ("/api/v", "A") => {
+                tally.a += 1;
+                seen.a.fetch_add(1, Ordering::SeqCst);
+            }
+            ("/api/v", "B") => {
+                tally.b += 1;
+                seen.b.fetch_add(1, Ordering::SeqCst);
+            }
             ("/api/up", "ok") => tally.proxied += 1,
             (_, body) => return Err(fail(format!("unexpected body {body:?}"))),
         }
@@ -147,11 +195,12 @@ fn reloads_under_keepalive_load_lose_no_request() {
     let started = Instant::now();
 
     let stop = Arc::new(AtomicBool::new(false));
+    let seen = Arc::new(Seen::default());
     let clients: Vec<_> = (0..CLIENTS)
         .map(|id| {
-            let stop = stop.clone();
+            let (stop, seen) = (stop.clone(), seen.clone());
             thread::spawn(move || {
-                let result = client_loop(id, addr, &stop);
+                let result = client_loop(id, addr, &stop, &seen);
                 // Any failure stops the other clients and the writer early.
                 if result.is_err() {
                     stop.store(true, Ordering::SeqCst);
@@ -161,25 +210,51 @@ fn reloads_under_keepalive_load_lose_no_request() {
         })
         .collect();
 
+    let rejected_reloads = || gw.metric("portcullis_config_reloads_total{result=\"rejected\"");
+    // The clients are under way before the first write.
+    wait_unless_stopped(&stop, "the clients to see version A", || {
+        seen.a.load(Ordering::SeqCst) >= CLIENTS
+    });
     let mut valid = 0usize;
+    let mut landed = 0usize;
     for i in 1..=WRITES {
         if stop.load(Ordering::SeqCst) {
             break;
         }
+        let landing = i.is_multiple_of(5);
         if i.is_multiple_of(10) {
+            // Every tenth write is broken, and lands: the reload is rejected.
+            let before = rejected_reloads();
             rewrite(broken(i, up));
+            wait_unless_stopped(&stop, &format!("write {i} to be rejected"), || {
+                rejected_reloads() > before
+            });
         } else {
             // Valid writes alternate B, A, B, ...; the ones that land (every fifth
             // write) alternate too, and the last to land is B, so the final A is a change.
             let version = if valid.is_multiple_of(2) { 'B' } else { 'A' };
             rewrite(config(version, up));
             valid += 1;
+            if landing {
+                // The write is applied once a new request gets its version; then the
+                // clients, on their long-lived connections, must see it too.
+                let applied =
+                    wait_unless_stopped(&stop, &format!("write {i} ({version}) to apply"), || {
+                        get(addr, "/api/v").text() == version.to_string()
+                    });
+                let before = seen.of(version).load(Ordering::SeqCst);
+                if applied
+                    && wait_unless_stopped(&stop, &format!("the clients to see {version}"), || {
+                        seen.of(version).load(Ordering::SeqCst) > before
+                    })
+                {
+                    landed += 1;
+                }
+            }
         }
-        thread::sleep(if i.is_multiple_of(5) {
-            LANDING_GAP
-        } else {
-            BURST_GAP
-        });
+        if !landing {
+            thread::sleep(BURST_GAP);
+        }
     }
     rewrite(config('A', up));
     stop.store(true, Ordering::SeqCst);
@@ -229,7 +304,10 @@ fn reloads_under_keepalive_load_lose_no_request() {
     );
     assert!(applied >= 1, "no reload was applied");
     assert!(rejected >= 1, "no broken write was rejected");
-    assert!(total.served > 100, "only {} requests served", total.served);
+    assert!(
+        landed == WRITES / 10,
+        "only {landed} valid writes were applied and seen by the clients"
+    );
     assert!(
         total.a > 0 && total.b > 0,
         "clients never saw both versions: {} A, {} B",

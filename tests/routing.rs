@@ -13,7 +13,7 @@ fn unknown_path_is_404() {
     let up = RecordingUpstream::ok();
     let gw = start_standard(&up, "");
     assert_eq!(get(gw.addr(), "/api/nope").status, 404);
-    up.assert_received_nothing();
+    up.assert_received_nothing(gw);
 }
 
 // Rule: a path outside every deployment's prefix is answered 404.
@@ -23,7 +23,7 @@ fn path_outside_deployment_prefix_is_404() {
     let gw = start_standard(&up, "");
     assert_eq!(get(gw.addr(), "/other/hello").status, 404);
     assert_eq!(get(gw.addr(), "/hello").status, 404);
-    up.assert_received_nothing();
+    up.assert_received_nothing(gw);
 }
 
 // Rule: an exact route does not match a longer path, and a `{param}` matches exactly one segment.
@@ -33,7 +33,7 @@ fn exact_and_param_routes_do_not_match_longer_paths() {
     let gw = start_standard(&up, "");
     assert_eq!(get(gw.addr(), "/api/hello/extra").status, 404);
     assert_eq!(get(gw.addr(), "/api/items/1/2").status, 404);
-    up.assert_received_nothing();
+    up.assert_received_nothing(gw);
 }
 
 // Rule: the 404 answer leaves a keep-alive connection usable.
@@ -72,7 +72,7 @@ fn wrong_method_is_405_with_allow() {
         "headers: {:?}",
         r.headers
     );
-    up.assert_received_nothing();
+    up.assert_received_nothing(gw);
 }
 
 // Rule: a stock route limited to GET answers POST with 405 and `Allow: GET`.
@@ -166,7 +166,7 @@ fn stock_route_answers_exactly() {
     assert_eq!(r.header("content-type"), Some("text/plain"));
     assert_eq!(r.header("content-length"), Some("3"));
     assert_eq!(r.body, b"hi\n");
-    up.assert_received_nothing();
+    up.assert_received_nothing(gw);
 }
 
 // Rule: a stock route with a non-200 status and custom headers answers them exactly.

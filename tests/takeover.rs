@@ -318,7 +318,11 @@ fn twenty_takeovers_under_load_lose_nothing() {
             new_connection_client(id, addr, &stop, &tally)
         }));
     }
-    thread::sleep(Duration::from_millis(200));
+    // The load is on before the first takeover.
+    assert!(
+        eventually(|| tally.served.load(Ordering::SeqCst) > 20),
+        "no requests served before the first takeover"
+    );
 
     let mut pids = vec![current.pid()];
     for round in 1..=TAKEOVERS {
@@ -354,7 +358,6 @@ fn twenty_takeovers_under_load_lose_nothing() {
             "takeover {round}: no requests served afterwards"
         );
     }
-    thread::sleep(Duration::from_millis(200));
     stop.store(true, Ordering::SeqCst);
     for client in clients {
         client.join().expect("client thread panicked");
@@ -512,13 +515,18 @@ fn failed_successor_leaves_the_old_process_serving() {
         "{}",
         String::from_utf8_lossy(&failed.stderr)
     );
+    // The old process's own account of the attempt: it goes on serving (it would have
+    // started its drain instead, had it handed over).
+    old.wait_log_line("a failed takeover", |l| {
+        l.contains("takeover failed; still serving")
+    });
     assert_eq!(
         get(addr, "/hello").status,
         200,
         "the old process stopped serving"
     );
     assert!(
-        old.wait_exit(Duration::from_millis(300)).is_none(),
+        old.wait_exit(Duration::ZERO).is_none(),
         "the old process exited"
     );
     let new = start(&format!("{public}{route}"), &control, true);

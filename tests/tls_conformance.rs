@@ -19,7 +19,12 @@ use support::*;
 
 /// A TLS listener in front of a stock `/api/hello`, with `tls_extra` in its `tls` table.
 fn tls_gateway(cert: &Issued, tls_extra: &str) -> Gateway {
-    Gateway::start(&format!(
+    Gateway::start(&tls_config(cert, tls_extra))
+}
+
+/// The config of [`tls_gateway`].
+fn tls_config(cert: &Issued, tls_extra: &str) -> String {
+    format!(
         r#"
 [[listeners]]
 name = "secure"
@@ -37,7 +42,7 @@ backend = {{ type = "stock", status = 200, body = "hi\n" }}
 "#,
         toml_path(&cert.cert),
         toml_path(&cert.key)
-    ))
+    )
 }
 
 /// A ClientHello record: `version` as legacy version, `suites`, `extensions` (raw).
@@ -165,34 +170,57 @@ fn alpn_never_selects_h2() {
 // Plain HTTP on the TLS port is closed at once (no HTTP answer, no hang); a
 // client that stops partway through its ClientHello, or after it, is closed
 // when the handshake timeout (1 s) runs out; the gateway keeps serving.
+//
+// Which of the two closed a connection is read from the gateway's own account
+// of the failed handshake (its debug line, per peer address), not from how long
+// the close took: plain HTTP fails on its first bytes, a stalled hello on the
+// timeout. The only clock check left is a lower bound (the timeout did wait).
 #[test]
 fn plain_http_and_stalled_handshakes_are_closed() {
     let pki = Pki::new("stall");
     let cert = pki.issue("gw", "gateway", &["localhost"]);
-    let gw = tls_gateway(&cert, ", handshake_timeout = 1");
-    let started = Instant::now();
-    let answer = exchange(
-        gw.addr(),
-        b"GET /api/hello HTTP/1.1\r\nHost: gw.test\r\n\r\n",
+    let gw = Gateway::start_with_env(
+        &tls_config(&cert, ", handshake_timeout = 1"),
+        &[],
+        &[CONN_DEBUG_LOG],
+    );
+    let mut tcp = TcpStream::connect(gw.addr()).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    tcp.write_all(b"GET /api/hello HTTP/1.1\r\nHost: gw.test\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    assert!(
+        tcp.read_to_end(&mut answer).is_ok(),
+        "plain HTTP: not closed"
     );
     assert!(!answer.starts_with(b"HTTP/"), "{answer:?}");
-    assert!(started.elapsed() < Duration::from_secs(2));
+    let reason = gw.handshake_failure(tcp.local_addr().unwrap());
+    assert!(
+        !reason.contains("timed out"),
+        "plain HTTP was closed by the timeout, not at once: {reason}"
+    );
     let hello = client_hello([3, 3], &[0xc02b, 0xc02f, 0x1301], &[]);
     for (what, sent) in [
         ("half a ClientHello", &hello[..hello.len() / 2]),
         ("a record header", &hello[..5]),
     ] {
-        let mut tcp = TcpStream::connect(gw.addr()).unwrap();
-        tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        tcp.write_all(sent).unwrap();
         let started = Instant::now();
+        let mut tcp = TcpStream::connect(gw.addr()).unwrap();
+        // A generous bound, there only to tell the configured timeout (1 s) from the
+        // default one (10 s).
+        tcp.set_read_timeout(Some(Duration::from_secs(8))).unwrap();
+        tcp.write_all(sent).unwrap();
         let mut rest = Vec::new();
         let closed = tcp.read_to_end(&mut rest).is_ok();
         let waited = started.elapsed();
+        // The gateway's deadlines are coarse (100 ms ticks), so it may cut a little
+        // before 1 s after the connect; never at once.
         assert!(
-            closed && waited >= Duration::from_millis(800) && waited < Duration::from_secs(4),
+            closed && waited >= Duration::from_millis(500),
             "{what}: closed={closed} after {waited:?}"
         );
+        let reason = gw.handshake_failure(tcp.local_addr().unwrap());
+        assert_eq!(reason, "handshake timed out", "{what}");
     }
     let mut client =
         TlsClient::connect(gw.addr(), "localhost", client_config(pki.roots(), None)).unwrap();

@@ -44,6 +44,8 @@ fn request_and_status_counts_match_the_server() {
 #[test]
 fn no_keepalive_opens_a_connection_per_request() {
     let server = failing_server();
+    // --requests ends the run; the long --duration only keeps a slow machine from
+    // cutting it short.
     let result = harness_json(&[
         &server.url("/churn"),
         "--requests",
@@ -51,6 +53,8 @@ fn no_keepalive_opens_a_connection_per_request() {
         "--connections",
         "3",
         "--no-keepalive",
+        "--duration",
+        "60s",
     ]);
     assert_eq!(
         (
@@ -63,6 +67,11 @@ fn no_keepalive_opens_a_connection_per_request() {
 
 // An open-loop run at a fixed rate sends what was scheduled, and the JSON
 // result carries the fields the reports are built from.
+//
+// What is scheduled does not depend on the machine: 200/s over 1 s on 4
+// connections is 50 requests 20 ms apart on each, and a request due while its
+// connection is busy is sent late rather than dropped, so all 200 are answered
+// however slow the run.
 #[test]
 fn open_loop_json_result_is_complete() {
     let server = failing_server();
@@ -85,7 +94,7 @@ fn open_loop_json_result_is_complete() {
     let curve = result["percentiles"].as_array().map(Vec::len).unwrap_or(0);
     assert!(
         result["mode"] == "open"
-            && (195..=200).contains(&answers)
+            && answers == 200
             && answers == server.seen.requests.load(Ordering::SeqCst)
             && curve > 10
             && result["per_second"].is_array(),

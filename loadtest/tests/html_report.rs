@@ -1,7 +1,9 @@
 //! The HTML report opens in headless Chromium with both plots drawn.
 //!
-//! Chromium comes from scripts/install-test-deps.sh. Where it is missing the
-//! test fails under CI=true and is skipped (with a message) elsewhere.
+//! Chromium comes from scripts/install-test-deps.sh (found as
+//! `$PORTCULLIS_CHROMIUM`, `chromium` or `chromium-browser`, like the gateway's
+//! browser test). Where it is missing the test fails under CI=true and is
+//! skipped (with a message) elsewhere.
 
 mod common;
 
@@ -10,20 +12,35 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const CHROMIUM: &str = "/usr/bin/chromium";
+/// The browser binary, if installed.
+fn find_chromium() -> Option<String> {
+    let candidates = [
+        std::env::var("PORTCULLIS_CHROMIUM").ok(),
+        Some("chromium".to_string()),
+        Some("chromium-browser".to_string()),
+    ];
+    candidates.into_iter().flatten().find(|bin| {
+        Command::new(bin)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    })
+}
 
 // The rendered DOM holds the latency and rate plots, each with a data line,
 // and a screenshot of the page is not blank.
 #[test]
 fn html_report_renders_in_headless_chromium() {
-    if !Path::new(CHROMIUM).exists() {
+    let Some(browser) = find_chromium() else {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
-            "{CHROMIUM} is missing: run scripts/install-test-deps.sh"
+            "chromium is not installed: run scripts/install-test-deps.sh"
         );
-        eprintln!("skipped: {CHROMIUM} is missing (scripts/install-test-deps.sh installs it)");
+        eprintln!("skipped: chromium is not installed (scripts/install-test-deps.sh installs it)");
         return;
-    }
+    };
     let server = TestServer::start(Behaviour {
         fail_every: 0,
         stall_at: None,
@@ -42,11 +59,15 @@ fn html_report_renders_in_headless_chromium() {
         report.to_str().expect("path"),
     ]);
     let url = format!("file://{}", report.display());
-    let dom = chromium(dir.path(), &["--dump-dom", &url]);
+    let dom = chromium(&browser, dir.path(), &["--dump-dom", &url]);
     let dom = String::from_utf8_lossy(&dom);
     let screenshot = dir.path().join("shot.png");
     let shot_arg = format!("--screenshot={}", screenshot.display());
-    chromium(dir.path(), &[&shot_arg, "--window-size=1000,1200", &url]);
+    chromium(
+        &browser,
+        dir.path(),
+        &[&shot_arg, "--window-size=1000,1200", &url],
+    );
     let shot_bytes = std::fs::metadata(&screenshot).map(|m| m.len()).unwrap_or(0);
     assert!(
         dom.contains("class=\"latency-plot\"")
@@ -57,10 +78,10 @@ fn html_report_renders_in_headless_chromium() {
     );
 }
 
-/// Runs headless Chromium with `args`, at most 90 s; returns its stdout.
-fn chromium(profile: &Path, args: &[&str]) -> Vec<u8> {
+/// Runs headless Chromium (`browser`) with `args`, at most 90 s; returns its stdout.
+fn chromium(browser: &str, profile: &Path, args: &[&str]) -> Vec<u8> {
     let profile_arg = format!("--user-data-dir={}", profile.join("profile").display());
-    let mut child = Command::new(CHROMIUM)
+    let mut child = Command::new(browser)
         .args([
             "--headless",
             "--no-sandbox",

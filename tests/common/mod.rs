@@ -4,10 +4,15 @@
 //! Everything is bounded: process start waits at most 10 s, every socket read at most 5 s,
 //! so a hung gateway fails a test instead of hanging CI. Nothing here knows the gateway's
 //! internals; it only speaks bytes on 127.0.0.1.
+//!
+//! No test waits a fixed time and then assumes something did (or did not) happen: it waits
+//! for an event it can observe. "The upstream received nothing (more)" is proven after the
+//! gateway has exited ([`RecordingUpstream::settle`]): from then on it can send nothing, and
+//! the upstream reads every connection it ever made to the end.
 
 #![allow(dead_code)]
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -23,9 +28,16 @@ pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest wait for the gateway to log its `listening` line.
 pub const START_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Time given to the gateway to do something it should not (forward a rejected request)
-/// before a test checks that it did not.
-pub const SETTLE: Duration = Duration::from_millis(250);
+/// Longest wait for the gateway to exit after SIGTERM in [`Gateway::stop`] (its drain
+/// closes idle connections at once; requests in flight get this long to finish).
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Longest wait for an event that must happen (a log line, a counter, a record).
+pub const EVENT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Environment for [`Gateway::start_with_env`] that adds the connection loop's debug
+/// lines (why a TLS handshake failed, ...) to the usual info log.
+pub const CONN_DEBUG_LOG: (&str, &str) = ("PORTCULLIS_LOG", "info,portcullis::runtime::conn=debug");
 
 // ---------------------------------------------------------------------------------------
 // Gateway process
@@ -279,6 +291,102 @@ impl Gateway {
     pub fn connect(&self) -> Client {
         Client::connect(self.addr())
     }
+
+    /// Stops the gateway (SIGTERM) and waits for it to exit; panics with its log if it
+    /// is still running after [`STOP_TIMEOUT`]. Once it has exited it can send nothing
+    /// more to anyone, and every byte it sent is in its peers' hands.
+    pub fn stop(mut self) -> ExitStatus {
+        if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
+            return status;
+        }
+        self.sigterm();
+        match self.wait_exit(STOP_TIMEOUT) {
+            Some(status) => status,
+            None => panic!(
+                "gateway still running {STOP_TIMEOUT:?} after SIGTERM\n--- gateway log ---\n{}",
+                self.log_text()
+            ),
+        }
+    }
+
+    /// The admin endpoint's `/metrics` text.
+    pub fn metrics(&self) -> String {
+        get(self.admin_addr(), "/metrics").text()
+    }
+
+    /// Sum of the samples of `/metrics` whose series starts with `series` (a family name,
+    /// or a name with the start of its labels, e.g. `portcullis_decisions_total{decision="x"`).
+    pub fn metric(&self, series: &str) -> f64 {
+        metric_sum(&self.metrics(), series)
+    }
+
+    /// Polls `/metrics` every 10 ms until the sum of `series` reaches `at_least`;
+    /// panics after [`EVENT_TIMEOUT`] with the last value and the log.
+    pub fn wait_metric(&self, series: &str, at_least: f64) {
+        self.wait_metric_until(series, &format!("at least {at_least}"), |v| v >= at_least);
+    }
+
+    /// Polls `/metrics` every 10 ms until the sum of `series` satisfies `check`
+    /// (described by `what`); panics after [`EVENT_TIMEOUT`] with the last value and the log.
+    pub fn wait_metric_until(&self, series: &str, what: &str, check: impl Fn(f64) -> bool) {
+        let deadline = Instant::now() + EVENT_TIMEOUT;
+        loop {
+            let value = self.metric(series);
+            if check(value) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{series} stayed at {value}, expected {what}\n--- gateway log ---\n{}",
+                self.log_text()
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Why the TLS handshake of the client connection from `peer` failed, from the
+    /// gateway's debug line about it (waits for it; the gateway must have been started
+    /// with [`CONN_DEBUG_LOG`]).
+    pub fn handshake_failure(&self, peer: SocketAddr) -> String {
+        let peer_field = format!("peer={peer} ");
+        let line = self.wait_log_line(&format!("failed handshake from {peer}"), |l| {
+            l.contains("TLS handshake failed") && l.contains(&peer_field)
+        });
+        line.split_once("reason=")
+            .map(|(_, reason)| reason.trim().to_string())
+            .unwrap_or(line)
+    }
+
+    /// Polls the gateway's log every 10 ms until a line satisfies `check`, and returns
+    /// it; panics with the log after [`EVENT_TIMEOUT`].
+    pub fn wait_log_line(&self, what: &str, check: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + EVENT_TIMEOUT;
+        loop {
+            let found = self.log.lock().unwrap().iter().find(|l| check(l)).cloned();
+            if let Some(line) = found {
+                return line;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {what} in the log within {EVENT_TIMEOUT:?}:\n{}",
+                self.log_text()
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// Sum of the samples in Prometheus text `metrics` whose series starts with `series`.
+pub fn metric_sum(metrics: &str, series: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| {
+            l.strip_prefix(series)
+                .is_some_and(|rest| series.ends_with('"') || rest.starts_with([' ', '{', ',']))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
 impl Drop for Gateway {
@@ -445,8 +553,37 @@ impl RecordedRequest {
 enum Step {
     Send(Vec<u8>),
     Sleep(Duration),
+    Wait(Gate),
     Close,
     Hang,
+}
+
+/// A latch the test opens. An upstream reply that waits on it ([`Reply::wait_for`])
+/// keeps its request in flight for exactly as long as the test needs, however slow the
+/// machine, instead of for a fixed time.
+#[derive(Clone, Debug, Default)]
+pub struct Gate(Arc<(Mutex<bool>, std::sync::Condvar)>);
+
+impl Gate {
+    pub fn new() -> Gate {
+        Gate::default()
+    }
+
+    /// Lets every reply waiting on this gate go on (now and later).
+    pub fn open(&self) {
+        *self.0 .0.lock().unwrap() = true;
+        self.0 .1.notify_all();
+    }
+
+    /// Waits until the gate is open; gives up after a minute (a test that failed before
+    /// opening it must not leave the upstream's thread behind for ever).
+    fn wait(&self) {
+        let (open, opened) = &*self.0;
+        let guard = open.lock().unwrap();
+        let _unused = opened
+            .wait_timeout_while(guard, Duration::from_secs(60), |open| !*open)
+            .unwrap();
+    }
 }
 
 /// What a [`RecordingUpstream`] does after receiving a request: a script of raw writes,
@@ -488,6 +625,13 @@ impl Reply {
         }
     }
 
+    /// Waits until `gate` is open, then runs the rest of the script.
+    pub fn wait_for(gate: &Gate) -> Reply {
+        Reply {
+            steps: vec![Step::Wait(gate.clone())],
+        }
+    }
+
     /// Never answers; the connection stays open until the gateway closes it.
     pub fn hang() -> Reply {
         Reply {
@@ -514,6 +658,12 @@ impl Reply {
         let mut s = self;
         s.steps.extend(r.steps);
         s
+    }
+
+    /// Appends a wait until `gate` is open.
+    pub fn then_wait_for(mut self, gate: &Gate) -> Reply {
+        self.steps.push(Step::Wait(gate.clone()));
+        self
     }
 
     /// Appends a pause.
@@ -544,6 +694,11 @@ pub struct ConnRecord {
     pub requests: Vec<RecordedRequest>,
     /// Set when bytes arrived that could not be parsed as a request.
     pub parse_error: Option<String>,
+    /// Replies whose whole script (every write and pause) has run.
+    pub replies_done: usize,
+    /// The upstream is done with the connection: it read to the end (the gateway closed
+    /// it or reset it), or its script closed it. Nothing more is recorded on it.
+    pub closed: bool,
 }
 
 type Responder = dyn Fn(&RecordedRequest) -> Reply + Send + Sync + 'static;
@@ -557,6 +712,9 @@ pub struct RecordingUpstream {
     conns: Arc<Mutex<Vec<ConnRecord>>>,
     all: Arc<Mutex<Vec<RecordedRequest>>>,
     stop: Arc<AtomicBool>,
+    /// Local addresses of the test's own marker connections (see [`Self::sync_accepts`]):
+    /// the accept loop takes them out of this set instead of recording them.
+    markers: Arc<Mutex<HashSet<SocketAddr>>>,
 }
 
 impl RecordingUpstream {
@@ -569,17 +727,24 @@ impl RecordingUpstream {
         let conns: Arc<Mutex<Vec<ConnRecord>>> = Arc::new(Mutex::new(Vec::new()));
         let all = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
+        let markers: Arc<Mutex<HashSet<SocketAddr>>> = Arc::default();
         let responder: Arc<Responder> = Arc::new(responder);
         {
             let conns = conns.clone();
             let all = all.clone();
             let stop = stop.clone();
+            let markers = markers.clone();
             thread::spawn(move || {
                 for stream in listener.incoming() {
                     if stop.load(Ordering::SeqCst) {
                         break;
                     }
                     let Ok(stream) = stream else { continue };
+                    if let Ok(peer) = stream.peer_addr() {
+                        if markers.lock().unwrap().remove(&peer) {
+                            continue;
+                        }
+                    }
                     let index = {
                         let mut c = conns.lock().unwrap();
                         c.push(ConnRecord::default());
@@ -599,6 +764,7 @@ impl RecordingUpstream {
             conns,
             all,
             stop,
+            markers,
         }
     }
 
@@ -672,9 +838,80 @@ impl RecordingUpstream {
         }
     }
 
-    /// Waits [`SETTLE`], then asserts the upstream received no byte at all.
-    pub fn assert_received_nothing(&self) {
-        thread::sleep(SETTLE);
+    /// Waits (at most [`EVENT_TIMEOUT`]) until connection `index` has been accepted and
+    /// has run `n` replies to their end (every scripted write and pause done).
+    pub fn wait_replies_done(&self, index: usize, n: usize) {
+        self.wait_conns(&format!("connection {index} to finish {n} replies"), |c| {
+            c.get(index).is_some_and(|c| c.replies_done >= n)
+        });
+    }
+
+    /// Waits (at most [`EVENT_TIMEOUT`]) until connection `index` has been accepted and
+    /// the upstream is done with it (see [`ConnRecord::closed`]).
+    pub fn wait_closed(&self, index: usize) {
+        self.wait_conns(&format!("connection {index} to close"), |c| {
+            c.get(index).is_some_and(|c| c.closed)
+        });
+    }
+
+    fn wait_conns(&self, what: &str, mut done: impl FnMut(&[ConnRecord]) -> bool) {
+        let deadline = Instant::now() + EVENT_TIMEOUT;
+        while !done(&self.conns.lock().unwrap()) {
+            assert!(
+                Instant::now() < deadline,
+                "waited {EVENT_TIMEOUT:?} for {what}: {:#?}",
+                self.connections()
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Returns once every connection made to this upstream before the call has been
+    /// accepted (and so is in [`Self::connections`]): a marker connection made now is
+    /// queued behind them, and the accept loop takes connections in order.
+    pub fn sync_accepts(&self) {
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .expect("marker socket");
+        socket
+            .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+            .expect("bind marker");
+        let local = socket
+            .local_addr()
+            .ok()
+            .and_then(|a| a.as_socket())
+            .expect("marker address");
+        self.markers.lock().unwrap().insert(local);
+        socket
+            .connect_timeout(&self.addr.into(), IO_TIMEOUT)
+            .expect("connect marker");
+        let deadline = Instant::now() + EVENT_TIMEOUT;
+        while self.markers.lock().unwrap().contains(&local) {
+            assert!(
+                Instant::now() < deadline,
+                "the upstream did not accept a marker connection within {EVENT_TIMEOUT:?}"
+            );
+            thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Stops `gw` and waits until this upstream has read every connection the gateway
+    /// ever made to it to the end: from then on the record is complete, so a test can
+    /// assert that something was *not* forwarded without waiting a fixed time.
+    ///
+    /// Drop the test's client connections first: after an error answer the gateway
+    /// lingers on a connection until its client closes it (up to 2 s), and its drain
+    /// waits for that.
+    pub fn settle(&self, gw: Gateway) {
+        gw.stop();
+        self.sync_accepts();
+        self.wait_conns("every connection to be read to its end", |c| {
+            c.iter().all(|c| c.closed)
+        });
+    }
+
+    /// Stops `gw` ([`Self::settle`]), then asserts the upstream received no byte at all.
+    pub fn assert_received_nothing(&self, gw: Gateway) {
+        self.settle(gw);
         let raw = self.raw_received();
         assert!(
             raw.is_empty(),
@@ -684,10 +921,10 @@ impl RecordingUpstream {
         );
     }
 
-    /// Waits [`SETTLE`], then asserts the upstream received exactly the requests whose
-    /// targets are `targets` (in order) and no other byte.
-    pub fn assert_received_only(&self, targets: &[&str]) {
-        thread::sleep(SETTLE);
+    /// Stops `gw` ([`Self::settle`]), then asserts the upstream received exactly the
+    /// requests whose targets are `targets` (in order) and no other byte.
+    pub fn assert_received_only(&self, gw: Gateway, targets: &[&str]) {
+        self.settle(gw);
         let reqs = self.requests();
         let got: Vec<&str> = reqs.iter().map(|r| r.target.as_str()).collect();
         assert_eq!(got, targets, "upstream requests");
@@ -769,6 +1006,17 @@ fn serve_upstream_conn(
     all: Arc<Mutex<Vec<RecordedRequest>>>,
     responder: Arc<Responder>,
 ) {
+    serve_upstream_requests(stream, index, &conns, all, responder);
+    conns.lock().unwrap()[index].closed = true;
+}
+
+fn serve_upstream_requests(
+    stream: TcpStream,
+    index: usize,
+    conns: &Arc<Mutex<Vec<ConnRecord>>>,
+    all: Arc<Mutex<Vec<RecordedRequest>>>,
+    responder: Arc<Responder>,
+) {
     let mut writer = stream.try_clone().expect("clone upstream stream");
     let mut reader = RecordingReader {
         stream,
@@ -792,6 +1040,7 @@ fn serve_upstream_conn(
                             let _ = writer.flush();
                         }
                         Step::Sleep(d) => thread::sleep(d),
+                        Step::Wait(gate) => gate.wait(),
                         Step::Close => {
                             let _ = writer.shutdown(Shutdown::Both);
                             return;
@@ -804,6 +1053,7 @@ fn serve_upstream_conn(
                         }
                     }
                 }
+                conns.lock().unwrap()[index].replies_done += 1;
             }
             Ok(None) => return,
             Err(e) => {
@@ -1351,4 +1601,18 @@ pub fn eventually(mut check: impl FnMut() -> bool) -> bool {
         thread::sleep(Duration::from_millis(50));
     }
     false
+}
+
+/// Polls `check` every 10 ms for up to `limit`; true once it holds.
+pub fn eventually_within(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if check() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
 }

@@ -2,7 +2,9 @@
 //! thread per connection, keep-alive. It counts every request and every
 //! status it sends, answers 503 to every `fail_every`-th request (200 to the
 //! rest), and can stall every answer for a while once the `stall_at`-th
-//! request has arrived: what a paused back end looks like to a client.
+//! request has arrived: what a paused back end looks like to a client. It
+//! counts the requests the stall held, so tests can relate what the harness
+//! measured to what the server did.
 
 #![allow(dead_code)]
 
@@ -21,6 +23,8 @@ pub struct Seen {
     pub requests: AtomicU64,
     pub connections: AtomicU64,
     pub statuses: Mutex<BTreeMap<u16, u64>>,
+    /// Requests whose answer waited for the stall to end.
+    pub held: AtomicU64,
     stall_until: Mutex<Option<Instant>>,
 }
 
@@ -88,6 +92,7 @@ fn serve(mut stream: TcpStream, seen: &Seen, behaviour: Behaviour) {
         if let Some(until) = until {
             let now = Instant::now();
             if now < until {
+                seen.held.fetch_add(1, Ordering::SeqCst);
                 std::thread::sleep(until - now);
             }
         }
