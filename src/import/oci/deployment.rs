@@ -14,19 +14,6 @@ use super::request_policies::{request_policies, Facts};
 use super::route_policies;
 use serde_json::Value;
 
-/// Members of a deployment that describe the OCI resource, not its requests.
-const METADATA: [&str; 9] = [
-    "gatewayId",
-    "compartmentId",
-    "timeCreated",
-    "timeUpdated",
-    "lifecycleDetails",
-    "freeformTags",
-    "definedTags",
-    "systemTags",
-    "locks",
-];
-
 /// OCI's route methods; `ANY` is every method.
 const METHODS: [&str; 8] = [
     "ANY", "HEAD", "GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS",
@@ -69,7 +56,9 @@ pub fn deployment(
         let prefix = obj.str_req("pathPrefix")?.to_string();
         let endpoint = obj.str_opt("endpoint")?;
         obj.report_inactive("the deployment", &mut findings)?;
-        obj.metadata(&METADATA);
+        // The gateway a deployment runs on is OCI infrastructure, not a request policy.
+        obj.metadata(&["gatewayId"]);
+        obj.metadata(&super::json::RESOURCE_METADATA);
         let prefix_name = from_prefix(&prefix);
         let ocid_name = out.id.as_deref().and_then(from_ocid);
         out.name = names.unique(

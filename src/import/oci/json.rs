@@ -13,6 +13,19 @@ use super::report::{Finding, Loc};
 use serde_json::{Map, Value};
 use std::fmt;
 
+/// Members every OCI resource carries that describe it (compartment, times,
+/// tags, locks) and have no effect on requests: taken without a report line.
+pub const RESOURCE_METADATA: [&str; 8] = [
+    "compartmentId",
+    "timeCreated",
+    "timeUpdated",
+    "lifecycleDetails",
+    "freeformTags",
+    "definedTags",
+    "systemTags",
+    "locks",
+];
+
 /// Input the importer cannot read: unreadable files, text that is not JSON,
 /// JSON of the wrong shape, unknown policy or back-end types.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,18 +15,6 @@ use crate::config::digest::sha256_hex;
 use crate::policy::usage::MIN_TOKEN_LEN;
 use serde_json::Value;
 
-/// Members of a subscriber that describe the OCI resource.
-const METADATA: [&str; 8] = [
-    "compartmentId",
-    "timeCreated",
-    "timeUpdated",
-    "lifecycleDetails",
-    "freeformTags",
-    "definedTags",
-    "systemTags",
-    "locks",
-];
-
 /// How client tokens are written, and the digests given so far (Portcullis
 /// wants each token once across all subscribers).
 #[derive(Debug, Default)]
@@ -65,7 +53,7 @@ pub fn subscriber(
     let id = obj.str_opt("id")?;
     let display = obj.str_opt("displayName")?;
     obj.report_inactive("the subscriber", &mut findings)?;
-    obj.metadata(&METADATA);
+    obj.metadata(&super::json::RESOURCE_METADATA);
     let ocid_name = id.and_then(from_ocid);
     let name = names.unique(&[display, ocid_name.as_deref()], "subscriber");
     out.section

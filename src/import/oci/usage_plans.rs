@@ -9,18 +9,6 @@ use super::names::{from_ocid, Names};
 use super::report::{Finding, Loc};
 use serde_json::Value;
 
-/// Members of a plan that describe the OCI resource, not its limits.
-const METADATA: [&str; 8] = [
-    "compartmentId",
-    "timeCreated",
-    "timeUpdated",
-    "lifecycleDetails",
-    "freeformTags",
-    "definedTags",
-    "systemTags",
-    "locks",
-];
-
 /// Translates one usage plan; `deployments` are the imported deployments'
 /// (OCID, name) pairs.
 pub fn plan(
@@ -35,7 +23,7 @@ pub fn plan(
     out.id = obj.str_opt("id")?.map(str::to_string);
     let display = obj.str_opt("displayName")?;
     obj.report_inactive("the usage plan", &mut findings)?;
-    obj.metadata(&METADATA);
+    obj.metadata(&super::json::RESOURCE_METADATA);
     let ocid_name = out.id.as_deref().and_then(from_ocid);
     out.name = names.unique(&[display, ocid_name.as_deref()], "usage-plan");
     out.section.comment(format!(
