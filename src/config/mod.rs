@@ -17,6 +17,7 @@ mod load;
 mod locate;
 pub mod paths;
 mod policies;
+pub mod secret;
 mod usage;
 mod words;
 
@@ -24,6 +25,7 @@ pub use load::{load_file, load_sources, parse_str, ConfigError, SourceFile, Sour
 pub use locate::locate_key;
 pub use paths::{Resolved, ResolvedPath};
 pub use policies::*;
+pub use secret::{Secret, SecretSource};
 pub use usage::{
     Client, DeploymentRateLimit, DeploymentUsagePlans, Entitlement, Fragment, OnBreach, Quota,
     QuotaPeriod, RateLimit, RateLimitKey, Subscriber, UsagePlan,
