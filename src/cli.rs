@@ -272,14 +272,13 @@ pub fn summary(path: &std::path::Path, snapshot: &Snapshot) -> String {
             } else {
                 route.methods.join(",")
             };
-            let target = match &route.backend {
-                BackendSpec::Http(h) => {
-                    let scheme = if h.tls { "https" } else { "http" };
-                    format!("{scheme}://{}", h.authority)
-                }
-                BackendSpec::Stock(stock) => format!("stock {}", stock.status),
-            };
+            let target = backend_label(&route.backend);
             let _ = writeln!(s, "    {methods:<12} {:<40} -> {target}", route.pattern);
+            if let BackendSpec::Dynamic(dynamic) = &route.backend {
+                for (name, backend) in dynamic.names.iter().zip(&dynamic.backends) {
+                    let _ = writeln!(s, "    {:<12} {name:>40} -> {}", "", backend_label(backend));
+                }
+            }
         }
     }
     if !snapshot.usage.plans.is_empty() || !snapshot.usage.subscribers.is_empty() {
@@ -334,4 +333,16 @@ pub fn summary(path: &std::path::Path, snapshot: &Snapshot) -> String {
         let _ = writeln!(s, "warning: {warning}");
     }
     s
+}
+
+/// Where a back end sends requests, for the summary.
+fn backend_label(backend: &BackendSpec) -> String {
+    match backend {
+        BackendSpec::Http(h) => {
+            let scheme = if h.tls { "https" } else { "http" };
+            format!("{scheme}://{}", h.authority)
+        }
+        BackendSpec::Stock(stock) => format!("stock {}", stock.status),
+        BackendSpec::Dynamic(dynamic) => format!("dynamic on {}", dynamic.selector_text),
+    }
 }

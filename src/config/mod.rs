@@ -353,6 +353,28 @@ pub struct Backend {
     pub headers: Option<BTreeMap<String, String>>,
     /// stock: response body (default empty).
     pub body: Option<String>,
+    /// dynamic: the request value that picks a case, e.g.
+    /// `request.headers[X-Region]` (see `route::selector`).
+    pub selector: Option<String>,
+    /// dynamic: the cases, each a back end of type `http` or `stock`.
+    pub cases: Option<Vec<BackendCase>>,
+}
+
+/// One case of a `dynamic` back end.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendCase {
+    /// Names the case in logs and `/config` (default `case-N`).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Values of the selector that lead here: exact, or patterns with `*`
+    /// (any run of characters) and `?` (one character).
+    #[serde(default)]
+    pub keys: Vec<String>,
+    /// The case for a value no key matches (and for a request without the value).
+    #[serde(default)]
+    pub default: bool,
+    pub backend: Backend,
 }
 
 /// The kinds of back end.
@@ -361,6 +383,8 @@ pub struct Backend {
 pub enum BackendKind {
     Http,
     Stock,
+    /// The back end is chosen per request by a selector over cases.
+    Dynamic,
 }
 
 /// A positive, finite number of seconds as a Duration.

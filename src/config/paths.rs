@@ -142,15 +142,9 @@ pub fn resolve(
         }
         for (n, route) in deployment.routes.iter_mut().enumerate() {
             let key = format!("deployments[{d}].routes[{n}].backend");
-            let backend = &mut route.backend;
-            for (name, value) in [
-                ("ca", &mut backend.ca),
-                ("client_cert", &mut backend.client_cert),
-                ("client_key", &mut backend.client_key),
-            ] {
-                if let Some(value) = value.as_mut() {
-                    r.one(format!("{key}.{name}"), value, Was::WorkingDir)?;
-                }
+            r.backend_files(&key, &mut route.backend)?;
+            for (c, case) in route.backend.cases.iter_mut().flatten().enumerate() {
+                r.backend_files(&format!("{key}.cases[{c}].backend"), &mut case.backend)?;
             }
         }
     }
@@ -164,6 +158,24 @@ struct Resolver<'a> {
 }
 
 impl Resolver<'_> {
+    /// A back end's certificate and key files.
+    fn backend_files(
+        &mut self,
+        key: &str,
+        backend: &mut super::Backend,
+    ) -> Result<(), (String, String)> {
+        for (name, value) in [
+            ("ca", &mut backend.ca),
+            ("client_cert", &mut backend.client_cert),
+            ("client_key", &mut backend.client_key),
+        ] {
+            if let Some(value) = value.as_mut() {
+                self.one(format!("{key}.{name}"), value, Was::WorkingDir)?;
+            }
+        }
+        Ok(())
+    }
+
     fn optional(
         &mut self,
         key: String,

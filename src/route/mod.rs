@@ -4,4 +4,5 @@
 //!
 //! A leaf: pure data structures, no config and no I/O.
 
+pub mod selector;
 pub mod table;

@@ -73,6 +73,7 @@ pub fn plan_request(
             &id,
             client,
             routed.route,
+            routed.case,
             &routed.usage,
         );
     }
@@ -89,6 +90,7 @@ pub fn plan_request(
             head_len: head.len,
             body_len,
             quota_breached: routed.usage.quota_breached,
+            case: routed.case,
         },
     }))
 }
@@ -98,6 +100,8 @@ struct Routed {
     plan: Plan,
     /// None for 404 and 405.
     route: Option<usize>,
+    /// The case of a dynamic back end that serves the request.
+    case: Option<u16>,
     decision: Decision,
     /// The subscriber's client, if a usage plan admitted the request.
     usage: Admitted,
@@ -108,6 +112,7 @@ impl Routed {
         Routed {
             plan,
             route: None,
+            case: None,
             decision,
             usage: Admitted::default(),
         }
@@ -169,6 +174,7 @@ fn route_request(
     let routed = |plan, decision, usage| Routed {
         plan,
         route: Some(route),
+        case: None,
         decision,
         usage,
     };
@@ -191,7 +197,35 @@ fn route_request(
             return routed(plan, Decision::CorsPreflight, no_usage);
         }
     }
-    if let (BackendSpec::Http(_), Some(0)) = (&spec.backend, max_forwards::remaining(head)) {
+    // A dynamic back end picks its case from the request (and what the policies learned).
+    let (backend, case) = match &spec.backend {
+        BackendSpec::Dynamic(dynamic) => {
+            let template_cx = template_context(
+                snapshot,
+                head,
+                &found.params,
+                policy_cx.claims.as_deref(),
+                (&policy_cx.usage, policy_cx.deployment),
+            );
+            let key = template_cx.value(&dynamic.selector);
+            match dynamic.cases.choose(key.as_deref()) {
+                Some(case) => (&dynamic.backends[case as usize], Some(case)),
+                None => {
+                    let plan = answering.error(out, 404, &policy_cx.extras.cors_fields);
+                    return routed(plan, Decision::NoBackendMatch, policy_cx.usage);
+                }
+            }
+        }
+        other => (other, None),
+    };
+    let routed = |plan, decision, usage| Routed {
+        plan,
+        route: Some(route),
+        case,
+        decision,
+        usage,
+    };
+    if let (BackendSpec::Http(_), Some(0)) = (backend, max_forwards::remaining(head)) {
         // RFC 9110 §7.6.2: no forwards left, so the gateway is the final recipient.
         let cors = &policy_cx.extras.cors_fields;
         let plan = if head.method == "TRACE" {
@@ -203,7 +237,7 @@ fn route_request(
         return routed(plan, Decision::MaxForwardsAnswered, policy_cx.usage);
     }
     let usage = policy_cx.usage;
-    let (plan, decision) = match &spec.backend {
+    let (plan, decision) = match backend {
         BackendSpec::Stock(stock) => (
             answering.stock(out, stock, &policy_cx.extras.cors_fields),
             Decision::StockResponse,
@@ -221,6 +255,8 @@ fn route_request(
             let plan = plan_forward(cx, &upstream, head, id, policy_cx, out);
             (plan, Decision::BackendResponded)
         }
+        // Cases are never dynamic themselves (the compiler refuses it).
+        BackendSpec::Dynamic(_) => (answering.error(out, 500, b""), Decision::BackendError),
     };
     routed(plan, decision, usage)
 }
@@ -250,17 +286,13 @@ fn plan_forward(
 ) -> Plan {
     let snapshot = cx.snapshot;
     let spec = &snapshot.routes[upstream.route];
-    let subscriber: Option<&str> = admitted
-        .usage
-        .client
-        .and_then(|(s, _)| snapshot.usage.subscribers.get(s as usize))
-        .map(|s| s.name.as_str());
-    let template_cx = TemplateContext {
+    let template_cx = template_context(
+        snapshot,
         head,
-        params: upstream.params,
-        claims: admitted.claims.as_deref(),
-        subscriber,
-    };
+        upstream.params,
+        admitted.claims.as_deref(),
+        (&admitted.usage, admitted.deployment),
+    );
     let transform = spec
         .policies
         .request_headers
@@ -297,6 +329,33 @@ fn plan_forward(
             max_body: snapshot.max_body_bytes,
             request_id: *id,
         },
+    }
+}
+
+/// What header templates and dynamic selectors may read about an admitted
+/// request: its head, path parameters, claims and usage-plan subscriber (with
+/// the deployment's index, to find the plan that admitted it).
+fn template_context<'a>(
+    snapshot: &'a Snapshot,
+    head: &'a RequestHead<'a, 'a>,
+    params: &'a Params<'a, 'a>,
+    claims: Option<&'a crate::policy::auth::Claims>,
+    admitted: (&Admitted, usize),
+) -> TemplateContext<'a> {
+    let usage = &snapshot.usage;
+    let (admitted, deployment) = admitted;
+    let subscriber = admitted.client.map(|(s, _)| s);
+    let plan = subscriber
+        .and_then(|s| usage.grant_for(s, deployment))
+        .and_then(|grant| usage.plans.get(grant.plan as usize));
+    TemplateContext {
+        head,
+        params,
+        claims,
+        subscriber: subscriber
+            .and_then(|s| usage.subscribers.get(s as usize))
+            .map(|s| s.name.as_str()),
+        usage_plan: plan.map(|p| p.name.as_str()),
     }
 }
 

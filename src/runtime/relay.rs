@@ -46,9 +46,9 @@ pub fn exchange_for<'a>(conn: &'a Conn<'_>, fwd: &Forwarded<'a>) -> Exchange<'a>
 /// The route's HTTP back end (a plan forwards only to those; anything else
 /// is answered as a failed exchange all the same).
 pub fn http_backend<'a>(fwd: &Forwarded<'a>) -> Result<&'a HttpBackendSpec, ForwardError> {
-    match &fwd.snapshot.routes[fwd.route].backend {
-        BackendSpec::Http(backend) => Ok(backend),
-        BackendSpec::Stock(_) => Err(ForwardError::upstream(502, "route has no HTTP back end")),
+    match fwd.snapshot.routes[fwd.route].backend.case(fwd.meta.case) {
+        Some(BackendSpec::Http(backend)) => Ok(backend),
+        _ => Err(ForwardError::upstream(502, "route has no HTTP back end")),
     }
 }
 

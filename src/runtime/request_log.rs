@@ -21,6 +21,7 @@ pub fn write_log_fields(
     id: &RequestId,
     client: IpAddr,
     route: Option<usize>,
+    case: Option<u16>,
     usage: &Admitted,
 ) {
     log.extend_from_slice(b"\"request_id\":");
@@ -44,7 +45,14 @@ pub fn write_log_fields(
     });
     log.push(b',');
     match route.and_then(|r| snapshot.routes.get(r)) {
-        Some(r) => log.extend_from_slice(&r.log_fields),
+        Some(r) => {
+            log.extend_from_slice(&r.log_fields);
+            if let (crate::snapshot::BackendSpec::Dynamic(d), Some(case)) = (&r.backend, case) {
+                log.extend_from_slice(b",\"backend_case\":");
+                let name = d.names.get(case as usize).map_or("", |n| n);
+                write_json_str(log, name.as_bytes());
+            }
+        }
         None => log.extend_from_slice(b"\"deployment\":null,\"route\":null,\"backend\":null"),
     }
     let subscriber = usage.client.and_then(|(s, c)| {

@@ -25,6 +25,8 @@ pub struct HttpBackend {
 pub enum TypedBackend {
     Http(HttpBackend),
     Stock(StockBackend),
+    /// Compiled by `snapshot::dynamic` (its cases are back ends of their own).
+    Dynamic,
 }
 
 /// Checks which keys a back-end table uses against its `type`.
@@ -39,7 +41,35 @@ pub fn typed(backend: &Backend) -> Result<TypedBackend, (&'static str, String)> 
             Ok(())
         }
     };
+    if backend.kind != BackendKind::Dynamic {
+        let kind = if backend.kind == BackendKind::Http {
+            "http"
+        } else {
+            "stock"
+        };
+        misplaced("selector", backend.selector.is_some(), kind)?;
+        misplaced("cases", backend.cases.is_some(), kind)?;
+    }
     match backend.kind {
+        BackendKind::Dynamic => {
+            let keys = [
+                ("url", backend.url.is_some()),
+                ("connect_timeout", backend.connect_timeout.is_some()),
+                ("read_timeout", backend.read_timeout.is_some()),
+                ("send_timeout", backend.send_timeout.is_some()),
+                ("tls_verify", backend.tls_verify.is_some()),
+                ("ca", backend.ca.is_some()),
+                ("client_cert", backend.client_cert.is_some()),
+                ("client_key", backend.client_key.is_some()),
+                ("status", backend.status.is_some()),
+                ("headers", backend.headers.is_some()),
+                ("body", backend.body.is_some()),
+            ];
+            for (key, given) in keys {
+                misplaced(key, given, "dynamic")?;
+            }
+            Ok(TypedBackend::Dynamic)
+        }
         BackendKind::Http => {
             misplaced("status", backend.status.is_some(), "http")?;
             misplaced("headers", backend.headers.is_some(), "http")?;
@@ -100,6 +130,8 @@ pub fn typed(backend: &Backend) -> Result<TypedBackend, (&'static str, String)> 
 pub enum BackendSpec {
     Http(HttpBackendSpec),
     Stock(super::stock::StockSpec),
+    /// Chosen per request (`snapshot::dynamic`).
+    Dynamic(Box<super::dynamic::DynamicSpec>),
 }
 
 /// One piece of a back-end URL path template.

@@ -246,13 +246,14 @@ fn address_changes(old: &Snapshot, new: &Snapshot) -> Changes {
     let resolved = |s: &Snapshot| -> HashMap<String, Vec<std::net::SocketAddr>> {
         s.routes
             .iter()
-            .filter_map(|r| match &r.backend {
+            .flat_map(|r| r.backend.each())
+            .filter_map(|b| match b {
                 BackendSpec::Http(h) => {
                     let mut addrs = h.addrs.clone();
                     addrs.sort();
                     Some((h.authority.to_string(), addrs))
                 }
-                BackendSpec::Stock(_) => None,
+                _ => None,
             })
             .collect()
     };

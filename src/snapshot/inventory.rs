@@ -248,7 +248,20 @@ pub fn route_name(snapshot: &Snapshot, route: &RouteSpec) -> String {
 /// and body) enters the fingerprint only: an API key in a back-end URL's
 /// query is common.
 fn route_entry(snapshot: &Snapshot, route: &RouteSpec) -> RouteEntry {
-    let (backend, details) = match &route.backend {
+    let (backend, details) = backend_entry(&route.backend);
+    RouteEntry {
+        name: route_name(snapshot, route),
+        deployment: snapshot.deployments[route.deployment].name.clone(),
+        methods: route.methods.iter().map(|m| m.to_string()).collect(),
+        path: route.pattern.clone(),
+        backend,
+        fingerprint: fingerprint(&format!("{details} {:?}", route.policies)),
+    }
+}
+
+/// What `/config` shows of a back end, and what only enters the fingerprint.
+fn backend_entry(backend: &BackendSpec) -> (String, String) {
+    match backend {
         BackendSpec::Http(h) => (
             h.pool_key.split(' ').next().unwrap_or_default().to_string(),
             format!(
@@ -266,14 +279,17 @@ fn route_entry(snapshot: &Snapshot, route: &RouteSpec) -> RouteEntry {
             format!("stock {}", s.status),
             format!("{:?} {:?}", s.head, s.body),
         ),
-    };
-    RouteEntry {
-        name: route_name(snapshot, route),
-        deployment: snapshot.deployments[route.deployment].name.clone(),
-        methods: route.methods.iter().map(|m| m.to_string()).collect(),
-        path: route.pattern.clone(),
-        backend,
-        fingerprint: fingerprint(&format!("{details} {:?}", route.policies)),
+        BackendSpec::Dynamic(d) => {
+            let mut shown = format!("dynamic on {}:", d.selector_text);
+            let mut details = format!("{:?}", d.cases);
+            for (name, case) in d.names.iter().zip(&d.backends) {
+                let (backend, more) = backend_entry(case);
+                shown.push_str(&format!(" {name} -> {backend};"));
+                details.push_str(&more);
+            }
+            shown.pop();
+            (shown, details)
+        }
     }
 }
 
@@ -292,9 +308,11 @@ fn referenced_files(config: &Config) -> Vec<FileEntry> {
             paths.extend(files.map(PathBuf::from));
         }
         for route in &deployment.routes {
-            let b = &route.backend;
-            let files = [&b.ca, &b.client_cert, &b.client_key].into_iter().flatten();
-            paths.extend(files.map(PathBuf::from));
+            let cases = route.backend.cases.iter().flatten().map(|c| &c.backend);
+            for b in std::iter::once(&route.backend).chain(cases) {
+                let files = [&b.ca, &b.client_cert, &b.client_key].into_iter().flatten();
+                paths.extend(files.map(PathBuf::from));
+            }
         }
     }
     paths.sort();

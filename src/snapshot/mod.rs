@@ -9,6 +9,7 @@
 mod addresses;
 mod backend;
 mod diff;
+mod dynamic;
 mod inventory;
 mod routes;
 mod stock;
@@ -17,6 +18,7 @@ mod usage_tests;
 
 pub use backend::{BackendSpec, HttpBackendSpec, UrlPart};
 pub use diff::{ChangeSummary, Changes};
+pub use dynamic::DynamicSpec;
 pub use inventory::{
     ClientEntry, DeploymentEntry, FileEntry, Inventory, RouteEntry, Settings, SubscriberEntry,
 };
@@ -159,9 +161,11 @@ impl Snapshot {
     /// Unresolvable names become warnings.
     pub fn resolve_backends(&mut self) {
         for route in &mut self.routes {
-            if let BackendSpec::Http(backend) = &mut route.backend {
-                if let Some(warning) = backend.resolve() {
-                    self.warnings.push(warning);
+            for backend in route.backend.each_mut() {
+                if let BackendSpec::Http(backend) = backend {
+                    if let Some(warning) = backend.resolve() {
+                        self.warnings.push(warning);
+                    }
                 }
             }
         }

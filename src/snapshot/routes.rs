@@ -1,8 +1,8 @@
 //! Compiling deployments' routes into one route table per listener, with the
 //! per-path method dispatch that decides between a route, 405 and `Allow`.
 
-use super::backend::{compile_http, typed, BackendSpec, TypedBackend};
-use super::stock::compile_stock;
+use super::backend::BackendSpec;
+use super::dynamic::compile_backend;
 use super::DeploymentSpec;
 use crate::config::Config;
 use crate::http::fields::is_token;
@@ -110,16 +110,13 @@ pub(super) fn compile_routes(
                     methods.push(m.as_str().into());
                 }
             }
-            let backend_key = |(k, m): (&str, String)| (key(&format!("backend.{k}")), m);
-            let backend = match typed(&route.backend).map_err(backend_key)? {
-                TypedBackend::Http(http) => BackendSpec::Http(
-                    compile_http(&http, &params, catch_all.map(String::as_str), warnings)
-                        .map_err(backend_key)?,
-                ),
-                TypedBackend::Stock(stock) => {
-                    BackendSpec::Stock(compile_stock(&stock).map_err(backend_key)?)
-                }
-            };
+            let backend = compile_backend(
+                &route.backend,
+                &params,
+                catch_all.map(String::as_str),
+                warnings,
+            )
+            .map_err(|(k, m)| (key(&format!("backend.{k}")), m))?;
             let policies =
                 crate::policy::compile::route_policies(route, &deployments[d].policies, &params)
                     .map_err(|(k, m)| (key(&k), m))?;
@@ -196,6 +193,7 @@ fn route_log_fields(deployment: &str, pattern: &str, backend: &BackendSpec) -> B
             write_json_str(&mut out, base.as_bytes())
         }
         BackendSpec::Stock(_) => out.extend_from_slice(b"\"stock\""),
+        BackendSpec::Dynamic(_) => out.extend_from_slice(b"\"dynamic\""),
     }
     out.into_boxed_slice()
 }

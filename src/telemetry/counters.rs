@@ -21,13 +21,14 @@ use std::sync::{Arc, Mutex};
 pub const STATUS_CLASSES: usize = 5;
 
 /// Every decision code, in a fixed order (index = position).
-pub const DECISIONS: [Decision; 30] = [
+pub const DECISIONS: [Decision; 31] = [
     Decision::StockResponse,
     Decision::BackendResponded,
     Decision::BackendError,
     Decision::BackendTimeout,
     Decision::BackendAborted,
     Decision::NoRoute,
+    Decision::NoBackendMatch,
     Decision::MethodNotAllowed,
     Decision::BadRequest,
     Decision::HeadTooLarge,

@@ -86,6 +86,8 @@ pub enum Decision {
     /// The back end ended the response early; the client connection was cut.
     BackendAborted,
     NoRoute,
+    /// A dynamic back end has no case (and no default) for the request (404).
+    NoBackendMatch,
     MethodNotAllowed,
     BadRequest,
     HeadTooLarge,
@@ -136,6 +138,7 @@ impl Decision {
             Decision::BackendTimeout => "httpBackend.requestTimeout",
             Decision::BackendAborted => "httpBackend.responseAborted",
             Decision::NoRoute => "routing.noRoute",
+            Decision::NoBackendMatch => "routing.noBackendMatch",
             Decision::MethodNotAllowed => "routing.methodNotAllowed",
             Decision::BadRequest => "request.malformed",
             Decision::HeadTooLarge => "request.headTooLarge",

@@ -31,6 +31,8 @@ pub fn keys_of<T: for<'de> Deserialize<'de>>(root: &str) -> Found {
         let walker = Walker {
             path: root.to_string(),
             found: &found,
+            structs: Vec::new(),
+            quiet: false,
         };
         match T::deserialize(walker) {
             Ok(_) => return found.into_inner(),
@@ -60,11 +62,19 @@ impl de::Error for WalkError {
 struct Walker<'a> {
     path: String,
     found: &'a RefCell<Found>,
+    /// The structs this value is inside of, outermost first.
+    structs: Vec<&'static str>,
+    /// Inside a struct that contains itself (a dynamic back end's case holds
+    /// a back end): its key is one leaf, its inside is walked once, silently,
+    /// with every optional key absent so that the walk ends.
+    quiet: bool,
 }
 
 impl<'a> Walker<'a> {
     fn leaf(&self) {
-        self.found.borrow_mut().leaves.insert(self.path.clone());
+        if !self.quiet {
+            self.found.borrow_mut().leaves.insert(self.path.clone());
+        }
     }
 
     fn child(&self, name: &str) -> Walker<'a> {
@@ -75,6 +85,8 @@ impl<'a> Walker<'a> {
                 format!("{}.{name}", self.path)
             },
             found: self.found,
+            structs: self.structs.clone(),
+            quiet: self.quiet,
         }
     }
 }
@@ -120,6 +132,9 @@ impl<'de> Deserializer<'de> for Walker<'_> {
     }
 
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, WalkError> {
+        if self.quiet {
+            return visitor.visit_none();
+        }
         visitor.visit_some(self)
     }
 
@@ -143,6 +158,8 @@ impl<'de> Deserializer<'de> for Walker<'_> {
         let element = Walker {
             path: format!("{}[]", self.path),
             found: self.found,
+            structs: self.structs.clone(),
+            quiet: self.quiet,
         };
         visitor.visit_seq(OneElement(Some(element)))
     }
@@ -174,11 +191,16 @@ impl<'de> Deserializer<'de> for Walker<'_> {
     }
 
     fn deserialize_struct<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
+        mut self,
+        name: &'static str,
         fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, WalkError> {
+        if self.structs.contains(&name) {
+            self.leaf();
+            self.quiet = true;
+        }
+        self.structs.push(name);
         let opaque = self.found.borrow().opaque.clone();
         let fields = fields
             .iter()

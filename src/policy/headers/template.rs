@@ -1,25 +1,24 @@
 //! Header value templates: literal text with context variables, parsed once
 //! at snapshot compile and rendered per request into a reused buffer.
 //!
-//! Variables: `${request.path[NAME]}` (route path parameter),
-//! `${request.auth[CLAIM]}` (verified JWT claim), `${request.headers[NAME]}`,
-//! `${request.query[NAME]}` (raw, as sent), `${subscriber.name}` (usage plans;
-//! empty until a subscriber is known). A missing value renders empty; control
-//! characters from claims are dropped so a value can never break the head.
+//! Variables are `${SOURCE}` with the sources of
+//! [`crate::route::selector`] (`${request.path[NAME]}`, `${request.auth[NAME]}`,
+//! `${request.headers[NAME]}`, `${request.query[NAME]}` (raw, as sent),
+//! `${request.host}`, `${subscriber.name}`, `${request.usage_plan}`). A missing
+//! value renders empty; control characters are dropped so a value can never
+//! break the head.
 
 use crate::http::request::RequestHead;
 use crate::policy::auth::Claims;
+use crate::route::selector::{parse_source, Source};
 use crate::route::table::Params;
+use std::borrow::Cow;
 
 /// One piece of a template.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Part {
     Literal(Box<str>),
-    PathParam(Box<str>),
-    Claim(Box<str>),
-    Header(Box<str>),
-    Query(Box<str>),
-    Subscriber,
+    Variable(Source),
 }
 
 /// A parsed template.
@@ -35,6 +34,38 @@ pub struct TemplateContext<'a> {
     pub claims: Option<&'a Claims>,
     /// The usage-plan subscriber, once usage plans know it.
     pub subscriber: Option<&'a str>,
+    /// The usage plan that admitted the request.
+    pub usage_plan: Option<&'a str>,
+}
+
+impl TemplateContext<'_> {
+    /// The request's value for `source`, if it has one.
+    pub fn value(&self, source: &Source) -> Option<Cow<'_, str>> {
+        match source {
+            Source::PathParam(name) => self.params.get(name).map(Cow::Borrowed),
+            Source::Auth(name) => self.claims.and_then(|c| c.text(name)),
+            Source::Header(name) => self
+                .head
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case(name))
+                .map(|h| String::from_utf8_lossy(crate::http::fields::trim_ows(h.value))),
+            Source::Query(name) => self
+                .head
+                .query
+                .and_then(|q| crate::http::query::values(q, name).next())
+                .map(Cow::Borrowed),
+            Source::Host => self.head.host.map(|host| {
+                if host.bytes().any(|b| b.is_ascii_uppercase()) {
+                    Cow::Owned(host.to_ascii_lowercase())
+                } else {
+                    Cow::Borrowed(host)
+                }
+            }),
+            Source::Subscriber => self.subscriber.map(Cow::Borrowed),
+            Source::UsagePlan => self.usage_plan.map(Cow::Borrowed),
+        }
+    }
 }
 
 impl Template {
@@ -66,32 +97,11 @@ impl Template {
         for part in self.parts.iter() {
             match part {
                 Part::Literal(text) => out.extend_from_slice(text.as_bytes()),
-                Part::PathParam(name) => {
-                    push_clean(out, cx.params.get(name).unwrap_or("").as_bytes())
-                }
-                Part::Claim(name) => {
-                    if let Some(value) = cx.claims.and_then(|c| c.text(name)) {
+                Part::Variable(source) => {
+                    if let Some(value) = cx.value(source) {
                         push_clean(out, value.as_bytes());
                     }
                 }
-                Part::Header(name) => {
-                    if let Some(h) = cx
-                        .head
-                        .headers
-                        .iter()
-                        .find(|h| h.name.eq_ignore_ascii_case(name))
-                    {
-                        push_clean(out, crate::http::fields::trim_ows(h.value));
-                    }
-                }
-                Part::Query(name) => {
-                    let value = cx
-                        .head
-                        .query
-                        .and_then(|q| crate::http::query::values(q, name).next());
-                    push_clean(out, value.unwrap_or("").as_bytes());
-                }
-                Part::Subscriber => push_clean(out, cx.subscriber.unwrap_or("").as_bytes()),
             }
         }
     }
@@ -105,35 +115,9 @@ fn literal(text: &str) -> Result<Part, String> {
 }
 
 fn variable(name: &str, path_params: &[String]) -> Result<Part, String> {
-    if name == "subscriber.name" {
-        return Ok(Part::Subscriber);
-    }
-    let indexed = |prefix: &str| {
-        name.strip_prefix(prefix)
-            .and_then(|r| r.strip_prefix('['))
-            .and_then(|r| r.strip_suffix(']'))
-            .filter(|key| !key.is_empty())
-    };
-    if let Some(key) = indexed("request.path") {
-        if !path_params.iter().any(|p| p == key) {
-            return Err(format!(
-                "`${{{name}}}`: the route has no path parameter `{key}`"
-            ));
-        }
-        return Ok(Part::PathParam(key.into()));
-    }
-    if let Some(key) = indexed("request.auth") {
-        return Ok(Part::Claim(key.into()));
-    }
-    if let Some(key) = indexed("request.headers") {
-        return Ok(Part::Header(key.into()));
-    }
-    if let Some(key) = indexed("request.query") {
-        return Ok(Part::Query(key.into()));
-    }
-    Err(format!(
-        "unknown variable `${{{name}}}` (known: request.path[..], request.auth[..], request.headers[..], request.query[..], subscriber.name)"
-    ))
+    parse_source(name, path_params)
+        .map(Part::Variable)
+        .map_err(|e| format!("`${{{name}}}`: {e}"))
 }
 
 /// Appends `bytes` without control characters (tab kept).
