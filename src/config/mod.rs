@@ -19,6 +19,7 @@ pub mod paths;
 mod policies;
 pub mod secret;
 mod usage;
+pub mod validation;
 mod words;
 
 pub use load::{load_file, load_sources, parse_str, ConfigError, SourceFile, Sources};
@@ -317,6 +318,9 @@ pub struct Route {
     /// Changes to the headers the client receives.
     #[serde(default)]
     pub response_headers: Option<HeaderTransformConfig>,
+    /// Required fields, content types and a JSON body schema.
+    #[serde(default)]
+    pub validation: Option<validation::ValidationConfig>,
 }
 
 /// Where a route's requests go: `type = "http"` (with `url` and timeouts) or

@@ -17,9 +17,10 @@
 //! 3. found in neither: the config-directory path (the error then names it).
 //!
 //! "Found" means the file exists; for `access_log.path`, a file the gateway
-//! creates, it means its directory exists. `include`, `state_dir` and the JWT
-//! files (`jwks_file`, `key_file`, `ca_file`) always followed the config file's
-//! directory and get no fallback. Loading only: no reading of the files.
+//! creates, it means its directory exists. `include`, `state_dir`, the JWT
+//! files (`jwks_file`, `key_file`, `ca_file`) and validation's `body_schema`
+//! always followed the config file's directory and get no fallback. Loading
+//! only: no reading of the files.
 
 use super::Config;
 use std::path::{Component, Path, PathBuf};
@@ -143,6 +144,12 @@ pub fn resolve(
         for (n, route) in deployment.routes.iter_mut().enumerate() {
             let key = format!("deployments[{d}].routes[{n}].backend");
             r.backend_files(&key, &mut route.backend)?;
+            if let Some(validation) = route.validation.as_mut() {
+                r.optional(
+                    format!("deployments[{d}].routes[{n}].validation.body_schema"),
+                    &mut validation.body_schema,
+                )?;
+            }
             for (c, case) in route.backend.cases.iter_mut().flatten().enumerate() {
                 r.backend_files(&format!("{key}.cases[{c}].backend"), &mut case.backend)?;
             }

@@ -71,7 +71,24 @@ pub fn route_policies(
             .map(|t| HeaderTransform::compile(t, params).map_err(under(name)))
             .transpose()
     };
+    let validation = match &route.validation {
+        Some(config) => {
+            let schema_text = match &config.body_schema {
+                Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+                    (
+                        "validation.body_schema".to_string(),
+                        format!("cannot read {path}: {e}"),
+                    )
+                })?),
+                None => None,
+            };
+            crate::policy::validation::compile(config, schema_text.as_deref())
+                .map_err(under("validation"))?
+        }
+        None => None,
+    };
     Ok(RoutePolicies {
+        validation,
         authorization,
         cors,
         request_headers: transform(&route.request_headers, "request_headers")?,

@@ -19,6 +19,7 @@ pub mod headers;
 pub mod network;
 pub mod security_headers;
 pub mod usage;
+pub mod validation;
 use crate::http::request::RequestHead;
 use crate::telemetry::record::Decision;
 use auth::Claims;
@@ -45,6 +46,8 @@ pub struct DeploymentPolicies {
 /// `responsePolicies`).
 #[derive(Debug)]
 pub struct RoutePolicies {
+    /// Required fields, content types, body schema (last in the chain).
+    pub validation: Option<validation::ValidationSpec>,
     /// Who may call the route.
     pub authorization: authorization::Authorization,
     /// The route's CORS policy (its own, else its deployment's).

@@ -80,6 +80,32 @@ impl<'a> Answering<'a> {
         self.plan(status, false)
     }
 
+    /// A validation refusal: `status` with an RFC 9457 problem document
+    /// listing the failed rules, and `extra` fields (CORS).
+    pub fn problem(
+        &self,
+        out: &mut Vec<u8>,
+        status: u16,
+        failures: &[crate::policy::validation::Failure],
+        extra: &[u8],
+    ) -> Plan {
+        let mut body = Vec::with_capacity(256);
+        crate::policy::validation::write_problem(&mut body, status, failures);
+        write_status_line(out, status, crate::http::status::reason(status));
+        write_date_field(out);
+        out.extend_from_slice(self.id_field.bytes());
+        out.extend_from_slice(extra);
+        out.extend_from_slice(self.security);
+        out.extend_from_slice(b"Content-Type: application/problem+json\r\n");
+        write_content_length(out, body.len() as u64);
+        self.persistence.write_field(out);
+        out.extend_from_slice(b"\r\n");
+        if !self.is_head {
+            out.extend_from_slice(&body);
+        }
+        self.plan(status, self.keep_alive)
+    }
+
     /// No answer at all: the connection just closes.
     pub fn silent_close(&self, status: u16) -> Plan {
         self.plan(status, false)

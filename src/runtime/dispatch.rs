@@ -7,6 +7,7 @@
 use super::answer::Answering;
 pub use super::plan::{Plan, Planned, RequestMeta};
 use super::request_log::write_log_fields;
+use crate::config::validation::ValidationMode;
 use crate::http::max_forwards;
 use crate::http::path::routing_path;
 use crate::http::request::{header_storage, parse_request, Parsed, RequestError, RequestHead};
@@ -15,6 +16,7 @@ use crate::net::peer::{client_address, Peer};
 use crate::policy::cors::Preflight;
 use crate::policy::headers::{RenderedValues, TemplateContext};
 use crate::policy::usage::{Admitted, LocalShares};
+use crate::policy::validation::Verdict;
 use crate::policy::{chain, Answer, RequestCtx, Step};
 use crate::proxy::exchange::ForwardRequest;
 use crate::proxy::rewrite::write_upstream_request;
@@ -24,6 +26,7 @@ use crate::snapshot::{
 };
 use crate::telemetry::record::{Decision, RequestId, RequestIds};
 use std::net::IpAddr;
+use tracing::debug;
 
 /// Everything a plan depends on besides the bytes.
 pub struct Context<'a> {
@@ -56,14 +59,17 @@ pub fn plan_request(
         .find(|h| h.name.eq_ignore_ascii_case("x-request-id"))
         .and_then(|h| RequestId::from_client(h.value))
         .unwrap_or_else(|| cx.ids.next_id());
-    let body_available = pending.len().saturating_sub(head.len);
     let client = match cx.snapshot.listeners.get(cx.listener) {
         Some(listener) => {
             client_address(cx.peer.addr.ip(), &listener.trusted_proxies, head.headers)
         }
         None => cx.peer.addr.ip(),
     };
-    let routed = route_request(cx, &head, &id, client, body_available, out);
+    let body = &pending[head.len..];
+    let Some(routed) = route_request(cx, &head, &id, client, body, out) else {
+        // A route that validates the body waits for all of it.
+        return Ok(None);
+    };
     if let Some(log) = log {
         write_log_fields(
             log,
@@ -90,6 +96,7 @@ pub fn plan_request(
             head_len: head.len,
             body_len,
             quota_breached: routed.usage.quota_breached,
+            validation_failed: routed.validation_failed,
             case: routed.case,
         },
     }))
@@ -102,6 +109,8 @@ struct Routed {
     route: Option<usize>,
     /// The case of a dynamic back end that serves the request.
     case: Option<u16>,
+    /// Broke a validation rule of a permissive route.
+    validation_failed: bool,
     decision: Decision,
     /// The subscriber's client, if a usage plan admitted the request.
     usage: Admitted,
@@ -113,6 +122,7 @@ impl Routed {
             plan,
             route: None,
             case: None,
+            validation_failed: false,
             decision,
             usage: Admitted::default(),
         }
@@ -120,15 +130,17 @@ impl Routed {
 }
 
 /// Routes the head, runs the policy chain and writes the answer or the
-/// upstream head.
+/// upstream head. `body` is what the read buffer holds after the head;
+/// `None`: the route validates bodies and this one is not all here yet.
 fn route_request(
     cx: &Context<'_>,
     head: &RequestHead<'_, '_>,
     id: &RequestId,
     client: IpAddr,
-    body_available: usize,
+    body: &[u8],
     out: &mut Vec<u8>,
-) -> Routed {
+) -> Option<Routed> {
+    let body_available = body.len();
     let snapshot = cx.snapshot;
     let forward_keep_alive = head.keep_alive && !cx.draining;
     let security = snapshot
@@ -145,7 +157,10 @@ fn route_request(
         .get(cx.listener)
         .and_then(|t| t.lookup(route_path))
     else {
-        return Routed::unrouted(answering.error(out, 404, b""), Decision::NoRoute);
+        return Some(Routed::unrouted(
+            answering.error(out, 404, b""),
+            Decision::NoRoute,
+        ));
     };
     // A CORS preflight goes to the route of the method it asks about.
     let preflight = crate::policy::cors::preflight(head)
@@ -158,9 +173,14 @@ fn route_request(
         // Rare: the Allow value is built on the heap.
         let allow = format!("Allow: {}\r\n", found.value.allow);
         let plan = answering.error(out, 405, allow.as_bytes());
-        return Routed::unrouted(plan, Decision::MethodNotAllowed);
+        return Some(Routed::unrouted(plan, Decision::MethodNotAllowed));
     };
     let spec = &snapshot.routes[route];
+    let validation = spec.policies.validation.as_ref();
+    if preflight.is_none() && validation.is_some_and(|v| v.waits_for_body(head, body_available)) {
+        // Before any policy runs, so that nothing is counted twice.
+        return None;
+    }
     let deployment = &snapshot.deployments[spec.deployment];
     let mut policy_cx = RequestCtx::new(head, client, spec.deployment, &deployment.name);
     let step = chain::run(
@@ -175,6 +195,7 @@ fn route_request(
         plan,
         route: Some(route),
         case: None,
+        validation_failed: false,
         decision,
         usage,
     };
@@ -183,18 +204,36 @@ fn route_request(
         Step::Continue => {}
         Step::Reject(refusal) if refusal.silent => {
             let plan = answering.silent_close(refusal.status);
-            return routed(plan, refusal.decision, no_usage);
+            return Some(routed(plan, refusal.decision, no_usage));
         }
         Step::Reject(refusal) => {
             let plan = answering.error(out, refusal.status, &refusal.fields);
-            return routed(plan, refusal.decision, no_usage);
+            return Some(routed(plan, refusal.decision, no_usage));
         }
         Step::Answer(Answer::Preflight) => {
             let plan = match (&spec.policies.cors, &preflight) {
                 (Some(policy), Some((preflight, _))) => answering.preflight(out, policy, preflight),
                 _ => answering.error(out, 500, b""),
             };
-            return routed(plan, Decision::CorsPreflight, no_usage);
+            return Some(routed(plan, Decision::CorsPreflight, no_usage));
+        }
+    }
+    let mut validation_failed = false;
+    if let Some(validation) = validation {
+        if let Verdict::Failed { status, failures } = validation.check(head, body) {
+            debug!(request_id = %String::from_utf8_lossy(id.as_bytes()), ?failures, "validation failed");
+            if validation.mode == ValidationMode::Permissive {
+                validation_failed = true;
+            } else {
+                let cors = &policy_cx.extras.cors_fields;
+                let plan = answering.problem(out, status, &failures, cors);
+                let decision = match status {
+                    413 => Decision::BodyTooLarge,
+                    417 => Decision::ExpectationFailed,
+                    _ => Decision::ValidationFailed,
+                };
+                return Some(routed(plan, decision, policy_cx.usage));
+            }
         }
     }
     // A dynamic back end picks its case from the request (and what the policies learned).
@@ -212,7 +251,7 @@ fn route_request(
                 Some(case) => (&dynamic.backends[case as usize], Some(case)),
                 None => {
                     let plan = answering.error(out, 404, &policy_cx.extras.cors_fields);
-                    return routed(plan, Decision::NoBackendMatch, policy_cx.usage);
+                    return Some(routed(plan, Decision::NoBackendMatch, policy_cx.usage));
                 }
             }
         }
@@ -222,6 +261,7 @@ fn route_request(
         plan,
         route: Some(route),
         case,
+        validation_failed,
         decision,
         usage,
     };
@@ -234,7 +274,7 @@ fn route_request(
         } else {
             answering.options(out, &found.value.allow, cors)
         };
-        return routed(plan, Decision::MaxForwardsAnswered, policy_cx.usage);
+        return Some(routed(plan, Decision::MaxForwardsAnswered, policy_cx.usage));
     }
     let usage = policy_cx.usage;
     let (plan, decision) = match backend {
@@ -258,7 +298,7 @@ fn route_request(
         // Cases are never dynamic themselves (the compiler refuses it).
         BackendSpec::Dynamic(_) => (answering.error(out, 500, b""), Decision::BackendError),
     };
-    routed(plan, decision, usage)
+    Some(routed(plan, decision, usage))
 }
 
 /// A declared body over `max_body_bytes` is refused before anything is sent.

@@ -37,6 +37,8 @@ pub struct RequestMeta {
     pub body_len: u64,
     /// Forwarded over quota with `on_breach = allow`.
     pub quota_breached: bool,
+    /// Forwarded although it broke a rule of a permissive validation.
+    pub validation_failed: bool,
     /// The case of the route's dynamic back end that serves the request.
     pub case: Option<u16>,
 }

@@ -88,6 +88,8 @@ pub fn settle(
         Ok(relayed) => {
             let decision = if fwd.meta.quota_breached {
                 Decision::QuotaBreachedAllowed
+            } else if fwd.meta.validation_failed {
+                Decision::ValidationFailedAllowed
             } else {
                 Decision::BackendResponded
             };

@@ -308,6 +308,11 @@ fn referenced_files(config: &Config) -> Vec<FileEntry> {
             paths.extend(files.map(PathBuf::from));
         }
         for route in &deployment.routes {
+            let schema = route
+                .validation
+                .as_ref()
+                .and_then(|v| v.body_schema.as_ref());
+            paths.extend(schema.map(PathBuf::from));
             let cases = route.backend.cases.iter().flatten().map(|c| &c.backend);
             for b in std::iter::once(&route.backend).chain(cases) {
                 let files = [&b.ca, &b.client_cert, &b.client_key].into_iter().flatten();

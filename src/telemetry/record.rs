@@ -127,6 +127,10 @@ pub enum Decision {
     ScopeDenied,
     /// An OPTIONS or TRACE with `Max-Forwards: 0`, answered by the gateway.
     MaxForwardsAnswered,
+    /// Broke a validation rule of an enforcing route (400).
+    ValidationFailed,
+    /// Broke a validation rule of a permissive route; forwarded, the back end answered.
+    ValidationFailedAllowed,
 }
 
 impl Decision {
@@ -164,6 +168,8 @@ impl Decision {
             Decision::TokenInvalid => "authentication.tokenInvalid",
             Decision::ScopeDenied => "authorization.scopeDenied",
             Decision::MaxForwardsAnswered => "request.maxForwardsAnswered",
+            Decision::ValidationFailed => "validation.requestRejected",
+            Decision::ValidationFailedAllowed => "validation.requestFailedButAllowed",
         }
     }
 
