@@ -21,7 +21,7 @@ use crate::config::validation::{FieldRule, ValidationConfig, ValidationMode};
 use crate::http::request::RequestHead;
 use crate::http::BodyFraming;
 use crate::telemetry::format::write_json_str;
-use regex::Regex;
+use regex::bytes::Regex;
 
 /// Largest body read for a body schema when the route does not say.
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 1024 * 1024;
@@ -43,7 +43,7 @@ pub struct ValidationSpec {
 struct FieldCheck {
     name: Box<str>,
     required: bool,
-    values: Vec<Box<str>>,
+    values: Vec<Box<[u8]>>,
     pattern: Option<Regex>,
 }
 
@@ -166,7 +166,7 @@ fn fields(
         out.push(FieldCheck {
             name: rule.name.as_str().into(),
             required: rule.required,
-            values: rule.values.iter().map(|v| v.as_str().into()).collect(),
+            values: rule.values.iter().map(|v| v.as_bytes().into()).collect(),
             pattern,
         });
     }
@@ -251,17 +251,14 @@ impl ValidationSpec {
                 .headers
                 .iter()
                 .find(|h| h.name.eq_ignore_ascii_case(&rule.name))
-                .map(|h| String::from_utf8_lossy(crate::http::fields::trim_ows(h.value)));
-            rule.check("header", value.as_deref(), &mut failures);
+                .map(|h| crate::http::fields::trim_ows(h.value));
+            rule.check("header", value, &mut failures);
         }
         for rule in &self.query {
             let value = head
                 .query
                 .and_then(|q| crate::http::query::values(q, &rule.name).next())
-                .map(|v| {
-                    let bytes = crate::http::query::percent_decode(v.as_bytes());
-                    String::from_utf8_lossy(&bytes).into_owned()
-                });
+                .map(|v| crate::http::query::percent_decode(v.as_bytes()));
             rule.check("query", value.as_deref(), &mut failures);
         }
         let has_body = !matches!(head.body, BodyFraming::None | BodyFraming::Length(0));
@@ -323,7 +320,7 @@ impl ValidationSpec {
 }
 
 impl FieldCheck {
-    fn check(&self, rule: &'static str, value: Option<&str>, failures: &mut Vec<Failure>) {
+    fn check(&self, rule: &'static str, value: Option<&[u8]>, failures: &mut Vec<Failure>) {
         let fail = |detail: &str| Failure {
             rule,
             name: self.name.to_string(),

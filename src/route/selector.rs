@@ -90,8 +90,8 @@ impl Wildcard {
     }
 
     /// Glob match, linear in practice (one backtrack point: the last `*`).
-    pub fn matches(&self, text: &str) -> bool {
-        let (p, t) = (self.0.as_bytes(), text.as_bytes());
+    pub fn matches(&self, text: &[u8]) -> bool {
+        let (p, t) = (self.0.as_bytes(), text);
         let (mut pi, mut ti) = (0, 0);
         let mut star: Option<(usize, usize)> = None;
         while ti < t.len() {
@@ -121,7 +121,7 @@ impl Wildcard {
 /// A dynamic back end's keys → case index.
 #[derive(Debug, Clone, Default)]
 pub struct Cases {
-    exact: AHashMap<Box<str>, u16>,
+    exact: AHashMap<Box<[u8]>, u16>,
     wildcards: Vec<(Wildcard, u16)>,
     default: Option<u16>,
 }
@@ -136,9 +136,9 @@ impl Cases {
             self.wildcards.push((Wildcard::new(key), case));
             return Ok(());
         }
-        match self.exact.insert(key.into(), case) {
+        match self.exact.insert(key.as_bytes().into(), case) {
             Some(earlier) => {
-                self.exact.insert(key.into(), earlier);
+                self.exact.insert(key.as_bytes().into(), earlier);
                 Err(earlier)
             }
             None => Ok(()),
@@ -159,7 +159,7 @@ impl Cases {
     /// The case for a request whose selected value is `key` (`None`: the
     /// request has no such value): exact keys first, then the first matching
     /// wildcard, then the default.
-    pub fn choose(&self, key: Option<&str>) -> Option<u16> {
+    pub fn choose(&self, key: Option<&[u8]>) -> Option<u16> {
         if let Some(key) = key {
             if let Some(&case) = self.exact.get(key) {
                 return Some(case);
@@ -207,15 +207,15 @@ mod tests {
     #[test]
     fn wildcards() {
         let w = Wildcard::new;
-        assert!(w("eu-*").matches("eu-west"));
-        assert!(w("eu-*").matches("eu-"));
-        assert!(!w("eu-*").matches("us-east"));
-        assert!(w("*-prod").matches("a-b-prod"));
-        assert!(w("a?c").matches("abc"));
-        assert!(!w("a?c").matches("ac"));
-        assert!(w("*a*b*").matches("xxaxxbxx"));
-        assert!(!w("*a*b*").matches("xxbxxaxx"));
-        assert!(w("*").matches(""));
+        assert!(w("eu-*").matches(b"eu-west"));
+        assert!(w("eu-*").matches(b"eu-"));
+        assert!(!w("eu-*").matches(b"us-east"));
+        assert!(w("*-prod").matches(b"a-b-prod"));
+        assert!(w("a?c").matches(b"abc"));
+        assert!(!w("a?c").matches(b"ac"));
+        assert!(w("*a*b*").matches(b"xxaxxbxx"));
+        assert!(!w("*a*b*").matches(b"xxbxxaxx"));
+        assert!(w("*").matches(b""));
     }
 
     #[test]
@@ -224,15 +224,15 @@ mod tests {
         cases.add_key("eu-central", 0).unwrap();
         cases.add_key("eu-*", 1).unwrap();
         cases.add_key("*", 2).unwrap();
-        assert_eq!(cases.choose(Some("eu-central")), Some(0));
-        assert_eq!(cases.choose(Some("eu-west")), Some(1));
-        assert_eq!(cases.choose(Some("us")), Some(2));
+        assert_eq!(cases.choose(Some(b"eu-central")), Some(0));
+        assert_eq!(cases.choose(Some(b"eu-west")), Some(1));
+        assert_eq!(cases.choose(Some(b"us")), Some(2));
         assert_eq!(cases.choose(None), None);
         cases.set_default(3).unwrap();
         assert_eq!(cases.choose(None), Some(3));
         assert_eq!(cases.set_default(4), Err(3));
         assert_eq!(cases.add_key("eu-central", 5), Err(0));
-        assert_eq!(cases.choose(Some("eu-central")), Some(0));
+        assert_eq!(cases.choose(Some(b"eu-central")), Some(0));
         assert_eq!(cases.add_key("eu-*", 5), Err(1));
     }
 }

@@ -38,32 +38,37 @@ pub struct TemplateContext<'a> {
     pub usage_plan: Option<&'a str>,
 }
 
-impl TemplateContext<'_> {
-    /// The request's value for `source`, if it has one.
-    pub fn value(&self, source: &Source) -> Option<Cow<'_, str>> {
+impl<'a> TemplateContext<'a> {
+    /// The request's value for `source`, if it has one (bytes as sent:
+    /// header values need not be UTF-8).
+    pub fn value(&self, source: &Source) -> Option<Cow<'_, [u8]>> {
+        let borrowed = |s: &'a str| Cow::Borrowed(s.as_bytes());
         match source {
-            Source::PathParam(name) => self.params.get(name).map(Cow::Borrowed),
-            Source::Auth(name) => self.claims.and_then(|c| c.text(name)),
+            Source::PathParam(name) => self.params.get(name).map(borrowed),
+            Source::Auth(name) => self.claims.and_then(|c| c.text(name)).map(|t| match t {
+                Cow::Borrowed(t) => Cow::Borrowed(t.as_bytes()),
+                Cow::Owned(t) => Cow::Owned(t.into_bytes()),
+            }),
             Source::Header(name) => self
                 .head
                 .headers
                 .iter()
                 .find(|h| h.name.eq_ignore_ascii_case(name))
-                .map(|h| String::from_utf8_lossy(crate::http::fields::trim_ows(h.value))),
+                .map(|h| Cow::Borrowed(crate::http::fields::trim_ows(h.value))),
             Source::Query(name) => self
                 .head
                 .query
                 .and_then(|q| crate::http::query::values(q, name).next())
-                .map(Cow::Borrowed),
+                .map(borrowed),
             Source::Host => self.head.host.map(|host| {
                 if host.bytes().any(|b| b.is_ascii_uppercase()) {
-                    Cow::Owned(host.to_ascii_lowercase())
+                    Cow::Owned(host.to_ascii_lowercase().into_bytes())
                 } else {
-                    Cow::Borrowed(host)
+                    Cow::Borrowed(host.as_bytes())
                 }
             }),
-            Source::Subscriber => self.subscriber.map(Cow::Borrowed),
-            Source::UsagePlan => self.usage_plan.map(Cow::Borrowed),
+            Source::Subscriber => self.subscriber.map(borrowed),
+            Source::UsagePlan => self.usage_plan.map(borrowed),
         }
     }
 }
@@ -99,7 +104,7 @@ impl Template {
                 Part::Literal(text) => out.extend_from_slice(text.as_bytes()),
                 Part::Variable(source) => {
                     if let Some(value) = cx.value(source) {
-                        push_clean(out, value.as_bytes());
+                        push_clean(out, &value);
                     }
                 }
             }
