@@ -12,6 +12,7 @@
 //! them as written (`snapshot::inventory`). Tokens, JWT keys, back-end URLs,
 //! stock answers and header values live in types that never do.
 
+pub mod credentials;
 pub mod digest;
 mod load;
 mod locate;
@@ -21,6 +22,7 @@ pub mod secret;
 mod usage;
 mod words;
 
+pub use credentials::{BackendCredentials, ClientAuthorization, CredentialsKind};
 pub use load::{load_file, load_sources, parse_str, ConfigError, SourceFile, Sources};
 pub use locate::locate_key;
 pub use paths::{Resolved, ResolvedPath};
@@ -353,6 +355,9 @@ pub struct Backend {
     pub headers: Option<BTreeMap<String, String>>,
     /// stock: response body (default empty).
     pub body: Option<String>,
+    /// http: credentials the gateway presents to the back end (Basic, or an
+    /// OAuth2 client-credentials token it fetches and renews).
+    pub credentials: Option<BackendCredentials>,
 }
 
 /// The kinds of back end.

@@ -19,7 +19,8 @@
 //! "Found" means the file exists; for `access_log.path`, a file the gateway
 //! creates, it means its directory exists. `include`, `state_dir` and the JWT
 //! files (`jwks_file`, `key_file`, `ca_file`) always followed the config file's
-//! directory and get no fallback. Loading only: no reading of the files.
+//! directory and get no fallback, nor do secrets read from files (`{ file = .. }`
+//! in header values and back-end credentials). Loading only: no reading of the files.
 
 use super::Config;
 use std::path::{Component, Path, PathBuf};
@@ -141,8 +142,34 @@ pub fn resolve(
             r.optional(format!("{key}.ca_file"), &mut keys.ca_file)?;
         }
         for (n, route) in deployment.routes.iter_mut().enumerate() {
+            let route_key = format!("deployments[{d}].routes[{n}]");
+            for (table, transform) in [
+                ("request_headers", route.request_headers.as_mut()),
+                ("response_headers", route.response_headers.as_mut()),
+            ] {
+                for (s, set) in transform
+                    .into_iter()
+                    .flat_map(|t| t.set.iter_mut().enumerate())
+                {
+                    r.secret(
+                        format!("{route_key}.{table}.set[{s}].value"),
+                        &mut set.value,
+                    )?;
+                }
+            }
             let key = format!("deployments[{d}].routes[{n}].backend");
             let backend = &mut route.backend;
+            if let Some(credentials) = backend.credentials.as_mut() {
+                let key = format!("{key}.credentials");
+                for (name, source) in [
+                    ("password", credentials.password.as_mut()),
+                    ("client_secret", credentials.client_secret.as_mut()),
+                ] {
+                    if let Some(source) = source {
+                        r.secret(format!("{key}.{name}"), source)?;
+                    }
+                }
+            }
             for (name, value) in [
                 ("ca", &mut backend.ca),
                 ("client_cert", &mut backend.client_cert),
@@ -172,6 +199,19 @@ impl Resolver<'_> {
         match value.as_mut() {
             Some(value) => self.one(key, value, Was::ConfigDir),
             None => Ok(()),
+        }
+    }
+
+    /// Resolves the path of a `{ file = .. }` secret in place (the config
+    /// file's directory); other sources are left as they are.
+    fn secret(
+        &mut self,
+        key: String,
+        source: &mut super::SecretSource,
+    ) -> Result<(), (String, String)> {
+        match source {
+            super::SecretSource::File(path) => self.one(key, path, Was::ConfigDir),
+            _ => Ok(()),
         }
     }
 

@@ -185,12 +185,14 @@ pub struct HeaderTransformConfig {
     pub keep_only: Option<Vec<String>>,
 }
 
-/// One `set` entry; `value` may hold `${...}` context variables.
+/// One `set` entry; a `value` written as a string may hold `${...}` context
+/// variables; `{ env = "NAME" }` or `{ file = "PATH" }` is a secret taken as
+/// it is (a credential for the back end), never shown anywhere.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SetHeader {
     pub name: String,
-    pub value: String,
+    pub value: crate::config::SecretSource,
     #[serde(default)]
     pub if_exists: IfExists,
 }

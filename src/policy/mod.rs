@@ -15,6 +15,7 @@ pub mod authorization;
 pub mod chain;
 pub mod compile;
 pub mod cors;
+pub mod credentials;
 pub mod headers;
 pub mod network;
 pub mod security_headers;

@@ -13,6 +13,7 @@ use crate::http::request::{header_storage, parse_request, Parsed, RequestError, 
 use crate::http::BodyFraming;
 use crate::net::peer::{client_address, Peer};
 use crate::policy::cors::Preflight;
+use crate::policy::credentials::Field;
 use crate::policy::headers::{RenderedValues, TemplateContext};
 use crate::policy::usage::{Admitted, LocalShares};
 use crate::policy::{chain, Answer, RequestCtx, Step};
@@ -211,18 +212,44 @@ fn route_request(
         BackendSpec::Http(_) if exceeds_body_limit(head, snapshot) => {
             (answering.error_then_close(out, 413), Decision::BodyTooLarge)
         }
-        BackendSpec::Http(backend) => {
-            let upstream = Upstream {
-                route,
-                backend,
-                params: &found.params,
-                forward_keep_alive,
-            };
-            let plan = plan_forward(cx, &upstream, head, id, policy_cx, out);
-            (plan, Decision::BackendResponded)
-        }
+        BackendSpec::Http(backend) => match backend_credential(backend, head) {
+            Err(reason) => {
+                tracing::debug!(reason, "no back-end credentials at hand");
+                let plan = answering.error(out, 502, &policy_cx.extras.cors_fields);
+                (plan, Decision::BackendCredentialsUnavailable)
+            }
+            Ok(credential) => {
+                let upstream = Upstream {
+                    route,
+                    backend,
+                    params: &found.params,
+                    forward_keep_alive,
+                    credential: credential.as_ref().map(Field::bytes),
+                };
+                let plan = plan_forward(cx, &upstream, head, id, policy_cx, out);
+                (plan, Decision::BackendResponded)
+            }
+        },
     };
     routed(plan, decision, usage)
+}
+
+/// The back end's own `Authorization` line, if it has credentials: `Err`
+/// when none is at hand (502).
+fn backend_credential<'a>(
+    backend: &'a HttpBackendSpec,
+    head: &RequestHead<'_, '_>,
+) -> Result<Option<Field<'a>>, &'static str> {
+    match &backend.credentials {
+        None => Ok(None),
+        Some(auth) => {
+            let sent = head
+                .headers
+                .iter()
+                .any(|h| h.name.eq_ignore_ascii_case("authorization"));
+            auth.field(sent)
+        }
+    }
 }
 
 /// A declared body over `max_body_bytes` is refused before anything is sent.
@@ -236,6 +263,8 @@ struct Upstream<'a> {
     backend: &'a HttpBackendSpec,
     params: &'a Params<'a, 'a>,
     forward_keep_alive: bool,
+    /// The back end's own `Authorization` field line.
+    credential: Option<&'a [u8]>,
 }
 
 /// Writes the upstream request head (header transformations applied) and
@@ -279,6 +308,7 @@ fn plan_forward(
             .usage
             .as_ref(),
         transform,
+        upstream.credential,
     );
     let mut extras = admitted.extras;
     if let Some(t) = &spec.policies.response_headers {

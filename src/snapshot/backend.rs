@@ -18,6 +18,8 @@ pub struct HttpBackend {
     pub tls: crate::tls::client::ClientTlsSettings,
     /// Whether any of the TLS keys was written.
     pub tls_keys_given: Option<&'static str>,
+    /// The credentials the gateway presents to the back end.
+    pub credentials: Option<Box<crate::config::BackendCredentials>>,
 }
 
 /// A back-end table read as its type: required keys present, keys of the
@@ -68,6 +70,7 @@ pub fn typed(backend: &Backend) -> Result<TypedBackend, (&'static str, String)> 
                     client_key: backend.client_key.clone(),
                 },
                 tls_keys_given,
+                credentials: backend.credentials.clone().map(Box::new),
             }))
         }
         BackendKind::Stock => {
@@ -83,6 +86,7 @@ pub fn typed(backend: &Backend) -> Result<TypedBackend, (&'static str, String)> 
             misplaced("ca", backend.ca.is_some(), "stock")?;
             misplaced("client_cert", backend.client_cert.is_some(), "stock")?;
             misplaced("client_key", backend.client_key.is_some(), "stock")?;
+            misplaced("credentials", backend.credentials.is_some(), "stock")?;
             let status = backend
                 .status
                 .ok_or(("status", "a `stock` back end needs a `status`".to_string()))?;
@@ -133,6 +137,41 @@ pub struct HttpBackendSpec {
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
     pub send_timeout: Duration,
+    /// What the gateway presents to the back end (`Authorization`).
+    pub credentials: Option<crate::policy::credentials::BackendAuth>,
+}
+
+/// The keys of a back end's `credentials` table, as error keys.
+const CREDENTIAL_KEYS: [&str; 11] = [
+    "credentials.type",
+    "credentials.user",
+    "credentials.password",
+    "credentials.token_url",
+    "credentials.client_id",
+    "credentials.client_secret",
+    "credentials.scope",
+    "credentials.audience",
+    "credentials.renew_before",
+    "credentials.client_authorization",
+    "credentials",
+];
+
+/// Compiles a back end's `credentials` (secrets read now, so a reload
+/// reads a changed file again).
+fn compile_credentials(
+    config: &HttpBackend,
+    warnings: &mut Vec<String>,
+) -> Result<Option<crate::policy::credentials::BackendAuth>, (&'static str, String)> {
+    let Some(credentials) = &config.credentials else {
+        return Ok(None);
+    };
+    crate::policy::credentials::compile(credentials, warnings)
+        .map(Some)
+        .map_err(|(key, message)| {
+            let full = format!("credentials.{key}");
+            let key = CREDENTIAL_KEYS.iter().find(|k| **k == full);
+            (key.copied().unwrap_or("credentials"), message)
+        })
 }
 
 /// Compiles an HTTP back end for a route whose path has `route_params` (the
@@ -236,6 +275,7 @@ pub fn compile_http(
             "send_timeout",
             "must be a positive number of seconds".into(),
         ))?,
+        credentials: compile_credentials(config, warnings)?,
     })
 }
 

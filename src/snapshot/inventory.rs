@@ -295,11 +295,31 @@ fn referenced_files(config: &Config) -> Vec<FileEntry> {
             let b = &route.backend;
             let files = [&b.ca, &b.client_cert, &b.client_key].into_iter().flatten();
             paths.extend(files.map(PathBuf::from));
+            paths.extend(secret_files(route).map(PathBuf::from));
         }
     }
     paths.sort();
     paths.dedup();
     paths.iter().map(|p| stamp(p)).collect()
+}
+
+/// The files a route's secrets are read from (header values, back-end
+/// credentials): a changed one is a change a reload applies.
+fn secret_files(route: &config::Route) -> impl Iterator<Item = &String> {
+    use crate::config::SecretSource;
+    let sets = [&route.request_headers, &route.response_headers]
+        .into_iter()
+        .flatten()
+        .flat_map(|t| t.set.iter().map(|s| &s.value));
+    let credentials = route
+        .backend
+        .credentials
+        .iter()
+        .flat_map(|c| [&c.password, &c.client_secret].into_iter().flatten());
+    sets.chain(credentials).filter_map(|source| match source {
+        SecretSource::File(path) => Some(path),
+        _ => None,
+    })
 }
 
 /// A file's path, modification time and size.

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 pub const STATUS_CLASSES: usize = 5;
 
 /// Every decision code, in a fixed order (index = position).
-pub const DECISIONS: [Decision; 30] = [
+pub const DECISIONS: [Decision; 31] = [
     Decision::StockResponse,
     Decision::BackendResponded,
     Decision::BackendError,
@@ -52,6 +52,7 @@ pub const DECISIONS: [Decision; 30] = [
     Decision::TokenInvalid,
     Decision::ScopeDenied,
     Decision::MaxForwardsAnswered,
+    Decision::BackendCredentialsUnavailable,
 ];
 
 fn decision_index(decision: Decision) -> usize {

@@ -125,6 +125,8 @@ pub enum Decision {
     ScopeDenied,
     /// An OPTIONS or TRACE with `Max-Forwards: 0`, answered by the gateway.
     MaxForwardsAnswered,
+    /// The back end's credentials (an OAuth2 token) are not at hand: 502.
+    BackendCredentialsUnavailable,
 }
 
 impl Decision {
@@ -161,6 +163,7 @@ impl Decision {
             Decision::TokenInvalid => "authentication.tokenInvalid",
             Decision::ScopeDenied => "authorization.scopeDenied",
             Decision::MaxForwardsAnswered => "request.maxForwardsAnswered",
+            Decision::BackendCredentialsUnavailable => "httpBackend.credentialsUnavailable",
         }
     }
 

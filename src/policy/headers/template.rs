@@ -6,7 +6,10 @@
 //! `${request.query[NAME]}` (raw, as sent), `${subscriber.name}` (usage plans;
 //! empty until a subscriber is known). A missing value renders empty; control
 //! characters from claims are dropped so a value can never break the head.
+//! A value given as a secret by reference is one [`Part::Secret`], checked
+//! once at compile and written as it is.
 
+use crate::config::Secret;
 use crate::http::request::RequestHead;
 use crate::policy::auth::Claims;
 use crate::route::table::Params;
@@ -20,6 +23,8 @@ pub enum Part {
     Header(Box<str>),
     Query(Box<str>),
     Subscriber,
+    /// A secret by reference, written as it is (prints as `<secret>`).
+    Secret(Secret),
 }
 
 /// A parsed template.
@@ -61,6 +66,17 @@ impl Template {
         })
     }
 
+    /// A template that is one secret value, taken as it is. The error never
+    /// shows the value.
+    pub fn secret(secret: Secret) -> Result<Template, String> {
+        if !crate::http::fields::is_valid_value(secret.expose().as_bytes()) {
+            return Err("the secret holds characters a header value cannot".into());
+        }
+        Ok(Template {
+            parts: Box::new([Part::Secret(secret)]),
+        })
+    }
+
     /// Appends the rendered value.
     pub fn render(&self, cx: &TemplateContext<'_>, out: &mut Vec<u8>) {
         for part in self.parts.iter() {
@@ -92,6 +108,7 @@ impl Template {
                     push_clean(out, value.unwrap_or("").as_bytes());
                 }
                 Part::Subscriber => push_clean(out, cx.subscriber.unwrap_or("").as_bytes()),
+                Part::Secret(secret) => out.extend_from_slice(secret.expose().as_bytes()),
             }
         }
     }
