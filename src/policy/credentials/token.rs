@@ -20,7 +20,7 @@
 //! Snapshots that name the same endpoint, client, secret, scope and audience
 //! share one fetcher, so a reload does not refetch; a changed secret (a file
 //! secret re-read at reload) makes a new one. The thread ends once no
-//! snapshot holds its source. The first fetch of a new fetcher is awaited
+//! snapshot has held its source for [`UNUSED_GRACE`]. The first fetch of a new fetcher is awaited
 //! by the compiling thread (main or control thread, never a worker) for at
 //! most [`FETCH_TIMEOUT`], so the first requests find a token.
 //!
@@ -113,7 +113,14 @@ impl TokenSource {
     }
 }
 
-static SOURCES: Mutex<Vec<Weak<TokenSource>>> = Mutex::new(Vec::new());
+/// Every running fetcher's source. Held strongly, so that a snapshot
+/// compiled and dropped at once (the start-up plan's, a rejected reload's)
+/// does not end a fetcher the next compile needs; a source no snapshot has
+/// held for [`UNUSED_GRACE`] is removed and its thread ends.
+static SOURCES: Mutex<Vec<Arc<TokenSource>>> = Mutex::new(Vec::new());
+
+/// How long a fetcher runs on with no snapshot holding its source.
+pub const UNUSED_GRACE: Duration = Duration::from_secs(30);
 
 /// Checks a token URL: `https://`, or `http://` to a loopback host.
 pub fn check_url(url: &str) -> Result<(), String> {
@@ -145,13 +152,8 @@ pub fn check_url(url: &str) -> Result<(), String> {
 /// fetcher keeps trying and requests get 502 meanwhile.
 pub fn source(spec: TokenSpec, warnings: &mut Vec<String>) -> Result<Arc<TokenSource>, String> {
     let mut sources = SOURCES.lock().unwrap_or_else(|p| p.into_inner());
-    sources.retain(|w| w.strong_count() > 0);
-    if let Some(existing) = sources
-        .iter()
-        .filter_map(Weak::upgrade)
-        .find(|s| s.spec == spec)
-    {
-        return Ok(existing);
+    if let Some(existing) = sources.iter().find(|s| s.spec == spec) {
+        return Ok(existing.clone());
     }
     let agent = ureq::Agent::config_builder()
         .timeout_global(Some(FETCH_TIMEOUT))
@@ -164,7 +166,7 @@ pub fn source(spec: TokenSpec, warnings: &mut Vec<String>) -> Result<Arc<TokenSo
         current: ArcSwapOption::empty(),
         renew_wanted: AtomicU64::new(0),
     });
-    sources.push(Arc::downgrade(&source));
+    sources.push(source.clone());
     drop(sources);
     let (first_tx, first_rx) = std::sync::mpsc::channel();
     let weak = Arc::downgrade(&source);
@@ -193,6 +195,7 @@ fn renew_loop(
 ) {
     let mut first = Some(first);
     let mut generation = 0;
+    let mut unused_since: Option<Instant> = None;
     loop {
         let Some(strong) = source.upgrade() else {
             return;
@@ -231,6 +234,15 @@ fn renew_loop(
             let Some(strong) = source.upgrade() else {
                 return;
             };
+            // The registry's and this one: no snapshot holds it.
+            if Arc::strong_count(&strong) <= 2 {
+                let since = *unused_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= UNUSED_GRACE && retire(&strong) {
+                    return;
+                }
+            } else {
+                unused_since = None;
+            }
             let wanted = strong.renew_wanted.load(Ordering::Relaxed);
             drop(strong);
             if generation > 0 && wanted >= generation && fetched_at.elapsed() >= MIN_EARLY_RENEWAL {
@@ -240,6 +252,17 @@ fn renew_loop(
             std::thread::sleep(POLL);
         }
     }
+}
+
+/// Removes `source` from the registry if still no snapshot holds it.
+fn retire(source: &Arc<TokenSource>) -> bool {
+    let mut sources = SOURCES.lock().unwrap_or_else(|p| p.into_inner());
+    if Arc::strong_count(source) > 2 {
+        return false;
+    }
+    sources.retain(|s| !Arc::ptr_eq(s, source));
+    info!(token_url = %source.spec.token_url, "back-end token fetcher ended: no configuration uses it");
+    true
 }
 
 /// One token request: `(access_token, lifetime)`. Errors never carry the
