@@ -9,7 +9,7 @@
 //! which keys belong to which type is checked when the snapshot compiles
 //! ([`crate::policy::credentials`]). Plain data: never `Serialize`.
 
-use super::SecretSource;
+use super::{Route, SecretSource};
 use serde::Deserialize;
 
 /// A back end's `credentials` table.
@@ -59,4 +59,32 @@ pub enum ClientAuthorization {
     #[default]
     Replace,
     Keep,
+}
+
+/// Every secret a route holds (header values, back-end credentials) with its
+/// key relative to the route, for loading to anchor `{ file = .. }` paths.
+pub fn route_secrets_mut(route: &mut Route) -> Vec<(String, &mut SecretSource)> {
+    let mut out = Vec::new();
+    for (table, transform) in [
+        ("request_headers", route.request_headers.as_mut()),
+        ("response_headers", route.response_headers.as_mut()),
+    ] {
+        for (i, set) in transform
+            .into_iter()
+            .flat_map(|t| t.set.iter_mut().enumerate())
+        {
+            out.push((format!("{table}.set[{i}].value"), &mut set.value));
+        }
+    }
+    if let Some(c) = route.backend.credentials.as_mut() {
+        for (name, source) in [
+            ("password", c.password.as_mut()),
+            ("client_secret", c.client_secret.as_mut()),
+        ] {
+            if let Some(source) = source {
+                out.push((format!("backend.credentials.{name}"), source));
+            }
+        }
+    }
+    out
 }

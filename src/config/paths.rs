@@ -25,6 +25,8 @@
 use super::Config;
 use std::path::{Component, Path, PathBuf};
 
+type Error = (String, String);
+
 /// A path-valued key and the absolute path the gateway uses for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolvedPath {
@@ -142,34 +144,11 @@ pub fn resolve(
             r.optional(format!("{key}.ca_file"), &mut keys.ca_file)?;
         }
         for (n, route) in deployment.routes.iter_mut().enumerate() {
-            let route_key = format!("deployments[{d}].routes[{n}]");
-            for (table, transform) in [
-                ("request_headers", route.request_headers.as_mut()),
-                ("response_headers", route.response_headers.as_mut()),
-            ] {
-                for (s, set) in transform
-                    .into_iter()
-                    .flat_map(|t| t.set.iter_mut().enumerate())
-                {
-                    r.secret(
-                        format!("{route_key}.{table}.set[{s}].value"),
-                        &mut set.value,
-                    )?;
-                }
+            for (key, source) in super::credentials::route_secrets_mut(route) {
+                r.secret(format!("deployments[{d}].routes[{n}].{key}"), source)?;
             }
             let key = format!("deployments[{d}].routes[{n}].backend");
             let backend = &mut route.backend;
-            if let Some(credentials) = backend.credentials.as_mut() {
-                let key = format!("{key}.credentials");
-                for (name, source) in [
-                    ("password", credentials.password.as_mut()),
-                    ("client_secret", credentials.client_secret.as_mut()),
-                ] {
-                    if let Some(source) = source {
-                        r.secret(format!("{key}.{name}"), source)?;
-                    }
-                }
-            }
             for (name, value) in [
                 ("ca", &mut backend.ca),
                 ("client_cert", &mut backend.client_cert),
@@ -202,13 +181,8 @@ impl Resolver<'_> {
         }
     }
 
-    /// Resolves the path of a `{ file = .. }` secret in place (the config
-    /// file's directory); other sources are left as they are.
-    fn secret(
-        &mut self,
-        key: String,
-        source: &mut super::SecretSource,
-    ) -> Result<(), (String, String)> {
+    /// Resolves a `{ file = .. }` secret's path in place; others are left.
+    fn secret(&mut self, key: String, source: &mut super::SecretSource) -> Result<(), Error> {
         match source {
             super::SecretSource::File(path) => self.one(key, path, Was::ConfigDir),
             _ => Ok(()),

@@ -141,39 +141,6 @@ pub struct HttpBackendSpec {
     pub credentials: Option<crate::policy::credentials::BackendAuth>,
 }
 
-/// The keys of a back end's `credentials` table, as error keys.
-const CREDENTIAL_KEYS: [&str; 11] = [
-    "credentials.type",
-    "credentials.user",
-    "credentials.password",
-    "credentials.token_url",
-    "credentials.client_id",
-    "credentials.client_secret",
-    "credentials.scope",
-    "credentials.audience",
-    "credentials.renew_before",
-    "credentials.client_authorization",
-    "credentials",
-];
-
-/// Compiles a back end's `credentials` (secrets read now, so a reload
-/// reads a changed file again).
-fn compile_credentials(
-    config: &HttpBackend,
-    warnings: &mut Vec<String>,
-) -> Result<Option<crate::policy::credentials::BackendAuth>, (&'static str, String)> {
-    let Some(credentials) = &config.credentials else {
-        return Ok(None);
-    };
-    crate::policy::credentials::compile(credentials, warnings)
-        .map(Some)
-        .map_err(|(key, message)| {
-            let full = format!("credentials.{key}");
-            let key = CREDENTIAL_KEYS.iter().find(|k| **k == full);
-            (key.copied().unwrap_or("credentials"), message)
-        })
-}
-
 /// Compiles an HTTP back end for a route whose path has `route_params` (the
 /// catch-all last, if `catch_all`). Errors are messages for the `url` key.
 pub fn compile_http(
@@ -275,7 +242,12 @@ pub fn compile_http(
             "send_timeout",
             "must be a positive number of seconds".into(),
         ))?,
-        credentials: compile_credentials(config, warnings)?,
+        credentials: match &config.credentials {
+            Some(c) => Some(crate::policy::credentials::compile_for_backend(
+                c, warnings,
+            )?),
+            None => None,
+        },
     })
 }
 

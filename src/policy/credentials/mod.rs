@@ -190,6 +190,35 @@ pub fn compile(
     })
 }
 
+/// The keys of a back end's `credentials` table, as error keys relative to
+/// the back end.
+const CREDENTIAL_KEYS: [&str; 11] = [
+    "credentials.type",
+    "credentials.user",
+    "credentials.password",
+    "credentials.token_url",
+    "credentials.client_id",
+    "credentials.client_secret",
+    "credentials.scope",
+    "credentials.audience",
+    "credentials.renew_before",
+    "credentials.client_authorization",
+    "credentials",
+];
+
+/// [`compile`] with error keys relative to the back end (as the back end's
+/// compiler reports them).
+pub fn compile_for_backend(
+    config: &BackendCredentials,
+    warnings: &mut Vec<String>,
+) -> Result<BackendAuth, (&'static str, String)> {
+    compile(config, warnings).map_err(|(key, message)| {
+        let full = format!("credentials.{key}");
+        let key = CREDENTIAL_KEYS.iter().find(|k| **k == full);
+        (key.copied().unwrap_or("credentials"), message)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
