@@ -73,7 +73,9 @@ pub fn route_secrets_mut(route: &mut Route) -> Vec<(String, &mut SecretSource)> 
             .into_iter()
             .flat_map(|t| t.set.iter_mut().enumerate())
         {
-            out.push((format!("{table}.set[{i}].value"), &mut set.value));
+            if let Some(value) = set.value.as_mut() {
+                out.push((format!("{table}.set[{i}].value"), value));
+            }
         }
     }
     if let Some(c) = route.backend.credentials.as_mut() {

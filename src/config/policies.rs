@@ -192,7 +192,10 @@ pub struct HeaderTransformConfig {
 #[serde(deny_unknown_fields)]
 pub struct SetHeader {
     pub name: String,
-    pub value: crate::config::SecretSource,
+    /// Required (checked at compile: an `Option` so that the config
+    /// reference can walk the key, whose two shapes serde cannot name).
+    #[serde(default)]
+    pub value: Option<crate::config::SecretSource>,
     #[serde(default)]
     pub if_exists: IfExists,
 }

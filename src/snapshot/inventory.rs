@@ -310,7 +310,7 @@ fn secret_files(route: &config::Route) -> impl Iterator<Item = &String> {
     let sets = [&route.request_headers, &route.response_headers]
         .into_iter()
         .flatten()
-        .flat_map(|t| t.set.iter().map(|s| &s.value));
+        .flat_map(|t| t.set.iter().filter_map(|s| s.value.as_ref()));
     let credentials = route
         .backend
         .credentials

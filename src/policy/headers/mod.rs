@@ -136,9 +136,10 @@ impl HeaderTransform {
         for (i, s) in config.set.iter().enumerate() {
             let key = || format!("set[{i}].value");
             let value = match &s.value {
-                SecretSource::Inline(text) => Template::parse(text, path_params),
+                None => Err("a `set` entry needs a `value`".to_string()),
+                Some(SecretSource::Inline(text)) => Template::parse(text, path_params),
                 // Loading made a file path absolute.
-                source => source
+                Some(source) => source
                     .resolve_in(std::path::Path::new("."))
                     .and_then(Template::secret),
             }
@@ -227,7 +228,7 @@ mod tests {
         let set_host = HeaderTransformConfig {
             set: vec![SetHeader {
                 name: "Host".into(),
-                value: crate::config::SecretSource::Inline("x".into()),
+                value: Some(crate::config::SecretSource::Inline("x".into())),
                 if_exists: IfExists::Overwrite,
             }],
             ..Default::default()
@@ -264,7 +265,7 @@ mod tests {
             }],
             set: vec![SetHeader {
                 name: "X-Mode".into(),
-                value: crate::config::SecretSource::Inline("gw".into()),
+                value: Some(crate::config::SecretSource::Inline("gw".into())),
                 if_exists: IfExists::Overwrite,
             }],
             ..Default::default()
