@@ -12,6 +12,7 @@
 //! them as written (`snapshot::inventory`). Tokens, JWT keys, back-end URLs,
 //! stock answers and header values live in types that never do.
 
+pub mod auth_remote;
 pub mod credentials;
 pub mod digest;
 mod load;
@@ -22,6 +23,7 @@ pub mod secret;
 mod usage;
 mod words;
 
+pub use auth_remote::{HttpAuthorizer, OnAuthorizerError};
 pub use credentials::{BackendCredentials, ClientAuthorization, CredentialsKind};
 pub use load::{load_file, load_sources, parse_str, ConfigError, SourceFile, Sources};
 pub use locate::locate_key;

@@ -39,7 +39,11 @@ pub struct Authentication {
     /// Verified tokens remembered per worker, so a repeated token skips the
     /// signature check for up to a minute (default 1024; 0 turns it off).
     pub token_cache_size: Option<usize>,
+    /// jwt: where the verification keys come from (required for `jwt`).
+    #[serde(default)]
     pub public_keys: PublicKeys,
+    /// http_authorizer: the authorizer to ask.
+    pub authorizer: Option<super::HttpAuthorizer>,
 }
 
 /// Authentication types.
@@ -47,6 +51,7 @@ pub struct Authentication {
 #[serde(rename_all = "snake_case")]
 pub enum AuthenticationKind {
     Jwt,
+    HttpAuthorizer,
 }
 
 /// One `verify_claims` entry.
@@ -64,7 +69,7 @@ pub struct ClaimRule {
 
 /// Where verification keys come from: `type = "static_keys"` (`keys` and/or
 /// `jwks_file`) or `type = "remote_jwks"` (`uri`, fetched in the background).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PublicKeys {
     #[serde(rename = "type")]
@@ -84,9 +89,10 @@ pub struct PublicKeys {
 }
 
 /// Key source kinds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PublicKeysKind {
+    #[default]
     StaticKeys,
     RemoteJwks,
 }

@@ -34,6 +34,8 @@ pub struct DeploymentPolicies {
     pub network: Option<network::NetworkPolicy>,
     /// JWT authentication, if the deployment has it.
     pub authentication: Option<auth::Authenticator>,
+    /// HTTP authorizer authentication, if the deployment has it.
+    pub authorizer: Option<auth::authorizer::Authorizer>,
     /// CORS for routes without their own.
     pub cors: Option<cors::CorsPolicy>,
     /// Requests need a subscriber's client token.
@@ -65,8 +67,13 @@ pub struct RequestCtx<'r, 'h, 'b> {
     /// The deployment's index and name.
     pub deployment: usize,
     pub deployment_name: &'r str,
+    /// The subject of the client's TLS certificate, if it presented one.
+    pub tls_subject: Option<&'r str>,
     /// Verified claims (None: anonymous), for authorization, header
-    /// transformations, usage plans and logs.
+    /// transformations, usage plans and logs. A remote authenticator's
+    /// answer lands here too: its principal as `sub`, its scopes as `scope`,
+    /// its context values by name, so `request.auth[NAME]` reads any of them
+    /// through [`Claims::text`].
     pub claims: Option<Rc<Claims>>,
     /// Fields the response will carry (CORS), rendered by the back-end step.
     pub extras: ResponseExtras,
@@ -86,6 +93,7 @@ impl<'r, 'h, 'b> RequestCtx<'r, 'h, 'b> {
             client,
             deployment,
             deployment_name,
+            tls_subject: None,
             claims: None,
             extras: ResponseExtras::default(),
             usage: usage::Admitted::default(),
@@ -102,6 +110,19 @@ pub enum Step {
     Reject(Refusal),
     /// The gateway answers the request itself.
     Answer(Answer),
+    /// A remote service must be asked first (an HTTP authorizer): the
+    /// connection loop makes the call, hands the outcome over and runs the
+    /// chain again.
+    Await(Question),
+}
+
+/// A call a policy waits for.
+#[derive(Debug)]
+pub struct Question {
+    /// The deployment whose authenticator asks.
+    pub deployment: usize,
+    /// The request body to send (and the answer's cache key).
+    pub body: Vec<u8>,
 }
 
 /// A refused request: what to answer.

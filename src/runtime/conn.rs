@@ -18,7 +18,9 @@ use crate::http::BodyFraming;
 use crate::io::buffered::{BufferedStream, IoFailure, INITIAL_READ_CAPACITY};
 use crate::io::transport::Transport;
 use crate::net::peer::Peer;
+use crate::policy::auth::authorizer;
 use crate::proxy::forward::forward;
+use crate::proxy::side_call;
 use crate::runtime::admission::AddressSlot;
 use crate::runtime::dispatch::{plan_request, Context, Plan, Planned};
 use crate::runtime::relay::{exchange_for, http_backend, settle, Forwarded, Settled};
@@ -113,9 +115,33 @@ async fn serve_request(
     // The awaits stay in this function (the helpers around them are
     // synchronous): a future awaited inside a helper's future is moved twice.
     let mut head = HeadReader::new(&conn, client, first);
+    let mut asked = false;
     let Planned { plan, meta } = loop {
         if head.started {
             match head.plan(&conn, client, &mut buffers) {
+                // A remote authenticator must answer first (once per request).
+                Ok(Some(Planned {
+                    plan: Plan::Authorize(question),
+                    ..
+                })) if !asked => {
+                    asked = true;
+                    let snapshot = &head.snapshot;
+                    let policies = snapshot.deployments.get(question.deployment);
+                    if let Some(authorizer) = policies.and_then(|d| d.policies.authorizer.as_ref())
+                    {
+                        let answer = side_call::call(
+                            &ctx.pool,
+                            snapshot.pool,
+                            timer,
+                            &authorizer.target,
+                            &question.body,
+                            authorizer.timeout,
+                        )
+                        .await;
+                        authorizer::deliver(authorizer, &question.body, answer);
+                    }
+                    continue;
+                }
                 Ok(Some(planned)) => break planned,
                 Ok(None) => {}
                 Err(error) => {
@@ -153,6 +179,19 @@ async fn serve_request(
     let mut out = std::mem::take(&mut buffers.out);
     let send = snapshot.timeouts.send;
     let (next, outcome) = match plan {
+        // Asked twice for one request: the answer did not stick; give up.
+        Plan::Authorize(_) => {
+            debug!(peer = %peer.addr, "authorizer answer not applied; closing");
+            let outcome = outcome(
+                500,
+                Decision::AuthorizerUnavailable,
+                &meta,
+                0,
+                started_at,
+                None,
+            );
+            (Next::Close, outcome)
+        }
         Plan::Respond {
             status,
             keep_alive,

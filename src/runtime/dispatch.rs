@@ -159,6 +159,11 @@ fn route_request(
     let spec = &snapshot.routes[route];
     let deployment = &snapshot.deployments[spec.deployment];
     let mut policy_cx = RequestCtx::new(head, client, spec.deployment, &deployment.name);
+    policy_cx.tls_subject = cx
+        .peer
+        .tls
+        .as_ref()
+        .and_then(|t| t.client_subject.as_deref());
     let step = chain::run(
         &mut policy_cx,
         &deployment.policies,
@@ -183,6 +188,13 @@ fn route_request(
         Step::Reject(refusal) => {
             let plan = answering.error(out, refusal.status, &refusal.fields);
             return routed(plan, refusal.decision, no_usage);
+        }
+        Step::Await(question) => {
+            return routed(
+                Plan::Authorize(question),
+                Decision::BackendResponded,
+                no_usage,
+            );
         }
         Step::Answer(Answer::Preflight) => {
             let plan = match (&spec.policies.cors, &preflight) {

@@ -214,6 +214,7 @@ fn deployment_entry(d: &config::Deployment) -> DeploymentEntry {
         authentication: d.authentication.as_ref().map(|a| AuthenticationEntry {
             kind: match a.kind {
                 AuthenticationKind::Jwt => "jwt".into(),
+                AuthenticationKind::HttpAuthorizer => "http_authorizer".into(),
             },
             token_header: a.token_header.clone(),
             token_query_param: a.token_query_param.clone(),

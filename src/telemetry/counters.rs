@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 pub const STATUS_CLASSES: usize = 5;
 
 /// Every decision code, in a fixed order (index = position).
-pub const DECISIONS: [Decision; 31] = [
+pub const DECISIONS: [Decision; 33] = [
     Decision::StockResponse,
     Decision::BackendResponded,
     Decision::BackendError,
@@ -53,6 +53,8 @@ pub const DECISIONS: [Decision; 31] = [
     Decision::ScopeDenied,
     Decision::MaxForwardsAnswered,
     Decision::BackendCredentialsUnavailable,
+    Decision::AuthorizerRefused,
+    Decision::AuthorizerUnavailable,
 ];
 
 fn decision_index(decision: Decision) -> usize {
@@ -219,7 +221,7 @@ impl Default for SharedWorkerStats {
     fn default() -> Self {
         SharedWorkerStats {
             requests_by_class: Default::default(),
-            decisions: Default::default(),
+            decisions: std::array::from_fn(|_| Default::default()),
             bytes_in: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
             connections_accepted: AtomicU64::new(0),
@@ -252,7 +254,7 @@ impl WorkerTelemetry {
     pub fn new(shared: Arc<SharedWorkerStats>) -> Self {
         WorkerTelemetry {
             requests_by_class: Default::default(),
-            decisions: Default::default(),
+            decisions: std::array::from_fn(|_| Default::default()),
             bytes_in: Cell::new(0),
             bytes_out: Cell::new(0),
             connections_accepted: Cell::new(0),

@@ -127,6 +127,10 @@ pub enum Decision {
     MaxForwardsAnswered,
     /// The back end's credentials (an OAuth2 token) are not at hand: 502.
     BackendCredentialsUnavailable,
+    /// A remote authenticator (HTTP authorizer) refused the caller (401).
+    AuthorizerRefused,
+    /// A remote authenticator failed or was too slow: refused (503 or 401).
+    AuthorizerUnavailable,
 }
 
 impl Decision {
@@ -164,6 +168,8 @@ impl Decision {
             Decision::ScopeDenied => "authorization.scopeDenied",
             Decision::MaxForwardsAnswered => "request.maxForwardsAnswered",
             Decision::BackendCredentialsUnavailable => "httpBackend.credentialsUnavailable",
+            Decision::AuthorizerRefused => "authentication.authorizerRefused",
+            Decision::AuthorizerUnavailable => "authentication.authorizerUnavailable",
         }
     }
 

@@ -10,11 +10,14 @@
 //! `WWW-Authenticate: Bearer` challenge. Compiled once per snapshot; the
 //! request path does no I/O and never fetches keys.
 
+pub mod answer_cache;
+pub mod authorizer;
 pub mod claims;
 pub mod json_object;
 pub mod jwt;
 pub mod keys;
 pub mod remote_jwks;
+pub mod remote_target;
 pub mod token_cache;
 
 pub use claims::Claims;

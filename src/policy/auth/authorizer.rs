@@ -1,0 +1,464 @@
+//! The HTTP authorizer authentication type (`type = "http_authorizer"`):
+//! the chosen request parts go as a JSON object to an HTTP(S) URL, whose
+//! answer says whether the caller is let in, who it is, its scopes, how long
+//! the answer holds and context values (OCI's authorizer functions, Envoy's
+//! `ext_authz`, nginx's `auth_request`).
+//!
+//! The question (`POST`, `Content-Type: application/json`), members in the
+//! configured order, only those configured:
+//! `{"method":..,"path":..,"headers":{"name":"value"},"query":{"name":"value"},
+//! "client_address":..,"client_certificate_subject":..}`.
+//!
+//! The answer: `200` with `{"active": true|false, "principal": "..",
+//! "scope": "a b" | ["a","b"], "expires_in": seconds | "exp": epoch seconds,
+//! "context": {"name": value}, "www_authenticate": ".."}`; a `401` or `403`
+//! answer refuses too (its `WWW-Authenticate` is relayed). Anything else, or
+//! no answer within `timeout`, fails closed: 503 (or 401 with
+//! `on_error = "unauthorized"`), decision `authentication.authorizerUnavailable`.
+//!
+//! An active answer becomes the request's claims: `sub` = principal,
+//! `scope` = the scopes (route authorization reads them), and every context
+//! value by its name, so `${request.auth[NAME]}` in a header template (and
+//! a later routing selector) reads a context value or the principal (`sub`).
+//!
+//! The step is synchronous: a cached answer (per worker, keyed by the
+//! question's exact bytes, until the answer's expiry or
+//! `max_cache_duration`) is applied at once; otherwise it returns
+//! [`Step::Await`] and the connection loop makes the call on the worker's
+//! own runtime and pool ([`crate::proxy::side_call`]), hands the outcome
+//! over ([`deliver`]) and plans the request again.
+
+use super::answer_cache::{self, Outcome, Verdict};
+use super::claims::Claims;
+use super::remote_target::{RemoteTarget, SideAnswer};
+use crate::config::{Authentication, HttpAuthorizer, OnAuthorizerError};
+use crate::policy::{Question, Refusal, RequestCtx, Step};
+use crate::telemetry::format::write_json_str;
+use crate::telemetry::record::Decision;
+use serde_json::{Map, Value};
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// One request part sent to the authorizer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Part {
+    Header(Box<str>),
+    Query(Box<str>),
+    Path,
+    Method,
+    ClientAddress,
+    ClientCertificateSubject,
+}
+
+/// A deployment's compiled HTTP authorizer.
+#[derive(Debug)]
+pub struct Authorizer {
+    /// Unique per compile: keys its cache entries.
+    pub id: u64,
+    pub target: RemoteTarget,
+    pub parts: Box<[Part]>,
+    pub timeout: Duration,
+    /// Milliseconds an answer may be reused at most (0: no cache).
+    pub max_cache_ms: u64,
+    pub cache_size: usize,
+    /// Status when the authorizer fails: 503 or 401.
+    pub on_error: u16,
+}
+
+/// Milliseconds since the epoch now.
+pub fn now_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn duration(
+    key: &str,
+    text: Option<&str>,
+    default: Duration,
+) -> Result<Duration, (String, String)> {
+    match text {
+        None => Ok(default),
+        Some(text) => humantime::parse_duration(text).map_err(|_| {
+            (
+                key.to_string(),
+                format!("`{text}` is not a duration (e.g. \"2s\")"),
+            )
+        }),
+    }
+}
+
+/// Compiles `authentication` of `type = "http_authorizer"`; errors are
+/// `(key, message)` relative to the `authentication` table.
+pub fn compile(
+    config: &Authentication,
+    warnings: &mut Vec<String>,
+) -> Result<Authorizer, (String, String)> {
+    let jwt_keys = !config.issuers.is_empty()
+        || !config.audiences.is_empty()
+        || !config.verify_claims.is_empty()
+        || config.max_clock_skew.is_some()
+        || config.token_cache_size.is_some()
+        || !config.public_keys.keys.is_empty()
+        || config.public_keys.jwks_file.is_some()
+        || config.public_keys.uri.is_some();
+    if jwt_keys {
+        return Err((
+            "type".into(),
+            "issuers, audiences, verify_claims, max_clock_skew, token_cache_size and public_keys belong to type = \"jwt\"".into(),
+        ));
+    }
+    let a: &HttpAuthorizer = config.authorizer.as_ref().ok_or_else(|| {
+        (
+            "authorizer".to_string(),
+            "type = \"http_authorizer\" needs an `authorizer` table".to_string(),
+        )
+    })?;
+    let target = super::remote_target::compile(&a.url, warnings)
+        .map_err(|m| ("authorizer.url".to_string(), m))?;
+    let mut parts = Vec::with_capacity(a.parameters.len());
+    for (i, p) in a.parameters.iter().enumerate() {
+        let named = |prefix: &str| p.strip_prefix(prefix).filter(|n| !n.is_empty());
+        parts.push(match p.as_str() {
+            "path" => Part::Path,
+            "method" => Part::Method,
+            "client_address" => Part::ClientAddress,
+            "client_certificate_subject" => Part::ClientCertificateSubject,
+            _ => match (named("header:"), named("query:")) {
+                (Some(h), _) if crate::http::fields::is_token(h.as_bytes()) => {
+                    Part::Header(h.to_ascii_lowercase().into())
+                }
+                (_, Some(q)) => Part::Query(q.into()),
+                _ => return Err((
+                    format!("authorizer.parameters[{i}]"),
+                    format!("`{p}` is not header:NAME, query:NAME, path, method, client_address or client_certificate_subject"),
+                )),
+            },
+        });
+    }
+    let timeout = duration(
+        "authorizer.timeout",
+        a.timeout.as_deref(),
+        Duration::from_secs(2),
+    )?;
+    if timeout.is_zero() {
+        return Err(("authorizer.timeout".into(), "must be more than 0s".into()));
+    }
+    let max_cache = duration(
+        "authorizer.max_cache_duration",
+        a.max_cache_duration.as_deref(),
+        Duration::from_secs(60),
+    )?;
+    Ok(Authorizer {
+        id: super::next_id(),
+        target,
+        parts: parts.into(),
+        timeout,
+        max_cache_ms: max_cache.as_millis() as u64,
+        cache_size: a.cache_size.unwrap_or(1024),
+        on_error: match a.on_error {
+            OnAuthorizerError::Unavailable => 503,
+            OnAuthorizerError::Unauthorized => 401,
+        },
+    })
+}
+
+thread_local! {
+    /// The question of the request at hand, built in place (no allocation
+    /// per request once warm).
+    static QUESTION: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The authentication step: a known answer applies now; otherwise the chain
+/// waits for a call ([`Step::Await`]).
+pub fn check(authorizer: &Authorizer, cx: &mut RequestCtx<'_, '_, '_>) -> Step {
+    QUESTION.with(|q| {
+        let mut question = q.borrow_mut();
+        question.clear();
+        write_question(authorizer, cx, &mut question);
+        let outcome = match answer_cache::take_handed(authorizer.id, &question) {
+            Some(outcome) => outcome,
+            None => match answer_cache::get(authorizer.id, &question, now_millis()) {
+                Some(verdict) => Outcome::Answered(verdict),
+                None => {
+                    return Step::Await(Question {
+                        deployment: cx.deployment,
+                        body: question.clone(),
+                    })
+                }
+            },
+        };
+        apply(authorizer, outcome, cx)
+    })
+}
+
+/// Applies an outcome to the request.
+fn apply(authorizer: &Authorizer, outcome: Outcome, cx: &mut RequestCtx<'_, '_, '_>) -> Step {
+    match outcome {
+        Outcome::Answered(Verdict::Allowed(claims)) => {
+            cx.claims = Some(claims);
+            Step::Continue
+        }
+        Outcome::Answered(Verdict::Refused(fields)) => Step::Reject(Refusal::new(
+            401,
+            Decision::AuthorizerRefused,
+            fields.to_vec(),
+        )),
+        Outcome::Failed(reason) => {
+            tracing::debug!(reason, "authorizer call failed; refusing");
+            let fields: &[u8] = if authorizer.on_error == 401 {
+                b"WWW-Authenticate: Bearer\r\n"
+            } else {
+                b"Retry-After: 1\r\n"
+            };
+            Step::Reject(Refusal::new(
+                authorizer.on_error,
+                Decision::AuthorizerUnavailable,
+                fields.to_vec(),
+            ))
+        }
+    }
+}
+
+/// Writes the JSON question for this request into `out` (empty).
+fn write_question(authorizer: &Authorizer, cx: &RequestCtx<'_, '_, '_>, out: &mut Vec<u8>) {
+    let head = cx.head;
+    out.push(b'{');
+    let member = |out: &mut Vec<u8>, name: &[u8]| {
+        if out.len() > 1 {
+            out.push(b',');
+        }
+        write_json_str(out, name);
+        out.push(b':');
+    };
+    let text = |out: &mut Vec<u8>, value: Option<&[u8]>| match value {
+        Some(v) => write_json_str(out, v),
+        None => out.extend_from_slice(b"null"),
+    };
+    let headers = authorizer.parts.iter().filter_map(|p| match p {
+        Part::Header(h) => Some(&**h),
+        _ => None,
+    });
+    for (i, name) in headers.enumerate() {
+        if i == 0 {
+            member(out, b"headers");
+            out.push(b'{');
+        } else {
+            out.push(b',');
+        }
+        write_json_str(out, name.as_bytes());
+        out.push(b':');
+        let field = head
+            .headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name));
+        text(out, field.map(|h| crate::http::fields::trim_ows(h.value)));
+    }
+    if authorizer
+        .parts
+        .iter()
+        .any(|p| matches!(p, Part::Header(_)))
+    {
+        out.push(b'}');
+    }
+    let params = authorizer.parts.iter().filter_map(|p| match p {
+        Part::Query(q) => Some(&**q),
+        _ => None,
+    });
+    for (i, name) in params.enumerate() {
+        if i == 0 {
+            member(out, b"query");
+            out.push(b'{');
+        } else {
+            out.push(b',');
+        }
+        write_json_str(out, name.as_bytes());
+        out.push(b':');
+        let value = head
+            .query
+            .and_then(|q| crate::http::query::values(q, name).next());
+        text(out, value.map(str::as_bytes));
+    }
+    if authorizer.parts.iter().any(|p| matches!(p, Part::Query(_))) {
+        out.push(b'}');
+    }
+    for part in authorizer.parts.iter() {
+        match part {
+            Part::Method => {
+                member(out, b"method");
+                text(out, Some(head.method.as_bytes()));
+            }
+            Part::Path => {
+                member(out, b"path");
+                text(out, Some(head.path.as_bytes()));
+            }
+            Part::ClientAddress => {
+                member(out, b"client_address");
+                let mut buf = [0u8; 48];
+                let len = {
+                    use std::io::Write;
+                    let mut w = &mut buf[..];
+                    let _ = write!(w, "{}", cx.client);
+                    48 - w.len()
+                };
+                text(out, Some(&buf[..len]));
+            }
+            Part::ClientCertificateSubject => {
+                member(out, b"client_certificate_subject");
+                text(out, cx.tls_subject.map(str::as_bytes));
+            }
+            Part::Header(_) | Part::Query(_) => {}
+        }
+    }
+    out.push(b'}');
+}
+
+/// Takes the result of the call for `question`: caches an answer (until its
+/// expiry or the maximum) and hands the outcome to the request's next pass.
+pub fn deliver(authorizer: &Authorizer, question: &[u8], result: Result<SideAnswer, &'static str>) {
+    let now = now_millis();
+    let (outcome, expires_at) = match result {
+        Err(reason) => (Outcome::Failed(reason), 0),
+        Ok(answer) => read_answer(answer, now, authorizer.max_cache_ms),
+    };
+    if let (Outcome::Answered(verdict), true) = (&outcome, expires_at > now) {
+        answer_cache::put(
+            authorizer.id,
+            question,
+            verdict.clone(),
+            expires_at,
+            authorizer.cache_size,
+        );
+    }
+    answer_cache::hand_over(authorizer.id, question, outcome);
+}
+
+/// Reads an authorizer's answer at `now` (ms): the outcome and until when it
+/// may be reused (ms).
+pub fn read_answer(answer: SideAnswer, now: u64, max_cache_ms: u64) -> (Outcome, u64) {
+    let longest = now.saturating_add(max_cache_ms);
+    let refused = |fields: Vec<u8>| {
+        let fields = if fields.is_empty() {
+            b"WWW-Authenticate: Bearer error=\"invalid_token\"\r\n".to_vec()
+        } else {
+            fields
+        };
+        Outcome::Answered(Verdict::Refused(fields.into()))
+    };
+    match answer.status {
+        200 => {}
+        401 | 403 => return (refused(answer.challenge), longest),
+        _ => return (Outcome::Failed("authorizer answered an error status"), 0),
+    }
+    let Ok(Value::Object(json)) = serde_json::from_slice::<Value>(&answer.body) else {
+        return (Outcome::Failed("authorizer answer is not a JSON object"), 0);
+    };
+    let Some(active) = json.get("active").and_then(Value::as_bool) else {
+        return (Outcome::Failed("authorizer answer has no `active`"), 0);
+    };
+    let until = match (
+        json.get("expires_in").and_then(Value::as_f64),
+        json.get("exp").and_then(Value::as_f64),
+    ) {
+        (Some(secs), _) if secs > 0.0 => now.saturating_add((secs * 1000.0) as u64),
+        (_, Some(exp)) => (exp * 1000.0) as u64,
+        (Some(_), None) => now,
+        (None, None) => longest,
+    }
+    .min(longest);
+    if !active {
+        let mut fields = answer.challenge;
+        if let Some(text) = json.get("www_authenticate").and_then(Value::as_str) {
+            if crate::http::fields::is_valid_value(text.as_bytes()) {
+                fields = format!("WWW-Authenticate: {text}\r\n").into_bytes();
+            }
+        }
+        return (refused(fields), longest);
+    }
+    if until <= now && json.contains_key("exp") {
+        return (refused(Vec::new()), 0);
+    }
+    let mut map = Map::new();
+    if let Some(Value::Object(context)) = json.get("context") {
+        for (name, value) in context {
+            map.insert(name.clone(), value.clone());
+        }
+    }
+    if let Some(principal) = json.get("principal").and_then(Value::as_str) {
+        map.insert("sub".into(), principal.into());
+    }
+    let scopes = match json.get("scope") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(" "),
+        _ => String::new(),
+    };
+    map.insert("scope".into(), scopes.into());
+    (
+        Outcome::Answered(Verdict::Allowed(Rc::new(Claims { map }))),
+        until,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16, body: &str) -> SideAnswer {
+        SideAnswer {
+            status,
+            challenge: Vec::new(),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    // An active answer gives the principal, scopes and context as claims, reusable
+    // until the sooner of its expiry and the maximum.
+    #[test]
+    fn active_answer_becomes_claims() {
+        let (outcome, until) = read_answer(
+            answer(
+                200,
+                r#"{"active":true,"principal":"alice","scope":["a","b"],"expires_in":5,"context":{"tenant":"acme"}}"#,
+            ),
+            1000,
+            60_000,
+        );
+        let Outcome::Answered(Verdict::Allowed(claims)) = outcome else {
+            panic!("{outcome:?}");
+        };
+        assert_eq!(
+            (
+                claims.subject(),
+                claims.has_scope("b"),
+                claims.text("tenant").as_deref(),
+                until
+            ),
+            (Some("alice"), true, Some("acme"), 6000)
+        );
+    }
+
+    // Inactive, 401 and 403 refuse; 5xx and garbage fail.
+    #[test]
+    fn refusals_and_failures() {
+        let kind = |a| match read_answer(a, 0, 1000).0 {
+            Outcome::Answered(Verdict::Allowed(_)) => "allowed",
+            Outcome::Answered(Verdict::Refused(_)) => "refused",
+            Outcome::Failed(_) => "failed",
+        };
+        assert_eq!(
+            [
+                kind(answer(200, r#"{"active":false}"#)),
+                kind(answer(401, "")),
+                kind(answer(403, "")),
+                kind(answer(500, "")),
+                kind(answer(200, "nope")),
+            ],
+            ["refused", "refused", "refused", "failed", "failed"]
+        );
+    }
+}
