@@ -12,6 +12,7 @@
 
 pub mod answer_cache;
 pub mod authorizer;
+pub mod authorizer_answer;
 pub mod claims;
 pub mod json_object;
 pub mod jwt;
