@@ -126,6 +126,7 @@ fn accepted_keys() -> BTreeSet<String> {
     let route_authorization = "deployments[].routes[].authorization";
     // Secrets by reference: a string, or `{ env = .. }` / `{ file = .. }`.
     let secrets = [
+        "deployments[].authentication.introspection.client_secret",
         "deployments[].routes[].backend.credentials.client_secret",
         "deployments[].routes[].backend.credentials.password",
         "deployments[].routes[].request_headers.set[].value",

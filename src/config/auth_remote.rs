@@ -38,3 +38,27 @@ pub enum OnAuthorizerError {
     Unavailable,
     Unauthorized,
 }
+
+/// A deployment's `authentication.introspection` table (RFC 7662); the
+/// token is read where `token_header`/`token_auth_scheme` or
+/// `token_query_param` say (default `Authorization: Bearer`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Introspection {
+    /// `https://` (or `http://`) URL of the introspection endpoint.
+    pub url: String,
+    /// The gateway's client id at the endpoint (HTTP Basic).
+    pub client_id: String,
+    /// Its secret: a string, `{ env = .. }` or `{ file = .. }` (required).
+    pub client_secret: Option<super::SecretSource>,
+    /// Longest wait for an answer (default `"2s"`).
+    pub timeout: Option<String>,
+    /// Longest reuse of an answer (default `"60s"`; the token's `exp`, if
+    /// sooner, wins).
+    pub max_cache_duration: Option<String>,
+    /// Answers remembered per worker (default 1024).
+    pub cache_size: Option<usize>,
+    /// The endpoint fails or is too slow: `"unavailable"` (503) or `"unauthorized"` (401).
+    #[serde(default)]
+    pub on_error: OnAuthorizerError,
+}

@@ -23,7 +23,7 @@ pub mod secret;
 mod usage;
 mod words;
 
-pub use auth_remote::{HttpAuthorizer, OnAuthorizerError};
+pub use auth_remote::{HttpAuthorizer, Introspection, OnAuthorizerError};
 pub use credentials::{BackendCredentials, ClientAuthorization, CredentialsKind};
 pub use load::{load_file, load_sources, parse_str, ConfigError, SourceFile, Sources};
 pub use locate::locate_key;

@@ -132,6 +132,14 @@ pub fn resolve(
     }
     for (d, deployment) in config.deployments.iter_mut().enumerate() {
         if let Some(auth) = deployment.authentication.as_mut() {
+            let secret = auth
+                .introspection
+                .as_mut()
+                .and_then(|i| i.client_secret.as_mut());
+            if let Some(secret) = secret {
+                let key = format!("deployments[{d}].authentication.introspection.client_secret");
+                r.secret(key, secret)?;
+            }
             let key = format!("deployments[{d}].authentication.public_keys");
             let keys = &mut auth.public_keys;
             for (k, static_key) in keys.keys.iter_mut().enumerate() {

@@ -44,6 +44,8 @@ pub struct Authentication {
     pub public_keys: PublicKeys,
     /// http_authorizer: the authorizer to ask.
     pub authorizer: Option<super::HttpAuthorizer>,
+    /// oauth2_introspection: the introspection endpoint (RFC 7662).
+    pub introspection: Option<super::Introspection>,
 }
 
 /// Authentication types.
@@ -52,6 +54,7 @@ pub struct Authentication {
 pub enum AuthenticationKind {
     Jwt,
     HttpAuthorizer,
+    Oauth2Introspection,
 }
 
 /// One `verify_claims` entry.

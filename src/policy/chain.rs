@@ -47,8 +47,8 @@ pub fn run(
         if let Some(authenticator) = &deployment.authentication {
             step!(auth::check(authenticator, cx, auth::now_seconds()));
         }
-        if let Some(authorizer) = &deployment.authorizer {
-            step!(auth::authorizer::check(authorizer, cx));
+        if let Some(remote) = &deployment.remote_auth {
+            step!(remote.check(cx));
         }
         step!(authorization::check(&route.authorization, cx));
         usage::check(plans, deployment, cx, limits)

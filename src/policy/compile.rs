@@ -8,6 +8,7 @@ use super::{
     DeploymentPolicies, RoutePolicies,
 };
 use crate::config::{AuthenticationKind, Deployment, HeaderTransformConfig, Route};
+use auth::remote::RemoteAuth;
 
 type CompileError = (String, String);
 
@@ -27,7 +28,15 @@ pub fn deployment_policies(
     let (jwt, remote) = match (&deployment.authentication, kind) {
         (Some(a), Some(AuthenticationKind::HttpAuthorizer)) => (
             None,
-            Some(auth::authorizer::compile(a, warnings).map_err(under("authentication"))?),
+            Some(RemoteAuth::Authorizer(
+                auth::authorizer::compile(a, warnings).map_err(under("authentication"))?,
+            )),
+        ),
+        (Some(a), Some(AuthenticationKind::Oauth2Introspection)) => (
+            None,
+            Some(RemoteAuth::Introspection(
+                auth::introspection::compile(a, warnings).map_err(under("authentication"))?,
+            )),
         ),
         (Some(a), _) => (
             Some(auth::compile(a).map_err(under("authentication"))?),
@@ -37,7 +46,7 @@ pub fn deployment_policies(
     };
     Ok(DeploymentPolicies {
         authentication: jwt,
-        authorizer: remote,
+        remote_auth: remote,
         network: match &deployment.network {
             Some(n) => Some((
                 network::compile_rule(&n.allow, &n.deny).map_err(under("network"))?,
@@ -70,7 +79,7 @@ pub fn route_policies(
     let authentication = deployment.authentication.as_ref();
     let authorization = Authorization::compile(
         route.authorization.as_ref(),
-        authentication.is_some() || deployment.authorizer.is_some(),
+        authentication.is_some() || deployment.remote_auth.is_some(),
         authentication.is_some_and(|a| a.anonymous_allowed),
     )
     .map_err(|m| ("authorization".to_string(), m))?;

@@ -34,8 +34,9 @@ pub struct DeploymentPolicies {
     pub network: Option<network::NetworkPolicy>,
     /// JWT authentication, if the deployment has it.
     pub authentication: Option<auth::Authenticator>,
-    /// HTTP authorizer authentication, if the deployment has it.
-    pub authorizer: Option<auth::authorizer::Authorizer>,
+    /// Remote authentication (HTTP authorizer, OAuth2 introspection), if
+    /// the deployment has it.
+    pub remote_auth: Option<auth::remote::RemoteAuth>,
     /// CORS for routes without their own.
     pub cors: Option<cors::CorsPolicy>,
     /// Requests need a subscriber's client token.
@@ -121,7 +122,10 @@ pub enum Step {
 pub struct Question {
     /// The deployment whose authenticator asks.
     pub deployment: usize,
-    /// The request body to send (and the answer's cache key).
+    /// What identifies the answer in the cache (the question itself, or a
+    /// digest of the token).
+    pub key: Vec<u8>,
+    /// The request body to send.
     pub body: Vec<u8>,
 }
 

@@ -14,32 +14,36 @@ use crate::http::response::{parse_response, response_header_storage, ParsedRespo
 use crate::http::BodyFraming;
 use crate::io::buffered::{BufferedStream, IoFailure};
 use crate::io::transport::Transport;
+use crate::policy::auth::remote::RemoteCall;
 use crate::policy::auth::remote_target::{RemoteTarget, SideAnswer};
 use crate::snapshot::PoolSettings;
 use crate::time::deadline::{ticks, TaskTimer, Tick};
-use std::time::Duration;
 
 /// Largest answer (head and body) accepted.
 pub const MAX_ANSWER: usize = 64 * 1024;
 
-/// POSTs `body` (JSON) to `target` and reads the answer within `timeout`.
+/// POSTs `body` to the service and reads the answer within its timeout.
 /// Errors say why, for the log; they never hold the body.
 pub async fn call(
     pool: &UpstreamPool,
     settings: PoolSettings,
     timer: &TaskTimer,
-    target: &RemoteTarget,
+    remote: &RemoteCall,
     body: &[u8],
-    timeout: Duration,
 ) -> Result<SideAnswer, &'static str> {
-    let deadline = timer.deadlines().after(timeout);
+    let target = &remote.target;
+    let deadline = timer.deadlines().after(remote.timeout);
     let mut request = Vec::with_capacity(256 + body.len());
     request.extend_from_slice(b"POST ");
     request.extend_from_slice(target.target.as_bytes());
     request.extend_from_slice(b" HTTP/1.1\r\nHost: ");
     request.extend_from_slice(target.authority.as_bytes());
-    request
-        .extend_from_slice(b"\r\nContent-Type: application/json\r\nAccept: application/json\r\n");
+    request.extend_from_slice(b"\r\nContent-Type: ");
+    request.extend_from_slice(remote.content_type.as_bytes());
+    request.extend_from_slice(b"\r\nAccept: application/json\r\n");
+    if let Some(fields) = &remote.fields {
+        request.extend_from_slice(fields.expose().as_bytes());
+    }
     crate::http::respond::write_content_length(&mut request, body.len() as u64);
     request.extend_from_slice(b"\r\n");
     request.extend_from_slice(body);

@@ -18,7 +18,6 @@ use crate::http::BodyFraming;
 use crate::io::buffered::{BufferedStream, IoFailure, INITIAL_READ_CAPACITY};
 use crate::io::transport::Transport;
 use crate::net::peer::Peer;
-use crate::policy::auth::authorizer;
 use crate::proxy::forward::forward;
 use crate::proxy::side_call;
 use crate::runtime::admission::AddressSlot;
@@ -127,18 +126,13 @@ async fn serve_request(
                     asked = true;
                     let snapshot = &head.snapshot;
                     let policies = snapshot.deployments.get(question.deployment);
-                    if let Some(authorizer) = policies.and_then(|d| d.policies.authorizer.as_ref())
-                    {
-                        let answer = side_call::call(
-                            &ctx.pool,
-                            snapshot.pool,
-                            timer,
-                            &authorizer.target,
-                            &question.body,
-                            authorizer.timeout,
-                        )
-                        .await;
-                        authorizer::deliver(authorizer, &question.body, answer);
+                    let remote = policies.and_then(|d| d.policies.remote_auth.as_ref());
+                    if let Some(remote) = remote {
+                        let call = remote.call();
+                        let answer =
+                            side_call::call(&ctx.pool, snapshot.pool, timer, call, &question.body)
+                                .await;
+                        remote.deliver(&question, answer);
                     }
                     continue;
                 }

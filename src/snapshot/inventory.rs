@@ -215,6 +215,7 @@ fn deployment_entry(d: &config::Deployment) -> DeploymentEntry {
             kind: match a.kind {
                 AuthenticationKind::Jwt => "jwt".into(),
                 AuthenticationKind::HttpAuthorizer => "http_authorizer".into(),
+                AuthenticationKind::Oauth2Introspection => "oauth2_introspection".into(),
             },
             token_header: a.token_header.clone(),
             token_query_param: a.token_query_param.clone(),
@@ -291,6 +292,15 @@ fn referenced_files(config: &Config) -> Vec<FileEntry> {
             let key_files = keys.keys.iter().filter_map(|k| k.key_file.as_ref());
             let files = keys.jwks_file.iter().chain(&keys.ca_file).chain(key_files);
             paths.extend(files.map(PathBuf::from));
+        }
+        let introspection = deployment
+            .authentication
+            .as_ref()
+            .and_then(|a| a.introspection.as_ref());
+        if let Some(crate::config::SecretSource::File(path)) =
+            introspection.and_then(|i| i.client_secret.as_ref())
+        {
+            paths.push(PathBuf::from(path));
         }
         for route in &deployment.routes {
             let b = &route.backend;

@@ -26,17 +26,14 @@
 //! `max_cache_duration`) is applied at once; otherwise it returns
 //! [`Step::Await`] and the connection loop makes the call on the worker's
 //! own runtime and pool ([`crate::proxy::side_call`]), hands the outcome
-//! over ([`deliver`]) and plans the request again.
+//! over ([`super::remote::RemoteAuth::deliver`]) and plans the request
+//! again.
 
-use super::answer_cache::{self, Outcome, Verdict};
-use super::authorizer_answer::read_answer;
-use super::remote_target::{RemoteTarget, SideAnswer};
-use crate::config::{Authentication, HttpAuthorizer, OnAuthorizerError};
-use crate::policy::{Question, Refusal, RequestCtx, Step};
+use super::remote::{apply, compile_call, known, RemoteCall};
+use crate::config::{Authentication, HttpAuthorizer};
+use crate::policy::{Question, RequestCtx, Step};
 use crate::telemetry::format::write_json_str;
-use crate::telemetry::record::Decision;
 use std::cell::RefCell;
-use std::time::Duration;
 
 /// One request part sent to the authorizer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,39 +49,8 @@ pub enum Part {
 /// A deployment's compiled HTTP authorizer.
 #[derive(Debug)]
 pub struct Authorizer {
-    /// Unique per compile: keys its cache entries.
-    pub id: u64,
-    pub target: RemoteTarget,
+    pub call: RemoteCall,
     pub parts: Box<[Part]>,
-    pub timeout: Duration,
-    /// Milliseconds an answer may be reused at most (0: no cache).
-    pub max_cache_ms: u64,
-    pub cache_size: usize,
-    /// Status when the authorizer fails: 503 or 401.
-    pub on_error: u16,
-}
-
-/// Milliseconds since the epoch now.
-pub fn now_millis() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
-fn duration(
-    key: &str,
-    text: Option<&str>,
-    default: Duration,
-) -> Result<Duration, (String, String)> {
-    match text {
-        None => Ok(default),
-        Some(text) => humantime::parse_duration(text).map_err(|_| {
-            (
-                key.to_string(),
-                format!("`{text}` is not a duration (e.g. \"2s\")"),
-            )
-        }),
-    }
 }
 
 /// Compiles `authentication` of `type = "http_authorizer"`; errors are
@@ -93,28 +59,13 @@ pub fn compile(
     config: &Authentication,
     warnings: &mut Vec<String>,
 ) -> Result<Authorizer, (String, String)> {
-    let jwt_keys = !config.issuers.is_empty()
-        || !config.audiences.is_empty()
-        || !config.verify_claims.is_empty()
-        || config.max_clock_skew.is_some()
-        || config.token_cache_size.is_some()
-        || !config.public_keys.keys.is_empty()
-        || config.public_keys.jwks_file.is_some()
-        || config.public_keys.uri.is_some();
-    if jwt_keys {
-        return Err((
-            "type".into(),
-            "issuers, audiences, verify_claims, max_clock_skew, token_cache_size and public_keys belong to type = \"jwt\"".into(),
-        ));
-    }
+    super::remote::refuse_jwt_keys(config)?;
     let a: &HttpAuthorizer = config.authorizer.as_ref().ok_or_else(|| {
         (
             "authorizer".to_string(),
             "type = \"http_authorizer\" needs an `authorizer` table".to_string(),
         )
     })?;
-    let target = super::remote_target::compile(&a.url, warnings)
-        .map_err(|m| ("authorizer.url".to_string(), m))?;
     let mut parts = Vec::with_capacity(a.parameters.len());
     for (i, p) in a.parameters.iter().enumerate() {
         let named = |prefix: &str| p.strip_prefix(prefix).filter(|n| !n.is_empty());
@@ -135,30 +86,20 @@ pub fn compile(
             },
         });
     }
-    let timeout = duration(
-        "authorizer.timeout",
+    let call = compile_call(
+        "authorizer",
+        &a.url,
         a.timeout.as_deref(),
-        Duration::from_secs(2),
-    )?;
-    if timeout.is_zero() {
-        return Err(("authorizer.timeout".into(), "must be more than 0s".into()));
-    }
-    let max_cache = duration(
-        "authorizer.max_cache_duration",
         a.max_cache_duration.as_deref(),
-        Duration::from_secs(60),
+        a.cache_size,
+        a.on_error,
+        "application/json",
+        None,
+        warnings,
     )?;
     Ok(Authorizer {
-        id: super::next_id(),
-        target,
+        call,
         parts: parts.into(),
-        timeout,
-        max_cache_ms: max_cache.as_millis() as u64,
-        cache_size: a.cache_size.unwrap_or(1024),
-        on_error: match a.on_error {
-            OnAuthorizerError::Unavailable => 503,
-            OnAuthorizerError::Unauthorized => 401,
-        },
     })
 }
 
@@ -175,48 +116,15 @@ pub fn check(authorizer: &Authorizer, cx: &mut RequestCtx<'_, '_, '_>) -> Step {
         let mut question = q.borrow_mut();
         question.clear();
         write_question(authorizer, cx, &mut question);
-        let outcome = match answer_cache::take_handed(authorizer.id, &question) {
-            Some(outcome) => outcome,
-            None => match answer_cache::get(authorizer.id, &question, now_millis()) {
-                Some(verdict) => Outcome::Answered(verdict),
-                None => {
-                    return Step::Await(Question {
-                        deployment: cx.deployment,
-                        body: question.clone(),
-                    })
-                }
-            },
-        };
-        apply(authorizer, outcome, cx)
+        match known(&authorizer.call, &question) {
+            Some(outcome) => apply(&authorizer.call, outcome, cx),
+            None => Step::Await(Question {
+                deployment: cx.deployment,
+                key: question.clone(),
+                body: question.clone(),
+            }),
+        }
     })
-}
-
-/// Applies an outcome to the request.
-fn apply(authorizer: &Authorizer, outcome: Outcome, cx: &mut RequestCtx<'_, '_, '_>) -> Step {
-    match outcome {
-        Outcome::Answered(Verdict::Allowed(claims)) => {
-            cx.claims = Some(claims);
-            Step::Continue
-        }
-        Outcome::Answered(Verdict::Refused(fields)) => Step::Reject(Refusal::new(
-            401,
-            Decision::AuthorizerRefused,
-            fields.to_vec(),
-        )),
-        Outcome::Failed(reason) => {
-            tracing::debug!(reason, "authorizer call failed; refusing");
-            let fields: &[u8] = if authorizer.on_error == 401 {
-                b"WWW-Authenticate: Bearer\r\n"
-            } else {
-                b"Retry-After: 1\r\n"
-            };
-            Step::Reject(Refusal::new(
-                authorizer.on_error,
-                Decision::AuthorizerUnavailable,
-                fields.to_vec(),
-            ))
-        }
-    }
 }
 
 /// Writes the JSON question for this request into `out` (empty).
@@ -310,24 +218,4 @@ fn write_question(authorizer: &Authorizer, cx: &RequestCtx<'_, '_, '_>, out: &mu
         }
     }
     out.push(b'}');
-}
-
-/// Takes the result of the call for `question`: caches an answer (until its
-/// expiry or the maximum) and hands the outcome to the request's next pass.
-pub fn deliver(authorizer: &Authorizer, question: &[u8], result: Result<SideAnswer, &'static str>) {
-    let now = now_millis();
-    let (outcome, expires_at) = match result {
-        Err(reason) => (Outcome::Failed(reason), 0),
-        Ok(answer) => read_answer(answer, now, authorizer.max_cache_ms),
-    };
-    if let (Outcome::Answered(verdict), true) = (&outcome, expires_at > now) {
-        answer_cache::put(
-            authorizer.id,
-            question,
-            verdict.clone(),
-            expires_at,
-            authorizer.cache_size,
-        );
-    }
-    answer_cache::hand_over(authorizer.id, question, outcome);
 }
