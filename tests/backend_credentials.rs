@@ -238,3 +238,85 @@ fn file_password_changes_at_reload() {
         ]
     );
 }
+
+/// A real OAuth2 provider (npm's `oauth2-mock-server`, installed by
+/// `scripts/install-test-deps.sh`) on a free loopback port, ended on drop.
+struct MockProvider {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl MockProvider {
+    /// Started and listening, or None when it is not installed (an error under CI=true).
+    fn start() -> Option<MockProvider> {
+        use std::io::{BufRead, BufReader};
+        let port = unused_port();
+        let spawned = Command::new("oauth2-mock-server")
+            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        let mut child = match spawned {
+            Ok(child) => child,
+            Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
+                panic!("oauth2-mock-server is needed under CI=true: {e}")
+            }
+            Err(_) => {
+                eprintln!(
+                    "oauth2-mock-server not installed (scripts/install-test-deps.sh); skipped"
+                );
+                return None;
+            }
+        };
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.contains("listening") {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        let provider = MockProvider { child, port };
+        rx.recv_timeout(EVENT_TIMEOUT)
+            .expect("oauth2-mock-server did not start listening");
+        Some(provider)
+    }
+}
+
+impl Drop for MockProvider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// Rule: against a real OAuth2 provider, the gateway's client-credentials token (a
+// signed JWT carrying the scope asked for) reaches the back end.
+#[test]
+fn oauth2_against_a_real_token_server() {
+    let Some(provider) = MockProvider::start() else {
+        return;
+    };
+    let up = RecordingUpstream::ok();
+    let gw = gateway(
+        &up,
+        &format!(
+            r#"{{ type = "oauth2_client_credentials", token_url = "http://127.0.0.1:{}/token", client_id = "gw-client", client_secret = "pw", scope = "orders:write" }}"#,
+            provider.port
+        ),
+    );
+    assert_eq!(call(&gw, Some(CLIENT_BASIC)).status, 200);
+    assert_eq!(call(&gw, None).status, 200);
+    let seen = authorizations(&up);
+    assert_eq!(seen[0], seen[1]);
+    let token = seen[0].strip_prefix("Bearer ").expect("a bearer token");
+    let payload = token.split('.').nth(1).expect("a JWT");
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["scope"], "orders:write");
+}

@@ -30,7 +30,10 @@ fn endpoint() -> RecordingUpstream {
                 now + 600
             )
         } else if token.starts_with("expired-") {
-            format!(r#"{{"active":true,"scope":"orders:read","exp":{}}}"#, now - 10)
+            format!(
+                r#"{{"active":true,"scope":"orders:read","exp":{}}}"#,
+                now - 10
+            )
         } else {
             r#"{"active":false}"#.to_string()
         };
@@ -73,7 +76,9 @@ request_headers = {{ set = [{{ name = "X-Client", value = "${{request.auth[clien
 fn call(gw: &Gateway, token: &str) -> Response {
     request(
         gw.addr(),
-        format!("GET /orders/read HTTP/1.1\r\nHost: gw.test\r\nAuthorization: Bearer {token}\r\n\r\n"),
+        format!(
+            "GET /orders/read HTTP/1.1\r\nHost: gw.test\r\nAuthorization: Bearer {token}\r\n\r\n"
+        ),
     )
 }
 
@@ -155,7 +160,9 @@ fn token_never_in_logs() {
     let gw = gateway(&introspect.addr().to_string(), &up);
     assert_eq!(call(&gw, TOKEN).status, 200);
     assert_eq!(call(&gw, "revoked-secret-token").status, 401);
-    gw.wait_log_line("the access log", |l| l.contains("authentication.authorizerRefused"));
+    gw.wait_log_line("the access log", |l| {
+        l.contains("authentication.authorizerRefused")
+    });
     let log = gw.log_text();
     assert!(
         !log.contains("AbC123") && !log.contains("revoked-secret-token"),
