@@ -5,6 +5,9 @@
 //! ([`headers`]) and security headers ([`security_headers`]) apply when the
 //! heads are written.
 //!
+//! The back end's own credentials ([`credentials`]) are the one policy on
+//! the back end's side: asked for while the upstream head is written.
+//!
 //! Each policy has two faces: how it compiles from config (called by
 //! [`crate::snapshot`], which holds the result) and a plain function the
 //! request path calls with the request's head and context. Nothing here

@@ -2,7 +2,11 @@
 //! (parse, route, plan), answer or forward it, record it, and repeat while the
 //! connection may be kept (keep-alive, pipelining).
 //!
-//! The I/O half of steps 2–7. After any rejected request nothing more is read:
+//! The I/O half of steps 2–7. A plan that must wait for a remote
+//! authenticator ([`Plan::Authorize`]: an uncached HTTP authorizer or
+//! introspection answer) is awaited here, on the worker's own runtime and
+//! pool ([`crate::proxy::side_call`]), once per request; the outcome is
+//! handed to the policy and the head planned again. After any rejected request nothing more is read:
 //! the answer says `Connection: close` and the connection ends.
 //!
 //! Draining (SIGTERM or a takeover): a request read during the drain is
