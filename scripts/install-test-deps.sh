@@ -6,13 +6,24 @@
 # package (downloaded, not installed: the Prometheus server, its web assets
 # and its service are not needed) into /usr/local/bin.
 # `install-test-deps.sh promtool` installs promtool alone.
+# oauth2-mock-server (npm, a small OAuth2/OIDC provider) is the real token
+# server of the back-end credentials test (tests/backend_credentials.rs);
+# `install-test-deps.sh oauth2-mock-server` installs it alone (npm needed).
 # Idempotent: apt-get runs only when something is missing. Under CI=true a missing tool that cannot be
 # installed is an error; elsewhere a warning (the browser test then skips).
 set -euo pipefail
 
 need_chromium=0
 need_promtool=0
-wanted=${*:-chromium promtool}
+wanted=${*:-chromium promtool oauth2-mock-server}
+if [[ " $wanted " == *" oauth2-mock-server "* ]] && ! command -v oauth2-mock-server >/dev/null 2>&1; then
+    if command -v npm >/dev/null 2>&1 && npm install -g oauth2-mock-server@9.3.0; then
+        :
+    else
+        echo "install-test-deps: cannot install oauth2-mock-server (npm)" >&2
+        [ "${CI:-}" = "true" ] && exit 1
+    fi
+fi
 [[ " $wanted " == *" chromium "* ]] && ! command -v chromium >/dev/null 2>&1 && need_chromium=1
 [[ " $wanted " == *" promtool "* ]] && ! command -v promtool >/dev/null 2>&1 && need_promtool=1
 

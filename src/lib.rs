@@ -63,6 +63,10 @@
 //! | compiling policies from config | `policy/compile.rs` |
 //! | deployment network rule | `policy/network.rs` |
 //! | JWT: token, keys by kid, remote JWKS, claims, verified-token cache | `policy/auth/` |
+//! | HTTP authorizer, OAuth2 introspection: question, answer, per-worker answer cache | `policy/auth/authorizer.rs`, `policy/auth/authorizer_answer.rs`, `policy/auth/introspection.rs`, `policy/auth/remote.rs`, `policy/auth/answer_cache.rs`, `policy/auth/remote_target.rs` |
+//! | the call to a remote authenticator on the worker's pool | `proxy/side_call.rs` |
+//! | back-end credentials: Basic, OAuth2 client-credentials token fetcher | `policy/credentials/` |
+//! | secrets by reference (inline, env, file) | `config/secret.rs` |
 //! | route authorization by scope | `policy/authorization.rs` |
 //! | CORS preflight and response fields | `policy/cors.rs` |
 //! | header transformations, value templates | `policy/headers/` |

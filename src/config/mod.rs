@@ -12,6 +12,8 @@
 //! them as written (`snapshot::inventory`). Tokens, JWT keys, back-end URLs,
 //! stock answers and header values live in types that never do.
 
+pub mod auth_remote;
+pub mod credentials;
 pub mod digest;
 mod load;
 mod locate;
@@ -22,6 +24,8 @@ mod usage;
 pub mod validation;
 mod words;
 
+pub use auth_remote::{HttpAuthorizer, Introspection, OnAuthorizerError};
+pub use credentials::{BackendCredentials, ClientAuthorization, CredentialsKind};
 pub use load::{load_file, load_sources, parse_str, ConfigError, SourceFile, Sources};
 pub use locate::locate_key;
 pub use paths::{Resolved, ResolvedPath};
@@ -362,6 +366,9 @@ pub struct Backend {
     pub selector: Option<String>,
     /// dynamic: the cases, each a back end of type `http` or `stock`.
     pub cases: Option<Vec<BackendCase>>,
+    /// http: credentials the gateway presents to the back end (Basic, or an
+    /// OAuth2 client-credentials token it fetches and renews).
+    pub credentials: Option<BackendCredentials>,
 }
 
 /// One case of a `dynamic` back end.

@@ -19,11 +19,14 @@
 //! "Found" means the file exists; for `access_log.path`, a file the gateway
 //! creates, it means its directory exists. `include`, `state_dir`, the JWT
 //! files (`jwks_file`, `key_file`, `ca_file`) and validation's `body_schema`
-//! always followed the config file's directory and get no fallback. Loading
-//! only: no reading of the files.
+//! always followed the config file's directory and get no fallback, nor do
+//! secrets read from files (`{ file = .. }` in header values and back-end
+//! credentials). Loading only: no reading of the files.
 
 use super::Config;
 use std::path::{Component, Path, PathBuf};
+
+type Error = (String, String);
 
 /// A path-valued key and the absolute path the gateway uses for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,6 +133,14 @@ pub fn resolve(
     }
     for (d, deployment) in config.deployments.iter_mut().enumerate() {
         if let Some(auth) = deployment.authentication.as_mut() {
+            let secret = auth
+                .introspection
+                .as_mut()
+                .and_then(|i| i.client_secret.as_mut());
+            if let Some(secret) = secret {
+                let key = format!("deployments[{d}].authentication.introspection.client_secret");
+                r.secret(key, secret)?;
+            }
             let key = format!("deployments[{d}].authentication.public_keys");
             let keys = &mut auth.public_keys;
             for (k, static_key) in keys.keys.iter_mut().enumerate() {
@@ -142,6 +153,9 @@ pub fn resolve(
             r.optional(format!("{key}.ca_file"), &mut keys.ca_file)?;
         }
         for (n, route) in deployment.routes.iter_mut().enumerate() {
+            for (key, source) in super::credentials::route_secrets_mut(route) {
+                r.secret(format!("deployments[{d}].routes[{n}].{key}"), source)?;
+            }
             let key = format!("deployments[{d}].routes[{n}].backend");
             r.backend_files(&key, &mut route.backend)?;
             if let Some(validation) = route.validation.as_mut() {
@@ -191,6 +205,14 @@ impl Resolver<'_> {
         match value.as_mut() {
             Some(value) => self.one(key, value, Was::ConfigDir),
             None => Ok(()),
+        }
+    }
+
+    /// Resolves a `{ file = .. }` secret's path in place; others are left.
+    fn secret(&mut self, key: String, source: &mut super::SecretSource) -> Result<(), Error> {
+        match source {
+            super::SecretSource::File(path) => self.one(key, path, Was::ConfigDir),
+            _ => Ok(()),
         }
     }
 

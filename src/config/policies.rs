@@ -39,7 +39,13 @@ pub struct Authentication {
     /// Verified tokens remembered per worker, so a repeated token skips the
     /// signature check for up to a minute (default 1024; 0 turns it off).
     pub token_cache_size: Option<usize>,
+    /// jwt: where the verification keys come from (required for `jwt`).
+    #[serde(default)]
     pub public_keys: PublicKeys,
+    /// http_authorizer: the authorizer to ask.
+    pub authorizer: Option<super::HttpAuthorizer>,
+    /// oauth2_introspection: the introspection endpoint (RFC 7662).
+    pub introspection: Option<super::Introspection>,
 }
 
 /// Authentication types.
@@ -47,6 +53,8 @@ pub struct Authentication {
 #[serde(rename_all = "snake_case")]
 pub enum AuthenticationKind {
     Jwt,
+    HttpAuthorizer,
+    Oauth2Introspection,
 }
 
 /// One `verify_claims` entry.
@@ -64,7 +72,7 @@ pub struct ClaimRule {
 
 /// Where verification keys come from: `type = "static_keys"` (`keys` and/or
 /// `jwks_file`) or `type = "remote_jwks"` (`uri`, fetched in the background).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PublicKeys {
     #[serde(rename = "type")]
@@ -84,9 +92,10 @@ pub struct PublicKeys {
 }
 
 /// Key source kinds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PublicKeysKind {
+    #[default]
     StaticKeys,
     RemoteJwks,
 }
@@ -185,12 +194,17 @@ pub struct HeaderTransformConfig {
     pub keep_only: Option<Vec<String>>,
 }
 
-/// One `set` entry; `value` may hold `${...}` context variables.
+/// One `set` entry; a `value` written as a string may hold `${...}` context
+/// variables; `{ env = "NAME" }` or `{ file = "PATH" }` is a secret taken as
+/// it is (a credential for the back end), never shown anywhere.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SetHeader {
     pub name: String,
-    pub value: String,
+    /// Required (checked at compile: an `Option` so that the config
+    /// reference can walk the key, whose two shapes serde cannot name).
+    #[serde(default)]
+    pub value: Option<crate::config::SecretSource>,
     #[serde(default)]
     pub if_exists: IfExists,
 }

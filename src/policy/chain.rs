@@ -47,6 +47,9 @@ pub fn run(
         if let Some(authenticator) = &deployment.authentication {
             step!(auth::check(authenticator, cx, auth::now_seconds()));
         }
+        if let Some(remote) = &deployment.remote_auth {
+            step!(remote.check(cx));
+        }
         step!(authorization::check(&route.authorization, cx));
         usage::check(plans, deployment, cx, limits)
     })

@@ -7,7 +7,8 @@ use super::{
     auth, authorization::Authorization, cors::CorsPolicy, headers::HeaderTransform, network, usage,
     DeploymentPolicies, RoutePolicies,
 };
-use crate::config::{Deployment, HeaderTransformConfig, Route};
+use crate::config::{AuthenticationKind, Deployment, HeaderTransformConfig, Route};
+use auth::remote::RemoteAuth;
 
 type CompileError = (String, String);
 
@@ -18,18 +19,39 @@ fn under(table: &str) -> impl Fn(CompileError) -> CompileError + '_ {
 
 /// A deployment's request policies (key files are read from the paths as
 /// they are: loading made them absolute).
-pub fn deployment_policies(deployment: &Deployment) -> Result<DeploymentPolicies, CompileError> {
+pub fn deployment_policies(
+    deployment: &Deployment,
+    warnings: &mut Vec<String>,
+) -> Result<DeploymentPolicies, CompileError> {
     let same = |k: &str| k.to_string();
+    let kind = deployment.authentication.as_ref().map(|a| a.kind);
+    let (jwt, remote) = match (&deployment.authentication, kind) {
+        (Some(a), Some(AuthenticationKind::HttpAuthorizer)) => (
+            None,
+            Some(RemoteAuth::Authorizer(
+                auth::authorizer::compile(a, warnings).map_err(under("authentication"))?,
+            )),
+        ),
+        (Some(a), Some(AuthenticationKind::Oauth2Introspection)) => (
+            None,
+            Some(RemoteAuth::Introspection(
+                auth::introspection::compile(a, warnings).map_err(under("authentication"))?,
+            )),
+        ),
+        (Some(a), _) => (
+            Some(auth::compile(a).map_err(under("authentication"))?),
+            None,
+        ),
+        (None, _) => (None, None),
+    };
     Ok(DeploymentPolicies {
+        authentication: jwt,
+        remote_auth: remote,
         network: match &deployment.network {
             Some(n) => Some((
                 network::compile_rule(&n.allow, &n.deny).map_err(under("network"))?,
                 n.on_deny,
             )),
-            None => None,
-        },
-        authentication: match &deployment.authentication {
-            Some(a) => Some(auth::compile(a).map_err(under("authentication"))?),
             None => None,
         },
         cors: match &deployment.cors {
@@ -57,7 +79,7 @@ pub fn route_policies(
     let authentication = deployment.authentication.as_ref();
     let authorization = Authorization::compile(
         route.authorization.as_ref(),
-        authentication.is_some(),
+        authentication.is_some() || deployment.remote_auth.is_some(),
         authentication.is_some_and(|a| a.anonymous_allowed),
     )
     .map_err(|m| ("authorization".to_string(), m))?;

@@ -5,6 +5,9 @@
 //! ([`headers`]) and security headers ([`security_headers`]) apply when the
 //! heads are written.
 //!
+//! The back end's own credentials ([`credentials`]) are the one policy on
+//! the back end's side: asked for while the upstream head is written.
+//!
 //! Each policy has two faces: how it compiles from config (called by
 //! [`crate::snapshot`], which holds the result) and a plain function the
 //! request path calls with the request's head and context. Nothing here
@@ -15,6 +18,7 @@ pub mod authorization;
 pub mod chain;
 pub mod compile;
 pub mod cors;
+pub mod credentials;
 pub mod headers;
 pub mod network;
 pub mod security_headers;
@@ -34,6 +38,9 @@ pub struct DeploymentPolicies {
     pub network: Option<network::NetworkPolicy>,
     /// JWT authentication, if the deployment has it.
     pub authentication: Option<auth::Authenticator>,
+    /// Remote authentication (HTTP authorizer, OAuth2 introspection), if
+    /// the deployment has it.
+    pub remote_auth: Option<auth::remote::RemoteAuth>,
     /// CORS for routes without their own.
     pub cors: Option<cors::CorsPolicy>,
     /// Requests need a subscriber's client token.
@@ -67,8 +74,13 @@ pub struct RequestCtx<'r, 'h, 'b> {
     /// The deployment's index and name.
     pub deployment: usize,
     pub deployment_name: &'r str,
+    /// The subject of the client's TLS certificate, if it presented one.
+    pub tls_subject: Option<&'r str>,
     /// Verified claims (None: anonymous), for authorization, header
-    /// transformations, usage plans and logs.
+    /// transformations, usage plans and logs. A remote authenticator's
+    /// answer lands here too: its principal as `sub`, its scopes as `scope`,
+    /// its context values by name, so `request.auth[NAME]` reads any of them
+    /// through [`Claims::text`].
     pub claims: Option<Rc<Claims>>,
     /// Fields the response will carry (CORS), rendered by the back-end step.
     pub extras: ResponseExtras,
@@ -88,6 +100,7 @@ impl<'r, 'h, 'b> RequestCtx<'r, 'h, 'b> {
             client,
             deployment,
             deployment_name,
+            tls_subject: None,
             claims: None,
             extras: ResponseExtras::default(),
             usage: usage::Admitted::default(),
@@ -104,6 +117,22 @@ pub enum Step {
     Reject(Refusal),
     /// The gateway answers the request itself.
     Answer(Answer),
+    /// A remote service must be asked first (an HTTP authorizer): the
+    /// connection loop makes the call, hands the outcome over and runs the
+    /// chain again.
+    Await(Question),
+}
+
+/// A call a policy waits for.
+#[derive(Debug)]
+pub struct Question {
+    /// The deployment whose authenticator asks.
+    pub deployment: usize,
+    /// What identifies the answer in the cache (the question itself, or a
+    /// digest of the token).
+    pub key: Vec<u8>,
+    /// The request body to send.
+    pub body: Vec<u8>,
 }
 
 /// A refused request: what to answer.

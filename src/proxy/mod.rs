@@ -15,6 +15,7 @@ pub mod pool;
 mod request_body;
 mod response_body;
 pub mod rewrite;
+pub mod side_call;
 
 /// Which side of the proxy failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

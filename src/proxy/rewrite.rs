@@ -8,7 +8,8 @@
 //! `X-Forwarded-Host` set, `Max-Forwards` of an OPTIONS or TRACE decremented
 //! (RFC 9110 §7.6.2), and framing written by the gateway. Response side
 //! (step 7): hop-by-hop fields dropped and framing and `Connection` rewritten for
-//! the client. Everything else passes unchanged, `Authorization` included,
+//! the client. Everything else passes unchanged, `Authorization` included
+//! (unless the back end has credentials of its own),
 //! except what the route's header transformations ([`crate::policy::headers`]), CORS
 //! and the listener's security headers change.
 
@@ -31,7 +32,9 @@ pub type RequestEdits<'a> = (&'a HeaderTransform, &'a TemplateContext<'a>);
 /// Appends the request head the back end receives, with the route's header
 /// transformation (if any) applied to the fields the gateway passes on. Every
 /// place the deployment's usage plans look for a client token is removed: the
-/// token never reaches the back end.
+/// token never reaches the back end. `credential` is the back end's own
+/// `Authorization` field line ([`crate::policy::credentials`]): the client's
+/// `Authorization` is then dropped.
 #[allow(clippy::too_many_arguments)]
 pub fn write_upstream_request(
     out: &mut Vec<u8>,
@@ -43,6 +46,7 @@ pub fn write_upstream_request(
     body: BodyFraming,
     usage: Option<&DeploymentUsage>,
     edits: Option<RequestEdits<'_>>,
+    credential: Option<&[u8]>,
 ) {
     let token_locations = usage.map_or(&[][..], |u| &u.locations[..]);
     out.extend_from_slice(head.method.as_bytes());
@@ -68,6 +72,7 @@ pub fn write_upstream_request(
             || connection.names(name)
             || shadows_gateway_field(name)
             || is_token_header(token_locations, name)
+            || (credential.is_some() && name.eq_ignore_ascii_case("authorization"))
             || (hops.is_some() && max_forwards::is_field(name))
         {
             continue;
@@ -101,6 +106,9 @@ pub fn write_upstream_request(
         transform.write_sets(out, head.headers, |i, out| {
             transform.set[i].value.render(cx, out)
         });
+    }
+    if let Some(line) = credential {
+        out.extend_from_slice(line);
     }
     if !forwarded_for_written {
         out.extend_from_slice(b"X-Forwarded-For: ");

@@ -2,7 +2,11 @@
 //! (parse, route, plan), answer or forward it, record it, and repeat while the
 //! connection may be kept (keep-alive, pipelining).
 //!
-//! The I/O half of steps 2–7. After any rejected request nothing more is read:
+//! The I/O half of steps 2–7. A plan that must wait for a remote
+//! authenticator ([`Plan::Authorize`]: an uncached HTTP authorizer or
+//! introspection answer) is awaited here, on the worker's own runtime and
+//! pool ([`crate::proxy::side_call`]), once per request; the outcome is
+//! handed to the policy and the head planned again. After any rejected request nothing more is read:
 //! the answer says `Connection: close` and the connection ends.
 //!
 //! Draining (SIGTERM or a takeover): a request read during the drain is
@@ -19,6 +23,7 @@ use crate::io::buffered::{BufferedStream, IoFailure, INITIAL_READ_CAPACITY};
 use crate::io::transport::Transport;
 use crate::net::peer::Peer;
 use crate::proxy::forward::forward;
+use crate::proxy::side_call;
 use crate::runtime::admission::AddressSlot;
 use crate::runtime::dispatch::{plan_request, Context, Plan, Planned};
 use crate::runtime::relay::{exchange_for, http_backend, settle, Forwarded, Settled};
@@ -113,9 +118,28 @@ async fn serve_request(
     // The awaits stay in this function (the helpers around them are
     // synchronous): a future awaited inside a helper's future is moved twice.
     let mut head = HeadReader::new(&conn, client, first);
+    let mut asked = false;
     let Planned { plan, meta } = loop {
         if head.started {
             match head.plan(&conn, client, &mut buffers) {
+                // A remote authenticator must answer first (once per request).
+                Ok(Some(Planned {
+                    plan: Plan::Authorize(question),
+                    ..
+                })) if !asked => {
+                    asked = true;
+                    let snapshot = &head.snapshot;
+                    let policies = snapshot.deployments.get(question.deployment);
+                    let remote = policies.and_then(|d| d.policies.remote_auth.as_ref());
+                    if let Some(remote) = remote {
+                        let call = remote.call();
+                        let answer =
+                            side_call::call(&ctx.pool, snapshot.pool, timer, call, &question.body)
+                                .await;
+                        remote.deliver(&question, answer);
+                    }
+                    continue;
+                }
                 Ok(Some(planned)) => break planned,
                 Ok(None) => {}
                 Err(error) => {
@@ -153,6 +177,19 @@ async fn serve_request(
     let mut out = std::mem::take(&mut buffers.out);
     let send = snapshot.timeouts.send;
     let (next, outcome) = match plan {
+        // Asked twice for one request: the answer did not stick; give up.
+        Plan::Authorize(_) => {
+            debug!(peer = %peer.addr, "authorizer answer not applied; closing");
+            let outcome = outcome(
+                500,
+                Decision::AuthorizerUnavailable,
+                &meta,
+                0,
+                started_at,
+                None,
+            );
+            (Next::Close, outcome)
+        }
         Plan::Respond {
             status,
             keep_alive,

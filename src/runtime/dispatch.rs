@@ -14,6 +14,7 @@ use crate::http::request::{header_storage, parse_request, Parsed, RequestError, 
 use crate::http::BodyFraming;
 use crate::net::peer::{client_address, Peer};
 use crate::policy::cors::Preflight;
+use crate::policy::credentials::Field;
 use crate::policy::headers::{RenderedValues, TemplateContext};
 use crate::policy::usage::{Admitted, LocalShares};
 use crate::policy::validation::Verdict;
@@ -183,6 +184,11 @@ fn route_request(
     }
     let deployment = &snapshot.deployments[spec.deployment];
     let mut policy_cx = RequestCtx::new(head, client, spec.deployment, &deployment.name);
+    policy_cx.tls_subject = cx
+        .peer
+        .tls
+        .as_ref()
+        .and_then(|t| t.client_subject.as_deref());
     let step = chain::run(
         &mut policy_cx,
         &deployment.policies,
@@ -209,6 +215,13 @@ fn route_request(
         Step::Reject(refusal) => {
             let plan = answering.error(out, refusal.status, &refusal.fields);
             return Some(routed(plan, refusal.decision, no_usage));
+        }
+        Step::Await(question) => {
+            return Some(routed(
+                Plan::Authorize(question),
+                Decision::BackendResponded,
+                no_usage,
+            ));
         }
         Step::Answer(Answer::Preflight) => {
             let plan = match (&spec.policies.cors, &preflight) {
@@ -285,20 +298,46 @@ fn route_request(
         BackendSpec::Http(_) if exceeds_body_limit(head, snapshot) => {
             (answering.error_then_close(out, 413), Decision::BodyTooLarge)
         }
-        BackendSpec::Http(backend) => {
-            let upstream = Upstream {
-                route,
-                backend,
-                params: &found.params,
-                forward_keep_alive,
-            };
-            let plan = plan_forward(cx, &upstream, head, id, policy_cx, out);
-            (plan, Decision::BackendResponded)
-        }
+        BackendSpec::Http(backend) => match backend_credential(backend, head) {
+            Err(reason) => {
+                tracing::debug!(reason, "no back-end credentials at hand");
+                let plan = answering.error(out, 502, &policy_cx.extras.cors_fields);
+                (plan, Decision::BackendCredentialsUnavailable)
+            }
+            Ok(credential) => {
+                let upstream = Upstream {
+                    route,
+                    backend,
+                    params: &found.params,
+                    forward_keep_alive,
+                    credential: credential.as_ref().map(Field::bytes),
+                };
+                let plan = plan_forward(cx, &upstream, head, id, policy_cx, out);
+                (plan, Decision::BackendResponded)
+            }
+        },
         // Cases are never dynamic themselves (the compiler refuses it).
         BackendSpec::Dynamic(_) => (answering.error(out, 500, b""), Decision::BackendError),
     };
     Some(routed(plan, decision, usage))
+}
+
+/// The back end's own `Authorization` line, if it has credentials: `Err`
+/// when none is at hand (502).
+fn backend_credential<'a>(
+    backend: &'a HttpBackendSpec,
+    head: &RequestHead<'_, '_>,
+) -> Result<Option<Field<'a>>, &'static str> {
+    match &backend.credentials {
+        None => Ok(None),
+        Some(auth) => {
+            let sent = head
+                .headers
+                .iter()
+                .any(|h| h.name.eq_ignore_ascii_case("authorization"));
+            auth.field(sent)
+        }
+    }
 }
 
 /// A declared body over `max_body_bytes` is refused before anything is sent.
@@ -312,6 +351,8 @@ struct Upstream<'a> {
     backend: &'a HttpBackendSpec,
     params: &'a Params<'a, 'a>,
     forward_keep_alive: bool,
+    /// The back end's own `Authorization` field line.
+    credential: Option<&'a [u8]>,
 }
 
 /// Writes the upstream request head (header transformations applied) and
@@ -351,6 +392,7 @@ fn plan_forward(
             .usage
             .as_ref(),
         transform,
+        upstream.credential,
     );
     let mut extras = admitted.extras;
     if let Some(t) = &spec.policies.response_headers {

@@ -17,6 +17,10 @@ pub enum Plan {
         keep_alive: bool,
         skip_body: BodyFraming,
     },
+    /// A remote authenticator must be asked first: the connection loop
+    /// makes the call, hands the answer over and plans the request again
+    /// (`out` holds nothing).
+    Authorize(crate::policy::Question),
     /// `out` holds the upstream request head.
     Forward {
         route: usize,

@@ -86,6 +86,12 @@ pub fn settle(
     };
     match result {
         Ok(relayed) => {
+            if relayed.status == 401 {
+                // The back end refused the gateway's token: renew it once.
+                if let Ok(Some(credentials)) = http_backend(fwd).map(|b| b.credentials.as_ref()) {
+                    credentials.unauthorized();
+                }
+            }
             let decision = if fwd.meta.quota_breached {
                 Decision::QuotaBreachedAllowed
             } else if fwd.meta.validation_failed {

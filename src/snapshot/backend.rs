@@ -18,6 +18,8 @@ pub struct HttpBackend {
     pub tls: crate::tls::client::ClientTlsSettings,
     /// Whether any of the TLS keys was written.
     pub tls_keys_given: Option<&'static str>,
+    /// The credentials the gateway presents to the back end.
+    pub credentials: Option<Box<crate::config::BackendCredentials>>,
 }
 
 /// A back-end table read as its type: required keys present, keys of the
@@ -64,6 +66,7 @@ pub fn typed(backend: &Backend) -> Result<TypedBackend, (&'static str, String)> 
                 ("status", backend.status.is_some()),
                 ("headers", backend.headers.is_some()),
                 ("body", backend.body.is_some()),
+                ("credentials", backend.credentials.is_some()),
             ];
             for (key, given) in keys {
                 misplaced(key, given, "dynamic")?;
@@ -98,6 +101,7 @@ pub fn typed(backend: &Backend) -> Result<TypedBackend, (&'static str, String)> 
                     client_key: backend.client_key.clone(),
                 },
                 tls_keys_given,
+                credentials: backend.credentials.clone().map(Box::new),
             }))
         }
         BackendKind::Stock => {
@@ -113,6 +117,7 @@ pub fn typed(backend: &Backend) -> Result<TypedBackend, (&'static str, String)> 
             misplaced("ca", backend.ca.is_some(), "stock")?;
             misplaced("client_cert", backend.client_cert.is_some(), "stock")?;
             misplaced("client_key", backend.client_key.is_some(), "stock")?;
+            misplaced("credentials", backend.credentials.is_some(), "stock")?;
             let status = backend
                 .status
                 .ok_or(("status", "a `stock` back end needs a `status`".to_string()))?;
@@ -165,6 +170,8 @@ pub struct HttpBackendSpec {
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
     pub send_timeout: Duration,
+    /// What the gateway presents to the back end (`Authorization`).
+    pub credentials: Option<crate::policy::credentials::BackendAuth>,
 }
 
 /// Compiles an HTTP back end for a route whose path has `route_params` (the
@@ -268,6 +275,12 @@ pub fn compile_http(
             "send_timeout",
             "must be a positive number of seconds".into(),
         ))?,
+        credentials: match &config.credentials {
+            Some(c) => Some(crate::policy::credentials::compile_for_backend(
+                c, warnings,
+            )?),
+            None => None,
+        },
     })
 }
 

@@ -214,6 +214,8 @@ fn deployment_entry(d: &config::Deployment) -> DeploymentEntry {
         authentication: d.authentication.as_ref().map(|a| AuthenticationEntry {
             kind: match a.kind {
                 AuthenticationKind::Jwt => "jwt".into(),
+                AuthenticationKind::HttpAuthorizer => "http_authorizer".into(),
+                AuthenticationKind::Oauth2Introspection => "oauth2_introspection".into(),
             },
             token_header: a.token_header.clone(),
             token_query_param: a.token_query_param.clone(),
@@ -307,6 +309,15 @@ fn referenced_files(config: &Config) -> Vec<FileEntry> {
             let files = keys.jwks_file.iter().chain(&keys.ca_file).chain(key_files);
             paths.extend(files.map(PathBuf::from));
         }
+        let introspection = deployment
+            .authentication
+            .as_ref()
+            .and_then(|a| a.introspection.as_ref());
+        if let Some(crate::config::SecretSource::File(path)) =
+            introspection.and_then(|i| i.client_secret.as_ref())
+        {
+            paths.push(PathBuf::from(path));
+        }
         for route in &deployment.routes {
             let schema = route
                 .validation
@@ -318,11 +329,31 @@ fn referenced_files(config: &Config) -> Vec<FileEntry> {
                 let files = [&b.ca, &b.client_cert, &b.client_key].into_iter().flatten();
                 paths.extend(files.map(PathBuf::from));
             }
+            paths.extend(secret_files(route).map(PathBuf::from));
         }
     }
     paths.sort();
     paths.dedup();
     paths.iter().map(|p| stamp(p)).collect()
+}
+
+/// The files a route's secrets are read from (header values, back-end
+/// credentials): a changed one is a change a reload applies.
+fn secret_files(route: &config::Route) -> impl Iterator<Item = &String> {
+    use crate::config::SecretSource;
+    let sets = [&route.request_headers, &route.response_headers]
+        .into_iter()
+        .flatten()
+        .flat_map(|t| t.set.iter().filter_map(|s| s.value.as_ref()));
+    let cases = route.backend.cases.iter().flatten().map(|c| &c.backend);
+    let credentials = std::iter::once(&route.backend)
+        .chain(cases)
+        .flat_map(|b| b.credentials.iter())
+        .flat_map(|c| [&c.password, &c.client_secret].into_iter().flatten());
+    sets.chain(credentials).filter_map(|source| match source {
+        SecretSource::File(path) => Some(path),
+        _ => None,
+    })
 }
 
 /// A file's path, modification time and size.

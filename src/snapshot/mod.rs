@@ -266,8 +266,8 @@ impl Snapshot {
                     "must start with `/` and hold no parameters".into(),
                 ));
             }
-            let policies =
-                crate::policy::compile::deployment_policies(d).map_err(|(k, m)| err(key(&k), m))?;
+            let policies = crate::policy::compile::deployment_policies(d, &mut warnings)
+                .map_err(|(k, m)| err(key(&k), m))?;
             deployments.push(DeploymentSpec {
                 name: d.name.clone(),
                 listener,

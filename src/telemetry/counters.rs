@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 pub const STATUS_CLASSES: usize = 5;
 
 /// Every decision code, in a fixed order (index = position).
-pub const DECISIONS: [Decision; 33] = [
+pub const DECISIONS: [Decision; 36] = [
     Decision::StockResponse,
     Decision::BackendResponded,
     Decision::BackendError,
@@ -55,6 +55,9 @@ pub const DECISIONS: [Decision; 33] = [
     Decision::MaxForwardsAnswered,
     Decision::ValidationFailed,
     Decision::ValidationFailedAllowed,
+    Decision::BackendCredentialsUnavailable,
+    Decision::AuthorizerRefused,
+    Decision::AuthorizerUnavailable,
 ];
 
 fn decision_index(decision: Decision) -> usize {

@@ -131,6 +131,12 @@ pub enum Decision {
     ValidationFailed,
     /// Broke a validation rule of a permissive route; forwarded, the back end answered.
     ValidationFailedAllowed,
+    /// The back end's credentials (an OAuth2 token) are not at hand: 502.
+    BackendCredentialsUnavailable,
+    /// A remote authenticator (HTTP authorizer) refused the caller (401).
+    AuthorizerRefused,
+    /// A remote authenticator failed or was too slow: refused (503 or 401).
+    AuthorizerUnavailable,
 }
 
 impl Decision {
@@ -170,6 +176,9 @@ impl Decision {
             Decision::MaxForwardsAnswered => "request.maxForwardsAnswered",
             Decision::ValidationFailed => "validation.requestRejected",
             Decision::ValidationFailedAllowed => "validation.requestFailedButAllowed",
+            Decision::BackendCredentialsUnavailable => "httpBackend.credentialsUnavailable",
+            Decision::AuthorizerRefused => "authentication.authorizerRefused",
+            Decision::AuthorizerUnavailable => "authentication.authorizerUnavailable",
         }
     }
 

@@ -110,7 +110,7 @@ pub fn transformation(
                     .iter()
                     .map(|value| SetHeader {
                         name: name.clone(),
-                        value: value.clone(),
+                        value: Some(crate::config::SecretSource::Inline(value.clone())),
                         if_exists: mode,
                     })
                     .collect(),

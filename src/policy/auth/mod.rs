@@ -10,11 +10,17 @@
 //! `WWW-Authenticate: Bearer` challenge. Compiled once per snapshot; the
 //! request path does no I/O and never fetches keys.
 
+pub mod answer_cache;
+pub mod authorizer;
+pub mod authorizer_answer;
 pub mod claims;
+pub mod introspection;
 pub mod json_object;
 pub mod jwt;
 pub mod keys;
+pub mod remote;
 pub mod remote_jwks;
+pub mod remote_target;
 pub mod token_cache;
 
 pub use claims::Claims;
@@ -141,8 +147,19 @@ impl Authenticator {
     /// gateway and the back end from reading different tokens. A credential
     /// under another scheme is still a credential: it gets `invalid_token`.
     fn token<'b>(&self, head: &RequestHead<'_, 'b>) -> Result<Option<&'b str>, AuthFailure> {
+        token_at(&self.location, head)
+    }
+}
+
+/// The token at `location` in the request (see [`Authenticator`]'s rules:
+/// given twice or a scheme without a token is malformed).
+pub fn token_at<'b>(
+    location: &TokenLocation,
+    head: &RequestHead<'_, 'b>,
+) -> Result<Option<&'b str>, AuthFailure> {
+    {
         let twice = AuthFailure::Malformed("token location given more than once");
-        match &self.location {
+        match location {
             TokenLocation::Header { name, scheme } => {
                 let mut fields = head
                     .headers
@@ -195,12 +212,12 @@ pub fn now_seconds() -> u64 {
 /// Most clock skew an operator may allow.
 const MAX_SKEW: Duration = Duration::from_secs(300);
 
-/// Compiles a deployment's `authentication`; errors are `(key suffix, message)`
-/// with keys relative to the `authentication` table. Key files are read from
-/// their paths as they are (loading made them absolute).
-pub fn compile(config: &Authentication) -> Result<Authenticator, (String, String)> {
+/// Where a deployment's token is read from: `token_header` (default
+/// `Authorization`) after `token_auth_scheme` (default `Bearer`), or
+/// `token_query_param`.
+pub fn compile_location(config: &Authentication) -> Result<TokenLocation, (String, String)> {
     let fail = |k: &str, m: String| (k.to_string(), m);
-    let location = match (&config.token_query_param, &config.token_header) {
+    let location: TokenLocation = match (&config.token_query_param, &config.token_header) {
         (Some(_), Some(_)) => {
             return Err(fail(
                 "token_query_param",
@@ -229,6 +246,15 @@ pub fn compile(config: &Authentication) -> Result<Authenticator, (String, String
             }
         }
     };
+    Ok(location)
+}
+
+/// Compiles a deployment's `authentication`; errors are `(key suffix, message)`
+/// with keys relative to the `authentication` table. Key files are read from
+/// their paths as they are (loading made them absolute).
+pub fn compile(config: &Authentication) -> Result<Authenticator, (String, String)> {
+    let fail = |k: &str, m: String| (k.to_string(), m);
+    let location = compile_location(config)?;
     if config.issuers.is_empty() {
         return Err(fail("issuers", "at least one issuer is needed".into()));
     }

@@ -2,7 +2,8 @@
 //! (`request_headers`) and on the response the client receives
 //! (`response_headers`): `remove` (block list) or `keep_only` (allow list),
 //! then `rename`, then `set` (overwrite, append, or skip if present), with
-//! [`template`] values.
+//! [`template`] values or secrets by reference (`{ env = .. }`, `{ file = .. }`,
+//! read at each compile, so a reload picks up a changed file).
 //!
 //! Compiled once per snapshot. Headers the gateway owns (framing,
 //! hop-by-hop, `Host`, the forwarding headers, `X-Request-Id`) cannot be
@@ -15,7 +16,7 @@ pub mod template;
 pub use edits::{RenderedValues, ResponseEdits};
 pub use template::{Template, TemplateContext};
 
-use crate::config::{HeaderTransformConfig, IfExists};
+use crate::config::{HeaderTransformConfig, IfExists, SecretSource};
 use crate::http::fields::is_token;
 
 /// Header names only the gateway writes (lower case).
@@ -133,10 +134,19 @@ impl HeaderTransform {
         }
         let mut set = Vec::with_capacity(config.set.len());
         for (i, s) in config.set.iter().enumerate() {
+            let key = || format!("set[{i}].value");
+            let value = match &s.value {
+                None => Err("a `set` entry needs a `value`".to_string()),
+                Some(SecretSource::Inline(text)) => Template::parse(text, path_params),
+                // Loading made a file path absolute.
+                Some(source) => source
+                    .resolve_in(std::path::Path::new("."))
+                    .and_then(Template::secret),
+            }
+            .map_err(|m| (key(), m))?;
             set.push(SetRule {
                 name: name_ok(format!("set[{i}].name"), &s.name)?,
-                value: Template::parse(&s.value, path_params)
-                    .map_err(|m| (format!("set[{i}].value"), m))?,
+                value,
                 mode: s.if_exists,
             });
         }
@@ -218,7 +228,7 @@ mod tests {
         let set_host = HeaderTransformConfig {
             set: vec![SetHeader {
                 name: "Host".into(),
-                value: "x".into(),
+                value: Some(crate::config::SecretSource::Inline("x".into())),
                 if_exists: IfExists::Overwrite,
             }],
             ..Default::default()
@@ -255,7 +265,7 @@ mod tests {
             }],
             set: vec![SetHeader {
                 name: "X-Mode".into(),
-                value: "gw".into(),
+                value: Some(crate::config::SecretSource::Inline("gw".into())),
                 if_exists: IfExists::Overwrite,
             }],
             ..Default::default()

@@ -6,8 +6,10 @@
 //! `${request.headers[NAME]}`, `${request.query[NAME]}` (raw, as sent),
 //! `${request.host}`, `${subscriber.name}`, `${request.usage_plan}`). A missing
 //! value renders empty; control characters are dropped so a value can never
-//! break the head.
+//! break the head. A value given as a secret by reference is one
+//! [`Part::Secret`], checked once at compile and written as it is.
 
+use crate::config::Secret;
 use crate::http::request::RequestHead;
 use crate::policy::auth::Claims;
 use crate::route::selector::{parse_source, Source};
@@ -19,6 +21,8 @@ use std::borrow::Cow;
 pub enum Part {
     Literal(Box<str>),
     Variable(Source),
+    /// A secret by reference, written as it is (prints as `<secret>`).
+    Secret(Secret),
 }
 
 /// A parsed template.
@@ -97,6 +101,17 @@ impl Template {
         })
     }
 
+    /// A template that is one secret value, taken as it is. The error never
+    /// shows the value.
+    pub fn secret(secret: Secret) -> Result<Template, String> {
+        if !crate::http::fields::is_valid_value(secret.expose().as_bytes()) {
+            return Err("the secret holds characters a header value cannot".into());
+        }
+        Ok(Template {
+            parts: Box::new([Part::Secret(secret)]),
+        })
+    }
+
     /// Appends the rendered value.
     pub fn render(&self, cx: &TemplateContext<'_>, out: &mut Vec<u8>) {
         for part in self.parts.iter() {
@@ -107,6 +122,7 @@ impl Template {
                         push_clean(out, &value);
                     }
                 }
+                Part::Secret(secret) => out.extend_from_slice(secret.expose().as_bytes()),
             }
         }
     }

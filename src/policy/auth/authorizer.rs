@@ -1,0 +1,221 @@
+//! The HTTP authorizer authentication type (`type = "http_authorizer"`):
+//! the chosen request parts go as a JSON object to an HTTP(S) URL, whose
+//! answer says whether the caller is let in, who it is, its scopes, how long
+//! the answer holds and context values (OCI's authorizer functions, Envoy's
+//! `ext_authz`, nginx's `auth_request`).
+//!
+//! The question (`POST`, `Content-Type: application/json`), members in the
+//! configured order, only those configured:
+//! `{"method":..,"path":..,"headers":{"name":"value"},"query":{"name":"value"},
+//! "client_address":..,"client_certificate_subject":..}`.
+//!
+//! The answer: `200` with `{"active": true|false, "principal": "..",
+//! "scope": "a b" | ["a","b"], "expires_in": seconds | "exp": epoch seconds,
+//! "context": {"name": value}, "www_authenticate": ".."}`; a `401` or `403`
+//! answer refuses too (its `WWW-Authenticate` is relayed). Anything else, or
+//! no answer within `timeout`, fails closed: 503 (or 401 with
+//! `on_error = "unauthorized"`), decision `authentication.authorizerUnavailable`.
+//!
+//! An active answer becomes the request's claims: `sub` = principal,
+//! `scope` = the scopes (route authorization reads them), and every context
+//! value by its name, so `${request.auth[NAME]}` in a header template (and
+//! a later routing selector) reads a context value or the principal (`sub`).
+//!
+//! The step is synchronous: a cached answer (per worker, keyed by the
+//! question's exact bytes, until the answer's expiry or
+//! `max_cache_duration`) is applied at once; otherwise it returns
+//! [`Step::Await`] and the connection loop makes the call on the worker's
+//! own runtime and pool ([`crate::proxy::side_call`]), hands the outcome
+//! over ([`super::remote::RemoteAuth::deliver`]) and plans the request
+//! again.
+
+use super::remote::{apply, compile_call, known, RemoteCall};
+use crate::config::{Authentication, HttpAuthorizer};
+use crate::policy::{Question, RequestCtx, Step};
+use crate::telemetry::format::write_json_str;
+use std::cell::RefCell;
+
+/// One request part sent to the authorizer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Part {
+    Header(Box<str>),
+    Query(Box<str>),
+    Path,
+    Method,
+    ClientAddress,
+    ClientCertificateSubject,
+}
+
+/// A deployment's compiled HTTP authorizer.
+#[derive(Debug)]
+pub struct Authorizer {
+    pub call: RemoteCall,
+    pub parts: Box<[Part]>,
+}
+
+/// Compiles `authentication` of `type = "http_authorizer"`; errors are
+/// `(key, message)` relative to the `authentication` table.
+pub fn compile(
+    config: &Authentication,
+    warnings: &mut Vec<String>,
+) -> Result<Authorizer, (String, String)> {
+    super::remote::refuse_jwt_keys(config)?;
+    let a: &HttpAuthorizer = config.authorizer.as_ref().ok_or_else(|| {
+        (
+            "authorizer".to_string(),
+            "type = \"http_authorizer\" needs an `authorizer` table".to_string(),
+        )
+    })?;
+    let mut parts = Vec::with_capacity(a.parameters.len());
+    for (i, p) in a.parameters.iter().enumerate() {
+        let named = |prefix: &str| p.strip_prefix(prefix).filter(|n| !n.is_empty());
+        parts.push(match p.as_str() {
+            "path" => Part::Path,
+            "method" => Part::Method,
+            "client_address" => Part::ClientAddress,
+            "client_certificate_subject" => Part::ClientCertificateSubject,
+            _ => match (named("header:"), named("query:")) {
+                (Some(h), _) if crate::http::fields::is_token(h.as_bytes()) => {
+                    Part::Header(h.to_ascii_lowercase().into())
+                }
+                (_, Some(q)) => Part::Query(q.into()),
+                _ => return Err((
+                    format!("authorizer.parameters[{i}]"),
+                    format!("`{p}` is not header:NAME, query:NAME, path, method, client_address or client_certificate_subject"),
+                )),
+            },
+        });
+    }
+    let call = compile_call(
+        "authorizer",
+        &a.url,
+        a.timeout.as_deref(),
+        a.max_cache_duration.as_deref(),
+        a.cache_size,
+        a.on_error,
+        "application/json",
+        None,
+        warnings,
+    )?;
+    Ok(Authorizer {
+        call,
+        parts: parts.into(),
+    })
+}
+
+thread_local! {
+    /// The question of the request at hand, built in place (no allocation
+    /// per request once warm).
+    static QUESTION: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The authentication step: a known answer applies now; otherwise the chain
+/// waits for a call ([`Step::Await`]).
+pub fn check(authorizer: &Authorizer, cx: &mut RequestCtx<'_, '_, '_>) -> Step {
+    QUESTION.with(|q| {
+        let mut question = q.borrow_mut();
+        question.clear();
+        write_question(authorizer, cx, &mut question);
+        match known(&authorizer.call, &question) {
+            Some(outcome) => apply(&authorizer.call, outcome, cx),
+            None => Step::Await(Question {
+                deployment: cx.deployment,
+                key: question.clone(),
+                body: question.clone(),
+            }),
+        }
+    })
+}
+
+/// Writes the JSON question for this request into `out` (empty).
+fn write_question(authorizer: &Authorizer, cx: &RequestCtx<'_, '_, '_>, out: &mut Vec<u8>) {
+    let head = cx.head;
+    out.push(b'{');
+    let member = |out: &mut Vec<u8>, name: &[u8]| {
+        if out.len() > 1 {
+            out.push(b',');
+        }
+        write_json_str(out, name);
+        out.push(b':');
+    };
+    let text = |out: &mut Vec<u8>, value: Option<&[u8]>| match value {
+        Some(v) => write_json_str(out, v),
+        None => out.extend_from_slice(b"null"),
+    };
+    let headers = authorizer.parts.iter().filter_map(|p| match p {
+        Part::Header(h) => Some(&**h),
+        _ => None,
+    });
+    for (i, name) in headers.enumerate() {
+        if i == 0 {
+            member(out, b"headers");
+            out.push(b'{');
+        } else {
+            out.push(b',');
+        }
+        write_json_str(out, name.as_bytes());
+        out.push(b':');
+        let field = head
+            .headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name));
+        text(out, field.map(|h| crate::http::fields::trim_ows(h.value)));
+    }
+    if authorizer
+        .parts
+        .iter()
+        .any(|p| matches!(p, Part::Header(_)))
+    {
+        out.push(b'}');
+    }
+    let params = authorizer.parts.iter().filter_map(|p| match p {
+        Part::Query(q) => Some(&**q),
+        _ => None,
+    });
+    for (i, name) in params.enumerate() {
+        if i == 0 {
+            member(out, b"query");
+            out.push(b'{');
+        } else {
+            out.push(b',');
+        }
+        write_json_str(out, name.as_bytes());
+        out.push(b':');
+        let value = head
+            .query
+            .and_then(|q| crate::http::query::values(q, name).next());
+        text(out, value.map(str::as_bytes));
+    }
+    if authorizer.parts.iter().any(|p| matches!(p, Part::Query(_))) {
+        out.push(b'}');
+    }
+    for part in authorizer.parts.iter() {
+        match part {
+            Part::Method => {
+                member(out, b"method");
+                text(out, Some(head.method.as_bytes()));
+            }
+            Part::Path => {
+                member(out, b"path");
+                text(out, Some(head.path.as_bytes()));
+            }
+            Part::ClientAddress => {
+                member(out, b"client_address");
+                let mut buf = [0u8; 48];
+                let len = {
+                    use std::io::Write;
+                    let mut w = &mut buf[..];
+                    let _ = write!(w, "{}", cx.client);
+                    48 - w.len()
+                };
+                text(out, Some(&buf[..len]));
+            }
+            Part::ClientCertificateSubject => {
+                member(out, b"client_certificate_subject");
+                text(out, cx.tls_subject.map(str::as_bytes));
+            }
+            Part::Header(_) | Part::Query(_) => {}
+        }
+    }
+    out.push(b'}');
+}
