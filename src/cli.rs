@@ -273,10 +273,7 @@ pub fn summary(path: &std::path::Path, snapshot: &Snapshot) -> String {
                 route.methods.join(",")
             };
             let target = match &route.backend {
-                BackendSpec::Http(h) => {
-                    let scheme = if h.tls { "https" } else { "http" };
-                    format!("{scheme}://{}", h.authority)
-                }
+                BackendSpec::Http(h) => h.label(),
                 BackendSpec::Stock(stock) => format!("stock {}", stock.status),
             };
             let _ = writeln!(s, "    {methods:<12} {:<40} -> {target}", route.pattern);

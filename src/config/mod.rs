@@ -12,6 +12,7 @@
 //! them as written (`snapshot::inventory`). Tokens, JWT keys, back-end URLs,
 //! stock answers and header values live in types that never do.
 
+pub mod backend;
 pub mod digest;
 mod load;
 mod locate;
@@ -353,6 +354,18 @@ pub struct Backend {
     pub headers: Option<BTreeMap<String, String>>,
     /// stock: response body (default empty).
     pub body: Option<String>,
+    // Several servers (see `backend.rs`): instead of `url`, servers with the
+    // same scheme and path; balancing, outlier ejection, retries, limits.
+    pub servers: Option<Vec<backend::ServerEntry>>,
+    pub balance: Option<backend::Balance>,
+    /// consistent_hash: `client_address`, `subscriber` or `header:NAME`.
+    pub hash_key: Option<String>,
+    pub outlier: Option<backend::Outlier>,
+    pub retry: Option<backend::Retry>,
+    /// Requests in flight to the back end, all workers together (default unlimited).
+    pub max_requests: Option<u32>,
+    /// Requests in flight to each server, all workers together (default unlimited).
+    pub max_requests_per_server: Option<u32>,
 }
 
 /// The kinds of back end.

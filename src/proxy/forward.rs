@@ -1,15 +1,23 @@
-//! One exchange with an HTTP back end: acquire a connection, send the request
-//! head and its body (`request_body`), read the response head (interim 1xx
-//! skipped), relay the body (`response_body`), and decide whether each
-//! connection may be kept.
+//! One exchange with an HTTP back end: choose a server (`balance`), acquire
+//! a connection, send the request head and its body (`request_body`), read
+//! the response head (interim 1xx skipped), relay the body (`response_body`),
+//! and decide whether each connection may be kept.
 //!
-//! A request that fails on a reused pooled connection before any response byte
-//! arrives is sent once more when it is idempotent and has no body, on the
-//! next connection the pool gives (another idle one, or a new one); a request
-//! that failed on a new connection is not retried. A back end that ends a body early never looks complete to the
-//! client: the client connection is closed mid-body.
+//! A try that fails before any response byte reached the client goes to
+//! another server (`retry`): always when nothing was sent (connect failure),
+//! and for bodiless idempotent requests when the server reset the connection
+//! or answered a status listed in `retry.statuses` — up to `retry.attempts`
+//! tries, within the worker's retry budget. Each try's outcome feeds the
+//! server's passive health (`health`); no server available answers 503 with
+//! `Retry-After` at once. A request that fails on a reused pooled connection
+//! before any response byte arrives is sent once more, outside the budget, on
+//! the next connection the pool gives. A back end that ends a body early never
+//! looks complete to the client: the client connection is closed mid-body.
 
+use super::balance::Tried;
+use super::breaker::{enter_backend, enter_server};
 use super::exchange::{Exchange, Failure, ForwardRequest, Relayed, ResponsePlan};
+use super::health;
 use super::pool::UPSTREAM_READ_CAPACITY;
 use super::request_body::send_request;
 use super::response_body::{client_framing, relay_body};
@@ -20,6 +28,7 @@ use crate::http::response::{parse_response, response_header_storage, ParsedRespo
 use crate::http::BodyFraming;
 use crate::io::buffered::{BufferedStream, IoFailure};
 use crate::io::transport::Transport;
+use crate::snapshot::servers::ServerSpec;
 use crate::snapshot::HttpBackendSpec;
 use crate::time::deadline::ticks;
 use tracing::warn;
@@ -35,57 +44,153 @@ pub async fn forward(
     req: &ForwardRequest,
     mut out: Vec<u8>,
 ) -> (Result<Relayed, ForwardError>, Vec<u8>) {
-    let retryable = req.idempotent && req.body == BodyFraming::None;
-    let mut retried = false;
+    let body_pending = req.body != BodyFraming::None;
+    let _entry = match enter_backend(backend) {
+        Ok(entry) => entry,
+        Err(mut e) => {
+            e.retry_after = 1;
+            e.request_unfinished = body_pending;
+            return (Err(e), out);
+        }
+    };
+    ex.balance.arrive(ex.slot, backend);
+    let resendable = super::retry::resendable(
+        &backend.retry,
+        req.idempotent,
+        req.idempotency_key,
+        !body_pending,
+    );
+    let mut tried = Tried::default();
+    let mut tries = 1;
+    let mut stale_retried = false;
+    let mut last: Option<ForwardError> = None;
     loop {
-        let (mut upstream, reused) = match acquire(ex, backend).await {
-            Ok(conn) => conn,
-            // The request body (if any) was not read: the client connection
-            // cannot carry another request.
-            Err(e) => {
-                return (
-                    Err(Failure::Upstream(e).into_error(req.body != BodyFraming::None)),
-                    out,
-                )
+        let Some(index) = ex.balance.pick(ex.slot, backend, req.balance_hash, tried) else {
+            let mut e = last.unwrap_or(ForwardError {
+                retry_after: health::seconds_until_return(backend) as u32,
+                ..ForwardError::upstream(503, "no server of the back end is available")
+            });
+            e.request_unfinished |= body_pending;
+            return (Err(e), out);
+        };
+        let server = enter_server(ex.balance, ex.slot, backend, index);
+        let spec = &backend.servers[index];
+        let again = |sent: bool, tried: &mut Tried, tries: &mut u32| {
+            tried.add(index);
+            fail_over(
+                ex,
+                backend,
+                index,
+                (!sent || resendable) && *tries < backend.retry.attempts,
+            ) && {
+                *tries += 1;
+                true
             }
         };
-        let may_retry = reused && retryable && !retried;
+        let (mut upstream, reused) = match acquire(ex, backend, spec).await {
+            Ok(conn) => conn,
+            Err(e) => {
+                health::failed(backend, index);
+                if again(false, &mut tried, &mut tries) {
+                    last = Some(e);
+                    continue;
+                }
+                // The request body (if any) was not read: the client
+                // connection cannot carry another request.
+                return (Err(Failure::Upstream(e).into_error(body_pending)), out);
+            }
+        };
+        let may_retry = reused && resendable && !stale_retried;
         out = match send_request(ex, client, &mut upstream, backend, req, out).await {
             (Ok(()), out) => out,
             // A timed-out write keeps no copy of the head: no retry then.
             (Err(Failure::Upstream(_)), head) if may_retry && !head.is_empty() => {
                 out = head;
-                retried = true;
+                stale_retried = true;
                 continue;
             }
             (Err(failure), out) => {
-                return (Err(failure.into_error(req.body != BodyFraming::None)), out)
+                if matches!(failure, Failure::Upstream(_)) {
+                    health::failed(backend, index);
+                }
+                return (Err(failure.into_error(body_pending)), out);
             }
         };
-        match relay_response(ex, client, upstream, backend, req, out, may_retry).await {
+        let retry_status = resendable && tries < backend.retry.attempts;
+        let this_try = ThisTry {
+            server: spec,
+            may_retry,
+            retry_status,
+        };
+        match relay_response(ex, client, upstream, backend, req, out, &this_try).await {
             // `out` still holds the request head: nothing of the response was read.
             (Err(Failure::Retry), head) => {
                 out = head;
-                retried = true;
+                stale_retried = true;
             }
-            (result, out) => return (result.map_err(|f| f.into_error(false)), out),
+            (Err(failure @ (Failure::Unanswered(_) | Failure::RetryStatus)), head) => {
+                health::failed(backend, index);
+                let error = failure.into_error(false);
+                if !head.is_empty() && again(true, &mut tried, &mut tries) {
+                    last = Some(error);
+                    out = head;
+                    continue;
+                }
+                return (Err(error), head);
+            }
+            (result, out) => {
+                match &result {
+                    Ok(relayed) if relayed.status < 500 => health::succeeded(backend, index),
+                    Ok(_) | Err(Failure::Upstream(_)) => health::failed(backend, index),
+                    Err(_) => {}
+                }
+                drop(server);
+                return (result.map_err(|f| f.into_error(false)), out);
+            }
         }
     }
+}
+
+/// Whether a failed try on server `index` may go to another server: the
+/// request allows it and the worker's retry budget holds a retry. Counted in
+/// the server's metrics either way.
+fn fail_over(ex: &Exchange<'_>, backend: &HttpBackendSpec, index: usize, allowed: bool) -> bool {
+    use std::sync::atomic::Ordering::Relaxed;
+    if !allowed || backend.servers.len() < 2 {
+        return false;
+    }
+    let health = &backend.servers[index].health;
+    if !ex.balance.take_retry(ex.slot, backend) {
+        health.budget_exhausted_total.fetch_add(1, Relaxed);
+        return false;
+    }
+    health.retries_total.fetch_add(1, Relaxed);
+    true
+}
+
+/// What relaying a try's response needs to know about the try.
+struct ThisTry<'s> {
+    server: &'s ServerSpec,
+    /// A failure before any byte may be retried on a fresh connection.
+    may_retry: bool,
+    /// A status listed in `retry.statuses` may be retried on another server.
+    retry_status: bool,
 }
 
 async fn acquire(
     ex: &Exchange<'_>,
     backend: &HttpBackendSpec,
+    server: &ServerSpec,
 ) -> Result<(BufferedStream, bool), ForwardError> {
     if let Some(conn) = ex.pool.checkout(
-        &backend.pool_key,
+        &server.pool_key,
         ticks(ex.pool_settings.idle_timeout),
         ex.timer.deadlines().now(),
     ) {
         return Ok((conn, true));
     }
     let mut last = ForwardError::upstream(502, "back-end host did not resolve");
-    for &addr in &backend.addrs {
+    for &addr in &server.addrs {
         match ex
             .timer
             .within(
@@ -96,7 +201,7 @@ async fn acquire(
         {
             Ok(Ok((stream, probe))) => {
                 let _ = stream.set_nodelay(true);
-                let transport = match &backend.tls_client {
+                let transport = match &server.tls_client {
                     None => Transport::Plain(stream),
                     Some(tls) => {
                         let deadline = ex.deadline(backend.connect_timeout);
@@ -104,7 +209,7 @@ async fn acquire(
                             Ok(transport) => transport,
                             // Never a fallback to plain HTTP: the request fails.
                             Err(reason) => {
-                                warn!(backend = %backend.pool_key, address = %addr, error = %reason, "back-end TLS handshake failed");
+                                warn!(backend = %server.pool_key, address = %addr, error = %reason, "back-end TLS handshake failed");
                                 return Err(ForwardError::upstream(
                                     502,
                                     "back-end TLS handshake failed",
@@ -132,8 +237,9 @@ async fn relay_response(
     backend: &HttpBackendSpec,
     req: &ForwardRequest,
     mut out: Vec<u8>,
-    may_retry: bool,
+    this_try: &ThisTry<'_>,
 ) -> (Result<Relayed, Failure>, Vec<u8>) {
+    let (may_retry, retry_status) = (this_try.may_retry, this_try.retry_status);
     let mut received_any = false;
     let plan = loop {
         if !upstream.pending().is_empty() {
@@ -162,6 +268,11 @@ async fn relay_response(
                     );
                 }
                 Ok(ParsedResponse::Partial) => {}
+                Ok(ParsedResponse::Final(head))
+                    if retry_status && backend.retry.statuses.contains(&head.status) =>
+                {
+                    return (Err(Failure::RetryStatus), out);
+                }
                 Ok(ParsedResponse::Final(head)) => {
                     let client_framing = client_framing(head.body, req.client_version);
                     let keep_alive =
@@ -205,6 +316,15 @@ async fn relay_response(
                 )
             }
             Err(_) if may_retry && !received_any => return (Err(Failure::Retry), out),
+            Err(_) if !received_any => {
+                return (
+                    Err(Failure::Unanswered(ForwardError::upstream(
+                        502,
+                        "back end closed before answering",
+                    ))),
+                    out,
+                )
+            }
             Err(_) => {
                 return (
                     Err(Failure::Upstream(ForwardError::upstream(
@@ -224,7 +344,7 @@ async fn relay_response(
         && upstream.pending().is_empty()
     {
         ex.pool.checkin(
-            &backend.pool_key,
+            &this_try.server.pool_key,
             upstream,
             ex.pool_settings.max_idle_per_backend,
             ticks(ex.pool_settings.idle_timeout),

@@ -9,11 +9,15 @@
 //! keep-alive decided for both connections. Errors know their side: a [`ForwardError`] says which
 //! status the client gets and whether the client connection is still in sync.
 
+pub mod balance;
+mod breaker;
 pub mod exchange;
 pub mod forward;
+pub mod health;
 pub mod pool;
 mod request_body;
 mod response_body;
+pub mod retry;
 pub mod rewrite;
 
 /// Which side of the proxy failed.
@@ -36,6 +40,8 @@ pub struct ForwardError {
     pub response_started: bool,
     /// The request body was not fully read: the connection cannot carry another request.
     pub request_unfinished: bool,
+    /// Seconds for `Retry-After` (0: none): no server could take the request.
+    pub retry_after: u32,
 }
 
 impl ForwardError {
@@ -46,6 +52,7 @@ impl ForwardError {
             reason,
             response_started: false,
             request_unfinished: false,
+            retry_after: 0,
         }
     }
 
@@ -56,6 +63,7 @@ impl ForwardError {
             reason,
             response_started: false,
             request_unfinished: true,
+            retry_after: 0,
         }
     }
 
@@ -67,6 +75,7 @@ impl ForwardError {
             reason,
             response_started: true,
             request_unfinished: true,
+            retry_after: 0,
         }
     }
 }

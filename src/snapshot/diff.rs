@@ -247,13 +247,14 @@ fn address_changes(old: &Snapshot, new: &Snapshot) -> Changes {
         s.routes
             .iter()
             .filter_map(|r| match &r.backend {
-                BackendSpec::Http(h) => {
-                    let mut addrs = h.addrs.clone();
+                BackendSpec::Http(h) => Some(h.servers.iter().map(|s| {
+                    let mut addrs = s.addrs.clone();
                     addrs.sort();
-                    Some((h.authority.to_string(), addrs))
-                }
+                    (format!("{}:{}", s.host, s.port), addrs)
+                })),
                 BackendSpec::Stock(_) => None,
             })
+            .flatten()
             .collect()
     };
     let (before, after) = (resolved(old), resolved(new));

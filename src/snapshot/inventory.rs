@@ -250,10 +250,16 @@ pub fn route_name(snapshot: &Snapshot, route: &RouteSpec) -> String {
 fn route_entry(snapshot: &Snapshot, route: &RouteSpec) -> RouteEntry {
     let (backend, details) = match &route.backend {
         BackendSpec::Http(h) => (
-            h.pool_key.split(' ').next().unwrap_or_default().to_string(),
+            h.label(),
             format!(
-                "{} {:?} {:?} {:?} {:?} {:?} {:?}",
-                h.pool_key,
+                "{:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
+                h.servers
+                    .iter()
+                    .map(|s| (&s.pool_key, s.weight))
+                    .collect::<Vec<_>>(),
+                h.balance,
+                h.outlier,
+                h.retry,
                 h.path,
                 h.query,
                 h.append_remainder,

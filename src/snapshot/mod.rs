@@ -8,9 +8,11 @@
 
 mod addresses;
 mod backend;
+mod backend_url;
 mod diff;
 mod inventory;
 mod routes;
+pub mod servers;
 mod stock;
 #[cfg(test)]
 mod usage_tests;
@@ -160,9 +162,8 @@ impl Snapshot {
     pub fn resolve_backends(&mut self) {
         for route in &mut self.routes {
             if let BackendSpec::Http(backend) = &mut route.backend {
-                if let Some(warning) = backend.resolve() {
-                    self.warnings.push(warning);
-                }
+                let warnings = backend.resolve();
+                self.warnings.extend(warnings);
             }
         }
     }

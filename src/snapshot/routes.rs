@@ -191,10 +191,7 @@ fn route_log_fields(deployment: &str, pattern: &str, backend: &BackendSpec) -> B
     write_json_str(&mut out, pattern.as_bytes());
     out.extend_from_slice(b",\"backend\":");
     match backend {
-        BackendSpec::Http(h) => {
-            let base = h.pool_key.split(' ').next().unwrap_or_default();
-            write_json_str(&mut out, base.as_bytes())
-        }
+        BackendSpec::Http(h) => write_json_str(&mut out, h.label().as_bytes()),
         BackendSpec::Stock(_) => out.extend_from_slice(b"\"stock\""),
     }
     out.into_boxed_slice()
