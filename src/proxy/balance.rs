@@ -90,6 +90,11 @@ impl WorkerBalance {
             .unwrap_or(false)
     }
 
+    /// Returns a retry taken by [`WorkerBalance::take_retry`] and not used.
+    pub fn give_back_retry(&self, slot: Slot, backend: &HttpBackendSpec) {
+        self.with(slot, backend.servers.len(), |l| l.budget.give_back());
+    }
+
     /// The server for the next try of a request keyed by `hash`, or None
     /// when no server may take it. Counts the try as outstanding.
     pub fn pick(

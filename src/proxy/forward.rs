@@ -31,6 +31,7 @@ use crate::io::transport::Transport;
 use crate::snapshot::servers::ServerSpec;
 use crate::snapshot::HttpBackendSpec;
 use crate::time::deadline::ticks;
+use std::sync::atomic::Ordering::Relaxed;
 use tracing::warn;
 
 /// Response heads larger than this are refused (502).
@@ -66,10 +67,15 @@ pub async fn forward(
     let mut last: Option<ForwardError> = None;
     loop {
         let Some(index) = ex.balance.pick(ex.slot, backend, req.balance_hash, tried) else {
-            let mut e = last.unwrap_or(ForwardError {
-                retry_after: health::seconds_until_return(backend) as u32,
-                ..ForwardError::upstream(503, "no server of the back end is available")
-            });
+            // No server left to try: 503 with `Retry-After`, unless the back
+            // end's only server answered with a failure of its own.
+            let mut e = match last {
+                Some(e) if backend.servers.len() == 1 => e,
+                _ => ForwardError {
+                    retry_after: health::seconds_until_return(backend) as u32,
+                    ..ForwardError::upstream(503, "no server of the back end is available")
+                },
+            };
             e.request_unfinished |= body_pending;
             return (Err(e), out);
         };
@@ -97,6 +103,14 @@ pub async fn forward(
                 }
                 // The request body (if any) was not read: the client
                 // connection cannot carry another request.
+                let e = match backend.servers.len() {
+                    1 => e,
+                    // No server of several took the connection: unavailable.
+                    _ => ForwardError {
+                        retry_after: health::seconds_until_return(backend) as u32,
+                        ..ForwardError::upstream(503, "no server of the back end is available")
+                    },
+                };
                 return (Err(Failure::Upstream(e).into_error(body_pending)), out);
             }
         };
@@ -116,19 +130,36 @@ pub async fn forward(
                 return (Err(failure.into_error(body_pending)), out);
             }
         };
-        let retry_status = resendable && tries < backend.retry.attempts;
+        // A retried status must be decided before anything reaches the
+        // client: the retry is taken from the budget now, and given back if
+        // the answer is kept.
+        let retry_possible =
+            resendable && tries < backend.retry.attempts && backend.servers.len() > 1;
+        let reserved = retry_possible && ex.balance.take_retry(ex.slot, backend);
         let this_try = ThisTry {
             server: spec,
             may_retry,
-            retry_status,
+            retry_status: reserved,
         };
-        match relay_response(ex, client, upstream, backend, req, out, &this_try).await {
+        let result = relay_response(ex, client, upstream, backend, req, out, &this_try).await;
+        if reserved && !matches!(result.0, Err(Failure::RetryStatus)) {
+            ex.balance.give_back_retry(ex.slot, backend);
+        }
+        match result {
             // `out` still holds the request head: nothing of the response was read.
             (Err(Failure::Retry), head) => {
                 out = head;
                 stale_retried = true;
             }
-            (Err(failure @ (Failure::Unanswered(_) | Failure::RetryStatus)), head) => {
+            (Err(Failure::RetryStatus), head) => {
+                health::failed(backend, index);
+                spec.health.retries_total.fetch_add(1, Relaxed);
+                tried.add(index);
+                tries += 1;
+                last = Some(Failure::RetryStatus.into_error(false));
+                out = head;
+            }
+            (Err(failure @ Failure::Unanswered(_)), head) => {
                 health::failed(backend, index);
                 let error = failure.into_error(false);
                 if !head.is_empty() && again(true, &mut tried, &mut tries) {
@@ -141,7 +172,16 @@ pub async fn forward(
             (result, out) => {
                 match &result {
                     Ok(relayed) if relayed.status < 500 => health::succeeded(backend, index),
-                    Ok(_) | Err(Failure::Upstream(_)) => health::failed(backend, index),
+                    Ok(relayed) => {
+                        health::failed(backend, index);
+                        if retry_possible
+                            && !reserved
+                            && backend.retry.statuses.contains(&relayed.status)
+                        {
+                            spec.health.budget_exhausted_total.fetch_add(1, Relaxed);
+                        }
+                    }
+                    Err(Failure::Upstream(_)) => health::failed(backend, index),
                     Err(_) => {}
                 }
                 drop(server);
@@ -155,7 +195,6 @@ pub async fn forward(
 /// request allows it and the worker's retry budget holds a retry. Counted in
 /// the server's metrics either way.
 fn fail_over(ex: &Exchange<'_>, backend: &HttpBackendSpec, index: usize, allowed: bool) -> bool {
-    use std::sync::atomic::Ordering::Relaxed;
     if !allowed || backend.servers.len() < 2 {
         return false;
     }

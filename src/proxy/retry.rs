@@ -35,6 +35,11 @@ impl RetryBudget {
         self.tokens = (self.tokens + spec.budget_percent as f32 / 100.0).min(BUDGET_CAP);
     }
 
+    /// Puts back a retry spent ahead and not used.
+    pub fn give_back(&mut self) {
+        self.tokens = (self.tokens + 1.0).min(BUDGET_CAP);
+    }
+
     /// Spends one retry if the budget holds one.
     pub fn withdraw(&mut self) -> bool {
         if self.tokens >= 1.0 {
