@@ -95,3 +95,112 @@ fn ejected_server_returns_when_it_answers() {
     let results = load(gw.addr(), "/api/x", "", 1, 20);
     assert!(served_by(&results, "b") >= 5, "{results:?}");
 }
+
+// Rule: beyond `max_requests` in flight, a request gets 503 with `Retry-After` at once.
+#[test]
+fn requests_beyond_the_cap_get_503_at_once() {
+    let gate = Gate::new();
+    let gated = gate.clone();
+    let held = RecordingUpstream::start(move |_| Reply::wait_for(&gated).then_ok("late"));
+    let other = Server::start("b");
+    let gw = Gateway::start(&config(
+        &[(held.addr(), 1), (other.addr, 1)],
+        ", max_requests = 1, balance = \"least_request\"",
+    ));
+    let mut first = Client::connect(gw.addr());
+    first.send(get_req("/api/x"));
+    // The first request is in flight (at the held server, or answered by the other).
+    while held.requests().is_empty() {
+        assert_eq!(first.read_response().status, 200);
+        first.send(get_req("/api/x"));
+        assert!(eventually(
+            || !held.requests().is_empty() || first.has_pending_input()
+        ));
+    }
+    let r = get(gw.addr(), "/api/x");
+    assert_eq!(
+        (r.status, r.header("retry-after")),
+        (503, Some("1")),
+        "{r:?}"
+    );
+    gate.open();
+    assert_eq!(first.read_response().status, 200);
+    assert_eq!(get(gw.addr(), "/api/x").status, 200);
+}
+
+/// A Python HTTP server in its own process (so that it can be stopped with
+/// SIGSTOP), answering 200 with `name`; ends with the test.
+struct Process {
+    child: std::process::Child,
+    addr: std::net::SocketAddr,
+}
+
+impl Process {
+    fn start(name: &str) -> Process {
+        let port = unused_port();
+        let script = format!(
+            r#"
+import http.server
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", "{len}")
+        self.send_header("X-Server", "{name}")
+        self.end_headers()
+        self.wfile.write(b"{name}")
+    def log_message(self, *a): pass
+http.server.ThreadingHTTPServer(("127.0.0.1", {port}), H).serve_forever()
+"#,
+            len = name.len()
+        );
+        let child = std::process::Command::new("python3")
+            .args(["-c", &script])
+            .spawn()
+            .expect("python3");
+        let addr = format!("127.0.0.1:{port}").parse().unwrap();
+        assert!(eventually(|| std::net::TcpStream::connect(addr).is_ok()));
+        Process { child, addr }
+    }
+
+    fn signal(&self, name: &str) {
+        let status = std::process::Command::new("kill")
+            .args([name, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.signal("-CONT");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// Rule: a server stalled with SIGSTOP stops getting requests once outlier detection sees
+// its timeouts; the others answer every request from then on.
+#[test]
+fn stalled_server_stops_getting_requests() {
+    let (a, b) = (Server::start("a"), Process::start("stalled"));
+    let extra = ", read_timeout = 0.3, outlier = { consecutive_failures = 2, base_ejection = 30 }";
+    let text = config(&[(a.addr, 1), (b.addr, 1)], "")
+        .replace(", read_timeout = 10 }", &format!("{extra} }}"));
+    let gw = Gateway::start(&text);
+    assert!(served_by(&load(gw.addr(), "/api/x", "", 1, 10), "stalled") > 0);
+    b.signal("-STOP");
+    let b_addr = b.addr.to_string();
+    while !gw
+        .log_text()
+        .contains(&format!("server=\"http://{b_addr}\""))
+    {
+        load(gw.addr(), "/api/x", "", 2, 2);
+    }
+    let after = load(gw.addr(), "/api/x", "", 2, 20);
+    assert!(
+        after.iter().all(|(s, n)| *s == 200 && n == "a"),
+        "{after:?}"
+    );
+}
