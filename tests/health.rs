@@ -192,12 +192,19 @@ fn stalled_server_stops_getting_requests() {
     assert!(served_by(&load(gw.addr(), "/api/x", "", 1, 10), "stalled") > 0);
     b.signal("-STOP");
     let b_addr = b.addr.to_string();
-    while !gw
-        .log_text()
-        .contains(&format!("server=\"http://{b_addr}\""))
-    {
-        load(gw.addr(), "/api/x", "", 2, 2);
-    }
+    let ejected = || {
+        gw.log_text()
+            .lines()
+            .any(|l| l.contains("server ejected") && l.contains(&b_addr))
+    };
+    assert!(
+        eventually_within(std::time::Duration::from_secs(20), || {
+            load(gw.addr(), "/api/x", "", 2, 2);
+            ejected()
+        }),
+        "{}",
+        gw.log_text()
+    );
     let after = load(gw.addr(), "/api/x", "", 2, 20);
     assert!(
         after.iter().all(|(s, n)| *s == 200 && n == "a"),
