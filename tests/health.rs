@@ -150,7 +150,9 @@ class H(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(b"{name}")
     def log_message(self, *a): pass
-http.server.ThreadingHTTPServer(("127.0.0.1", {port}), H).serve_forever()
+class S(http.server.ThreadingHTTPServer):
+    def handle_error(self, *a): pass
+S(("127.0.0.1", {port}), H).serve_forever()
 "#,
             len = name.len()
         );
@@ -210,4 +212,109 @@ fn stalled_server_stops_getting_requests() {
         after.iter().all(|(s, n)| *s == 200 && n == "a"),
         "{after:?}"
     );
+}
+
+/// Whether the log has a line with both `what` and `server`.
+fn logged(gw: &Gateway, what: &str, server: std::net::SocketAddr) -> bool {
+    let server = server.to_string();
+    gw.log_text()
+        .lines()
+        .any(|l| l.contains(what) && l.contains(&server))
+}
+
+// Rule: a server failing its active health checks stops getting requests, and gets them
+// again once its checks pass; both are audit lines.
+#[test]
+fn failing_health_checks_take_a_server_out_and_back() {
+    let servers: Vec<Server> = ["a", "b", "c"].iter().map(|n| Server::start(n)).collect();
+    let list: Vec<_> = servers.iter().map(|s| (s.addr, 1)).collect();
+    let extra = ", outlier = { consecutive_failures = 100000 }, retry = { attempts = 1 }, health_check = { path = \"/healthz\", interval = 0.05, timeout = 1 }";
+    let gw = Gateway::start(&config(&list, extra));
+    let c = &servers[2];
+    c.answer(503);
+    assert!(eventually(|| logged(
+        &gw,
+        "failed its health checks",
+        c.addr
+    )));
+    let out = load(gw.addr(), "/api/x", "", 2, 20);
+    assert!(out.iter().all(|(s, _)| *s == 200), "{out:?}");
+    c.answer(0);
+    assert!(eventually(|| logged(
+        &gw,
+        "passed its health checks",
+        c.addr
+    )));
+    let back = load(gw.addr(), "/api/x", "", 1, 30);
+    assert_eq!(served_by(&back, "c"), 10, "{back:?}");
+}
+
+// Rule: a server removed by a reload gets no more health checks (at most one that was
+// under way), while the servers kept go on being checked.
+#[test]
+fn removed_server_is_no_longer_checked() {
+    let (a, b) = (Server::start("a"), Server::start("b"));
+    let extra = ", health_check = { interval = 0.05 }";
+    let gw = Gateway::start(&config(&[(a.addr, 1), (b.addr, 1)], extra));
+    assert!(eventually(|| b.hits() >= 2));
+    reload(&gw, &config(&[(a.addr, 1)], extra));
+    let (a_then, b_then) = (a.hits(), b.hits());
+    assert!(eventually(|| a.hits() >= a_then + 5));
+    assert!(
+        b.hits() <= b_then + 1,
+        "{} checks after removal",
+        b.hits() - b_then
+    );
+}
+
+// Rule: reloads adding and removing servers during a load of GETs fail no request, even
+// when a removed server is stopped right after its reload.
+#[test]
+fn reloads_changing_servers_under_load_fail_no_request() {
+    let servers: Vec<Server> = ["a", "b", "c", "d"]
+        .iter()
+        .map(|n| Server::start(n))
+        .collect();
+    let set = |names: &[usize]| -> Vec<_> { names.iter().map(|&i| (servers[i].addr, 1)).collect() };
+    let extra = ", retry = { attempts = 3 }";
+    let gw = Gateway::start_with_args(&config(&set(&[0, 1]), extra), &["--workers", "2"]);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let addr = gw.addr();
+    let loaders: Vec<_> = (0..3)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut results = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    results.extend(load(addr, "/api/x", "", 1, 10));
+                }
+                results
+            })
+        })
+        .collect();
+    for (next, removed) in [
+        (vec![0, 1, 2], None),
+        (vec![1, 2], Some(0)),
+        (vec![2, 3], Some(1)),
+    ] {
+        let before = servers[next[0]].hits();
+        reload(&gw, &config(&set(&next), extra));
+        if let Some(removed) = removed {
+            servers[removed].kill();
+        }
+        assert!(eventually(|| servers[next[0]].hits() > before + 20));
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let results: Vec<_> = loaders
+        .into_iter()
+        .flat_map(|l| l.join().unwrap())
+        .collect();
+    let failed: Vec<_> = results.iter().filter(|(s, _)| *s != 200).collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} failed",
+        failed.len(),
+        results.len()
+    );
+    assert!(served_by(&results, "d") > 0);
 }

@@ -55,3 +55,21 @@ pub struct Retry {
     /// like idempotent ones (default false).
     pub idempotency_key: Option<bool>,
 }
+
+/// Active health checks: a request to each server on an interval.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheck {
+    /// Path requested (default "/").
+    pub path: Option<String>,
+    /// Seconds between checks of a server (default 5).
+    pub interval: Option<f64>,
+    /// Seconds a check may take (default 2).
+    pub timeout: Option<f64>,
+    /// Statuses that pass (default 200–399).
+    pub statuses: Option<Vec<u16>>,
+    /// Passed checks in a row that bring a server back (default 2).
+    pub healthy: Option<u32>,
+    /// Failed checks in a row that take a server out (default 2).
+    pub unhealthy: Option<u32>,
+}

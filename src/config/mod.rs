@@ -362,6 +362,7 @@ pub struct Backend {
     pub hash_key: Option<String>,
     pub outlier: Option<backend::Outlier>,
     pub retry: Option<backend::Retry>,
+    pub health_check: Option<backend::HealthCheck>,
     /// Requests in flight to the back end, all workers together (default unlimited).
     pub max_requests: Option<u32>,
     /// Requests in flight to each server, all workers together (default unlimited).

@@ -14,6 +14,7 @@ mod breaker;
 pub mod exchange;
 pub mod forward;
 pub mod health;
+pub mod health_check;
 pub mod pool;
 mod request_body;
 mod response_body;

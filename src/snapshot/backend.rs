@@ -118,6 +118,7 @@ pub fn typed(backend: &Backend) -> Result<TypedBackend, (&'static str, String)> 
             misplaced("hash_key", backend.hash_key.is_some(), "stock")?;
             misplaced("outlier", backend.outlier.is_some(), "stock")?;
             misplaced("retry", backend.retry.is_some(), "stock")?;
+            misplaced("health_check", backend.health_check.is_some(), "stock")?;
             misplaced("max_requests", backend.max_requests.is_some(), "stock")?;
             misplaced(
                 "max_requests_per_server",
@@ -164,6 +165,8 @@ pub struct HttpBackendSpec {
     pub balance: BalanceSpec,
     pub outlier: OutlierSpec,
     pub retry: RetrySpec,
+    /// Active health checks, if configured (run by `crate::proxy::health_check`).
+    pub health_check: Option<super::servers::HealthCheckSpec>,
     /// Requests in flight, all workers together, beyond which requests get 503.
     pub max_requests: u32,
     pub max_requests_per_server: u32,
@@ -285,6 +288,7 @@ pub fn compile_http(
         )?,
         outlier: compile_outlier(several.outlier.as_ref(), servers.len())?,
         retry: compile_retry(several.retry.as_ref())?,
+        health_check: super::servers::compile_health_check(several.health_check.as_ref())?,
         max_requests: several.max_requests.unwrap_or(u32::MAX),
         max_requests_per_server: several.max_requests_per_server.unwrap_or(u32::MAX),
         active: Default::default(),

@@ -252,7 +252,7 @@ fn route_entry(snapshot: &Snapshot, route: &RouteSpec) -> RouteEntry {
         BackendSpec::Http(h) => (
             h.label(),
             format!(
-                "{:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
+                "{:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
                 h.servers
                     .iter()
                     .map(|s| (&s.pool_key, s.weight))
@@ -260,6 +260,7 @@ fn route_entry(snapshot: &Snapshot, route: &RouteSpec) -> RouteEntry {
                 h.balance,
                 h.outlier,
                 h.retry,
+                h.health_check,
                 h.path,
                 h.query,
                 h.append_remainder,

@@ -29,6 +29,11 @@ pub struct ServerHealth {
     pub active: AtomicU32,
     /// The last active health check passed (true without checks).
     pub probe_up: AtomicBool,
+    /// Active checks passed / failed in a row, and when the next one is due
+    /// ([`monotonic_ms`]); written by the health-check thread only.
+    pub probe_passes: AtomicU32,
+    pub probe_failures: AtomicU32,
+    pub next_probe: AtomicU64,
     /// Counters for the metrics.
     pub ejections_total: AtomicU64,
     pub retries_total: AtomicU64,
@@ -43,6 +48,9 @@ impl Default for ServerHealth {
             ejections: AtomicU32::new(0),
             active: AtomicU32::new(0),
             probe_up: AtomicBool::new(true),
+            probe_passes: AtomicU32::new(0),
+            probe_failures: AtomicU32::new(0),
+            next_probe: AtomicU64::new(0),
             ejections_total: AtomicU64::new(0),
             retries_total: AtomicU64::new(0),
             budget_exhausted_total: AtomicU64::new(0),
@@ -152,6 +160,56 @@ pub struct RetrySpec {
     pub budget_percent: u32,
     pub statuses: Vec<u16>,
     pub idempotency_key: bool,
+}
+
+/// Active health-check settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheckSpec {
+    pub path: Box<str>,
+    pub interval_ms: u64,
+    pub timeout: std::time::Duration,
+    /// Passing statuses; empty: 200–399.
+    pub statuses: Vec<u16>,
+    pub healthy: u32,
+    pub unhealthy: u32,
+}
+
+/// Compiles the `health_check` table, defaults applied.
+pub fn compile_health_check(
+    config: Option<&crate::config::backend::HealthCheck>,
+) -> Result<Option<HealthCheckSpec>, (&'static str, String)> {
+    let Some(c) = config else { return Ok(None) };
+    let bad = |m: &str| ("health_check", m.to_string());
+    let path = c.path.clone().unwrap_or_else(|| "/".into());
+    if !path.starts_with('/')
+        || path
+            .bytes()
+            .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+    {
+        return Err(bad(
+            "`path` must start with / and hold no spaces or control characters",
+        ));
+    }
+    let interval = crate::config::seconds(c.interval.unwrap_or(5.0))
+        .ok_or_else(|| bad("`interval` must be a positive number of seconds"))?;
+    let timeout = crate::config::seconds(c.timeout.unwrap_or(2.0))
+        .ok_or_else(|| bad("`timeout` must be a positive number of seconds"))?;
+    let statuses = c.statuses.clone().unwrap_or_default();
+    if statuses.iter().any(|s| !(100..=599).contains(s)) {
+        return Err(bad("`statuses` must be HTTP statuses (100–599)"));
+    }
+    let (healthy, unhealthy) = (c.healthy.unwrap_or(2), c.unhealthy.unwrap_or(2));
+    if healthy == 0 || unhealthy == 0 {
+        return Err(bad("`healthy` and `unhealthy` must be at least 1"));
+    }
+    Ok(Some(HealthCheckSpec {
+        path: path.into(),
+        interval_ms: interval.as_millis().max(1) as u64,
+        timeout,
+        statuses,
+        healthy,
+        unhealthy,
+    }))
 }
 
 /// Virtual nodes per unit of weight on the consistent-hashing ring.
