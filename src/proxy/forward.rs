@@ -18,6 +18,7 @@ use super::balance::Tried;
 use super::breaker::{enter_backend, enter_server};
 use super::exchange::{Exchange, Failure, ForwardRequest, Relayed, ResponsePlan};
 use super::health;
+use super::interim;
 use super::pool::UPSTREAM_READ_CAPACITY;
 use super::request_body::send_request;
 use super::response_body::{client_framing, relay_body};
@@ -294,7 +295,23 @@ async fn relay_response(
                     )
                 }
                 Ok(ParsedResponse::Interim(n)) => {
+                    let relayed =
+                        interim::client_interim(&upstream.pending()[..n], req.client_version);
                     upstream.consume(n);
+                    if let Some(head) = relayed {
+                        let len = head.len() as u64;
+                        let (result, _) = client
+                            .write_all(head, ex.timer, ex.deadline(ex.timeouts.send))
+                            .await;
+                        if result.is_err() {
+                            let gone = ForwardError::aborted(
+                                super::Side::Client,
+                                "client went away during an interim response",
+                            );
+                            return (Err(Failure::Client(gone)), out);
+                        }
+                        ex.written.set(ex.written.get() + len);
+                    }
                     continue;
                 }
                 Ok(ParsedResponse::Partial) if upstream.pending().len() >= MAX_RESPONSE_HEAD => {

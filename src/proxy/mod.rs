@@ -15,6 +15,7 @@ pub mod exchange;
 pub mod forward;
 pub mod health;
 pub mod health_check;
+mod interim;
 pub mod pool;
 mod request_body;
 mod response_body;
