@@ -143,3 +143,22 @@ fn url_and_servers_together_are_refused() {
         "{stderr}"
     );
 }
+
+// Rule: a server named by host name with `resolve_interval` is resolved again on that
+// interval (off the request path, counted in the metrics) and keeps answering.
+#[test]
+fn host_names_are_resolved_again_on_their_interval() {
+    let a = Server::start("a");
+    let text = config(&[(a.addr, 1)], ", resolve_interval = 0.05").replace(
+        &format!("http://{}/x", a.addr),
+        &format!("http://localhost:{}/x", a.addr.port()),
+    );
+    let gw = Gateway::start(&text);
+    assert_eq!(get(gw.addr(), "/api/x").status, 200);
+    gw.wait_metric("portcullis_server_resolutions_total", 3.0);
+    let results = load(gw.addr(), "/api/x", "", 2, 10);
+    assert!(
+        results.iter().all(|(s, n)| *s == 200 && n == "a"),
+        "{results:?}"
+    );
+}

@@ -79,7 +79,7 @@ pub fn server_series(out: &mut String, snapshot: &Snapshot) {
     }
     let now = monotonic_ms();
     type Value = fn(&ServerSpec, u64) -> u64;
-    let families: [(&str, &str, &str, Value); 6] = [
+    let families: [(&str, &str, &str, Value); 7] = [
         (
             "portcullis_server_up",
             "gauge",
@@ -109,6 +109,12 @@ pub fn server_series(out: &mut String, snapshot: &Snapshot) {
             "counter",
             "Failed tries on the server retried on another one.",
             |s, _| s.health.retries_total.load(Relaxed),
+        ),
+        (
+            "portcullis_server_resolutions_total",
+            "counter",
+            "Times the server's host name was resolved again (resolve_interval).",
+            |s, _| s.health.resolutions_total.load(Relaxed),
         ),
         (
             "portcullis_server_retry_budget_exhausted_total",

@@ -363,6 +363,8 @@ pub struct Backend {
     pub outlier: Option<backend::Outlier>,
     pub retry: Option<backend::Retry>,
     pub health_check: Option<backend::HealthCheck>,
+    /// http: seconds between resolutions of the servers' host names (default: at start and reload only).
+    pub resolve_interval: Option<f64>,
     /// Requests in flight to the back end, all workers together (default unlimited).
     pub max_requests: Option<u32>,
     /// Requests in flight to each server, all workers together (default unlimited).

@@ -230,7 +230,7 @@ async fn acquire(
         return Ok((conn, true));
     }
     let mut last = ForwardError::upstream(502, "back-end host did not resolve");
-    for &addr in &server.addrs {
+    for &addr in server.connect_addrs().iter() {
         match ex
             .timer
             .within(

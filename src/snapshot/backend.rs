@@ -119,6 +119,11 @@ pub fn typed(backend: &Backend) -> Result<TypedBackend, (&'static str, String)> 
             misplaced("outlier", backend.outlier.is_some(), "stock")?;
             misplaced("retry", backend.retry.is_some(), "stock")?;
             misplaced("health_check", backend.health_check.is_some(), "stock")?;
+            misplaced(
+                "resolve_interval",
+                backend.resolve_interval.is_some(),
+                "stock",
+            )?;
             misplaced("max_requests", backend.max_requests.is_some(), "stock")?;
             misplaced(
                 "max_requests_per_server",
@@ -238,6 +243,7 @@ pub fn compile_http(
     if let (false, Some(key)) = (first.tls, config.tls_keys_given) {
         return Err((key, format!("`{key}` applies to https:// back ends only")));
     }
+    let several = &config.several;
     let mut servers = Vec::with_capacity(config.servers.len());
     for (url, weight) in &config.servers {
         let server = split_url(url).map_err(|m| (key, m))?;
@@ -263,6 +269,7 @@ pub fn compile_http(
             )?),
             false => None,
         };
+        let literal = literal_address(&server.host, server.port).is_some();
         servers.push(ServerSpec {
             health: health_cell(&pool_key),
             pool_key,
@@ -271,11 +278,22 @@ pub fn compile_http(
                 .collect(),
             host: server.host.into(),
             port: server.port,
+            resolve_every_ms: match (literal, several.resolve_interval) {
+                (false, Some(every)) => Some(
+                    seconds(every)
+                        .ok_or((
+                            "resolve_interval",
+                            "must be a positive number of seconds".into(),
+                        ))?
+                        .as_millis()
+                        .max(1) as u64,
+                ),
+                _ => None,
+            },
             tls_client,
             weight: *weight,
         });
     }
-    let several = &config.several;
     let keys: Vec<&str> = servers.iter().map(|s| &*s.pool_key).collect();
     let weights: Vec<u32> = servers.iter().map(|s| s.weight).collect();
     Ok(HttpBackendSpec {

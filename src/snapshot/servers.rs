@@ -34,6 +34,11 @@ pub struct ServerHealth {
     pub probe_passes: AtomicU32,
     pub probe_failures: AtomicU32,
     pub next_probe: AtomicU64,
+    /// The host name's addresses as last resolved by the health thread
+    /// (`resolve_interval`); None: the snapshot's.
+    pub resolved: arc_swap::ArcSwapOption<Vec<SocketAddr>>,
+    pub next_resolve: AtomicU64,
+    pub resolutions_total: AtomicU64,
     /// Counters for the metrics.
     pub ejections_total: AtomicU64,
     pub retries_total: AtomicU64,
@@ -51,6 +56,9 @@ impl Default for ServerHealth {
             probe_passes: AtomicU32::new(0),
             probe_failures: AtomicU32::new(0),
             next_probe: AtomicU64::new(0),
+            resolved: arc_swap::ArcSwapOption::empty(),
+            next_resolve: AtomicU64::new(0),
+            resolutions_total: AtomicU64::new(0),
             ejections_total: AtomicU64::new(0),
             retries_total: AtomicU64::new(0),
             budget_exhausted_total: AtomicU64::new(0),
@@ -114,12 +122,26 @@ pub struct ServerSpec {
     pub tls_client: Option<Arc<crate::tls::client::ClientTls>>,
     pub weight: u32,
     pub health: Arc<ServerHealth>,
+    /// The host is a name resolved again every this many milliseconds.
+    pub resolve_every_ms: Option<u64>,
 }
 
 impl ServerSpec {
     /// `scheme://host:port`, for logs, metrics and `/config`.
     pub fn base(&self) -> &str {
         self.pool_key.split(' ').next().unwrap_or_default()
+    }
+
+    /// Where to connect now: the latest resolution of a re-resolved name,
+    /// else the snapshot's addresses. Called per new connection, not per request.
+    pub fn connect_addrs(&self) -> std::borrow::Cow<'_, [SocketAddr]> {
+        match self
+            .resolve_every_ms
+            .and_then(|_| self.health.resolved.load_full())
+        {
+            Some(fresh) => std::borrow::Cow::Owned(fresh.to_vec()),
+            None => std::borrow::Cow::Borrowed(&self.addrs),
+        }
     }
 }
 
