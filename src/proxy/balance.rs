@@ -77,13 +77,6 @@ impl WorkerBalance {
         Some(f(local))
     }
 
-    /// A request arrives: it earns its share of the retry budget.
-    pub fn arrive(&self, slot: Slot, backend: &HttpBackendSpec) {
-        self.with(slot, backend.servers.len(), |l| {
-            l.budget.deposit(&backend.retry)
-        });
-    }
-
     /// Spends one retry of the budget; false when it is empty.
     pub fn take_retry(&self, slot: Slot, backend: &HttpBackendSpec) -> bool {
         self.with(slot, backend.servers.len(), |l| l.budget.withdraw())
@@ -96,7 +89,9 @@ impl WorkerBalance {
     }
 
     /// The server for the next try of a request keyed by `hash`, or None
-    /// when no server may take it. Counts the try as outstanding.
+    /// when no server may take it. A request's first pick earns its share of
+    /// the retry budget (a back end of one server has no retries: no state is
+    /// touched); least-request counts the try as outstanding.
     pub fn pick(
         &self,
         slot: Slot,
@@ -123,12 +118,15 @@ impl WorkerBalance {
             return eligible(0).then_some(0);
         }
         self.with(slot, n, |l| {
+            if tried.0 == 0 {
+                l.budget.deposit(&backend.retry);
+            }
             let chosen = match &backend.balance {
                 BalanceSpec::RoundRobin => smooth_round_robin(l, backend, &mut eligible),
                 BalanceSpec::LeastRequest => least_request(l, backend, &mut eligible),
                 BalanceSpec::ConsistentHash { ring, .. } => on_ring(ring, hash, &mut eligible),
             };
-            if let Some(i) = chosen {
+            if let (Some(i), BalanceSpec::LeastRequest) = (chosen, &backend.balance) {
                 l.outstanding[i] += 1;
             }
             chosen
@@ -138,7 +136,7 @@ impl WorkerBalance {
 
     /// A try picked by [`WorkerBalance::pick`] ended.
     pub fn done(&self, slot: Slot, backend: &HttpBackendSpec, index: usize) {
-        if backend.servers.len() > 1 {
+        if backend.servers.len() > 1 && backend.balance == BalanceSpec::LeastRequest {
             self.with(slot, backend.servers.len(), |l| {
                 l.outstanding[index] = l.outstanding[index].saturating_sub(1)
             });

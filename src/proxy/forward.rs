@@ -55,7 +55,6 @@ pub async fn forward(
             return (Err(e), out);
         }
     };
-    ex.balance.arrive(ex.slot, backend);
     let resendable = super::retry::resendable(
         &backend.retry,
         req.idempotent,
