@@ -8,6 +8,12 @@
 //! response head parsed, the response body streamed (`response_body`),
 //! keep-alive decided for both connections. Errors know their side: a [`ForwardError`] says which
 //! status the client gets and whether the client connection is still in sync.
+//!
+//! A back end may have several servers: [`balance`] picks one per try on the
+//! worker's own state, `breaker` caps requests in flight, [`health`] ejects
+//! failing servers (passive) and [`health_check`] checks them on its own
+//! thread (active), [`retry`] decides what may go to another server within
+//! a budget, and `interim` relays 1xx answers. See docs/backends.md.
 
 pub mod balance;
 mod breaker;
