@@ -63,6 +63,12 @@ measure() { # label backend
         "$BIN" run --config "$RUN/gateway.toml" --workers 1 --driver epoll >"$RUN/gw.log" 2>&1 &
     local pid=$!
     wait_port "$GW" "$pid" 120 || { cat "$RUN/gw.log" >&2; die "gateway did not start ($label)"; }
+    # Listening is not yet serving under valgrind: wait for a proxied answer.
+    local i
+    for ((i = 0; i < 600; i++)); do
+        [[ $(http_get "$GW" /bench/hello 2>/dev/null | head -n 1) == "HTTP/1.1 200"* ]] && break
+        sleep 0.2
+    done
     wrk -t1 -c8 -d2s "http://127.0.0.1:$GW/bench/hello" >/dev/null
     callgrind_control -z "$pid" >/dev/null
     out=$(wrk -t1 -c8 -d"$DURATION" "http://127.0.0.1:$GW/bench/hello")
