@@ -338,10 +338,7 @@ pub fn summary(path: &std::path::Path, snapshot: &Snapshot) -> String {
 /// Where a back end sends requests, for the summary.
 fn backend_label(backend: &BackendSpec) -> String {
     match backend {
-        BackendSpec::Http(h) => {
-            let scheme = if h.tls { "https" } else { "http" };
-            format!("{scheme}://{}", h.authority)
-        }
+        BackendSpec::Http(h) => h.label(),
         BackendSpec::Stock(stock) => format!("stock {}", stock.status),
         BackendSpec::Dynamic(dynamic) => format!("dynamic on {}", dynamic.selector_text),
     }

@@ -463,3 +463,40 @@ fn config_and_access_log_name_the_case() {
         (Some("dynamic"), Some("america"))
     );
 }
+
+// Rule: a case may spread over several servers; each case balances on its own state.
+#[test]
+fn cases_with_several_servers_balance_separately() {
+    let ups = upstreams();
+    let third = RecordingUpstream::start(|_| Reply::ok("third"));
+    let routes = r#"
+[[deployments.routes]]
+path = "/pool"
+[deployments.routes.backend]
+type = "dynamic"
+selector = "request.headers[X-Pool]"
+[[deployments.routes.backend.cases]]
+keys = ["one"]
+backend = { type = "http", url = "http://THIRD/p" }
+[[deployments.routes.backend.cases]]
+keys = ["two"]
+backend = { type = "http", servers = [{ url = "http://EU/p" }, { url = "http://US/p" }] }
+"#
+    .replace("THIRD", &third.addr().to_string());
+    let gw = gateway(&ups, "", "", &routes);
+    let mut seen = Vec::new();
+    for i in 0..8 {
+        let pool = if i % 2 == 0 { "one" } else { "two" };
+        seen.push(served_by(&send(
+            &gw,
+            "/api/pool",
+            &format!("X-Pool: {pool}\r\n"),
+        )));
+    }
+    let count = |name: &str| seen.iter().filter(|s| *s == name).count();
+    assert_eq!(
+        (count("third"), count("eu"), count("us")),
+        (4, 2, 2),
+        "{seen:?}"
+    );
+}

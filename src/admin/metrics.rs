@@ -130,6 +130,7 @@ pub fn metrics(state: &AdminState) -> String {
         x.sample(name, &format!("decision=\"{code}\""), n);
     }
     route_series(&mut x, &snapshot);
+    super::servers::server_series(&mut x.out, &snapshot);
     x.single(
         "portcullis_received_bytes_total",
         "counter",

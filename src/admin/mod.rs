@@ -9,6 +9,7 @@
 use crate::telemetry::access_log::AccessLogStats;
 
 mod metrics;
+pub mod servers;
 mod usage;
 pub use metrics::metrics;
 pub use usage::usage_report;
@@ -57,6 +58,9 @@ pub struct ConfigReport {
     /// The last reload applied, rejected or found unchanged since start (null before any).
     #[serde(default)]
     pub last_reload: Option<crate::telemetry::reloads::LastReload>,
+    /// The back ends' servers and their health.
+    #[serde(default)]
+    pub servers: Vec<servers::ServerReport>,
 }
 
 /// Binds the admin listener and serves it on a new thread; returns its address.
@@ -216,6 +220,7 @@ pub fn config_report(state: &AdminState) -> ConfigReport {
         digest: snapshot.digest.clone(),
         inventory: snapshot.inventory().clone(),
         last_reload: state.reloads.last(),
+        servers: servers::server_reports(&snapshot),
     }
 }
 

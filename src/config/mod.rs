@@ -13,6 +13,7 @@
 //! stock answers and header values live in types that never do.
 
 pub mod auth_remote;
+pub mod backend;
 pub mod credentials;
 pub mod digest;
 mod load;
@@ -369,6 +370,21 @@ pub struct Backend {
     /// http: credentials the gateway presents to the back end (Basic, or an
     /// OAuth2 client-credentials token it fetches and renews).
     pub credentials: Option<BackendCredentials>,
+    // Several servers (see `backend.rs`): instead of `url`, servers with the
+    // same scheme and path; balancing, outlier ejection, retries, limits.
+    pub servers: Option<Vec<backend::ServerEntry>>,
+    pub balance: Option<backend::Balance>,
+    /// consistent_hash: `client_address`, `subscriber` or `header:NAME`.
+    pub hash_key: Option<String>,
+    pub outlier: Option<backend::Outlier>,
+    pub retry: Option<backend::Retry>,
+    pub health_check: Option<backend::HealthCheck>,
+    /// http: seconds between resolutions of the servers' host names (default: at start and reload only).
+    pub resolve_interval: Option<f64>,
+    /// Requests in flight to the back end, all workers together (default unlimited).
+    pub max_requests: Option<u32>,
+    /// Requests in flight to each server, all workers together (default unlimited).
+    pub max_requests_per_server: Option<u32>,
 }
 
 /// One case of a `dynamic` back end.

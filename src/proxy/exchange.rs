@@ -25,6 +25,10 @@ pub struct ForwardRequest {
     /// The client wants (and may have) another request on this connection.
     pub client_keep_alive: bool,
     pub max_body: u64,
+    /// The consistent-hashing key's hash (0 for other balancing).
+    pub balance_hash: u64,
+    /// The client sent an `Idempotency-Key`.
+    pub idempotency_key: bool,
     /// Echoed to the client in the response.
     pub request_id: RequestId,
 }
@@ -32,6 +36,9 @@ pub struct ForwardRequest {
 /// The worker state an exchange uses.
 pub struct Exchange<'a> {
     pub pool: &'a UpstreamPool,
+    /// The worker's balancing state and where this back end sits in it.
+    pub balance: &'a crate::proxy::balance::WorkerBalance,
+    pub slot: crate::proxy::balance::Slot,
     pub pool_settings: PoolSettings,
     pub timeouts: ClientTimeouts,
     /// The client task's timer; bounds every read, write and connect.
@@ -57,6 +64,11 @@ pub(super) enum Failure {
     Client(ForwardError),
     /// Nothing arrived on a reused connection: try once more on a fresh one.
     Retry,
+    /// The back end closed or reset the connection before any response byte.
+    Unanswered(ForwardError),
+    /// The back end answered a status the back end's `retry.statuses` lists;
+    /// nothing was relayed.
+    RetryStatus,
 }
 
 impl Failure {
@@ -67,7 +79,14 @@ impl Failure {
                 e
             }
             Failure::Client(e) => e,
+            Failure::Unanswered(mut e) => {
+                e.request_unfinished |= body_pending;
+                e
+            }
             Failure::Retry => ForwardError::upstream(502, "back end closed the connection"),
+            Failure::RetryStatus => {
+                ForwardError::upstream(502, "back end answered a retried status")
+            }
         }
     }
 }

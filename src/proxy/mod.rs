@@ -8,12 +8,24 @@
 //! response head parsed, the response body streamed (`response_body`),
 //! keep-alive decided for both connections. Errors know their side: a [`ForwardError`] says which
 //! status the client gets and whether the client connection is still in sync.
+//!
+//! A back end may have several servers: [`balance`] picks one per try on the
+//! worker's own state, `breaker` caps requests in flight, [`health`] ejects
+//! failing servers (passive) and [`health_check`] checks them on its own
+//! thread (active), [`retry`] decides what may go to another server within
+//! a budget, and `interim` relays 1xx answers. See docs/backends.md.
 
+pub mod balance;
+mod breaker;
 pub mod exchange;
 pub mod forward;
+pub mod health;
+pub mod health_check;
+mod interim;
 pub mod pool;
 mod request_body;
 mod response_body;
+pub mod retry;
 pub mod rewrite;
 pub mod side_call;
 
@@ -37,6 +49,8 @@ pub struct ForwardError {
     pub response_started: bool,
     /// The request body was not fully read: the connection cannot carry another request.
     pub request_unfinished: bool,
+    /// Seconds for `Retry-After` (0: none): no server could take the request.
+    pub retry_after: u32,
 }
 
 impl ForwardError {
@@ -47,6 +61,7 @@ impl ForwardError {
             reason,
             response_started: false,
             request_unfinished: false,
+            retry_after: 0,
         }
     }
 
@@ -57,6 +72,7 @@ impl ForwardError {
             reason,
             response_started: false,
             request_unfinished: true,
+            retry_after: 0,
         }
     }
 
@@ -68,6 +84,7 @@ impl ForwardError {
             reason,
             response_started: true,
             request_unfinished: true,
+            retry_after: 0,
         }
     }
 }

@@ -409,6 +409,16 @@ fn plan_forward(
             client_version: head.version,
             client_keep_alive: upstream.forward_keep_alive,
             max_body: snapshot.max_body_bytes,
+            balance_hash: crate::proxy::balance::request_hash(
+                upstream.backend,
+                admitted.client,
+                template_cx.subscriber,
+                head.headers,
+            ),
+            idempotency_key: head
+                .headers
+                .iter()
+                .any(|h| h.name.eq_ignore_ascii_case("idempotency-key")),
             request_id: *id,
         },
     }

@@ -31,6 +31,11 @@ pub fn exchange_for<'a>(conn: &'a Conn<'_>, fwd: &Forwarded<'a>) -> Exchange<'a>
     let spec = &snapshot.routes[fwd.route];
     Exchange {
         pool: &conn.ctx.pool,
+        balance: &conn.ctx.balance,
+        slot: crate::proxy::balance::Slot {
+            generation: snapshot.generation,
+            backend: spec.backend_slot + fwd.meta.case.map_or(0, usize::from),
+        },
         pool_settings: snapshot.pool,
         timeouts: snapshot.timeouts,
         timer: conn.timer,
@@ -121,6 +126,11 @@ pub fn settle(
             fields.extend_from_slice(&fwd.extras.cors_fields);
             let security = &fwd.snapshot.listeners[conn.listener].security;
             fields.extend_from_slice(&security.fields);
+            if e.retry_after > 0 {
+                fields.extend_from_slice(b"Retry-After: ");
+                fields.extend_from_slice(itoa::Buffer::new().format(e.retry_after).as_bytes());
+                fields.extend_from_slice(b"\r\n");
+            }
             write_error(out, e.status, &fields, persistence, request.head_request);
             Settled::Answer {
                 keep_alive,

@@ -182,6 +182,7 @@ fn start(options: &ServerOptions, notifier: &Notifier) -> Result<Gateway, StartE
         spawn_watcher(Arc::clone(&reloader))?;
     }
     spawn_security_summary(worker_stats, options.audit_period)?;
+    crate::proxy::health_check::spawn(Arc::clone(&store))?;
     spawn_flusher(Arc::clone(&usage), state_dir.clone(), quota_store.clone())?;
     wait_until_serving(&ready, &workers)?;
     let successor: SuccessorSlot = Arc::default();

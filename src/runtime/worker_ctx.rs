@@ -39,6 +39,8 @@ pub struct WorkerCtx {
     #[allow(clippy::redundant_allocation)]
     current: RefCell<Rc<Arc<Snapshot>>>,
     pub pool: UpstreamPool,
+    /// Server choice and retry budgets per back end.
+    pub balance: crate::proxy::balance::WorkerBalance,
     buffers: RefCell<Vec<Vec<u8>>>,
     pub shutdown: Shutdown,
     /// The worker's coarse clock and its tasks' timers.
@@ -72,6 +74,7 @@ impl WorkerCtx {
             cache: RefCell::new(arc_swap::Cache::new(store)),
             current: RefCell::new(Rc::new(first)),
             pool: UpstreamPool::new(driver == Driver::Epoll),
+            balance: Default::default(),
             buffers: RefCell::new(Vec::new()),
             shutdown: Shutdown::default(),
             deadlines: Rc::new(Deadlines::default()),

@@ -1,16 +1,24 @@
-//! Compiling a route's back end: URL templates with path parameters, resolved
-//! socket addresses, timeouts, and prebuilt stock responses.
+//! Compiling a route's back end: URL templates with path parameters, the
+//! servers (`super::servers`) with their resolved socket addresses, timeouts,
+//! and prebuilt stock responses.
 
+use super::backend_url::{literal_address, parse_template, pool_key, shown, split_url};
+use super::servers::{
+    compile_balance, compile_outlier, compile_retry, health_cell, BalanceSpec, OutlierSpec,
+    RetrySpec, ServerSpec,
+};
 use super::stock::StockBackend;
 use crate::config::{seconds, Backend, BackendKind};
-use crate::route::table::{placeholder, Placeholder};
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::ToSocketAddrs;
 use std::time::Duration;
 
 /// The keys of an `http` back end, defaults applied.
 #[derive(Debug, Clone)]
 pub struct HttpBackend {
-    pub url: String,
+    /// The servers' URLs (one for `url`) and weights.
+    pub servers: Vec<(String, u32)>,
+    /// `balance`, `hash_key`, `outlier`, `retry` and the limits, as written.
+    pub several: Box<Backend>,
     pub connect_timeout: f64,
     pub read_timeout: f64,
     pub send_timeout: f64,
@@ -77,10 +85,31 @@ pub fn typed(backend: &Backend) -> Result<TypedBackend, (&'static str, String)> 
             misplaced("status", backend.status.is_some(), "http")?;
             misplaced("headers", backend.headers.is_some(), "http")?;
             misplaced("body", backend.body.is_some(), "http")?;
-            let url = backend
-                .url
-                .clone()
-                .ok_or(("url", "an `http` back end needs a `url`".to_string()))?;
+            let servers = match (&backend.url, &backend.servers) {
+                (Some(url), None) => vec![(url.clone(), 1)],
+                (None, Some(list)) if !list.is_empty() && list.len() <= 1000 => list
+                    .iter()
+                    .map(|s| (s.url.clone(), s.weight.unwrap_or(1)))
+                    .collect(),
+                (None, Some(_)) => {
+                    return Err(("servers", "must list 1 to 1000 servers".to_string()))
+                }
+                (Some(_), Some(_)) => {
+                    return Err((
+                        "servers",
+                        "give either `url` or `servers`, not both".to_string(),
+                    ))
+                }
+                (None, None) => {
+                    return Err(("url", "an `http` back end needs a `url`".to_string()))
+                }
+            };
+            if let Some((url, _)) = servers.iter().find(|(_, w)| !(1..=100).contains(w)) {
+                return Err((
+                    "servers",
+                    format!("the weight of `{}` must be 1 to 100", shown(url)),
+                ));
+            }
             let tls_keys_given = [
                 ("tls_verify", backend.tls_verify.is_some()),
                 ("ca", backend.ca.is_some()),
@@ -90,7 +119,8 @@ pub fn typed(backend: &Backend) -> Result<TypedBackend, (&'static str, String)> 
             .into_iter()
             .find_map(|(key, given)| given.then_some(key));
             Ok(TypedBackend::Http(HttpBackend {
-                url,
+                servers,
+                several: Box::new(backend.clone()),
                 connect_timeout: backend.connect_timeout.unwrap_or(60.0),
                 read_timeout: backend.read_timeout.unwrap_or(10.0),
                 send_timeout: backend.send_timeout.unwrap_or(10.0),
@@ -118,6 +148,23 @@ pub fn typed(backend: &Backend) -> Result<TypedBackend, (&'static str, String)> 
             misplaced("client_cert", backend.client_cert.is_some(), "stock")?;
             misplaced("client_key", backend.client_key.is_some(), "stock")?;
             misplaced("credentials", backend.credentials.is_some(), "stock")?;
+            misplaced("servers", backend.servers.is_some(), "stock")?;
+            misplaced("balance", backend.balance.is_some(), "stock")?;
+            misplaced("hash_key", backend.hash_key.is_some(), "stock")?;
+            misplaced("outlier", backend.outlier.is_some(), "stock")?;
+            misplaced("retry", backend.retry.is_some(), "stock")?;
+            misplaced("health_check", backend.health_check.is_some(), "stock")?;
+            misplaced(
+                "resolve_interval",
+                backend.resolve_interval.is_some(),
+                "stock",
+            )?;
+            misplaced("max_requests", backend.max_requests.is_some(), "stock")?;
+            misplaced(
+                "max_requests_per_server",
+                backend.max_requests_per_server.is_some(),
+                "stock",
+            )?;
             let status = backend
                 .status
                 .ok_or(("status", "a `stock` back end needs a `status`".to_string()))?;
@@ -130,8 +177,10 @@ pub fn typed(backend: &Backend) -> Result<TypedBackend, (&'static str, String)> 
     }
 }
 
-/// A compiled back end.
+/// A compiled back end. One per route, read on every request: kept inline
+/// (no box to follow), whatever the size difference of its variants.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum BackendSpec {
     Http(HttpBackendSpec),
     Stock(super::stock::StockSpec),
@@ -150,18 +199,22 @@ pub enum UrlPart {
 /// An HTTP back end, ready to forward to.
 #[derive(Debug)]
 pub struct HttpBackendSpec {
-    /// Identifies the upstream for connection pooling: `scheme://host:port`.
-    pub pool_key: Box<str>,
-    /// What the `Host` header says: the URL's authority.
+    /// What the `Host` header says: the first server's URL authority (the
+    /// servers of a back end serve the same site).
     pub authority: Box<str>,
-    /// Host name or IP literal (IPv6 in brackets) and port, from the URL.
-    pub host: Box<str>,
-    pub port: u16,
-    /// Where to connect: the IP literal, or what [`HttpBackendSpec::resolve`] found.
-    pub addrs: Vec<SocketAddr>,
+    /// Where requests go; never empty.
+    pub servers: Vec<ServerSpec>,
+    pub balance: BalanceSpec,
+    pub outlier: OutlierSpec,
+    pub retry: RetrySpec,
+    /// Active health checks, if configured (run by `crate::proxy::health_check`).
+    pub health_check: Option<super::servers::HealthCheckSpec>,
+    /// Requests in flight, all workers together, beyond which requests get 503.
+    pub max_requests: u32,
+    pub max_requests_per_server: u32,
+    /// Requests in flight to this back end (this snapshot's), all workers together.
+    pub active: std::sync::atomic::AtomicU32,
     pub tls: bool,
-    /// How to run the TLS handshake (https back ends).
-    pub tls_client: Option<std::sync::Arc<crate::tls::client::ClientTls>>,
     pub path: Vec<UrlPart>,
     /// The URL's own query string, if any, without `?`.
     pub query: Option<Box<str>>,
@@ -182,42 +235,23 @@ pub fn compile_http(
     catch_all: Option<&str>,
     warnings: &mut Vec<String>,
 ) -> Result<HttpBackendSpec, (&'static str, String)> {
-    let url = config.url.as_str();
-    let (tls, rest) = if let Some(rest) = url.strip_prefix("http://") {
-        (false, rest)
-    } else if let Some(rest) = url.strip_prefix("https://") {
-        (true, rest)
+    let key = if config.servers.len() == 1 && config.several.servers.is_none() {
+        "url"
     } else {
-        return Err((
-            "url",
-            format!(
-                "back-end URL `{}` must start with http:// or https://",
-                shown(url)
-            ),
-        ));
+        "servers"
     };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    let path_and_query = &rest[authority_end..];
-    let (host, port) = split_host_port(authority, if tls { 443 } else { 80 }).ok_or_else(|| {
-        (
-            "url",
-            format!(
-                "back-end URL `{}` has no valid host[:port] (user:password@ is not supported)",
-                shown(url)
-            ),
-        )
-    })?;
-    let (path, query) = match path_and_query.split_once('?') {
+    let (first_url, _) = &config.servers[0];
+    let first = split_url(first_url).map_err(|m| (key, m))?;
+    let (path, query) = match first.path_and_query.split_once('?') {
         Some((p, q)) => (p, Some(q)),
-        None => (path_and_query, None),
+        None => (first.path_and_query, None),
     };
-    let path = parse_template(path).map_err(|m| ("url", m))?;
+    let path = parse_template(path).map_err(|m| (key, m))?;
     for part in &path {
         if let UrlPart::Param(name) = part {
             if !route_params.iter().any(|p| p.as_str() == &**name) {
                 return Err((
-                    "url",
+                    key,
                     format!(
                         "back-end URL uses `{{{name}}}` but the route path has no such parameter"
                     ),
@@ -225,15 +259,16 @@ pub fn compile_http(
             }
         }
     }
-    if path_and_query
+    if first
+        .path_and_query
         .bytes()
         .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
     {
         return Err((
-            "url",
+            key,
             format!(
                 "back-end URL `{}` contains whitespace or control characters",
-                shown(url)
+                shown(first_url)
             ),
         ));
     }
@@ -244,22 +279,78 @@ pub fn compile_http(
                 .any(|p| matches!(p, UrlPart::Param(n) if &**n == *name))
         })
         .map(Into::into);
-    let addrs = literal_address(&host, port).into_iter().collect();
-    let tls_client = match (tls, config.tls_keys_given) {
-        (true, _) => Some(crate::tls::client::compile(&host, &config.tls, warnings)?),
-        (false, Some(key)) => {
-            return Err((key, format!("`{key}` applies to https:// back ends only")))
+    if let (false, Some(key)) = (first.tls, config.tls_keys_given) {
+        return Err((key, format!("`{key}` applies to https:// back ends only")));
+    }
+    let several = &config.several;
+    let mut servers = Vec::with_capacity(config.servers.len());
+    for (url, weight) in &config.servers {
+        let server = split_url(url).map_err(|m| (key, m))?;
+        if server.tls != first.tls || server.path_and_query != first.path_and_query {
+            return Err((
+                key,
+                format!(
+                    "server `{}` must have the same scheme, path and query as `{}`",
+                    shown(url),
+                    shown(first_url)
+                ),
+            ));
         }
-        (false, None) => None,
-    };
+        let pool_key: Box<str> = pool_key(first.tls, &server.host, server.port, &config.tls).into();
+        if servers.iter().any(|s: &ServerSpec| s.pool_key == pool_key) {
+            return Err((key, format!("server `{}` is listed twice", shown(url))));
+        }
+        let tls_client = match first.tls {
+            true => Some(crate::tls::client::compile(
+                &server.host,
+                &config.tls,
+                warnings,
+            )?),
+            false => None,
+        };
+        let literal = literal_address(&server.host, server.port).is_some();
+        servers.push(ServerSpec {
+            health: health_cell(&pool_key),
+            pool_key,
+            addrs: literal_address(&server.host, server.port)
+                .into_iter()
+                .collect(),
+            host: server.host.into(),
+            port: server.port,
+            resolve_every_ms: match (literal, several.resolve_interval) {
+                (false, Some(every)) => Some(
+                    seconds(every)
+                        .ok_or((
+                            "resolve_interval",
+                            "must be a positive number of seconds".into(),
+                        ))?
+                        .as_millis()
+                        .max(1) as u64,
+                ),
+                _ => None,
+            },
+            tls_client,
+            weight: *weight,
+        });
+    }
+    let keys: Vec<&str> = servers.iter().map(|s| &*s.pool_key).collect();
+    let weights: Vec<u32> = servers.iter().map(|s| s.weight).collect();
     Ok(HttpBackendSpec {
-        host: host.clone().into(),
-        port,
-        pool_key: pool_key(tls, &host, port, &config.tls).into(),
-        authority: authority.into(),
-        addrs,
-        tls,
-        tls_client,
+        authority: first.authority.into(),
+        balance: compile_balance(
+            several.balance,
+            several.hash_key.as_deref(),
+            &keys,
+            &weights,
+        )?,
+        outlier: compile_outlier(several.outlier.as_ref(), servers.len())?,
+        retry: compile_retry(several.retry.as_ref())?,
+        health_check: super::servers::compile_health_check(several.health_check.as_ref())?,
+        max_requests: several.max_requests.unwrap_or(u32::MAX),
+        max_requests_per_server: several.max_requests_per_server.unwrap_or(u32::MAX),
+        active: Default::default(),
+        servers,
+        tls: first.tls,
         path,
         query: query.map(Into::into),
         append_remainder,
@@ -284,184 +375,38 @@ pub fn compile_http(
     })
 }
 
-/// The pool key: `scheme://host:port`, and for https the TLS identity too
-/// (verification, CA and client certificate), so that connections made with
-/// different TLS settings never mix, nor plain and TLS ones.
-fn pool_key(
-    tls: bool,
-    host: &str,
-    port: u16,
-    settings: &crate::tls::client::ClientTlsSettings,
-) -> String {
-    if !tls {
-        return format!("http://{host}:{port}");
-    }
-    let mut key = format!("https://{host}:{port}");
-    if !settings.verify {
-        key.push_str(" verify=off");
-    }
-    for (name, value) in [
-        ("ca", &settings.ca),
-        ("cert", &settings.client_cert),
-        ("key", &settings.client_key),
-    ] {
-        if let Some(value) = value {
-            key.push_str(&format!(" {name}={value}"));
-        }
-    }
-    key
-}
-
-/// A back-end URL as error messages (which reach logs and `/config`) show it:
-/// without its query and user information, where credentials live.
-fn shown(url: &str) -> String {
-    let (before_query, query) = match url.split_once('?') {
-        Some((before, _)) => (before, "?…"),
-        None => (url, ""),
-    };
-    let scheme_end = before_query.find("://").map_or(0, |i| i + 3);
-    let authority_end = before_query[scheme_end..]
-        .find('/')
-        .map_or(before_query.len(), |i| scheme_end + i);
-    match before_query[scheme_end..authority_end].rfind('@') {
-        Some(at) => format!(
-            "{}…@{}{query}",
-            &before_query[..scheme_end],
-            &before_query[scheme_end + at + 1..]
-        ),
-        None => format!("{before_query}{query}"),
-    }
-}
-
-fn split_host_port(authority: &str, default_port: u16) -> Option<(String, u16)> {
-    if authority.is_empty() || authority.contains('@') {
-        return None;
-    }
-    let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
-        let end = rest.find(']')?;
-        let host = &rest[..end];
-        let after = &rest[end + 1..];
-        let port = match after.strip_prefix(':') {
-            Some(p) => p.parse().ok()?,
-            None if after.is_empty() => default_port,
-            None => return None,
-        };
-        (format!("[{host}]"), port)
-    } else {
-        match authority.rsplit_once(':') {
-            Some((h, p)) => (h.to_string(), p.parse().ok()?),
-            None => (authority.to_string(), default_port),
-        }
-    };
-    // Port 0 cannot be connected to: a typo, not a back end.
-    let valid = port != 0
-        && !host.is_empty()
-        && host.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'[' | b']' | b':')
-        });
-    valid.then_some((host, port))
-}
-
-/// The socket address of an IP-literal host; None for a name.
-fn literal_address(host: &str, port: u16) -> Option<SocketAddr> {
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    bare.parse::<std::net::IpAddr>()
-        .ok()
-        .map(|ip| SocketAddr::new(ip, port))
-}
-
 impl HttpBackendSpec {
-    /// Resolves a host name with the system resolver (blocking: called by the
-    /// main and control threads before a snapshot is published, never by a
-    /// worker). A name that does not resolve leaves no address: its requests get
-    /// 502 and the returned warning says why.
-    pub fn resolve(&mut self) -> Option<String> {
-        if !self.addrs.is_empty() {
-            return None;
-        }
-        match (&*self.host, self.port).to_socket_addrs() {
-            Ok(addrs) => {
-                self.addrs = addrs.collect();
-                None
+    /// Resolves the servers' host names with the system resolver (blocking:
+    /// called by the main and control threads before a snapshot is published,
+    /// never by a worker). A name that does not resolve leaves its server
+    /// without an address: its requests fail (and are retried elsewhere), and
+    /// the returned warnings say why.
+    pub fn resolve(&mut self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        for server in &mut self.servers {
+            if !server.addrs.is_empty() {
+                continue;
             }
-            Err(e) => Some(format!(
-                "back-end host `{}` does not resolve ({e}); its requests will get 502",
-                self.host
-            )),
-        }
-    }
-}
-
-/// Splits a URL path into literals and `{name}` / `{name*}` placeholders.
-fn parse_template(path: &str) -> Result<Vec<UrlPart>, String> {
-    let mut parts = Vec::new();
-    let mut rest = path;
-    while let Some(open) = rest.find('{') {
-        if open > 0 {
-            parts.push(UrlPart::Literal(rest[..open].into()));
-        }
-        let close = rest[open..]
-            .find('}')
-            .ok_or_else(|| format!("unclosed `{{` in back-end URL path `{path}`"))?
-            + open;
-        let name = match placeholder(&rest[open + 1..close]) {
-            Some(Placeholder::Param(name) | Placeholder::CatchAll(name)) => name,
-            None => {
-                return Err(format!(
-                    "invalid parameter `{}` in back-end URL path",
-                    &rest[open..=close]
-                ))
+            match (&*server.host, server.port).to_socket_addrs() {
+                Ok(addrs) => server.addrs = addrs.collect(),
+                Err(e) => warnings.push(format!(
+                    "back-end host `{}` does not resolve ({e}); its requests will get 502",
+                    server.host
+                )),
             }
-        };
-        parts.push(UrlPart::Param(name.into()));
-        rest = &rest[close + 1..];
-    }
-    if rest.contains('}') {
-        return Err(format!("stray `}}` in back-end URL path `{path}`"));
-    }
-    if !rest.is_empty() {
-        parts.push(UrlPart::Literal(rest.into()));
-    }
-    Ok(parts)
-}
-
-#[cfg(test)]
-mod tests {
-
-    // Error messages show a back-end URL without its query and user information.
-    #[test]
-    fn urls_in_messages_hide_query_and_userinfo() {
-        assert_eq!(
-            super::shown("http://u:PASS@h:1/p?api_key=KEY"),
-            "http://…@h:1/p?…"
-        );
-        assert_eq!(super::shown("ftp://h/p"), "ftp://h/p");
+        }
+        warnings
     }
 
-    use super::*;
-
-    // A URL path template splits into literals and parameters.
-    #[test]
-    fn template_parts() {
-        assert_eq!(
-            parse_template("/v1/{id}/x").unwrap(),
-            vec![
-                UrlPart::Literal("/v1/".into()),
-                UrlPart::Param("id".into()),
-                UrlPart::Literal("/x".into())
-            ]
-        );
-    }
-
-    // Host and port default by scheme; IPv6 stays bracketed.
-    #[test]
-    fn host_port_defaults() {
-        assert_eq!(
-            (
-                split_host_port("a.example", 80),
-                split_host_port("[::1]:81", 80)
-            ),
-            (Some(("a.example".into(), 80)), Some(("[::1]".into(), 81)))
-        );
+    /// The servers' `scheme://host:port`, comma-separated (logs, `/config`).
+    pub fn label(&self) -> String {
+        let mut label = String::new();
+        for (i, server) in self.servers.iter().enumerate() {
+            if i > 0 {
+                label.push(',');
+            }
+            label.push_str(server.base());
+        }
+        label
     }
 }

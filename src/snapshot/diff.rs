@@ -248,13 +248,14 @@ fn address_changes(old: &Snapshot, new: &Snapshot) -> Changes {
             .iter()
             .flat_map(|r| r.backend.each())
             .filter_map(|b| match b {
-                BackendSpec::Http(h) => {
-                    let mut addrs = h.addrs.clone();
+                BackendSpec::Http(h) => Some(h.servers.iter().map(|s| {
+                    let mut addrs = s.addrs.clone();
                     addrs.sort();
-                    Some((h.authority.to_string(), addrs))
-                }
+                    (format!("{}:{}", s.host, s.port), addrs)
+                })),
                 _ => None,
             })
+            .flatten()
             .collect()
     };
     let (before, after) = (resolved(old), resolved(new));

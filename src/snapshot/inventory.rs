@@ -265,10 +265,17 @@ fn route_entry(snapshot: &Snapshot, route: &RouteSpec) -> RouteEntry {
 fn backend_entry(backend: &BackendSpec) -> (String, String) {
     match backend {
         BackendSpec::Http(h) => (
-            h.pool_key.split(' ').next().unwrap_or_default().to_string(),
+            h.label(),
             format!(
-                "{} {:?} {:?} {:?} {:?} {:?} {:?}",
-                h.pool_key,
+                "{:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
+                h.servers
+                    .iter()
+                    .map(|s| (&s.pool_key, s.weight))
+                    .collect::<Vec<_>>(),
+                h.balance,
+                h.outlier,
+                h.retry,
+                h.health_check,
                 h.path,
                 h.query,
                 h.append_remainder,

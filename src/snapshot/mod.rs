@@ -8,10 +8,12 @@
 
 mod addresses;
 mod backend;
+mod backend_url;
 mod diff;
 mod dynamic;
 mod inventory;
 mod routes;
+pub mod servers;
 mod stock;
 #[cfg(test)]
 mod usage_tests;
@@ -163,9 +165,8 @@ impl Snapshot {
         for route in &mut self.routes {
             for backend in route.backend.each_mut() {
                 if let BackendSpec::Http(backend) = backend {
-                    if let Some(warning) = backend.resolve() {
-                        self.warnings.push(warning);
-                    }
+                    let warnings = backend.resolve();
+                    self.warnings.extend(warnings);
                 }
             }
         }

@@ -17,6 +17,10 @@ pub struct RouteSpec {
     /// Allowed methods; empty means every method.
     pub methods: Vec<Box<str>>,
     pub backend: BackendSpec,
+    /// Index of the route's (first) back end among all the snapshot's back
+    /// ends: a dynamic back end's case `i` is `backend_slot + i`. Workers key
+    /// their balancing state by it.
+    pub backend_slot: usize,
     /// Counters, shared with the same route in later snapshots.
     pub stats: std::sync::Arc<crate::telemetry::counters::RouteStats>,
     /// The route's access-log fields, rendered once:
@@ -82,6 +86,7 @@ pub(super) fn compile_routes(
     warnings: &mut Vec<String>,
 ) -> Result<(Vec<RouteSpec>, Vec<RouteTable<PathEntry>>), CompileError> {
     let mut routes: Vec<RouteSpec> = Vec::new();
+    let mut next_backend_slot = 0;
     // (listener, pattern) -> PathEntry, in insertion order.
     let mut entries: Vec<(usize, String, PathEntry, String)> = Vec::new();
     for (d, deployment) in config.deployments.iter().enumerate() {
@@ -122,11 +127,14 @@ pub(super) fn compile_routes(
                     .map_err(|(k, m)| (key(&k), m))?;
             let index = routes.len();
             let log_fields = route_log_fields(&deployments[d].name, &pattern, &backend);
+            let backend_slot = next_backend_slot;
+            next_backend_slot += backend.each().len();
             let spec = RouteSpec {
                 deployment: d,
                 pattern: pattern.clone(),
                 methods,
                 backend,
+                backend_slot,
                 stats: Default::default(),
                 log_fields,
                 policies,
@@ -188,10 +196,7 @@ fn route_log_fields(deployment: &str, pattern: &str, backend: &BackendSpec) -> B
     write_json_str(&mut out, pattern.as_bytes());
     out.extend_from_slice(b",\"backend\":");
     match backend {
-        BackendSpec::Http(h) => {
-            let base = h.pool_key.split(' ').next().unwrap_or_default();
-            write_json_str(&mut out, base.as_bytes())
-        }
+        BackendSpec::Http(h) => write_json_str(&mut out, h.label().as_bytes()),
         BackendSpec::Stock(_) => out.extend_from_slice(b"\"stock\""),
         BackendSpec::Dynamic(_) => out.extend_from_slice(b"\"dynamic\""),
     }
