@@ -21,6 +21,14 @@ pub fn is_valid_value(value: &[u8]) -> bool {
         .all(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f))
 }
 
+/// Whether two field names are the same (case-insensitive), trying the exact
+/// spelling first: clients mostly send the spelling a config names, and a
+/// byte comparison is a fraction of a case-folding one.
+#[inline]
+pub fn same_name(a: &str, b: &str) -> bool {
+    a.len() == b.len() && (a == b || a.eq_ignore_ascii_case(b))
+}
+
 /// Trims optional whitespace (SP / HTAB) from both ends.
 pub fn trim_ows(s: &[u8]) -> &[u8] {
     let start = s

@@ -250,7 +250,7 @@ impl ValidationSpec {
             let value = head
                 .headers
                 .iter()
-                .find(|h| h.name.eq_ignore_ascii_case(&rule.name))
+                .find(|h| crate::http::fields::same_name(h.name, &rule.name))
                 .map(|h| crate::http::fields::trim_ows(h.value));
             rule.check("header", value, &mut failures);
         }
@@ -320,6 +320,7 @@ impl ValidationSpec {
 }
 
 impl FieldCheck {
+    #[inline]
     fn check(&self, rule: &'static str, value: Option<&[u8]>, failures: &mut Vec<Failure>) {
         let fail = |detail: &str| Failure {
             rule,

@@ -57,7 +57,7 @@ impl<'a> TemplateContext<'a> {
                 .head
                 .headers
                 .iter()
-                .find(|h| h.name.eq_ignore_ascii_case(name))
+                .find(|h| crate::http::fields::same_name(h.name, name))
                 .map(|h| Cow::Borrowed(crate::http::fields::trim_ows(h.value))),
             Source::Query(name) => self
                 .head
