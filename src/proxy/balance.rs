@@ -235,3 +235,88 @@ pub fn request_hash(
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::{BackendSpec, Snapshot};
+    use std::path::Path;
+
+    /// The first route's back end of a config with `servers` and `extra` keys.
+    fn snapshot(servers: &str, extra: &str) -> Snapshot {
+        let text = format!(
+            "[[listeners]]\nname = \"l\"\naddress = \"127.0.0.1:0\"\n\
+             [[deployments]]\nname = \"d\"\nlistener = \"l\"\npath_prefix = \"/\"\n\
+             [[deployments.routes]]\npath = \"/x\"\n\
+             backend = {{ type = \"http\", servers = [{servers}]{extra} }}\n"
+        );
+        let config = crate::config::parse_str(&text, Path::new("t.toml")).unwrap();
+        Snapshot::compile(&config, &text, Path::new("t.toml")).unwrap()
+    }
+
+    fn backend(s: &Snapshot) -> &HttpBackendSpec {
+        match &s.routes[0].backend {
+            BackendSpec::Http(h) => h,
+            BackendSpec::Stock(_) => unreachable!(),
+        }
+    }
+
+    const SLOT: Slot = Slot {
+        generation: 1,
+        route: 0,
+    };
+
+    // Smooth round robin spreads weights 1 and 3 as b, a, b, b: each four picks hold one a.
+    #[test]
+    fn smooth_round_robin_interleaves_by_weight() {
+        let s = snapshot(
+            "{ url = \"http://127.0.0.1:1/\", weight = 1 }, { url = \"http://127.0.0.1:2/\", weight = 3 }",
+            "",
+        );
+        let balance = WorkerBalance::default();
+        let picks: Vec<usize> = (0..8)
+            .map(|_| {
+                balance
+                    .pick(SLOT, backend(&s), 0, Tried::default())
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(picks, [1, 0, 1, 1, 1, 0, 1, 1]);
+    }
+
+    // A server the request already tried is not picked again.
+    #[test]
+    fn tried_servers_are_skipped() {
+        let s = snapshot(
+            "{ url = \"http://127.0.0.1:1/\" }, { url = \"http://127.0.0.1:2/\" }",
+            "",
+        );
+        let mut tried = Tried::default();
+        tried.add(0);
+        let balance = WorkerBalance::default();
+        assert_eq!(
+            (0..3)
+                .map(|_| balance.pick(SLOT, backend(&s), 0, tried))
+                .collect::<Vec<_>>(),
+            [Some(1), Some(1), Some(1)]
+        );
+    }
+
+    // Consistent hashing picks the same server for the same key, whatever came before.
+    #[test]
+    fn consistent_hash_is_stable_per_key() {
+        let s = snapshot(
+            "{ url = \"http://127.0.0.1:1/\" }, { url = \"http://127.0.0.1:2/\" }, { url = \"http://127.0.0.1:3/\" }",
+            ", balance = \"consistent_hash\", hash_key = \"header:x-user\"",
+        );
+        let balance = WorkerBalance::default();
+        let pick = |key: u64| balance.pick(SLOT, backend(&s), key, Tried::default());
+        let first: Vec<_> = (0..50u64)
+            .map(|k| pick(k.wrapping_mul(0x9e37_79b9_7f4a_7c15)))
+            .collect();
+        let again: Vec<_> = (0..50u64)
+            .map(|k| pick(k.wrapping_mul(0x9e37_79b9_7f4a_7c15)))
+            .collect();
+        assert_eq!(first, again);
+    }
+}
