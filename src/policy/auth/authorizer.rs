@@ -132,7 +132,7 @@ pub fn check(authorizer: &Authorizer, cx: &mut RequestCtx<'_, '_, '_>) -> Step {
 fn write_json_str(out: &mut Vec<u8>, bytes: &[u8]) {
     // Branch-free over every byte, so that it vectorises.
     let needs_escape = bytes.iter().fold(false, |any, &b| {
-        any | (b < 0x20) | (b >= 0x7f) | (b == b'"') | (b == b'\\')
+        any | !(0x20..0x7f).contains(&b) | (b == b'"') | (b == b'\\')
     });
     let plain = !needs_escape;
     if plain {
