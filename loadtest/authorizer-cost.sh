@@ -115,4 +115,5 @@ for route in $ROUTES; do
     dump=$(ls -t "$work"/cg.out* | head -n1)
     instructions=$(awk '/^(summary|totals):/ {print $2; exit}' "$dump")
     echo "$route requests=$requests instructions=$instructions per_request=$((instructions / requests))"
+    [[ -n ${KEEP:-} ]] && cp "$dump" "$KEEP/callgrind.$route"
 done
