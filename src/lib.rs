@@ -68,6 +68,7 @@
 //! | header transformations, value templates | `policy/headers/` |
 //! | security response headers | `policy/security_headers.rs` |
 //! | usage plans: tokens, buckets leased per worker, quotas, state_dir | `policy/usage/` |
+//! | several nodes sharing limits on Redis: store thread, leases, membership | `cluster/` |
 //! | upstream exchange, its types, pool, head rewriting, bodies | `proxy/forward.rs`, `proxy/exchange.rs`, `proxy/pool.rs`, `proxy/rewrite.rs`, `proxy/request_body.rs`, `proxy/response_body.rs` |
 //! | process start, signals, shutdown | `runtime/server.rs`, `runtime/sockets.rs`, `runtime/start_error.rs` |
 //! | per-core worker, its shared state, drain | `runtime/worker.rs`, `runtime/worker_ctx.rs` |
@@ -89,6 +90,7 @@
 
 pub mod admin;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod http;
 pub mod import;

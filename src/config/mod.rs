@@ -12,6 +12,7 @@
 //! them as written (`snapshot::inventory`). Tokens, JWT keys, back-end URLs,
 //! stock answers and header values live in types that never do.
 
+mod cluster;
 pub mod digest;
 mod load;
 mod locate;
@@ -21,6 +22,7 @@ pub mod secret;
 mod usage;
 mod words;
 
+pub use cluster::{ClusterConfig, OnStoreUnavailable};
 pub use load::{load_file, load_sources, parse_str, ConfigError, SourceFile, Sources};
 pub use locate::locate_key;
 pub use paths::{Resolved, ResolvedPath};
@@ -67,6 +69,9 @@ pub struct Config {
     pub subscribers: Vec<Subscriber>,
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// Limits shared with other nodes through a store; absent: this node counts alone.
+    #[serde(default)]
+    pub cluster: Option<ClusterConfig>,
 }
 
 /// What `/metrics` exports beyond the fixed series.

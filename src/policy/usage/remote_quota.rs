@@ -1,0 +1,187 @@
+//! A quota counted across nodes: each node reserves counts from the store
+//! ahead of need and admits locally while its own count stays under what it
+//! reserved.
+//!
+//! In the store each quota period is one hash with a field per node: that
+//! node's contribution (its reservation, or its count when higher). The
+//! store thread writes the field as an absolute value and reserves more in the
+//! same script only while the sum of all fields stays ≤ the limit. So:
+//! - admitted ≤ Σ reservations ≤ the quota while the store answers;
+//! - a reservation not used is handed back when the key goes idle (the
+//!   field is set down to the count), and the sum is then exactly the count;
+//! - counts made while the store was away are in the node's local counter
+//!   (and its `state_dir` file), so the next write publishes them; a store
+//!   that comes back empty gets every node's contribution again the same way.
+
+use super::quota::{period_number, QuotaParams, QuotaVerdict};
+use super::remote::{Asked, ClusterLink, Fallback};
+use super::QuotaCounter;
+use crate::config::QuotaPeriod;
+use crate::time::clock::mono_ns;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// How long a quota stays refused after the store said it is used up, before
+/// the store is asked again (another node may have handed counts back).
+pub const EXHAUSTED_NS: u64 = 200_000_000;
+
+/// One quota's reservation on this node.
+pub struct RemoteQuota {
+    /// Name in the store under the prefix, without the period number.
+    pub name: String,
+    pub link: Arc<ClusterLink>,
+    pub params: Mutex<Option<QuotaParams>>,
+    /// The period the reservation is for.
+    period: AtomicI64,
+    /// Counts this node may admit in `period` (its count included).
+    reserved: AtomicU64,
+    /// Sum of every node's contribution, as last read from the store.
+    cluster_total: AtomicU64,
+    exhausted_until: AtomicU64,
+    /// Last time a request was counted (ns), for the idle hand-back.
+    pub last_count: AtomicU64,
+    queued: AtomicBool,
+}
+
+impl RemoteQuota {
+    pub fn new(name: String, link: Arc<ClusterLink>, params: QuotaParams) -> RemoteQuota {
+        RemoteQuota {
+            name,
+            link,
+            params: Mutex::new(Some(params)),
+            period: AtomicI64::new(i64::MIN),
+            reserved: AtomicU64::new(0),
+            cluster_total: AtomicU64::new(0),
+            exhausted_until: AtomicU64::new(0),
+            last_count: AtomicU64::new(0),
+            queued: AtomicBool::new(false),
+        }
+    }
+
+    pub fn quota_params(&self) -> Option<QuotaParams> {
+        *self.params.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn set_params(&self, params: QuotaParams) {
+        *self.params.lock().unwrap_or_else(|p| p.into_inner()) = Some(params);
+    }
+
+    /// What this node may count in period `period`.
+    pub fn reserved_in(&self, period: i64) -> u64 {
+        if self.period.load(Ordering::Acquire) == period {
+            self.reserved.load(Ordering::Acquire)
+        } else {
+            0
+        }
+    }
+
+    /// The store thread: the store's answer for `period`: this node now
+    /// holds `reserved`, every node together `total`; `exhausted` when the
+    /// store had nothing more to give.
+    pub fn answer(&self, period: i64, reserved: u64, total: u64, exhausted: bool) {
+        if self.period.swap(period, Ordering::AcqRel) != period {
+            self.reserved.store(0, Ordering::Release);
+        }
+        self.reserved.store(reserved, Ordering::Release);
+        self.cluster_total.store(total, Ordering::Relaxed);
+        let until = if exhausted {
+            mono_ns() + EXHAUSTED_NS
+        } else {
+            0
+        };
+        self.exhausted_until.store(until, Ordering::Relaxed);
+    }
+
+    /// (cluster-wide count, this node's contribution) for `/usage`.
+    pub fn view(&self) -> (u64, u64) {
+        (
+            self.cluster_total.load(Ordering::Relaxed),
+            self.reserved.load(Ordering::Relaxed),
+        )
+    }
+
+    pub fn unqueue(&self) {
+        self.queued.store(false, Ordering::Release);
+    }
+
+    fn ask(&self, counter: &Arc<QuotaCounter>) {
+        if !self.queued.swap(true, Ordering::AcqRel) {
+            self.link.ask(Asked::Quota(Arc::clone(counter)));
+        }
+    }
+
+    /// Counts one request of `counter` at Unix second `now`, within this
+    /// node's reservation; waits at most the budget for more; falls back
+    /// when the store is away.
+    pub fn count(
+        &self,
+        counter: &Arc<QuotaCounter>,
+        params: &QuotaParams,
+        now: i64,
+    ) -> QuotaVerdict {
+        let period = period_number(params.period, now);
+        let mono = mono_ns();
+        self.last_count.store(mono, Ordering::Relaxed);
+        if self.link.is_up() {
+            for attempt in 0..2 {
+                let allowed = self.reserved_in(period).min(params.limit);
+                if let Some(used) = counter.count_below(params.period, now, allowed) {
+                    if allowed - used < (allowed / 4).max(1) && allowed < params.limit {
+                        self.ask(counter);
+                    }
+                    return QuotaVerdict::Within { used };
+                }
+                if allowed >= params.limit
+                    || mono_ns() < self.exhausted_until.load(Ordering::Relaxed)
+                {
+                    return counter.count_plain(params, now);
+                }
+                if attempt == 0 {
+                    self.ask(counter);
+                    self.link.wait_round();
+                }
+            }
+        } else {
+            self.ask(counter);
+        }
+        match self.link.fallback() {
+            Fallback::Reject => QuotaVerdict::Unavailable,
+            Fallback::Allow => match counter.count_below(params.period, now, u64::MAX >> 24) {
+                Some(used) => QuotaVerdict::Within { used },
+                None => QuotaVerdict::Refused,
+            },
+            Fallback::LocalShare => {
+                // This node's reservation plus its share of what was left.
+                let left = params
+                    .limit
+                    .saturating_sub(self.cluster_total.load(Ordering::Relaxed));
+                let share = self.reserved_in(period) + left / u64::from(self.link.live_nodes());
+                let ceiling = share.min(params.limit);
+                match counter.count_below(params.period, now, ceiling) {
+                    Some(used) => QuotaVerdict::Within { used },
+                    None => counter.count_plain(
+                        &QuotaParams {
+                            limit: ceiling,
+                            ..*params
+                        },
+                        now,
+                    ),
+                }
+            }
+        }
+    }
+
+    /// The store thread: the idle hand-back. Lowers the reservation to what
+    /// was counted; returns the contribution to publish.
+    pub fn hand_back(&self, used: u64, period: i64) -> u64 {
+        if self.period.load(Ordering::Acquire) == period {
+            self.reserved.fetch_min(used, Ordering::AcqRel);
+        }
+        used
+    }
+}
+
+/// Identifies which `QuotaPeriod` a store key counts (for its name).
+pub fn period_key(period: QuotaPeriod, number: i64) -> String {
+    format!("{}:{number}", super::quota::period_name(period))
+}
