@@ -9,7 +9,8 @@ use std::time::Duration;
 
 /// Cluster-wide GCRA: grants up to `want` tokens of a rate key. KEYS[1]: the
 /// key (its theoretical arrival time, µs of the store's clock); ARGV: ns
-/// per token, burst, want. Returns {granted, µs until one token fits}.
+/// per token, burst, want, debt (tokens a fallback already admitted: charged
+/// whatever the bucket holds). Returns {granted, µs until one token fits}.
 const RATE: &str = r#"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -18,9 +19,13 @@ local capacity = interval * tonumber(ARGV[2])
 local want = tonumber(ARGV[3])
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tat < now then tat = now end
+tat = tat + tonumber(ARGV[4]) * interval
 local debt = tat - now
 local available = math.floor((capacity - debt) / interval)
 if available <= 0 then
+  if tonumber(ARGV[4]) > 0 then
+    redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', math.ceil(debt / 1000) + 1000)
+  end
   return {0, math.ceil(debt + interval - capacity)}
 end
 local take = math.min(available, want)
@@ -168,12 +173,14 @@ impl Scripts {
         interval_ns: u64,
         burst: u32,
         want: u64,
+        debt: u64,
     ) -> RedisResult<(u64, u64)> {
         self.rate
             .key(key)
             .arg(interval_ns)
             .arg(burst)
             .arg(want)
+            .arg(debt)
             .invoke(conn.link())
     }
 

@@ -266,12 +266,18 @@ impl StoreThread {
             .max(u64::from(rate.batch.load(Ordering::Relaxed)).min(u64::from(burst)) / 2)
             .max(1);
         rate.batch.store(batch as u32, Ordering::Relaxed);
-        if rate.held(now) > batch / 2 || now < rate.denied_until.load(Ordering::Relaxed) {
+        let debt = rate.debt.load(Ordering::Relaxed);
+        if debt == 0
+            && (rate.held(now) > batch / 2 || now < rate.denied_until.load(Ordering::Relaxed))
+        {
             return Ok(());
         }
         let key = format!("{}{}", self.spec.key_prefix, rate.name);
-        let (granted, wait_us) =
-            Self::timed(|| self.scripts.rate(conn, &key, interval_ns, burst, batch))?;
+        let (granted, wait_us) = Self::timed(|| {
+            self.scripts
+                .rate(conn, &key, interval_ns, burst, batch, debt)
+        })?;
+        rate.debt.fetch_sub(debt, Ordering::Relaxed);
         if granted > 0 {
             rate.grant(granted, mono_ns());
             stats()

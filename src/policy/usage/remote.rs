@@ -196,6 +196,8 @@ pub struct RemoteRate {
     queued: AtomicBool,
     /// The batch the store thread reserves next (adapted to the key's rate).
     pub batch: AtomicU32,
+    /// Tokens admitted by a fallback, not yet charged to the store.
+    pub debt: AtomicU64,
 }
 
 impl std::fmt::Debug for RemoteRate {
@@ -217,6 +219,7 @@ impl RemoteRate {
             last_asked: AtomicU64::new(0),
             queued: AtomicBool::new(false),
             batch: AtomicU32::new(params.batch.max(1)),
+            debt: AtomicU64::new(0),
         }
     }
 
@@ -342,14 +345,18 @@ impl RemoteRate {
             // Keeps the key known, so that its reservations resume with the store.
             self.ask(now);
         }
-        match self.link.fallback() {
-            Fallback::Reject => Err(STORE_UNAVAILABLE),
-            Fallback::Allow => Ok(1),
+        // Admitted by the fallback: charged to the store once it answers, so
+        // the cluster-wide rate over time stays the limit.
+        let admitted = match self.link.fallback() {
+            Fallback::Reject => return Err(STORE_UNAVAILABLE),
+            Fallback::Allow => 1,
             Fallback::LocalShare => {
                 let share = params.shared_by(self.link.live_nodes());
-                bucket.lease_local(&share, now, 1)
+                bucket.lease_local(&share, now, 1)?
             }
-        }
+        };
+        self.debt.fetch_add(u64::from(admitted), Ordering::Relaxed);
+        Ok(admitted)
     }
 }
 

@@ -126,7 +126,7 @@ impl RemoteQuota {
             for attempt in 0..2 {
                 let allowed = self.reserved_in(period).min(params.limit);
                 if let Some(used) = counter.count_below(params.period, now, allowed) {
-                    if allowed - used < (allowed / 4).max(1) && allowed < params.limit {
+                    if allowed - used < (allowed / 2).max(1) && allowed < params.limit {
                         self.ask(counter);
                     }
                     return QuotaVerdict::Within { used };
@@ -134,12 +134,23 @@ impl RemoteQuota {
                 if allowed >= params.limit
                     || mono_ns() < self.exhausted_until.load(Ordering::Relaxed)
                 {
-                    return counter.count_plain(params, now);
+                    // The cluster's quota is used up: refused, or counted past
+                    // it with `on_breach = allow`.
+                    let cluster_wide = QuotaParams {
+                        limit: allowed,
+                        ..*params
+                    };
+                    return counter.count_plain(&cluster_wide, now);
                 }
                 if attempt == 0 {
                     self.ask(counter);
                     self.link.wait_round();
                 }
+            }
+            // The store answers, only later than the budget: never past the
+            // quota (`allow` aside), the request is turned away for now.
+            if self.link.fallback() != Fallback::Allow {
+                return QuotaVerdict::Unavailable;
             }
         } else {
             self.ask(counter);
