@@ -327,10 +327,13 @@ impl StoreThread {
         let per_second = track.observed.sample(used, now);
         let (total, _) = remote.view();
         let left = params.limit.saturating_sub(total);
-        let want = if more && !idle {
-            ((per_second * QUOTA_HORIZON) as u64)
-                .max(10)
-                .min((left / (2 * u64::from(self.live_nodes))).max(1))
+        let batch = ((per_second * QUOTA_HORIZON) as u64)
+            .max(10)
+            .min((left / (2 * u64::from(self.live_nodes))).max(1));
+        remote.batch.store(batch, Ordering::Relaxed);
+        // Reserve only when less than half a batch is left unused.
+        let want = if more && !idle && reserved.saturating_sub(used) <= batch / 2 {
+            batch
         } else {
             0
         };

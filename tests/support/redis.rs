@@ -66,6 +66,14 @@ impl RedisServer {
 
     /// A server on `port` with extra `redis-server` arguments.
     pub fn start_with(dir: &Path, port: u16, extra: &[&str]) -> RedisServer {
+        let server = RedisServer::start_with_deferred(dir, port, extra);
+        server.wait_ready();
+        server
+    }
+
+    /// Like [`RedisServer::start_with`] without waiting for PING (the
+    /// caller sets `cli_args` first, e.g. for TLS, then calls `wait_ready`).
+    pub fn start_with_deferred(dir: &Path, port: u16, extra: &[&str]) -> RedisServer {
         std::fs::create_dir_all(dir).unwrap();
         let mut args: Vec<String> = [
             "--bind",
@@ -98,6 +106,10 @@ impl RedisServer {
     }
 
     fn spawn(&mut self) {
+        self.spawn_process();
+    }
+
+    fn spawn_process(&mut self) {
         let log = std::fs::File::create(self.dir.join("redis.log")).unwrap();
         let child = Command::new("redis-server")
             .args(&self.args)
@@ -106,7 +118,6 @@ impl RedisServer {
             .spawn()
             .expect("spawn redis-server");
         self.child = Some(child);
-        self.wait_ready();
     }
 
     /// Waits until the server answers PING.
@@ -173,6 +184,7 @@ impl RedisServer {
             }
         }
         self.spawn();
+        self.wait_ready();
     }
 
     /// Every key (SCAN) with every value as text (strings and hash fields).

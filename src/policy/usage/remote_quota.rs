@@ -41,6 +41,8 @@ pub struct RemoteQuota {
     /// Last time a request was counted (ns), for the idle hand-back.
     pub last_count: AtomicU64,
     queued: AtomicBool,
+    /// The store thread's last batch: workers ask again at half of it left.
+    pub batch: AtomicU64,
 }
 
 impl RemoteQuota {
@@ -55,6 +57,7 @@ impl RemoteQuota {
             exhausted_until: AtomicU64::new(0),
             last_count: AtomicU64::new(0),
             queued: AtomicBool::new(false),
+            batch: AtomicU64::new(10),
         }
     }
 
@@ -126,7 +129,8 @@ impl RemoteQuota {
             for attempt in 0..2 {
                 let allowed = self.reserved_in(period).min(params.limit);
                 if let Some(used) = counter.count_below(params.period, now, allowed) {
-                    if allowed - used < (allowed / 2).max(1) && allowed < params.limit {
+                    let low = self.batch.load(Ordering::Relaxed) / 2 + 1;
+                    if allowed - used < low && allowed < params.limit {
                         self.ask(counter);
                     }
                     return QuotaVerdict::Within { used };
