@@ -40,6 +40,20 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A free loopback port whose Redis Cluster bus port (port + 10000) is free too.
+pub fn free_cluster_port() -> u16 {
+    let seed = u64::from(std::process::id());
+    let mut candidate = 20_000 + (seed % 9_000) as u16;
+    loop {
+        let both = TcpListener::bind(("127.0.0.1", candidate)).is_ok()
+            && TcpListener::bind(("127.0.0.1", candidate + 10_000)).is_ok();
+        if both {
+            return candidate;
+        }
+        candidate = 20_000 + (candidate - 20_000 + 7) % 9_000;
+    }
+}
+
 fn signal(pid: u32, name: &str) {
     let _ = Command::new("kill")
         .args([&format!("-{name}"), &pid.to_string()])
