@@ -226,3 +226,69 @@ fn host_name() -> String {
         .map(|name| name.trim().to_string())
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cluster(text: &str) -> Result<ClusterSpec, (String, String)> {
+        let config: ClusterConfig = toml::from_str(text).unwrap();
+        compile(&config, Path::new("/nonexistent"))
+    }
+
+    // A store, a password by reference, a node: compiled; the summary names
+    // where the password comes from, never the password.
+    #[test]
+    fn summary_never_shows_the_password() {
+        std::env::set_var("SPEC_TEST_REDIS_PW", "hunter2-cluster");
+        let spec = cluster(
+            "store = \"redis://127.0.0.1:6379\"\npassword = { env = \"SPEC_TEST_REDIS_PW\" }\nnode_name = \"gw-1\"",
+        )
+        .unwrap();
+        let summary = spec.summary();
+        assert!(summary.contains("$SPEC_TEST_REDIS_PW") && !summary.contains("hunter2"));
+        assert!(!format!("{spec:?}").contains("hunter2"));
+    }
+
+    // Each mistake names its key.
+    #[test]
+    fn mistakes_name_their_key() {
+        let key = |text: &str| cluster(text).unwrap_err().0;
+        assert_eq!(key("node_name = \"a\""), "cluster");
+        assert_eq!(
+            key("store = \"redis://a:1\"\ncluster_seeds = [\"redis://b:1\"]"),
+            "cluster.cluster_seeds"
+        );
+        assert_eq!(key("store = \"http://a:1\""), "cluster.store");
+        assert_eq!(key("store = \"redis://user:pw@a:1\""), "cluster.store");
+        assert_eq!(
+            key("store = \"redis://a:1\"\nca = \"ca.pem\""),
+            "cluster.ca"
+        );
+        assert_eq!(
+            key("store = \"redis://a:1\"\nnode_name = \"a b\""),
+            "cluster.node_name"
+        );
+        assert_eq!(
+            key("store = \"redis://a:1\"\nwait_budget_ms = 0"),
+            "cluster.wait_budget_ms"
+        );
+        assert_eq!(
+            key("cluster_seeds = [\"redis://a:1\", \"rediss://b:1\"]"),
+            "cluster.cluster_seeds"
+        );
+    }
+
+    // Only the store's identity needs a restart; the fallback reloads.
+    #[test]
+    fn fallback_change_is_the_same_store() {
+        let a = cluster("store = \"redis://a:1\"\nnode_name = \"n\"").unwrap();
+        let b = cluster(
+            "store = \"redis://a:1\"\nnode_name = \"n\"\non_store_unavailable = \"reject\"",
+        )
+        .unwrap();
+        let c = cluster("store = \"redis://b:1\"\nnode_name = \"n\"").unwrap();
+        assert!(a.same_store(&b) && !a.same_store(&c));
+        assert_eq!(b.fallback(), Fallback::Reject);
+    }
+}
