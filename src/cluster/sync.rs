@@ -8,7 +8,7 @@
 //! Every store call has a response timeout; a failed call marks the store
 //! down (one audit line), and the thread reconnects every
 //! [`RECONNECT_EVERY`] meanwhile. Workers never wait for this thread longer
-//! than the budget (they wait on [`ClusterLink::wait_round`]).
+//! than the budget (they wait on [`ClusterLink::wait_for`]).
 
 use super::membership::{Membership, HEARTBEAT_EVERY_MS, HEARTBEAT_TTL_MS};
 use super::spec::ClusterSpec;

@@ -6,7 +6,8 @@
 //!
 //! A worker whose key has no reserved token left asks the store thread
 //! ([`ClusterLink::ask`]) and waits at most the budget for its answer
-//! ([`ClusterLink::wait_round`]). When the store said "none left" the key is
+//! ([`ClusterLink::wait_for`]): the worker's thread blocks meanwhile, which
+//! only happens when a key has nothing reserved and the store is up. When the store said "none left" the key is
 //! refused until the store's own retry time, without waiting. When the store
 //! is down, or did not answer within the budget, the configured fallback
 //! decides ([`Fallback`]).
@@ -125,10 +126,31 @@ impl ClusterLink {
         self.budget_ns.load(Ordering::Relaxed)
     }
 
-    /// Queues `key` for the store thread and wakes it.
-    pub fn ask(&self, key: Asked) {
-        lock(&self.asked).push(key);
+    /// Queues `key` for the store thread and wakes it. Returns the round
+    /// number by which it has been answered (see [`ClusterLink::wait_for`]).
+    pub fn ask(&self, key: Asked) -> u64 {
+        let mut asked = lock(&self.asked);
+        asked.push(key);
+        let target = Self::target(*lock(&self.round));
+        drop(asked);
         self.wake.notify_one();
+        target
+    }
+
+    /// Rounds count twice: odd while the thread serves what it took, even
+    /// between. A key queued at an even count is taken by the next round
+    /// (answered at +2); at an odd one, by the round after the current (+3).
+    fn target(round: u64) -> u64 {
+        if round % 2 == 0 {
+            round + 2
+        } else {
+            round + 3
+        }
+    }
+
+    /// The round by which a key already in the queue has been answered.
+    pub fn target_now(&self) -> u64 {
+        Self::target(*lock(&self.round))
     }
 
     /// The store thread: takes the queued keys, waiting up to `timeout` for one.
@@ -140,6 +162,7 @@ impl ClusterLink {
                 Err(poisoned) => poisoned.into_inner().0,
             };
         }
+        *lock(&self.round) += 1;
         std::mem::take(&mut *asked)
     }
 
@@ -149,14 +172,13 @@ impl ClusterLink {
         self.answered.notify_all();
     }
 
-    /// A worker: waits for the next round of answers, at most the budget.
-    pub fn wait_round(&self) {
+    /// A worker: waits until round `target` is over, at most the budget.
+    pub fn wait_for(&self, target: u64) {
         let budget = Duration::from_nanos(self.budget_ns());
         let round = lock(&self.round);
-        let start = *round;
         let _ = self
             .answered
-            .wait_timeout_while(round, budget, |r| *r == start);
+            .wait_timeout_while(round, budget, |r| *r < target);
     }
 
     /// Replaces the list of quota counters (each reload).
@@ -273,11 +295,14 @@ impl RemoteRate {
         }
     }
 
-    /// Marks the key as asked for; queues it once until the store thread looks.
-    pub fn ask(self: &Arc<Self>, now: u64) {
+    /// Marks the key as asked for; queues it once until the store thread
+    /// looks. Returns the round by which it has been answered.
+    pub fn ask(self: &Arc<Self>, now: u64) -> u64 {
         self.last_asked.store(now, Ordering::Relaxed);
         if !self.queued.swap(true, Ordering::AcqRel) {
-            self.link.ask(Asked::Rate(Arc::clone(self)));
+            self.link.ask(Asked::Rate(Arc::clone(self)))
+        } else {
+            self.link.target_now()
         }
     }
 
@@ -304,7 +329,7 @@ impl RemoteRate {
                     self.taken.fetch_add(take, Ordering::Relaxed);
                     // Refill ahead of need: at half a batch left.
                     if held - take < u64::from(self.batch.load(Ordering::Relaxed)) / 2 + 1 {
-                        self.ask(now);
+                        let _ = self.ask(now);
                     }
                     return Some(take as u32);
                 }
@@ -331,8 +356,8 @@ impl RemoteRate {
             if now < denied {
                 return Err(denied - now);
             }
-            self.ask(now);
-            self.link.wait_round();
+            let target = self.ask(now);
+            self.link.wait_for(target);
             let now = mono_ns();
             if let Some(n) = self.take(now, want) {
                 return Ok(n);
@@ -343,7 +368,7 @@ impl RemoteRate {
             }
         } else {
             // Keeps the key known, so that its reservations resume with the store.
-            self.ask(now);
+            let _ = self.ask(now);
         }
         // Admitted by the fallback: charged to the store once it answers, so
         // the cluster-wide rate over time stays the limit.

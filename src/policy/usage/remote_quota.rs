@@ -107,9 +107,11 @@ impl RemoteQuota {
         self.queued.store(false, Ordering::Release);
     }
 
-    fn ask(&self, counter: &Arc<QuotaCounter>) {
+    fn ask(&self, counter: &Arc<QuotaCounter>) -> u64 {
         if !self.queued.swap(true, Ordering::AcqRel) {
-            self.link.ask(Asked::Quota(Arc::clone(counter)));
+            self.link.ask(Asked::Quota(Arc::clone(counter)))
+        } else {
+            self.link.target_now()
         }
     }
 
@@ -131,7 +133,7 @@ impl RemoteQuota {
                 if let Some(used) = counter.count_below(params.period, now, allowed) {
                     let low = self.batch.load(Ordering::Relaxed) / 2 + 1;
                     if allowed - used < low && allowed < params.limit {
-                        self.ask(counter);
+                        let _ = self.ask(counter);
                     }
                     return QuotaVerdict::Within { used };
                 }
@@ -147,8 +149,8 @@ impl RemoteQuota {
                     return counter.count_plain(&cluster_wide, now);
                 }
                 if attempt == 0 {
-                    self.ask(counter);
-                    self.link.wait_round();
+                    let target = self.ask(counter);
+                    self.link.wait_for(target);
                 }
             }
             // The store answers, only later than the budget: never past the
@@ -157,7 +159,7 @@ impl RemoteQuota {
                 return QuotaVerdict::Unavailable;
             }
         } else {
-            self.ask(counter);
+            let _ = self.ask(counter);
         }
         match self.link.fallback() {
             Fallback::Reject => QuotaVerdict::Unavailable,
