@@ -141,7 +141,7 @@ impl ClusterLink {
     /// between. A key queued at an even count is taken by the next round
     /// (answered at +2); at an odd one, by the round after the current (+3).
     fn target(round: u64) -> u64 {
-        if round % 2 == 0 {
+        if round.is_multiple_of(2) {
             round + 2
         } else {
             round + 3
