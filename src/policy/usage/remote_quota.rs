@@ -202,3 +202,107 @@ impl RemoteQuota {
 pub fn period_key(period: QuotaPeriod, number: i64) -> String {
     format!("{}:{number}", super::quota::period_name(period))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::OnBreach;
+    use crate::policy::usage::{RateParams, RemoteRate, SharedBucket};
+
+    const NOW: i64 = 1_795_355_130;
+
+    fn params(limit: u64) -> QuotaParams {
+        QuotaParams {
+            limit,
+            period: QuotaPeriod::Day,
+            on_breach: OnBreach::Reject,
+        }
+    }
+
+    fn shared(fallback: Fallback, limit: u64) -> (Arc<ClusterLink>, Arc<QuotaCounter>) {
+        let link = Arc::new(ClusterLink::new(fallback, 1_000_000));
+        let counter = Arc::new(QuotaCounter::default());
+        counter.set_remote(Arc::new(RemoteQuota::new(
+            "quota:a:p:e:day".into(),
+            Arc::clone(&link),
+            params(limit),
+        )));
+        (link, counter)
+    }
+
+    // With the store up a node admits what it reserved and no more, even
+    // far under the quota: the rest belongs to other nodes.
+    #[test]
+    fn admits_only_its_reservation_while_the_store_answers() {
+        let (link, counter) = shared(Fallback::LocalShare, 100);
+        link.set_up(true);
+        let period = period_number(QuotaPeriod::Day, NOW);
+        counter.remote().unwrap().answer(period, 3, 100, true);
+        let verdicts: Vec<QuotaVerdict> = (0..4)
+            .map(|_| counter.count_shared(&params(100), NOW))
+            .collect();
+        assert_eq!(verdicts[2], QuotaVerdict::Within { used: 3 });
+        assert_eq!(verdicts[3], QuotaVerdict::Refused);
+    }
+
+    // Store down: `reject` answers 503, `allow` counts, `local_share` takes
+    // the reservation plus a share of what was left.
+    #[test]
+    fn fallbacks_when_the_store_is_down() {
+        let period = period_number(QuotaPeriod::Day, NOW);
+        let (_, reject) = shared(Fallback::Reject, 100);
+        assert_eq!(
+            reject.count_shared(&params(100), NOW),
+            QuotaVerdict::Unavailable
+        );
+        let (_, allow) = shared(Fallback::Allow, 1);
+        allow.count_shared(&params(1), NOW);
+        assert_eq!(
+            allow.count_shared(&params(1), NOW),
+            QuotaVerdict::Within { used: 2 }
+        );
+        let (link, share) = shared(Fallback::LocalShare, 100);
+        link.set_live_nodes(4);
+        // 2 reserved here, 60 used cluster-wide: 2 + 40 / 4 = 12 for this node.
+        share.remote().unwrap().answer(period, 2, 60, false);
+        let admitted = (0..20)
+            .filter(|_| {
+                matches!(
+                    share.count_shared(&params(100), NOW),
+                    QuotaVerdict::Within { .. }
+                )
+            })
+            .count();
+        assert_eq!(admitted, 12);
+    }
+
+    // Reserved rate tokens are spent by workers and lapse after their TTL;
+    // a key the store refused is refused without waiting.
+    #[test]
+    fn rate_reservation_lapses_and_denial_refuses() {
+        let link = Arc::new(ClusterLink::new(Fallback::Reject, 1_000_000));
+        link.set_up(true);
+        let p = RateParams::new(100.0, Some(10)).unwrap();
+        let remote = Arc::new(RemoteRate::new("rate:x".into(), Arc::clone(&link), &p));
+        let bucket = SharedBucket::default();
+        bucket.set_remote(Arc::clone(&remote));
+        let now = 10_000_000_000;
+        remote.grant(5, now);
+        assert_eq!(bucket.lease(&p, now, 3), Ok(3));
+        assert_eq!(remote.held(now), 2);
+        assert_eq!(
+            remote.held(now + crate::policy::usage::RESERVATION_TTL_NS + 1_000_000),
+            0
+        );
+        remote.denied_until.store(u64::MAX - 1, Ordering::Relaxed);
+        let later = now + crate::policy::usage::RESERVATION_TTL_NS + 1_000_000;
+        assert!(
+            matches!(bucket.lease(&p, later, 1), Err(wait) if wait != crate::policy::usage::STORE_UNAVAILABLE)
+        );
+        link.set_up(false);
+        assert_eq!(
+            bucket.lease(&p, later, 1),
+            Err(crate::policy::usage::STORE_UNAVAILABLE)
+        );
+    }
+}
