@@ -268,3 +268,33 @@ fn node_killed_mid_run_strands_at_most_its_reservation() {
         redis.hash_sum(&key)
     );
 }
+
+// Two nodes whose shared limits differ: each logs the disagreement and
+// counts it in a metric; `/usage` shows the node, the live nodes and the
+// cluster-wide count beside this node's.
+#[test]
+fn nodes_that_disagree_are_logged_and_counted() {
+    if !redis_available() {
+        return;
+    }
+    let _serial = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let redis = RedisServer::start(dir.path());
+    let store = format!("store = \"{}\"", redis.url);
+    let a = Gateway::start(&node_config(&store, "node0", "", 100));
+    let b = Gateway::start(&node_config(&store, "node1", "", 200));
+    for node in [&a, &b] {
+        node.wait_metric_until("portcullis_cluster_config_disagreements", "1", |v| v == 1.0);
+        node.wait_log_line("disagreement", |l| {
+            l.contains("disagree about the shared limits")
+        });
+    }
+    let seen = Load::start(&[(a.addr(), LOCAL)], TOKEN, 5, Instant::now()).join();
+    assert_eq!(admitted(&seen), 5);
+    let usage = get(a.admin_addr(), "/usage?subscriber=acme");
+    let body: serde_json::Value = serde_json::from_slice(&usage.body).unwrap();
+    assert_eq!(body["cluster"]["node"], "node0");
+    assert_eq!(body["cluster"]["live_nodes"], 2);
+    let quota = &body["subscribers"][0]["entitlements"][0]["quota"];
+    assert_eq!(quota["cluster"]["this_node_used"], 5);
+}
