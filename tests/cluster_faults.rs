@@ -113,8 +113,9 @@ fn redis_paused_five_seconds_local_share() {
     }
     std::thread::sleep(Duration::from_millis(300));
     let seen = load.stop();
-    // No request waited for the stopped store: the budget is 5 ms, the
-    // store thread's own timeout 400 ms, the stall 5 s.
+    // No request waited for the stopped store: the budget is 250 ms here
+    // (node_config), the store thread's own timeout 400 ms, the stall 5 s;
+    // 2 s leaves a loaded machine its margin.
     let slowest = seen.iter().map(|s| s.latency).max().unwrap();
     assert!(
         slowest < Duration::from_secs(2),

@@ -324,7 +324,9 @@ impl StoreThread {
             self.holding.remove(&remote.name);
         }
         let track = self.quotas.entry(remote.name.clone()).or_default();
-        let per_second = track.observed.sample(used, now);
+        let per_second = track
+            .observed
+            .sample(remote.demand.load(Ordering::Relaxed), now);
         let (total, _) = remote.view();
         let left = params.limit.saturating_sub(total);
         let batch = ((per_second * QUOTA_HORIZON) as u64)

@@ -37,6 +37,8 @@ state_dir = "state"
 {store}
 node_name = "{node}"
 key_prefix = "it:"
+# A loaded test machine may not run the store thread within the default 5 ms.
+wait_budget_ms = 250
 
 [[listeners]]
 name = "public"

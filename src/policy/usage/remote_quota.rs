@@ -43,6 +43,9 @@ pub struct RemoteQuota {
     queued: AtomicBool,
     /// The store thread's last batch: workers ask again at half of it left.
     pub batch: AtomicU64,
+    /// Requests that reached this quota (admitted or not): the demand the
+    /// store thread sizes batches to.
+    pub demand: AtomicU64,
 }
 
 impl RemoteQuota {
@@ -58,6 +61,7 @@ impl RemoteQuota {
             last_count: AtomicU64::new(0),
             queued: AtomicBool::new(false),
             batch: AtomicU64::new(10),
+            demand: AtomicU64::new(0),
         }
     }
 
@@ -127,6 +131,7 @@ impl RemoteQuota {
         let period = period_number(params.period, now);
         let mono = mono_ns();
         self.last_count.store(mono, Ordering::Relaxed);
+        self.demand.fetch_add(1, Ordering::Relaxed);
         if self.link.is_up() {
             for attempt in 0..2 {
                 let allowed = self.reserved_in(period).min(params.limit);
