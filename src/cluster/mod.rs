@@ -27,7 +27,9 @@
 //!   (each node: < 1.5 batches per key, workers' leases included).
 //! - **Quota**: every node's contribution is a field of one hash per period;
 //!   a node reserves only while the sum stays ≤ the quota and admits only
-//!   what it reserved, so admitted ≤ quota while the store answers; unused
+//!   what it reserved, so admitted ≤ quota while the store answers within
+//!   the budget (a later answer lets `local_share` lend each node at most
+//!   one batch past its reservation); unused
 //!   reservations are handed back when a key is idle for
 //!   [`sync::IDLE_HAND_BACK`], after which the sum is exactly the count. A
 //!   node killed with -9 strands at most its reservation (one batch) until it

@@ -158,14 +158,13 @@ impl RemoteQuota {
                     self.link.wait_for(target);
                 }
             }
-            // The store answers, only later than the budget: never past the
-            // quota (`allow` aside), the request is turned away for now.
-            if self.link.fallback() != Fallback::Allow {
-                return QuotaVerdict::Unavailable;
-            }
         } else {
             let _ = self.ask(counter);
         }
+        // The store answers later than the budget (it is up): `local_share`
+        // lends at most one batch past the reservation, so a slow store
+        // costs the quota at most a batch per node, not a share of it.
+        let late = self.link.is_up();
         match self.link.fallback() {
             Fallback::Reject => QuotaVerdict::Unavailable,
             Fallback::Allow => match counter.count_below(params.period, now, u64::MAX >> 24) {
@@ -177,7 +176,11 @@ impl RemoteQuota {
                 let left = params
                     .limit
                     .saturating_sub(self.cluster_total.load(Ordering::Relaxed));
-                let share = self.reserved_in(period) + left / u64::from(self.link.live_nodes());
+                let mut lent = left / u64::from(self.link.live_nodes());
+                if late {
+                    lent = lent.min(self.batch.load(Ordering::Relaxed));
+                }
+                let share = self.reserved_in(period) + lent;
                 let ceiling = share.min(params.limit);
                 match counter.count_below(params.period, now, ceiling) {
                     Some(used) => QuotaVerdict::Within { used },
