@@ -2,7 +2,8 @@
 # Installs what the test suite needs besides a Rust toolchain: Chromium, for
 # the browser CORS test (tests/browser_cors.rs) and the load-test harness's
 # HTML report test (loadtest/tests), and promtool for the /metrics format test
-# (tests/metrics_format.rs). promtool is taken out of Debian's `prometheus`
+# (tests/metrics_format.rs), and redis-server + redis-cli for the cluster tests
+# (tests/cluster_*.rs: several gateway nodes sharing limits on Redis). promtool is taken out of Debian's `prometheus`
 # package (downloaded, not installed: the Prometheus server, its web assets
 # and its service are not needed) into /usr/local/bin.
 # `install-test-deps.sh promtool` installs promtool alone.
@@ -15,7 +16,8 @@ set -euo pipefail
 
 need_chromium=0
 need_promtool=0
-wanted=${*:-chromium promtool oauth2-mock-server}
+need_redis=0
+wanted=${*:-chromium promtool redis oauth2-mock-server}
 if [[ " $wanted " == *" oauth2-mock-server "* ]] && ! command -v oauth2-mock-server >/dev/null 2>&1; then
     if command -v npm >/dev/null 2>&1 && npm install -g oauth2-mock-server@9.3.0; then
         :
@@ -26,12 +28,13 @@ if [[ " $wanted " == *" oauth2-mock-server "* ]] && ! command -v oauth2-mock-ser
 fi
 [[ " $wanted " == *" chromium "* ]] && ! command -v chromium >/dev/null 2>&1 && need_chromium=1
 [[ " $wanted " == *" promtool "* ]] && ! command -v promtool >/dev/null 2>&1 && need_promtool=1
+[[ " $wanted " == *" redis "* ]] && { ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; } && need_redis=1
 
-if [ $need_chromium -eq 0 ] && [ $need_promtool -eq 0 ]; then
+if [ $need_chromium -eq 0 ] && [ $need_promtool -eq 0 ] && [ $need_redis -eq 0 ]; then
     exit 0
 fi
 if [ "$(id -u)" -ne 0 ]; then
-    echo "install-test-deps: missing chromium or promtool; run as root to install" >&2
+    echo "install-test-deps: missing chromium, promtool or redis; run as root to install" >&2
     [ "${CI:-}" = "true" ] && exit 1
     exit 0
 fi
@@ -39,6 +42,11 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update
 if [ $need_chromium -eq 1 ]; then
     apt-get install -y --no-install-recommends chromium
+fi
+if [ $need_redis -eq 1 ]; then
+    # The service Debian's package starts is not used: tests start their own.
+    apt-get install -y --no-install-recommends redis-server redis-tools
+    redis-server --version
 fi
 if [ $need_promtool -eq 1 ]; then
     work=$(mktemp -d)

@@ -306,6 +306,9 @@ pub fn summary(path: &std::path::Path, snapshot: &Snapshot) -> String {
             snapshot.usage.subscribers.len()
         );
     }
+    if let Some(cluster) = &snapshot.cluster {
+        let _ = writeln!(s, "cluster: {}", cluster.summary());
+    }
     if snapshot.files.len() > 1 {
         let _ = writeln!(s, "files ({}):", snapshot.files.len());
         for file in &snapshot.files {

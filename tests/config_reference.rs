@@ -131,6 +131,7 @@ fn accepted_keys() -> BTreeSet<String> {
         "deployments[].routes[].backend.credentials.password",
         "deployments[].routes[].request_headers.set[].value",
         "deployments[].routes[].response_headers.set[].value",
+        "cluster.password",
     ];
     assert_eq!(
         config
@@ -148,6 +149,7 @@ fn accepted_keys() -> BTreeSet<String> {
         .iter()
         .chain(&any_of.leaves)
         .map(|k| normal(k))
+        .chain(secrets.iter().map(|k| k.to_string()))
         .collect()
 }
 

@@ -197,6 +197,7 @@ pub fn metrics(state: &AdminState) -> String {
             count(&log.reopens),
         );
     }
+    crate::cluster::stats::write_metrics(&mut x.out);
     x.out
 }
 

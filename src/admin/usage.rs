@@ -2,6 +2,8 @@
 //! remaining and reset time of its quota, and the tokens its rate limit has
 //! left — read from the running snapshot's shared counters (exact: quota counts
 //! are counted per request, not leased). `?subscriber=NAME` narrows it to one.
+//! In cluster mode each quota also shows the cluster-wide count as last read
+//! from the store and this node's share of it.
 
 use crate::policy::usage::SubscriberSpec;
 use crate::policy::usage::{next_reset, period_name};
@@ -13,7 +15,28 @@ use serde::Serialize;
 struct Report<'a> {
     generation: u64,
     now: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cluster: Option<ClusterState<'a>>,
     subscribers: Vec<SubscriberUsage<'a>>,
+}
+
+/// This node in the cluster.
+#[derive(Serialize)]
+struct ClusterState<'a> {
+    node: &'a str,
+    store_up: bool,
+    live_nodes: u64,
+}
+
+/// A quota across the cluster.
+#[derive(Serialize)]
+struct ClusterQuota {
+    /// Every node's contribution (counts plus reservations), as last read.
+    cluster_used: u64,
+    /// What this node counted.
+    this_node_used: u64,
+    /// What this node holds (its count plus unused reservation).
+    this_node_reserved: u64,
 }
 
 #[derive(Serialize)]
@@ -47,6 +70,8 @@ struct QuotaUsage {
     remaining: u64,
     resets_at: String,
     on_breach: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cluster: Option<ClusterQuota>,
 }
 
 fn rfc3339(unix: i64) -> String {
@@ -88,7 +113,16 @@ fn subscriber_usage<'a>(
                     .as_ref()
                     .zip(entitlement.quota)
                     .map(|(counter, q)| {
-                        let used = counter.used(q.period, now.unix_secs);
+                        let local = counter.used(q.period, now.unix_secs);
+                        let cluster =
+                            crate::policy::usage::quota_view(counter).map(|(total, reserved)| {
+                                ClusterQuota {
+                                    cluster_used: total.max(local),
+                                    this_node_used: local,
+                                    this_node_reserved: reserved.max(local),
+                                }
+                            });
+                        let used = cluster.as_ref().map_or(local, |c| c.cluster_used);
                         QuotaUsage {
                             period: period_name(q.period),
                             limit: q.limit,
@@ -99,6 +133,7 @@ fn subscriber_usage<'a>(
                                 crate::config::OnBreach::Reject => "reject",
                                 crate::config::OnBreach::Allow => "allow",
                             },
+                            cluster,
                         }
                     }),
             }
@@ -126,6 +161,14 @@ pub fn usage_report(snapshot: &Snapshot, only: Option<&str>) -> Option<String> {
     let report = Report {
         generation: snapshot.generation,
         now: rfc3339(now().unix_secs),
+        cluster: snapshot.cluster.as_ref().map(|c| {
+            let stats = crate::cluster::stats::stats();
+            ClusterState {
+                node: &c.node_name,
+                store_up: stats.store_up.load(std::sync::atomic::Ordering::Relaxed),
+                live_nodes: stats.live_nodes.load(std::sync::atomic::Ordering::Relaxed),
+            }
+        }),
         subscribers,
     };
     serde_json::to_string(&report).ok()

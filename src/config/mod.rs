@@ -15,6 +15,7 @@
 pub mod auth_remote;
 pub mod backend;
 pub mod credentials;
+mod cluster;
 pub mod digest;
 mod load;
 mod locate;
@@ -27,6 +28,7 @@ mod words;
 
 pub use auth_remote::{HttpAuthorizer, Introspection, OnAuthorizerError};
 pub use credentials::{BackendCredentials, ClientAuthorization, CredentialsKind};
+pub use cluster::{ClusterConfig, OnStoreUnavailable};
 pub use load::{load_file, load_sources, parse_str, ConfigError, SourceFile, Sources};
 pub use locate::locate_key;
 pub use paths::{Resolved, ResolvedPath};
@@ -73,6 +75,9 @@ pub struct Config {
     pub subscribers: Vec<Subscriber>,
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// Limits shared with other nodes through a store; absent: this node counts alone.
+    #[serde(default)]
+    pub cluster: Option<ClusterConfig>,
 }
 
 /// What `/metrics` exports beyond the fixed series.

@@ -40,6 +40,8 @@ pub enum ReloadError {
     AccessLogChanged,
     #[error("state_dir changed; a restart is needed to change it")]
     StateDirChanged,
+    #[error("[cluster] store changed (address, credentials, key prefix or node name); a restart is needed to change it (on_store_unavailable and wait_budget_ms reload)")]
+    ClusterStoreChanged,
 }
 
 /// Loads the file and its includes, compiles, resolves back-end names and
@@ -171,6 +173,15 @@ impl Reloader {
         }
         if next.state_dir != current.state_dir {
             return Err(ReloadError::StateDirChanged);
+        }
+        match (&next.cluster, &current.cluster) {
+            (None, None) => {}
+            (Some(n), Some(c)) if n.same_store(c) => {
+                if let Some(link) = self.usage.cluster() {
+                    link.set_policy(n.fallback(), n.wait_budget_ms * 1_000_000);
+                }
+            }
+            _ => return Err(ReloadError::ClusterStoreChanged),
         }
         // Only a snapshot that will be published takes over the running state.
         next.resolve_backends();

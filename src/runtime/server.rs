@@ -112,6 +112,7 @@ fn start(options: &ServerOptions, notifier: &Notifier) -> Result<Gateway, StartE
     }
     let quota_store = open_quota_store(&snapshot, &usage, plan.inherited.is_none())?;
     quota_handover.set_store(quota_store.clone());
+    crate::cluster::start(snapshot.cluster.as_ref(), &usage)?;
     snapshot.attach_usage(&usage, crate::time::clock::now());
     let state_dir = snapshot.state_dir.clone();
     let access_log = match &snapshot.access_log {

@@ -107,6 +107,8 @@ pub struct Snapshot {
     pub usage: UsageSpec,
     /// Where quota counts are kept across restarts.
     pub state_dir: PathBuf,
+    /// Limits shared with other nodes through a store (`[cluster]`).
+    pub cluster: Option<crate::cluster::ClusterSpec>,
     /// Subscribers exported with their own metric series (the busiest).
     pub max_subscriber_series: usize,
     /// Every file the configuration was read from (the main file first).
@@ -296,6 +298,13 @@ impl Snapshot {
             (None, Some(systemd)) if !systemd.is_empty() => PathBuf::from(systemd),
             (None, _) => sources.config_dir().join("state"),
         };
+        let cluster = match &config.cluster {
+            Some(c) => Some(
+                crate::cluster::compile(c, &sources.config_dir())
+                    .map_err(|(key, m)| err(key, m))?,
+            ),
+            None => None,
+        };
         let admin = match config.admin.as_str() {
             "" => None,
             text => Some(text.parse::<SocketAddr>().map_err(|_| {
@@ -337,6 +346,7 @@ impl Snapshot {
             tables,
             usage,
             state_dir,
+            cluster,
             max_subscriber_series: config.metrics.max_subscriber_series,
             files: sources.files.iter().map(|f| f.path.clone()).collect(),
             paths: sources.resolved.paths.clone(),

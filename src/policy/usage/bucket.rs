@@ -30,9 +30,11 @@
 //! check, so a reload that changes a limit keeps the bucket's state (its `tat`)
 //! and applies the new rate from then on.
 
+use super::remote::RemoteRate;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 /// How long a worker may hold leased tokens before they lapse.
 pub const LEASE_TTL_NS: u64 = 100_000_000;
@@ -77,6 +79,15 @@ impl RateParams {
         })
     }
 
+    /// This rate shared by `nodes` nodes (cluster `local_share` fallback).
+    pub fn shared_by(&self, nodes: u32) -> RateParams {
+        if nodes <= 1 {
+            return *self;
+        }
+        let burst = (self.burst / nodes).max(1);
+        RateParams::new(self.requests_per_second / f64::from(nodes), Some(burst)).unwrap_or(*self)
+    }
+
     fn capacity_ns(&self) -> u64 {
         self.interval_ns.saturating_mul(u64::from(self.burst))
     }
@@ -88,6 +99,9 @@ pub struct SharedBucket {
     /// Identity of this bucket in the workers' lease tables.
     pub uid: u64,
     tat: AtomicU64,
+    /// Cluster mode: the node's reservation from the store, which then
+    /// replaces the local GCRA (kept for the `local_share` fallback).
+    remote: OnceLock<Arc<RemoteRate>>,
 }
 
 static NEXT_UID: AtomicU64 = AtomicU64::new(1);
@@ -102,6 +116,7 @@ impl Default for SharedBucket {
         SharedBucket {
             uid: next_uid(),
             tat: AtomicU64::new(0),
+            remote: OnceLock::new(),
         }
     }
 }
@@ -116,6 +131,7 @@ impl SharedBucket {
         SharedBucket {
             uid: next_uid(),
             tat: AtomicU64::new(now.saturating_add(spent.saturating_mul(new.interval_ns))),
+            remote: OnceLock::new(),
         }
     }
 
@@ -124,8 +140,28 @@ impl SharedBucket {
         self.tat.load(Ordering::Relaxed)
     }
 
-    /// Takes up to `want` tokens at `now`; `Err(ns)` is how long until one token fits.
+    /// Shares this bucket through the cluster store (once; at attach).
+    pub fn set_remote(&self, remote: Arc<RemoteRate>) {
+        let _ = self.remote.set(remote);
+    }
+
+    /// The cluster reservation, in cluster mode.
+    pub fn remote(&self) -> Option<&Arc<RemoteRate>> {
+        self.remote.get()
+    }
+
+    /// Takes up to `want` tokens at `now`; `Err(ns)` is how long until one
+    /// token fits ([`super::remote::STORE_UNAVAILABLE`]: answer 503). In
+    /// cluster mode the tokens come from the node's reservation.
     pub fn lease(&self, params: &RateParams, now: u64, want: u32) -> Result<u32, u64> {
+        match self.remote.get() {
+            Some(remote) => remote.lease(self, params, now, want),
+            None => self.lease_local(params, now, want),
+        }
+    }
+
+    /// Takes up to `want` tokens of this node's own GCRA.
+    pub fn lease_local(&self, params: &RateParams, now: u64, want: u32) -> Result<u32, u64> {
         let interval = params.interval_ns;
         let capacity = params.capacity_ns();
         let mut tat = self.tat.load(Ordering::Relaxed);

@@ -7,7 +7,7 @@
 
 use super::quota::{next_reset, nominal_seconds};
 use super::{LimitState, TokenLocation, UsageSpec};
-use super::{LocalShares, QuotaVerdict};
+use super::{LocalShares, QuotaVerdict, STORE_UNAVAILABLE};
 use crate::http::query::{percent_decode, query_value};
 use crate::http::request::RequestHead;
 use crate::policy::DeploymentPolicies;
@@ -40,19 +40,27 @@ pub enum Refusal {
         /// Whole seconds until a request may succeed (≥ 1).
         retry_after: u64,
     },
+    /// Cluster mode: the store is away and `on_store_unavailable = "reject"`: 503.
+    Unavailable { decision: Decision },
 }
+
+/// `Retry-After` of a 503 while the cluster store is away.
+const UNAVAILABLE_RETRY_AFTER: &[u8] = b"Retry-After: 1\r\n";
 
 impl Refusal {
     pub fn status(&self) -> u16 {
         match self {
             Refusal::Token { status, .. } => *status,
             Refusal::Limited { .. } => 429,
+            Refusal::Unavailable { .. } => 503,
         }
     }
 
     pub fn decision(&self) -> Decision {
         match self {
-            Refusal::Token { decision, .. } | Refusal::Limited { decision, .. } => *decision,
+            Refusal::Token { decision, .. }
+            | Refusal::Limited { decision, .. }
+            | Refusal::Unavailable { decision } => *decision,
         }
     }
 
@@ -66,6 +74,7 @@ impl Refusal {
                 out.extend_from_slice(b"\"\r\n");
             }
             Refusal::Token { .. } => {}
+            Refusal::Unavailable { .. } => out.extend_from_slice(UNAVAILABLE_RETRY_AFTER),
             Refusal::Limited {
                 policy,
                 quota,
@@ -101,6 +110,22 @@ fn rate_window(requests_per_second: f64) -> (u64, u64) {
             1,
             (1.0 / requests_per_second).ceil().min(u64::MAX as f64) as u64,
         )
+    }
+}
+
+/// A rate limit's refusal: 429 after `wait` ns, or 503 when the cluster
+/// store is away and the fallback is `reject`.
+fn rate_refusal(wait: u64, decision: Decision, policy: &'static str, rps: f64) -> Refusal {
+    if wait == STORE_UNAVAILABLE {
+        return Refusal::Unavailable { decision };
+    }
+    let (quota, window) = rate_window(rps);
+    Refusal::Limited {
+        decision,
+        policy,
+        quota,
+        window,
+        retry_after: whole_seconds(wait),
     }
 }
 
@@ -176,20 +201,23 @@ pub fn enforce(
         let entitlement = usage.entitlement(grant);
         if let (Some(bucket), Some(params)) = (&grant.bucket, &entitlement.rate) {
             local.take_from(bucket, params, mono).map_err(|wait| {
-                let (quota, window) = rate_window(params.requests_per_second);
-                Refusal::Limited {
-                    decision: Decision::EntitlementRateLimited,
-                    policy: "entitlement",
-                    quota,
-                    window,
-                    retry_after: whole_seconds(wait),
-                }
+                rate_refusal(
+                    wait,
+                    Decision::EntitlementRateLimited,
+                    "entitlement",
+                    params.requests_per_second,
+                )
             })?;
         }
         if let (Some(counter), Some(params)) = (&grant.quota, &entitlement.quota) {
             let unix = unix_secs();
-            match counter.count(params, unix) {
+            match counter.count_shared(params, unix) {
                 QuotaVerdict::Within { .. } => {}
+                QuotaVerdict::Unavailable => {
+                    return Err(Refusal::Unavailable {
+                        decision: Decision::QuotaExceeded,
+                    })
+                }
                 QuotaVerdict::Breached { .. } => admitted.quota_breached = true,
                 QuotaVerdict::Refused => {
                     let reset = next_reset(params.period, unix);
@@ -210,14 +238,12 @@ pub fn enforce(
             LimitState::ClientIp(table) => table.take(local, &limit.params, client, mono),
         };
         taken.map_err(|wait| {
-            let (quota, window) = rate_window(limit.params.requests_per_second);
-            Refusal::Limited {
-                decision: Decision::DeploymentRateLimited,
-                policy: "deployment",
-                quota,
-                window,
-                retry_after: whole_seconds(wait),
-            }
+            rate_refusal(
+                wait,
+                Decision::DeploymentRateLimited,
+                "deployment",
+                limit.params.requests_per_second,
+            )
         })?;
     }
     Ok(admitted)

@@ -11,10 +11,12 @@
 //! addresses costs at most `capacity` entries.
 
 use super::bucket::{next_uid, LocalShares, RateParams, SharedBucket};
+use super::remote::{ClusterLink, RemoteRate};
+use super::shared::address_name;
 use crate::net::cidr::address_key;
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 const SHARDS: usize = 16;
 
@@ -27,6 +29,8 @@ pub struct IpTable {
     pub uid: u64,
     capacity_per_shard: usize,
     shards: Vec<Mutex<HashMap<u128, Arc<SharedBucket>, ahash::RandomState>>>,
+    /// Cluster mode: the link and the store name prefix of every address's key.
+    remote: OnceLock<(Arc<ClusterLink>, String)>,
 }
 
 impl Default for IpTable {
@@ -41,7 +45,13 @@ impl IpTable {
             uid: next_uid(),
             capacity_per_shard: (capacity / SHARDS).max(1),
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            remote: OnceLock::new(),
         }
+    }
+
+    /// Cluster mode: each address's bucket leases from the store under `name:<address>`.
+    pub fn share(&self, link: Arc<ClusterLink>, name: String) {
+        let _ = self.remote.set((link, name));
     }
 
     /// Spends one token for `ip`: from the worker's lease, else from the shared bucket.
@@ -75,7 +85,14 @@ impl IpTable {
                 }
             }
         }
-        map.entry(key).or_default().lease(params, now, params.batch)
+        let bucket = map.entry(key).or_default();
+        if let Some((link, name)) = self.remote.get() {
+            if bucket.remote().is_none() {
+                let name = format!("{name}:{}", address_name(key));
+                bucket.set_remote(Arc::new(RemoteRate::new(name, Arc::clone(link), params)));
+            }
+        }
+        bucket.lease(params, now, params.batch)
     }
 
     /// A table with every address's state carried over to a new rate.
@@ -84,6 +101,7 @@ impl IpTable {
             uid: next_uid(),
             capacity_per_shard: self.capacity_per_shard,
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            remote: OnceLock::new(),
         };
         for (from, to) in self.shards.iter().zip(&table.shards) {
             let (Ok(from), Ok(mut to)) = (from.lock(), to.lock()) else {

@@ -10,6 +10,7 @@
 //! | the policy: token → subscriber → entitlement → limits | `enforce.rs` |
 //! | counters kept across reloads, keyed by stable names | `registry.rs` |
 //! | quota counts kept across restarts under `state_dir` | `persist.rs` |
+//! | cluster mode: the node's reservations from the store, fallbacks; store names | `remote.rs`, `remote_quota.rs`, `shared.rs` |
 //! | quota counts carried across a zero-downtime takeover | `handover.rs` |
 //! | plans, subscribers and deployment limits compiled from config | `plans.rs` |
 //! | client token generation (`portcullis token`) | `token.rs` |
@@ -25,6 +26,9 @@ mod persist;
 mod plans;
 mod quota;
 mod registry;
+mod remote;
+mod remote_quota;
+mod shared;
 pub mod token;
 
 pub use bucket::{LocalShares, RateParams, SharedBucket, LEASE_TTL_NS, MAX_BATCH};
@@ -39,3 +43,8 @@ pub use plans::{
 };
 pub use quota::{next_reset, period_name, period_number, QuotaCounter, QuotaParams, QuotaVerdict};
 pub use registry::{QuotaKey, UsageRegistry};
+pub use remote::{
+    quota_view, Asked, ClusterLink, Fallback, RemoteRate, RESERVATION_TTL_NS, STORE_UNAVAILABLE,
+};
+pub use remote_quota::{period_key, RemoteQuota, EXHAUSTED_NS};
+pub use shared::address_name;

@@ -7,9 +7,11 @@
 //! `state_dir` persists and what the usage endpoint shows. Time comes in as an
 //! argument (`now`, Unix seconds), so the calendar is tested without sleeping.
 
+use super::remote_quota::RemoteQuota;
 use crate::config::{OnBreach, QuotaPeriod};
 use crate::time::calendar::{civil_from_days, days_from_civil};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 const COUNT_BITS: u32 = 40;
 const COUNT_MASK: u64 = (1 << COUNT_BITS) - 1;
@@ -32,12 +34,22 @@ pub enum QuotaVerdict {
     Breached { used: u64 },
     /// Over the limit and refused (not counted).
     Refused,
+    /// Cluster mode, store away, `on_store_unavailable = "reject"`: 503.
+    Unavailable,
 }
 
 /// One subscriber entitlement's count in the current period.
 #[derive(Debug, Default)]
 pub struct QuotaCounter {
     state: AtomicU64,
+    /// Cluster mode: this node's reservation of the cluster-wide quota.
+    remote: OnceLock<Arc<RemoteQuota>>,
+}
+
+impl std::fmt::Debug for RemoteQuota {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RemoteQuota({})", self.name)
+    }
 }
 
 fn pack(period: i64, used: u64) -> u64 {
@@ -64,6 +76,58 @@ impl QuotaCounter {
     pub fn seeded(period: i64, used: u64) -> Self {
         QuotaCounter {
             state: AtomicU64::new(pack(period, used)),
+            remote: OnceLock::new(),
+        }
+    }
+
+    /// Shares this counter through the cluster store (once; at attach).
+    pub fn set_remote(&self, remote: Arc<RemoteQuota>) {
+        let _ = self.remote.set(remote);
+    }
+
+    pub fn remote(&self) -> Option<&Arc<RemoteQuota>> {
+        self.remote.get()
+    }
+
+    /// Counts one request: against the cluster-wide quota in cluster mode,
+    /// else as [`QuotaCounter::count`].
+    pub fn count_shared(self: &Arc<Self>, params: &QuotaParams, now: i64) -> QuotaVerdict {
+        match self.remote.get() {
+            Some(remote) => remote.count(self, params, now),
+            None => self.count(params, now),
+        }
+    }
+
+    /// The plain local count (no store), for the cluster's fallbacks.
+    pub fn count_plain(&self, params: &QuotaParams, now: i64) -> QuotaVerdict {
+        self.count(params, now)
+    }
+
+    /// Counts one request at `now` only if fewer than `ceiling` were counted
+    /// in its period; `Some(used)` includes it.
+    pub fn count_below(&self, period: QuotaPeriod, now: i64, ceiling: u64) -> Option<u64> {
+        let tag = period_number(period, now) as u64 & TAG_MASK;
+        let mut state = self.state.load(Ordering::Relaxed);
+        loop {
+            let stored = tag_of(state);
+            let counted = state & COUNT_MASK > 0;
+            let (tag, used) = if stored == tag || (counted && is_after(stored, tag)) {
+                (stored, state & COUNT_MASK)
+            } else {
+                (tag, 0)
+            };
+            if used >= ceiling {
+                return None;
+            }
+            match self.state.compare_exchange_weak(
+                state,
+                pack_tag(tag, used + 1),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Some(used + 1),
+                Err(actual) => state = actual,
+            }
         }
     }
 

@@ -9,6 +9,7 @@
 //! counter is first attached. Never touched on the request path.
 
 use super::quota::period_number;
+use super::shared::{self, Shared, SharedNext};
 use super::{
     DeploymentLimit, IpTable, LimitState, QuotaCounter, RateParams, SharedBucket, UsageSpec,
 };
@@ -50,6 +51,8 @@ struct Maps {
 #[derive(Default)]
 pub struct UsageRegistry {
     maps: Mutex<Maps>,
+    /// Cluster mode: reservations from the store, by store name.
+    shared: Mutex<Shared>,
 }
 
 impl UsageRegistry {
@@ -58,6 +61,20 @@ impl UsageRegistry {
             Ok(m) => m,
             Err(poisoned) => poisoned.into_inner(),
         }
+    }
+
+    /// Cluster mode: every shared limit attached from now on leases through `link`.
+    pub fn set_cluster(&self, link: Arc<super::ClusterLink>) {
+        self.shared.lock().unwrap_or_else(|p| p.into_inner()).link = Some(link);
+    }
+
+    /// The cluster link, in cluster mode.
+    pub fn cluster(&self) -> Option<Arc<super::ClusterLink>> {
+        self.shared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .link
+            .clone()
     }
 
     /// Counts read from `state_dir`: (key, period number, used).
@@ -102,6 +119,8 @@ impl UsageRegistry {
     ) {
         let (mono, now) = (now.mono_ns, now.unix_secs);
         let mut maps = self.maps();
+        let mut cluster = self.shared.lock().unwrap_or_else(|p| p.into_inner());
+        let mut shared_next = SharedNext::default();
         let mut next = Maps {
             seeds: std::mem::take(&mut maps.seeds),
             ..Maps::default()
@@ -111,6 +130,8 @@ impl UsageRegistry {
                 LimitState::Total(bucket) => {
                     let key = format!("{deployment}\u{1f}total");
                     carry_bucket(maps.buckets.get(&key), bucket, &limit.params, mono);
+                    let name = shared::deployment_rate_name(deployment);
+                    cluster.rate(&mut shared_next, name, bucket, &limit.params);
                     next.buckets.insert(key, (Arc::clone(bucket), limit.params));
                 }
                 LimitState::ClientIp(table) => {
@@ -121,6 +142,11 @@ impl UsageRegistry {
                             *table = Arc::new(old.rescaled(params, &limit.params, mono))
                         }
                         None => {}
+                    }
+                    if let Some(link) = &cluster.link {
+                        let name = shared::deployment_ip_name(deployment);
+                        cluster.ip_rate(&mut shared_next, &name, &limit.params);
+                        table.share(Arc::clone(link), name);
                     }
                     next.tables.insert(key, (Arc::clone(table), limit.params));
                 }
@@ -141,6 +167,12 @@ impl UsageRegistry {
                         subscriber.name, plan.name, entitlement.name
                     );
                     carry_bucket(maps.buckets.get(&key), bucket, params, mono);
+                    let name = shared::entitlement_rate_name(
+                        &subscriber.name,
+                        &plan.name,
+                        &entitlement.name,
+                    );
+                    cluster.rate(&mut shared_next, name, bucket, params);
                     next.buckets.insert(key, (Arc::clone(bucket), *params));
                 }
                 if let (Some(counter), Some(params)) = (&mut grant.quota, &entitlement.quota) {
@@ -157,6 +189,9 @@ impl UsageRegistry {
                             *counter = Arc::new(QuotaCounter::seeded(number, used));
                         }
                     }
+                    let name =
+                        shared::quota_name(&subscriber.name, &plan.name, &entitlement.name, params);
+                    cluster.quota(&mut shared_next, name, counter, params);
                     next.quotas.insert(key, Arc::clone(counter));
                 }
             }
@@ -169,6 +204,7 @@ impl UsageRegistry {
             }
         }
         *maps = next;
+        cluster.finish(shared_next);
     }
 
     /// Every quota counter's count in its current period: (key, period number, used).
