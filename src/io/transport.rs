@@ -50,6 +50,25 @@ impl Transport {
         }
     }
 
+    /// Waits until a read would find something (bytes, or the end of the
+    /// stream) without handing the kernel a buffer: an io_uring poll, or the
+    /// epoll driver's readiness. On TLS, bytes rustls already holds count.
+    pub async fn readable(&mut self) -> io::Result<()> {
+        match self {
+            Transport::Plain(stream) => stream.readable(false).await,
+            Transport::Tls(tls) => tls.readable().await,
+        }
+    }
+
+    /// Between requests: frees the transport's own buffers (TLS ciphertext
+    /// buffers), so that an idle connection holds as little as the TLS
+    /// library lets it.
+    pub fn release_idle_buffers(&mut self) {
+        if let Transport::Tls(tls) = self {
+            tls.release_idle_buffers();
+        }
+    }
+
     /// The TLS session, if this transport has one.
     pub fn tls(&self) -> Option<&TlsStream> {
         match self {

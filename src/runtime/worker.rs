@@ -8,7 +8,7 @@
 //! tick.
 //!
 //! Step 1 of a request's way: accept ([`crate::runtime::accept`]), then hand the
-//! connection to [`crate::runtime::conn::serve`].
+//! connection to [`crate::runtime::open::start`].
 
 use crate::runtime::accept::accept_loop;
 use crate::runtime::admission::AddressCounts;
