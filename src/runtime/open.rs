@@ -103,7 +103,9 @@ async fn handshake(opening: Opening, tls: Arc<ServerTls>, timer: TaskTimer) {
         }
         Err(reason) => {
             ctx.telemetry.tls_handshake(false);
-            debug!(peer = %addr, %reason, "TLS handshake failed");
+            // Logged under the connection's target, as before the handshake
+            // had a task of its own (operators filter on it).
+            debug!(target: "portcullis::runtime::conn", peer = %addr, %reason, "TLS handshake failed");
             ctx.telemetry.connection_closed();
         }
     }
