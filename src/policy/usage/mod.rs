@@ -12,6 +12,7 @@
 //! | quota counts kept across restarts under `state_dir` | `persist.rs` |
 //! | quota counts carried across a zero-downtime takeover | `handover.rs` |
 //! | plans, subscribers and deployment limits compiled from config | `plans.rs` |
+//! | each worker's memo of recent client tokens (no SHA-256 per request) | `token_cache.rs` |
 //! | client token generation (`portcullis token`) | `token.rs` |
 //!
 //! The snapshot holds what `plans.rs` compiles; nothing here imports the
@@ -26,6 +27,7 @@ mod plans;
 mod quota;
 mod registry;
 pub mod token;
+mod token_cache;
 
 pub use bucket::{LocalShares, RateParams, SharedBucket, LEASE_TTL_NS, MAX_BATCH};
 pub use enforce::{check, enforce, Admitted, Refusal};
