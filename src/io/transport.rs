@@ -1,8 +1,10 @@
 //! The byte stream under a [`crate::io::buffered::BufferedStream`]: a plain TCP
 //! socket or TLS over one. HTTP code reads and writes through it without
 //! knowing which; the plain arm is the socket's own owned-buffer I/O, with no
-//! extra copy. The TLS arm's futures are boxed, so that the futures of every
-//! connection task (plain ones included) stay as small as they were without TLS.
+//! extra copy. The TLS arm's futures are not boxed (no allocation per TLS read
+//! or write): they only make a request's future larger, and that future lives
+//! on the heap only while a request is under way
+//! ([`crate::runtime::conn::serve`]); an idle connection holds none of it.
 
 use crate::io::tls_stream::TlsStream;
 use monoio::buf::IoBufMut;
@@ -27,7 +29,7 @@ impl Transport {
                 let (result, slice) = stream.read(buf.slice_mut(filled..)).await;
                 (result, slice.into_inner())
             }
-            Transport::Tls(tls) => Box::pin(tls.read_append(buf)).await,
+            Transport::Tls(tls) => tls.read_append(buf).await,
         }
     }
 
@@ -38,7 +40,7 @@ impl Transport {
                 let (result, out) = stream.write_all(out).await;
                 (result.map(|_| ()), out)
             }
-            Transport::Tls(tls) => Box::pin(tls.write_all(out)).await,
+            Transport::Tls(tls) => tls.write_all(out).await,
         }
     }
 
@@ -46,7 +48,7 @@ impl Transport {
     pub async fn shutdown(&mut self) -> io::Result<()> {
         match self {
             Transport::Plain(stream) => stream.shutdown().await,
-            Transport::Tls(tls) => Box::pin(tls.shutdown()).await,
+            Transport::Tls(tls) => tls.shutdown().await,
         }
     }
 

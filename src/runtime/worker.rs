@@ -3,9 +3,9 @@
 //! upstream pool, output buffers, shutdown signal, rate-limit leases). Shared
 //! between workers: the snapshot store (read lock-free), the rate-limit
 //! buckets and quota counters the leases refill from (atomics), the
-//! per-address connection counts of the admission check (a mutex, taken once
-//! per connection open and close) and the telemetry each worker publishes per
-//! tick.
+//! per-address connection counts of the admission check (64 mutex-guarded
+//! shards, one taken once per connection open and close) and the telemetry
+//! each worker publishes per tick.
 //!
 //! Step 1 of a request's way: accept ([`crate::runtime::accept`]), then hand the
 //! connection to [`crate::runtime::open::start`].
@@ -92,22 +92,29 @@ pub fn run(setup: WorkerSetup) -> std::io::Result<Driver> {
 type UringRuntime = monoio::Runtime<monoio::time::TimeDriver<monoio::IoUringDriver>>;
 
 /// An io_uring runtime with the setup flags that cut kernel work for a
-/// single-threaded ring; plain io_uring where the kernel refuses the flags.
+/// single-threaded ring: completions are run when the worker asks for them
+/// (`DEFER_TASKRUN`, Linux 6.1+) instead of interrupting it, else at its next
+/// system call (`COOP_TASKRUN`, 5.19+); plain io_uring where the kernel
+/// refuses both.
 fn uring_runtime() -> std::io::Result<UringRuntime> {
-    let mut tuned = io_uring::IoUring::builder();
-    tuned.setup_coop_taskrun().setup_single_issuer();
-    let built = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
-        .with_entries(RING_ENTRIES)
-        .uring_builder(tuned)
-        .enable_timer()
-        .build();
-    match built {
-        Ok(runtime) => Ok(runtime),
-        Err(_) => monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+    let mut deferred = io_uring::IoUring::builder();
+    deferred.setup_single_issuer().setup_defer_taskrun();
+    let mut cooperative = io_uring::IoUring::builder();
+    cooperative.setup_coop_taskrun().setup_single_issuer();
+    for tuned in [deferred, cooperative] {
+        let built = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
             .with_entries(RING_ENTRIES)
+            .uring_builder(tuned)
             .enable_timer()
-            .build(),
+            .build();
+        if let Ok(runtime) = built {
+            return Ok(runtime);
+        }
     }
+    monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+        .with_entries(RING_ENTRIES)
+        .enable_timer()
+        .build()
 }
 
 async fn worker_main(setup: WorkerSetup, driver: Driver) {
