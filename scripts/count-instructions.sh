@@ -108,7 +108,7 @@ if [[ $SYSCALLS == 1 ]]; then
     requests=$(awk '/requests in/ {print $1}' <<<"$out")
     echo "route=$ROUTE requests=$requests (io_uring driver, 1 worker, traced: slower than untraced)"
     awk -v n="$requests" 'NR > 2 && $NF != "total" && $4 ~ /^[0-9]+$/ {printf "%-20s %10d calls %8.3f per request\n", $NF, $4, $4 / n}
-        $NF == "total" {printf "%-20s %10d calls %8.3f per request\n", "total", $3, $3 / n}' "$work/strace"
+        $NF == "total" {printf "%-20s %10d calls %8.3f per request\n", "total", $4, $4 / n}' "$work/strace"
     exit 0
 fi
 

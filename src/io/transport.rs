@@ -1,10 +1,12 @@
 //! The byte stream under a [`crate::io::buffered::BufferedStream`]: a plain TCP
 //! socket or TLS over one. HTTP code reads and writes through it without
 //! knowing which; the plain arm is the socket's own owned-buffer I/O, with no
-//! extra copy. The TLS arm's futures are not boxed (no allocation per TLS read
-//! or write): they only make a request's future larger, and that future lives
-//! on the heap only while a request is under way
-//! ([`crate::runtime::conn::serve`]); an idle connection holds none of it.
+//! extra copy. The TLS arm's futures are boxed: unboxed, they made every read
+//! and write future of both transports as large as the TLS arm's, and futures
+//! are copied whole when they are moved into place, which cost the plain proxy
+//! path about 190 more instructions per request (libc `memcpy` 935 → 1,129,
+//! callgrind, docs/performance.md); a TLS request pays an allocation per read
+//! and write instead, next to its record encryption.
 
 use crate::io::tls_stream::TlsStream;
 use monoio::buf::IoBufMut;
@@ -29,7 +31,7 @@ impl Transport {
                 let (result, slice) = stream.read(buf.slice_mut(filled..)).await;
                 (result, slice.into_inner())
             }
-            Transport::Tls(tls) => tls.read_append(buf).await,
+            Transport::Tls(tls) => Box::pin(tls.read_append(buf)).await,
         }
     }
 
@@ -40,7 +42,7 @@ impl Transport {
                 let (result, out) = stream.write_all(out).await;
                 (result.map(|_| ()), out)
             }
-            Transport::Tls(tls) => tls.write_all(out).await,
+            Transport::Tls(tls) => Box::pin(tls.write_all(out)).await,
         }
     }
 
@@ -48,7 +50,7 @@ impl Transport {
     pub async fn shutdown(&mut self) -> io::Result<()> {
         match self {
             Transport::Plain(stream) => stream.shutdown().await,
-            Transport::Tls(tls) => tls.shutdown().await,
+            Transport::Tls(tls) => Box::pin(tls.shutdown()).await,
         }
     }
 
