@@ -148,6 +148,7 @@ measure() {
 
 if [[ $PROXY_UNDER_TEST == both ]]; then
     cat >"$RUN/gateway.toml" <<EOF
+admin = ""   # off: the default port may be held by another gateway
 [[listeners]]
 name = "public"
 address = "127.0.0.1:$GATEWAY_PORT"
