@@ -92,29 +92,26 @@ pub fn run(setup: WorkerSetup) -> std::io::Result<Driver> {
 type UringRuntime = monoio::Runtime<monoio::time::TimeDriver<monoio::IoUringDriver>>;
 
 /// An io_uring runtime with the setup flags that cut kernel work for a
-/// single-threaded ring: completions are run when the worker asks for them
-/// (`DEFER_TASKRUN`, Linux 6.1+) instead of interrupting it, else at its next
-/// system call (`COOP_TASKRUN`, 5.19+); plain io_uring where the kernel
-/// refuses both.
+/// single-threaded ring; plain io_uring where the kernel refuses the flags.
+/// `DEFER_TASKRUN` (completions run only when the worker waits for them) was
+/// tried and left out: it did not lower the system calls per request, and
+/// monoio only asks for completions once its run queue is empty, so a busy
+/// worker would see them late (docs/performance.md, "Lean").
 fn uring_runtime() -> std::io::Result<UringRuntime> {
-    let mut deferred = io_uring::IoUring::builder();
-    deferred.setup_single_issuer().setup_defer_taskrun();
-    let mut cooperative = io_uring::IoUring::builder();
-    cooperative.setup_coop_taskrun().setup_single_issuer();
-    for tuned in [deferred, cooperative] {
-        let built = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
-            .with_entries(RING_ENTRIES)
-            .uring_builder(tuned)
-            .enable_timer()
-            .build();
-        if let Ok(runtime) = built {
-            return Ok(runtime);
-        }
-    }
-    monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+    let mut tuned = io_uring::IoUring::builder();
+    tuned.setup_coop_taskrun().setup_single_issuer();
+    let built = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
         .with_entries(RING_ENTRIES)
+        .uring_builder(tuned)
         .enable_timer()
-        .build()
+        .build();
+    match built {
+        Ok(runtime) => Ok(runtime),
+        Err(_) => monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+            .with_entries(RING_ENTRIES)
+            .enable_timer()
+            .build(),
+    }
 }
 
 async fn worker_main(setup: WorkerSetup, driver: Driver) {
