@@ -7,6 +7,9 @@
 #   CONNECTIONS=20000 HOLD=20 loadtest/idle-connections.sh
 #   PROXY_UNDER_TEST=nginx-only loadtest/idle-connections.sh   # no gateway: nginx only
 #   COMPARE_NGINX=0 loadtest/idle-connections.sh               # gateway only
+#   WORKERS=2 loadtest/idle-connections.sh                     # gateway with 2 workers
+#   TLS=1 loadtest/idle-connections.sh                         # TLS listeners (both servers)
+#   PORTCULLIS_BIN=/path/to/portcullis loadtest/idle-connections.sh   # a given build
 #
 # Target: the connections add less than 64 MiB to the gateway's RSS.
 # Result: loadtest/out/idle-connections.md. See loadtest/README.md.
@@ -28,9 +31,13 @@ SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 TARGET_MIB=${TARGET_MIB:-64}
 GATEWAY_ENV=${GATEWAY_ENV:-}
+WORKERS=${WORKERS:-1}
+TLS=${TLS:-0}
 
 [[ $CONNECTIONS =~ ^[1-9][0-9]*$ ]] || die "CONNECTIONS must be a positive integer"
 [[ $HOLD =~ ^[0-9]+$ ]] || die "HOLD must be whole seconds"
+[[ $WORKERS =~ ^[1-9][0-9]*$ ]] || die "WORKERS must be a positive integer"
+[[ $TLS == 0 || $TLS == 1 ]] || die "TLS must be 0 or 1"
 case $PROXY_UNDER_TEST in both | nginx-only) ;; *) die "PROXY_UNDER_TEST must be both or nginx-only" ;; esac
 [[ $PORTCULLIS_BIN = /* ]] || PORTCULLIS_BIN="$ROOT/$PORTCULLIS_BIN"
 if (($(nproc) < 2)); then CLIENT_CPU=$SERVER_CPU; fi
@@ -88,12 +95,22 @@ stop_one() {
 echo "open-files soft limit: $NOFILE; server on CPU $SERVER_CPU, client on CPU $CLIENT_CPU"
 echo
 
+TLS_FLAG=""
+if [[ $TLS == 1 ]]; then
+    TLS_FLAG=--tls
+    command -v curl >/dev/null || die "curl is required for TLS=1"
+    "$ROOT/scripts/make-dev-cert.sh" "$RUN/tls" >/dev/null
+fi
 ROWS=()   # label|before_kib|after_kib|opened|statuses|errors|still_open|fds
 # measure LABEL PORT PATH RSS_PID FD_PID
 measure() {
     local label=$1 port=$2 path=$3 rss_pid=$4 fd_pid=$5
     local resp before after ready="" done_line="" cpid i fds
-    resp=$(http_get "$port" "$path" | tr -d '\r') || true
+    if [[ $TLS == 1 ]]; then
+        resp=$(curl -sik --max-time 5 "https://127.0.0.1:$port$path" | tr -d '\r') || true
+    else
+        resp=$(http_get "$port" "$path" | tr -d '\r') || true
+    fi
     [[ ${resp%%$'\n'*} == "HTTP/1.1 200"* ]] || {
         printf '%s\n' "$resp" | head -n 20 >&2
         die "$label did not answer GET $path with 200"
@@ -101,7 +118,7 @@ measure() {
     sleep 1
     before=$(rss_kib "$rss_pid")
     log "$label: RSS before ${before} KiB; opening $CONNECTIONS connections"
-    timeout $((HOLD + 180)) taskset -c "$CLIENT_CPU" python3 "$HERE/idle_clients.py" \
+    timeout $((HOLD + 180)) taskset -c "$CLIENT_CPU" python3 "$HERE/idle_clients.py" $TLS_FLAG \
         "$port" "$path" "$CONNECTIONS" "$HOLD" >"$RUN/client-$label.out" 2>"$RUN/client-$label.err" &
     cpid=$!
     PIDS+=("$cpid")
@@ -131,10 +148,12 @@ measure() {
 
 if [[ $PROXY_UNDER_TEST == both ]]; then
     cat >"$RUN/gateway.toml" <<EOF
+admin = ""   # off: the default port may be held by another gateway
 [[listeners]]
 name = "public"
 address = "127.0.0.1:$GATEWAY_PORT"
 max_connections_per_ip = 0   # 10,000 connections come from one address here
+$(if [[ $TLS == 1 ]]; then printf '[listeners.tls]\ncertificates = [{ cert = "%s", key = "%s" }]\n' "$RUN/tls/cert.pem" "$RUN/tls/key.pem"; fi)
 
 [[deployments]]
 name = "idle"
@@ -148,7 +167,7 @@ backend = { type = "stock", status = 200, body = "ok" }
 EOF
     port_open "$GATEWAY_PORT" && die "127.0.0.1:$GATEWAY_PORT is already in use (set GATEWAY_PORT)"
     # shellcheck disable=SC2086
-    env $GATEWAY_ENV taskset -c "$SERVER_CPU" "$PORTCULLIS_BIN" run --config "$RUN/gateway.toml" --workers 1 \
+    env $GATEWAY_ENV taskset -c "$SERVER_CPU" "$PORTCULLIS_BIN" run --config "$RUN/gateway.toml" --workers "$WORKERS" \
         >"$RUN/gateway.stdout" 2>"$RUN/gateway.stderr" &
     GW_PID=$!
     PIDS+=("$GW_PID")
@@ -156,7 +175,7 @@ EOF
         tail -n 30 "$RUN/gateway.stderr" >&2
         die "gateway did not start listening on 127.0.0.1:$GATEWAY_PORT"
     }
-    measure portcullis "$GATEWAY_PORT" /idle/ok "$GW_PID" "$GW_PID"
+    measure "portcullis-${WORKERS}w" "$GATEWAY_PORT" /idle/ok "$GW_PID" "$GW_PID"
     kill -0 "$GW_PID" 2>/dev/null || die "the gateway exited during the test"
     stop_one "$GW_PID"
 fi
@@ -180,7 +199,8 @@ http {
     scgi_temp_path $RUN/nginx-tmp/scgi;
     keepalive_timeout 75s;
     server {
-        listen 127.0.0.1:$NGINX_PORT backlog=4096;
+        listen 127.0.0.1:$NGINX_PORT backlog=4096$( ((TLS)) && echo " ssl");
+$( ((TLS)) && printf '        ssl_certificate %s;\n        ssl_certificate_key %s;\n' "$RUN/tls/cert.pem" "$RUN/tls/key.pem")
         location = /idle/ok { default_type text/plain; return 200 "ok"; }
         location / { return 404; }
     }
@@ -228,7 +248,7 @@ table() { # text | md
 }
 
 echo
-echo "$CONNECTIONS idle keep-alive connections, one GET each, held ${HOLD}s (RSS = VmRSS):"
+echo "$CONNECTIONS idle keep-alive connections ($( ((TLS)) && echo TLS || echo plain), $WORKERS gateway worker(s)), one GET each, held ${HOLD}s (RSS = VmRSS):"
 table text
 {
     echo "# Idle keep-alive connections: memory"
@@ -237,9 +257,11 @@ table text
     cat "$RUN/machine.txt"
     echo '```'
     echo
+    echo "Transport: $( ((TLS)) && echo TLS || echo plain TCP); gateway workers: $WORKERS."
+    echo
     echo "$CONNECTIONS connections to 127.0.0.1, each sends one \`GET /idle/ok HTTP/1.1\` (stock 200 \"ok\"),"
     echo "reads the response and then stays open and idle for ${HOLD}s. RSS is VmRSS of the gateway process"
-    echo "(1 worker, default limits) and of the nginx worker (\`worker_processes 1\`, \`keepalive_timeout 75s\`),"
+    echo "($WORKERS worker(s), default limits) and of the nginx worker (\`worker_processes 1\`, \`keepalive_timeout 75s\`),"
     echo "read 1 s before the first connection and 2 s after the last one was open. Open-files limit: $NOFILE."
     echo
     table md

@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Open N keep-alive connections, send one request on each, then hold them idle.
 
-    idle_clients.py [--host 127.0.0.1] PORT PATH N HOLD_SECONDS
+    idle_clients.py [--host 127.0.0.1] [--tls] PORT PATH N HOLD_SECONDS
 
 Each connection sends `GET PATH HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n`, reads the whole
 response (Content-Length or chunked), and then stays open without sending anything
 until HOLD_SECONDS have passed since the last one was opened. Then all are closed and
-the program exits. Standard library only; bounded in time (connecting is limited by
+the program exits. With --tls each connection speaks TLS (the server's certificate
+is not checked: loopback measurements only). Standard library only; bounded in time (connecting is limited by
 --open-timeout).
 
 Progress goes to stderr. On stdout it prints one `READY opened=... ` line once every
@@ -18,6 +19,7 @@ hold.
 import argparse
 import asyncio
 import resource
+import ssl
 import sys
 import time
 
@@ -58,14 +60,15 @@ async def read_response(reader):
     return status, keep_alive
 
 
-async def one(host, port, request, sem, timeout, stats, conns):
+async def one(host, port, request, sem, timeout, stats, conns, tls):
     async with sem:
         try:
-            reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(host, port, ssl=tls), timeout)
             writer.write(request)
             await asyncio.wait_for(writer.drain(), timeout)
             status, keep_alive = await asyncio.wait_for(read_response(reader), timeout)
-        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError,
+        except (OSError, ssl.SSLError, asyncio.TimeoutError, asyncio.IncompleteReadError,
                 asyncio.LimitOverrunError, ValueError, IndexError) as exc:
             key = type(exc).__name__
             stats["errors"][key] = stats["errors"].get(key, 0) + 1
@@ -83,6 +86,7 @@ async def main():
     ap.add_argument("n", type=int, help="connections to open")
     ap.add_argument("hold", type=float, help="seconds to hold them idle once all are open")
     ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--tls", action="store_true", help="connect with TLS (certificate not checked)")
     ap.add_argument("--concurrency", type=int, default=256, help="connects in flight at once")
     ap.add_argument("--open-timeout", type=float, default=10.0, help="per connection, seconds")
     args = ap.parse_args()
@@ -91,12 +95,17 @@ async def main():
     if limit < args.n + 64:
         print(f"warning: open-files limit {limit} is below {args.n} connections", file=sys.stderr)
 
+    tls = None
+    if args.tls:
+        tls = ssl.create_default_context()
+        tls.check_hostname = False
+        tls.verify_mode = ssl.CERT_NONE
     request = f"GET {args.path} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
     sem = asyncio.Semaphore(args.concurrency)
     stats = {"status": {}, "errors": {}, "not_keep_alive": 0}
     conns = []
     t0 = time.monotonic()
-    await asyncio.gather(*(one(args.host, args.port, request, sem, args.open_timeout, stats, conns)
+    await asyncio.gather(*(one(args.host, args.port, request, sem, args.open_timeout, stats, conns, tls)
                            for _ in range(args.n)))
     took = time.monotonic() - t0
     statuses = " ".join(f"{k}:{v}" for k, v in sorted(stats["status"].items())) or "-"

@@ -12,7 +12,7 @@ use crate::io::transport::Transport;
 use crate::time::deadline::{TaskTimer, Tick};
 use std::io;
 
-/// Capacity a connection's read buffer starts with and shrinks back to when idle.
+/// Room a read into an empty buffer asks for (a typical request head).
 pub const INITIAL_READ_CAPACITY: usize = 2048;
 
 /// Capacity used while streaming a body through.
@@ -60,10 +60,24 @@ impl BufferedStream {
         }
     }
 
-    /// Between requests: give back a large buffer so that idle connections stay small.
-    pub fn shrink_if_idle(&mut self) {
-        if self.pending().is_empty() && self.buf.capacity() > INITIAL_READ_CAPACITY {
-            self.buf = Vec::with_capacity(INITIAL_READ_CAPACITY);
+    /// Between requests: hands the read buffer over (for the worker's free
+    /// list), so that an idle connection holds none; `None` while bytes are
+    /// pending or when the stream holds no buffer.
+    pub fn take_idle_buffer(&mut self) -> Option<Vec<u8>> {
+        if self.start < self.buf.len() || self.buf.capacity() == 0 {
+            return None;
+        }
+        self.start = 0;
+        Some(std::mem::take(&mut self.buf))
+    }
+
+    /// Gives the stream a buffer to read into (`take` is called only when it
+    /// holds none).
+    pub fn provide_buffer(&mut self, take: impl FnOnce() -> Vec<u8>) {
+        if self.buf.capacity() == 0 {
+            let mut buf = take();
+            buf.clear();
+            self.buf = buf;
             self.start = 0;
         }
     }

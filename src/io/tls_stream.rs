@@ -57,6 +57,10 @@ impl TlsStream {
                         "peer closed the connection during the TLS handshake",
                     ));
                 }
+                if self.incoming.capacity() == 0 {
+                    // No buffer while the peer has not sent its next flight.
+                    self.tcp.readable(false).await?;
+                }
                 self.receive().await?;
             } else {
                 return Err(io::Error::new(
@@ -66,6 +70,32 @@ impl TlsStream {
             }
         }
         self.flush_tls().await
+    }
+
+    /// Waits until a read has something to work on: ciphertext or plaintext
+    /// already held, the end of the stream, or a readable socket.
+    pub async fn readable(&mut self) -> io::Result<()> {
+        if self.holds_input() {
+            return Ok(());
+        }
+        self.tcp.readable(false).await
+    }
+
+    /// Whether a read can go on without the socket: ciphertext not yet
+    /// processed, plaintext not yet read, or the end of the stream seen.
+    fn holds_input(&mut self) -> bool {
+        if !self.incoming.is_empty() || self.eof {
+            return true;
+        }
+        !matches!(self.conn.reader().fill_buf(), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+    }
+
+    /// Frees the ciphertext buffers while nothing is in them (between requests).
+    pub fn release_idle_buffers(&mut self) {
+        if self.incoming.is_empty() {
+            self.incoming = Vec::new();
+        }
+        self.outgoing = Vec::new();
     }
 
     /// Appends decrypted bytes to `buf`, up to its capacity. Returns 0 when the

@@ -14,7 +14,7 @@
 //! shares and accepts from.
 
 use crate::runtime::admission::{admit, Admission};
-use crate::runtime::conn;
+use crate::runtime::open;
 use crate::runtime::worker_ctx::WorkerCtx;
 use std::io::ErrorKind;
 use std::rc::Rc;
@@ -96,7 +96,7 @@ fn serve(
             }
             match monoio::net::TcpStream::from_std(stream) {
                 Ok(stream) => {
-                    monoio::spawn(conn::serve(Rc::clone(ctx), stream, peer, index, slot));
+                    open::start(ctx, stream, peer, index, slot);
                 }
                 Err(e) => warn!(worker = ctx.id, error = %e, "cannot set up a connection"),
             }

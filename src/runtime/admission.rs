@@ -4,17 +4,47 @@
 //!
 //! The per-address counts are shared by every worker (a connection's address
 //! decides its limit, whichever core accepted it); they are touched once when a
-//! connection opens and once when it closes, never per request.
+//! connection opens and once when it closes, never per request, and only on
+//! listeners with a cap. They are split into [`SHARDS`] maps, each behind its
+//! own mutex, chosen by a keyed hash of the address: two cores opening or
+//! closing connections at the same moment contend only when their clients'
+//! addresses fall in the same shard, and the count of each address stays
+//! exact (a lock-free table of counters would merge addresses that collide).
 
 use crate::snapshot::ListenerSpec;
 use ahash::AHashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
+/// How many independently locked maps the counts are split into.
+pub const SHARDS: usize = 64;
+
 /// Open connections per client address, across workers.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct AddressCounts {
-    counts: Mutex<AHashMap<IpAddr, u32>>,
+    /// Keyed per process, so a client cannot choose its shard.
+    shard_of: ahash::RandomState,
+    shards: Box<[Mutex<AHashMap<IpAddr, u32>>]>,
+}
+
+impl Default for AddressCounts {
+    fn default() -> Self {
+        AddressCounts {
+            shard_of: ahash::RandomState::new(),
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+        }
+    }
+}
+
+impl AddressCounts {
+    /// The locked map that counts `ip`.
+    fn shard(&self, ip: IpAddr) -> std::sync::MutexGuard<'_, AHashMap<IpAddr, u32>> {
+        let index = self.shard_of.hash_one(ip) as usize % self.shards.len();
+        match self.shards[index].lock() {
+            Ok(map) => map,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
 }
 
 /// Holds one connection's place in its address's count until dropped.
@@ -27,10 +57,7 @@ pub struct AddressSlot {
 impl Drop for AddressSlot {
     fn drop(&mut self) {
         if let Some(counts) = &self.counts {
-            let mut map = match counts.counts.lock() {
-                Ok(map) => map,
-                Err(poisoned) => poisoned.into_inner(),
-            };
+            let mut map = counts.shard(self.ip);
             if let Some(n) = map.get_mut(&self.ip) {
                 *n = n.saturating_sub(1);
                 if *n == 0 {
@@ -63,10 +90,7 @@ pub fn admit(spec: &ListenerSpec, counts: &Arc<AddressCounts>, peer: IpAddr) -> 
             ip: peer,
         });
     }
-    let mut map = match counts.counts.lock() {
-        Ok(map) => map,
-        Err(poisoned) => poisoned.into_inner(),
-    };
+    let mut map = counts.shard(peer);
     let open = map.entry(peer).or_insert(0);
     if *open >= spec.max_connections_per_ip {
         return Admission::OverCap;

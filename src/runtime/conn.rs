@@ -20,78 +20,105 @@ use crate::http::request::RequestError;
 use crate::http::respond::{write_error, Persistence};
 use crate::http::BodyFraming;
 use crate::io::buffered::{BufferedStream, IoFailure, INITIAL_READ_CAPACITY};
-use crate::io::transport::Transport;
 use crate::net::peer::Peer;
 use crate::proxy::forward::forward;
 use crate::proxy::side_call;
-use crate::runtime::admission::AddressSlot;
 use crate::runtime::dispatch::{plan_request, Context, Plan, Planned};
 use crate::runtime::relay::{exchange_for, http_backend, settle, Forwarded, Settled};
-use crate::runtime::scope::{outcome, Buffers, Conn, Next, LINGER, LINGER_BYTES};
+use crate::runtime::scope::{outcome, Buffers, Conn, Connection, Next, LINGER, LINGER_BYTES};
 use crate::runtime::worker_ctx::WorkerCtx;
 use crate::snapshot::Snapshot;
 use crate::telemetry::record::Decision;
-use crate::time::deadline::{TaskTimer, Tick};
-use monoio::net::TcpStream;
-use std::net::SocketAddr;
+use crate::time::deadline::{Elapsed, TaskTimer, Tick};
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::debug;
 
-/// Serves one accepted connection until it closes.
-pub async fn serve(
-    ctx: Rc<WorkerCtx>,
-    stream: TcpStream,
-    addr: SocketAddr,
-    listener: usize,
-    _address_slot: AddressSlot,
-) {
-    let mut peer = Peer::new(addr);
-    let _ = stream.set_nodelay(true);
-    ctx.telemetry.connection_opened();
-    let _open = ctx.begin_request();
-    let timer = ctx.deadlines.timer();
-    let tls = ctx
-        .snapshot()
-        .listeners
-        .get(listener)
-        .and_then(|l| l.tls.clone());
-    let transport = match tls {
-        None => Transport::Plain(stream),
-        Some(tls) => match Box::pin(crate::tls::accept(&tls, stream, &timer)).await {
-            Ok((transport, info)) => {
-                ctx.telemetry.tls_handshake(true);
-                peer = peer.with_tls(info);
-                transport
+/// Serves an open connection (see [`crate::runtime::open`]) until it closes.
+/// The task holds only `conn` and the wait for the next request while idle.
+// Not `async fn`: see the comment inside.
+#[allow(clippy::manual_async_fn)]
+pub fn serve(mut conn: Connection) -> impl Future<Output = ()> {
+    // An `async` block that owns `conn`: an `async fn` would hold its
+    // argument twice (the argument and the local it is moved into).
+    async move {
+        let mut first = true;
+        loop {
+            if conn.client.pending().is_empty() {
+                conn.go_idle();
+                // Holding no buffer until the client sends (or closes).
+                let (deadline, idle) = idle_deadline(&conn, first);
+                conn.timer.set_idle(idle);
+                let ready = conn
+                    .timer
+                    .within(deadline, conn.client.stream.readable())
+                    .await;
+                conn.timer.set_idle(false);
+                match after_wait(&conn.ctx, ready, idle) {
+                    Next::KeepAlive => {}
+                    Next::IdleWhileDraining => {
+                        close_gracefully(&mut conn).await;
+                        break;
+                    }
+                    Next::Close => break,
+                }
             }
-            Err(reason) => {
-                ctx.telemetry.tls_handshake(false);
-                debug!(peer = %addr, %reason, "TLS handshake failed");
-                ctx.telemetry.connection_closed();
-                return;
+            let Connection {
+                ctx,
+                client,
+                timer,
+                peer,
+                listener,
+                ..
+            } = &mut conn;
+            client.provide_buffer(|| ctx.take_buffer());
+            // Boxed: the request's state (head, plan, upstream exchange) lives on
+            // the heap only while a request is under way.
+            let served = Box::pin(serve_request(ctx, client, timer, peer, *listener));
+            match served.await {
+                // While draining too: the next request, if it comes within the
+                // grace, is answered with `Connection: close`.
+                Next::KeepAlive => first = false,
+                Next::IdleWhileDraining | Next::Close => break,
             }
-        },
-    };
-    let mut client = BufferedStream::new(transport, INITIAL_READ_CAPACITY);
-    let mut first = true;
-    loop {
-        match serve_request(&ctx, &mut client, &timer, &peer, listener, first).await {
-            // While draining too: the next request, if it comes within the
-            // grace, is answered with `Connection: close`.
-            Next::KeepAlive => {
-                first = false;
-                client.shrink_if_idle();
-            }
-            Next::IdleWhileDraining => {
-                let deadline = timer.deadlines().after(LINGER);
-                client.linger_close(&timer, deadline, LINGER_BYTES).await;
-                break;
-            }
-            Next::Close => break,
         }
     }
-    ctx.telemetry.connection_closed();
+}
+
+/// Closes an idle connection while draining: FIN, then what the client still
+/// sends is read and discarded (boxed: rare, and larger than the idle wait).
+fn close_gracefully(conn: &mut Connection) -> Pin<Box<dyn Future<Output = ()> + '_>> {
+    let deadline = conn.timer.deadlines().after(LINGER);
+    Box::pin(
+        conn.client
+            .linger_close(&conn.timer, deadline, LINGER_BYTES),
+    )
+}
+
+/// How long a connection may wait for its next request: the first
+/// request's head timeout, then the keep-alive timeout, an idle wait that a
+/// drain cuts short (`true`).
+fn idle_deadline(conn: &Connection, first: bool) -> (Tick, bool) {
+    let timeouts = conn.ctx.snapshot().timeouts;
+    let (wait, idle) = if first {
+        (timeouts.head, false)
+    } else {
+        (timeouts.keep_alive, true)
+    };
+    (conn.timer.deadlines().after(wait), idle)
+}
+
+/// What the wait for the next request came to: `KeepAlive` when there is
+/// something to read; `IdleWhileDraining` when a drain cut an idle wait short.
+fn after_wait(ctx: &WorkerCtx, ready: Result<std::io::Result<()>, Elapsed>, idle: bool) -> Next {
+    match ready {
+        Ok(Ok(())) => Next::KeepAlive,
+        Err(_) if idle && ctx.draining() => Next::IdleWhileDraining,
+        _ => Next::Close,
+    }
 }
 
 /// While draining, how long keep-alive connections may still bring their next
@@ -106,7 +133,6 @@ async fn serve_request(
     timer: &TaskTimer,
     peer: &Peer,
     listener: usize,
-    first: bool,
 ) -> Next {
     let conn = Conn {
         ctx,
@@ -117,7 +143,7 @@ async fn serve_request(
     let mut buffers = Buffers::none(ctx);
     // The awaits stay in this function (the helpers around them are
     // synchronous): a future awaited inside a helper's future is moved twice.
-    let mut head = HeadReader::new(&conn, client, first);
+    let mut head = HeadReader::new(&conn, client);
     let mut asked = false;
     let Planned { plan, meta } = loop {
         if head.started {
@@ -154,14 +180,10 @@ async fn serve_request(
                 }
             }
         }
-        let idle = !(head.started || head.first);
-        // Idle between requests: a drain cuts this wait short.
-        timer.set_idle(idle);
         let read = client
             .read_more(INITIAL_READ_CAPACITY, timer, head.deadline)
             .await;
-        timer.set_idle(false);
-        match head.after_read(&conn, read, idle) {
+        match head.after_read(read) {
             None => {}
             Some(Err(unread)) => {
                 refuse_unread(&conn, client, &mut buffers, &head.snapshot, unread).await;
@@ -261,15 +283,14 @@ async fn serve_request(
     next
 }
 
-/// Where reading a request head stands: the snapshot current when its first
-/// byte arrived (loaded again then, so a token revoked while the connection
-/// idled is refused), and the deadline of the next read.
+/// Where reading a request head stands: the snapshot current when the
+/// connection became readable (after any idle wait, so a token revoked while
+/// the connection idled is refused), and the deadline of the head.
 struct HeadReader {
     /// `Rc<Arc<_>>` like [`WorkerCtx::snapshot`]'s: a plain increment per request.
     #[allow(clippy::redundant_allocation)]
     snapshot: Rc<Arc<Snapshot>>,
     started: bool,
-    first: bool,
     deadline: Tick,
     logging: bool,
 }
@@ -283,20 +304,12 @@ struct Unread {
 }
 
 impl HeadReader {
-    fn new(conn: &Conn<'_>, client: &BufferedStream, first: bool) -> Self {
+    fn new(conn: &Conn<'_>, client: &BufferedStream) -> Self {
         let snapshot = conn.ctx.snapshot();
-        let started = !client.pending().is_empty();
-        let timeouts = snapshot.timeouts;
-        let wait = if started || first {
-            timeouts.head
-        } else {
-            timeouts.keep_alive
-        };
         HeadReader {
-            deadline: conn.timer.deadlines().after(wait),
+            deadline: conn.timer.deadlines().after(snapshot.timeouts.head),
+            started: !client.pending().is_empty(),
             snapshot,
-            started,
-            first,
             logging: conn.ctx.access_logging(),
         }
     }
@@ -324,26 +337,14 @@ impl HeadReader {
         plan_request(&cx, client.pending(), &mut buffers.out, log)
     }
 
-    /// Takes a read's result: `None` to go on (the first byte of a request
-    /// starts its head timeout); a timeout once a request started is a 408;
-    /// anything else ends the connection.
-    fn after_read(
-        &mut self,
-        conn: &Conn<'_>,
-        read: Result<usize, IoFailure>,
-        idle: bool,
-    ) -> Option<Result<Next, Unread>> {
+    /// Takes a read's result: `None` to go on; a timeout once a request
+    /// started is a 408; anything else ends the connection.
+    fn after_read(&mut self, read: Result<usize, IoFailure>) -> Option<Result<Next, Unread>> {
         match read {
-            Err(IoFailure::TimedOut) if idle && conn.ctx.draining() => {
-                Some(Ok(Next::IdleWhileDraining))
-            }
-            Ok(_) if !self.started => {
+            Ok(_) => {
                 self.started = true;
-                self.snapshot = conn.ctx.snapshot();
-                self.deadline = conn.timer.deadlines().after(self.snapshot.timeouts.head);
                 None
             }
-            Ok(_) => None,
             Err(IoFailure::TimedOut) if self.started => Some(Err(Unread {
                 status: 408,
                 decision: Decision::ClientTimeout,
@@ -399,5 +400,35 @@ fn skip_small_body(client: &mut BufferedStream, body: BodyFraming) -> bool {
             true
         }
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::future::Future;
+
+    /// The size of the future an `async fn` of five arguments returns, without calling it.
+    fn future_size<A, F: Future>(_: fn(A) -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    // The connection task's future is what an idle keep-alive connection holds.
+    #[test]
+    fn connection_future_size() {
+        let size = future_size(serve);
+        println!("connection task future: {size} bytes");
+        // 3,248 bytes when the request's state was part of it (test build).
+        assert!(
+            size <= 1024,
+            "the idle connection task grew to {size} bytes"
+        );
+        println!(
+            "peer {} client {} timer {} connection {}",
+            std::mem::size_of::<Peer>(),
+            std::mem::size_of::<BufferedStream>(),
+            std::mem::size_of::<TaskTimer>(),
+            std::mem::size_of::<Connection>(),
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! The running process: [`server`] binds listeners, starts one [`worker`] per
 //! core and waits for signals; each worker [`accept`]s connections (the
-//! listener's network rule and per-address cap in [`admission`]), runs each
+//! listener's network rule and per-address cap in [`admission`]), [`open`]s
+//! them (TLS handshake) and runs each
 //! connection's keep-alive loop ([`conn`]) and plans every request
 //! ([`dispatch`]: parse → route → policies → back end). The [`control`]
 //! thread watches the config files and [`reload`] recompiles and publishes
@@ -15,6 +16,7 @@ pub mod answer;
 pub mod conn;
 pub mod control;
 pub mod dispatch;
+pub mod open;
 pub mod plan;
 pub mod relay;
 pub mod reload;

@@ -4,9 +4,11 @@
 //! answers are written, and the outcome that is recorded.
 
 use crate::io::buffered::BufferedStream;
+use crate::io::transport::Transport;
 use crate::net::peer::Peer;
+use crate::runtime::admission::AddressSlot;
 use crate::runtime::plan::RequestMeta;
-use crate::runtime::worker_ctx::WorkerCtx;
+use crate::runtime::worker_ctx::{InFlight, WorkerCtx};
 use crate::telemetry::record::{Decision, Outcome};
 use crate::time::deadline::TaskTimer;
 use std::rc::Rc;
@@ -68,6 +70,57 @@ impl Drop for Buffers<'_> {
     fn drop(&mut self) {
         self.ctx.give_buffer(std::mem::take(&mut self.out));
         self.ctx.give_buffer(std::mem::take(&mut self.log));
+    }
+}
+
+/// An open client connection: everything it holds between requests (the
+/// read buffer only while a request is under way). In flight (a drain waits
+/// for it) until dropped, and counted closed then.
+pub struct Connection {
+    pub ctx: Rc<WorkerCtx>,
+    pub client: BufferedStream,
+    pub timer: TaskTimer,
+    pub peer: Peer,
+    pub listener: usize,
+    _open: InFlight,
+    _address_slot: AddressSlot,
+}
+
+impl Connection {
+    /// `client`'s transport is set up (TLS handshake done); no read buffer yet.
+    pub fn new(
+        ctx: Rc<WorkerCtx>,
+        transport: Transport,
+        timer: TaskTimer,
+        peer: Peer,
+        listener: usize,
+        address_slot: AddressSlot,
+    ) -> Self {
+        Connection {
+            _open: ctx.begin_request(),
+            client: BufferedStream::new(transport, 0),
+            ctx,
+            timer,
+            peer,
+            listener,
+            _address_slot: address_slot,
+        }
+    }
+
+    /// Between requests: the read buffer goes back to the worker's free list
+    /// and the transport frees its own, so that an idle connection holds none.
+    pub fn go_idle(&mut self) {
+        if let Some(buf) = self.client.take_idle_buffer() {
+            self.ctx.give_buffer(buf);
+        }
+        self.client.stream.release_idle_buffers();
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.go_idle();
+        self.ctx.telemetry.connection_closed();
     }
 }
 

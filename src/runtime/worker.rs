@@ -3,12 +3,12 @@
 //! upstream pool, output buffers, shutdown signal, rate-limit leases). Shared
 //! between workers: the snapshot store (read lock-free), the rate-limit
 //! buckets and quota counters the leases refill from (atomics), the
-//! per-address connection counts of the admission check (a mutex, taken once
-//! per connection open and close) and the telemetry each worker publishes per
-//! tick.
+//! per-address connection counts of the admission check (64 mutex-guarded
+//! shards, one taken once per connection open and close) and the telemetry
+//! each worker publishes per tick.
 //!
 //! Step 1 of a request's way: accept ([`crate::runtime::accept`]), then hand the
-//! connection to [`crate::runtime::conn::serve`].
+//! connection to [`crate::runtime::open::start`].
 
 use crate::runtime::accept::accept_loop;
 use crate::runtime::admission::AddressCounts;
@@ -93,6 +93,10 @@ type UringRuntime = monoio::Runtime<monoio::time::TimeDriver<monoio::IoUringDriv
 
 /// An io_uring runtime with the setup flags that cut kernel work for a
 /// single-threaded ring; plain io_uring where the kernel refuses the flags.
+/// `DEFER_TASKRUN` (completions run only when the worker waits for them) was
+/// tried and left out: it did not lower the system calls per request, and
+/// monoio only asks for completions once its run queue is empty, so a busy
+/// worker would see them late (docs/performance.md, "Lean").
 fn uring_runtime() -> std::io::Result<UringRuntime> {
     let mut tuned = io_uring::IoUring::builder();
     tuned.setup_coop_taskrun().setup_single_issuer();

@@ -13,6 +13,7 @@
 //! | cluster mode: the node's reservations from the store, fallbacks; store names | `remote.rs`, `remote_quota.rs`, `shared.rs` |
 //! | quota counts carried across a zero-downtime takeover | `handover.rs` |
 //! | plans, subscribers and deployment limits compiled from config | `plans.rs` |
+//! | each worker's memo of recent client tokens (no SHA-256 per request) | `token_cache.rs` |
 //! | client token generation (`portcullis token`) | `token.rs` |
 //!
 //! The snapshot holds what `plans.rs` compiles; nothing here imports the
@@ -30,6 +31,7 @@ mod remote;
 mod remote_quota;
 mod shared;
 pub mod token;
+mod token_cache;
 
 pub use bucket::{LocalShares, RateParams, SharedBucket, LEASE_TTL_NS, MAX_BATCH};
 pub use enforce::{check, enforce, Admitted, Refusal};

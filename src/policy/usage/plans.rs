@@ -7,6 +7,7 @@
 
 use crate::config::{Config, DeploymentRateLimit, DeploymentUsagePlans, RateLimitKey};
 use crate::http::fields::is_token;
+use crate::policy::usage::token_cache;
 use crate::policy::usage::{IpTable, QuotaCounter, QuotaParams, RateParams, SharedBucket};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -86,16 +87,22 @@ pub struct UsageSpec {
     pub subscribers: Vec<SubscriberSpec>,
     /// SHA-256 of a token → (subscriber, client).
     tokens: HashMap<[u8; 32], (u32, u32), ahash::RandomState>,
+    /// This compilation's identity for the workers' token memos.
+    generation: u64,
 }
 
 impl UsageSpec {
-    /// The client a presented token belongs to. The token is hashed first, so
-    /// the lookup's timing depends on its digest, which a caller cannot steer
-    /// towards a real token's: no timing leaks which token bytes were right.
+    /// The client a presented token belongs to: from the worker's memo of
+    /// recent tokens ([`token_cache`], keyed with a per-process secret), else
+    /// by the token's SHA-256. The token is hashed first either way, so the
+    /// lookup's timing depends on a digest a caller cannot steer towards a real
+    /// token's: no timing leaks which token bytes were right.
     pub fn client_by_token(&self, token: &[u8]) -> Option<(u32, u32)> {
-        use sha2::{Digest, Sha256};
-        let digest: [u8; 32] = Sha256::digest(token).into();
-        self.tokens.get(&digest).copied()
+        token_cache::client_of(self.generation, token, |token| {
+            use sha2::{Digest, Sha256};
+            let digest: [u8; 32] = Sha256::digest(token).into();
+            self.tokens.get(&digest).copied()
+        })
     }
 
     /// The grant of `subscriber` that entitles `deployment`: the first plan wins.
@@ -396,6 +403,7 @@ pub fn compile_usage(
         plans,
         subscribers,
         tokens,
+        generation: token_cache::next_generation(),
     })
 }
 
