@@ -14,8 +14,8 @@
 
 pub mod auth_remote;
 pub mod backend;
-pub mod credentials;
 mod cluster;
+pub mod credentials;
 pub mod digest;
 mod load;
 mod locate;
@@ -27,8 +27,8 @@ pub mod validation;
 mod words;
 
 pub use auth_remote::{HttpAuthorizer, Introspection, OnAuthorizerError};
-pub use credentials::{BackendCredentials, ClientAuthorization, CredentialsKind};
 pub use cluster::{ClusterConfig, OnStoreUnavailable};
+pub use credentials::{BackendCredentials, ClientAuthorization, CredentialsKind};
 pub use load::{load_file, load_sources, parse_str, ConfigError, SourceFile, Sources};
 pub use locate::locate_key;
 pub use paths::{Resolved, ResolvedPath};

@@ -257,13 +257,13 @@ mod tests {
     fn backend(s: &Snapshot) -> &HttpBackendSpec {
         match &s.routes[0].backend {
             BackendSpec::Http(h) => h,
-            BackendSpec::Stock(_) => unreachable!(),
+            _ => unreachable!(),
         }
     }
 
     const SLOT: Slot = Slot {
         generation: 1,
-        route: 0,
+        backend: 0,
     };
 
     // Smooth round robin spreads weights 1 and 3 as b, a, b, b: each four picks hold one a.
