@@ -40,17 +40,22 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// A free loopback port whose Redis Cluster bus port (port + 10000) is free too.
+/// A free loopback port whose Redis Cluster bus port (port + 10000) is free
+/// too. Both lie below the kernel's ephemeral range (32768 and up), so no
+/// outgoing connection of a concurrent test can take either between this
+/// check and Redis binding it.
 pub fn free_cluster_port() -> u16 {
+    const LOW: u16 = 12_000;
+    const SPAN: u16 = 10_000;
     let seed = u64::from(std::process::id());
-    let mut candidate = 20_000 + (seed % 9_000) as u16;
+    let mut candidate = LOW + (seed % u64::from(SPAN)) as u16;
     loop {
         let both = TcpListener::bind(("127.0.0.1", candidate)).is_ok()
             && TcpListener::bind(("127.0.0.1", candidate + 10_000)).is_ok();
         if both {
             return candidate;
         }
-        candidate = 20_000 + (candidate - 20_000 + 7) % 9_000;
+        candidate = LOW + (candidate - LOW + 7) % SPAN;
     }
 }
 
