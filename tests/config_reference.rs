@@ -149,7 +149,7 @@ fn accepted_keys() -> BTreeSet<String> {
         .iter()
         .chain(&any_of.leaves)
         .map(|k| normal(k))
-        .chain(secrets.iter().map(|k| k.to_string()))
+        .chain(secrets.iter().map(|k| normal(k)))
         .collect()
 }
 

@@ -308,7 +308,7 @@ fn wrong_types_are_refused_in_operator_words() {
             route("", "").replace("type = \"stock\"", "type = \"ftp\""),
             9,
             "deployments[0].routes[0].backend.type",
-            "\"ftp\" is not accepted here; expected \"http\" or \"stock\"",
+            "\"ftp\" is not accepted here; expected \"http\", \"stock\" or \"dynamic\"",
         ),
         (
             format!("{LISTENER}name = 7\n{ROUTE}").replace("name = \"public\"\n", ""),
