@@ -7,6 +7,7 @@
 use super::answer::Answering;
 pub use super::plan::{Plan, Planned, RequestMeta};
 use super::request_log::write_log_fields;
+use super::upstream_plan::{backend_credential, plan_forward, template_context, Upstream};
 use crate::config::validation::ValidationMode;
 use crate::http::max_forwards;
 use crate::http::path::routing_path;
@@ -15,16 +16,10 @@ use crate::http::BodyFraming;
 use crate::net::peer::{client_address, Peer};
 use crate::policy::cors::Preflight;
 use crate::policy::credentials::Field;
-use crate::policy::headers::{RenderedValues, TemplateContext};
 use crate::policy::usage::{Admitted, LocalShares};
 use crate::policy::validation::Verdict;
 use crate::policy::{chain, Answer, RequestCtx, Step};
-use crate::proxy::exchange::ForwardRequest;
-use crate::proxy::rewrite::write_upstream_request;
-use crate::route::table::Params;
-use crate::snapshot::{
-    BackendSpec, HttpBackendSpec, MethodDispatch, PathEntry, RouteSpec, Snapshot,
-};
+use crate::snapshot::{BackendSpec, MethodDispatch, PathEntry, RouteSpec, Snapshot};
 use crate::telemetry::record::{Decision, RequestId, RequestIds};
 use std::net::IpAddr;
 use tracing::debug;
@@ -322,133 +317,9 @@ fn route_request(
     Some(routed(plan, decision, usage))
 }
 
-/// The back end's own `Authorization` line, if it has credentials: `Err`
-/// when none is at hand (502).
-fn backend_credential<'a>(
-    backend: &'a HttpBackendSpec,
-    head: &RequestHead<'_, '_>,
-) -> Result<Option<Field<'a>>, &'static str> {
-    match &backend.credentials {
-        None => Ok(None),
-        Some(auth) => {
-            let sent = head
-                .headers
-                .iter()
-                .any(|h| h.name.eq_ignore_ascii_case("authorization"));
-            auth.field(sent)
-        }
-    }
-}
-
 /// A declared body over `max_body_bytes` is refused before anything is sent.
 fn exceeds_body_limit(head: &RequestHead<'_, '_>, snapshot: &Snapshot) -> bool {
     matches!(head.body, BodyFraming::Length(n) if n > snapshot.max_body_bytes)
-}
-
-/// Where an admitted request goes.
-struct Upstream<'a> {
-    route: usize,
-    backend: &'a HttpBackendSpec,
-    params: &'a Params<'a, 'a>,
-    forward_keep_alive: bool,
-    /// The back end's own `Authorization` field line.
-    credential: Option<&'a [u8]>,
-}
-
-/// Writes the upstream request head (header transformations applied) and
-/// renders the response's header values; the exchange runs after.
-fn plan_forward(
-    cx: &Context<'_>,
-    upstream: &Upstream<'_>,
-    head: &RequestHead<'_, '_>,
-    id: &RequestId,
-    admitted: RequestCtx<'_, '_, '_>,
-    out: &mut Vec<u8>,
-) -> Plan {
-    let snapshot = cx.snapshot;
-    let spec = &snapshot.routes[upstream.route];
-    let template_cx = template_context(
-        snapshot,
-        head,
-        upstream.params,
-        admitted.claims.as_deref(),
-        (&admitted.usage, admitted.deployment),
-    );
-    let transform = spec
-        .policies
-        .request_headers
-        .as_ref()
-        .map(|t| (t, &template_cx));
-    write_upstream_request(
-        out,
-        head,
-        upstream.backend,
-        upstream.params,
-        cx.peer,
-        id,
-        head.body,
-        snapshot.deployments[spec.deployment]
-            .policies
-            .usage
-            .as_ref(),
-        transform,
-        upstream.credential,
-    );
-    let mut extras = admitted.extras;
-    if let Some(t) = &spec.policies.response_headers {
-        extras.values = RenderedValues::render(t, &template_cx);
-    }
-    Plan::Forward {
-        route: upstream.route,
-        extras,
-        request: ForwardRequest {
-            body: head.body,
-            idempotent: head.is_idempotent(),
-            head_request: head.is_head(),
-            expect_continue: head.expect_continue,
-            client_version: head.version,
-            client_keep_alive: upstream.forward_keep_alive,
-            max_body: snapshot.max_body_bytes,
-            balance_hash: crate::proxy::balance::request_hash(
-                upstream.backend,
-                admitted.client,
-                template_cx.subscriber,
-                head.headers,
-            ),
-            idempotency_key: head
-                .headers
-                .iter()
-                .any(|h| h.name.eq_ignore_ascii_case("idempotency-key")),
-            request_id: *id,
-        },
-    }
-}
-
-/// What header templates and dynamic selectors may read about an admitted
-/// request: its head, path parameters, claims and usage-plan subscriber (with
-/// the deployment's index, to find the plan that admitted it).
-fn template_context<'a>(
-    snapshot: &'a Snapshot,
-    head: &'a RequestHead<'a, 'a>,
-    params: &'a Params<'a, 'a>,
-    claims: Option<&'a crate::policy::auth::Claims>,
-    admitted: (&Admitted, usize),
-) -> TemplateContext<'a> {
-    let usage = &snapshot.usage;
-    let (admitted, deployment) = admitted;
-    let subscriber = admitted.client.map(|(s, _)| s);
-    let plan = subscriber
-        .and_then(|s| usage.grant_for(s, deployment))
-        .and_then(|grant| usage.plans.get(grant.plan as usize));
-    TemplateContext {
-        head,
-        params,
-        claims,
-        subscriber: subscriber
-            .and_then(|s| usage.subscribers.get(s as usize))
-            .map(|s| s.name.as_str()),
-        usage_plan: plan.map(|p| p.name.as_str()),
-    }
 }
 
 /// The route a CORS preflight on this path answers for: the route the
