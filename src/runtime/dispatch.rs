@@ -379,6 +379,7 @@ fn plan_forward(
         .request_headers
         .as_ref()
         .map(|t| (t, &template_cx));
+    let websocket = crate::http::websocket::is_upgrade_request(head);
     write_upstream_request(
         out,
         head,
@@ -393,6 +394,7 @@ fn plan_forward(
             .as_ref(),
         transform,
         upstream.credential,
+        websocket,
     );
     let mut extras = admitted.extras;
     if let Some(t) = &spec.policies.response_headers {
@@ -420,6 +422,7 @@ fn plan_forward(
                 .iter()
                 .any(|h| h.name.eq_ignore_ascii_case("idempotency-key")),
             request_id: *id,
+            websocket,
         },
     }
 }

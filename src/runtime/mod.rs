@@ -3,7 +3,8 @@
 //! listener's network rule and per-address cap in [`admission`]), [`open`]s
 //! them (TLS handshake) and runs each
 //! connection's keep-alive loop ([`conn`]) and plans every request
-//! ([`dispatch`]: parse → route → policies → back end). The [`control`]
+//! ([`dispatch`]: parse → route → policies → back end), relaying an
+//! accepted WebSocket both ways ([`websocket`]). The [`control`]
 //! thread watches the config files and [`reload`] recompiles and publishes
 //! snapshots.
 //!
@@ -25,5 +26,6 @@ pub mod scope;
 pub mod server;
 pub mod sockets;
 pub mod start_error;
+pub mod websocket;
 pub mod worker;
 pub mod worker_ctx;
