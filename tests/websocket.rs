@@ -1,0 +1,416 @@
+//! WebSocket passthrough over real sockets: Python's `websockets` library
+//! (installed by scripts/install-test-deps.sh) as both the echo server behind
+//! the gateway and the client in front of it. Text and binary frames up to
+//! 1 MiB through plain and TLS listeners to plain and https back ends; 250
+//! WebSockets at once through one worker; one WebSocket kept across 20
+//! reloads; a JWT-protected route refuses the upgrade without a token; open
+//! WebSockets end within their grace after SIGTERM; the upgrade fields reach
+//! the back end, other upgrades (h2c) do not.
+//!
+//! Without the library the tests skip, except under `CI=true`, where they fail.
+
+mod auth_support;
+mod common;
+#[path = "support/tls.rs"]
+mod support;
+
+use auth_support::*;
+use common::*;
+use jsonwebtoken::Algorithm;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{channel, Receiver};
+use std::thread;
+use std::time::{Duration, Instant};
+use support::{toml_path, Issued, Pki};
+
+/// How long one client run may take (1 MiB frames through a debug build on
+/// a loaded machine included).
+const CLIENT_LIMIT: Duration = Duration::from_secs(120);
+
+const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/websocket_support/ws.py");
+
+/// A Python with `websockets`: the test venv, else the system's; `None`
+/// (the test skips) unless under `CI=true`.
+fn python() -> Option<String> {
+    let home = std::env::var("HOME").unwrap_or_default();
+    let venv = format!("{home}/.cache/portcullis-test-venv/bin/python");
+    for candidate in [venv.as_str(), "python3"] {
+        let ok = Command::new(candidate)
+            .args(["-c", "import websockets.asyncio.client"])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            return Some(candidate.to_string());
+        }
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "Python websockets missing: run scripts/install-test-deps.sh"
+    );
+    eprintln!("skipped: Python websockets missing (scripts/install-test-deps.sh)");
+    None
+}
+
+/// A child process's stdout, line by line, readable with a limit.
+struct Lines(Receiver<String>);
+
+impl Lines {
+    fn of(child: &mut Child) -> Lines {
+        let out = child.stdout.take().unwrap();
+        let (tx, rx) = channel();
+        thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Lines(rx)
+    }
+
+    fn next(&self, limit: Duration) -> Option<String> {
+        self.0.recv_timeout(limit).ok()
+    }
+}
+
+/// The echo server, stopped when dropped (its stdin closes; killed by pid
+/// if it lingers).
+struct EchoServer {
+    child: Child,
+    _stdin: ChildStdin,
+    port: u16,
+}
+
+impl EchoServer {
+    fn start(python: &str, tls: Option<&Issued>) -> EchoServer {
+        let mut cmd = Command::new(python);
+        cmd.arg(SCRIPT).arg("serve");
+        if let Some(cert) = tls {
+            cmd.arg(&cert.cert).arg(&cert.key);
+        }
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the echo server");
+        let stdin = child.stdin.take().unwrap();
+        let lines = Lines::of(&mut child);
+        let port = lines
+            .next(Duration::from_secs(20))
+            .and_then(|l| l.trim().parse().ok())
+            .expect("echo server port");
+        EchoServer {
+            child,
+            _stdin: stdin,
+            port,
+        }
+    }
+}
+
+impl Drop for EchoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs a client mode to its end (bounded); returns its exit code and stdout.
+fn run_client(python: &str, args: &[&str]) -> (i32, String) {
+    let mut child = Command::new(python)
+        .arg(SCRIPT)
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the client");
+    let lines = Lines::of(&mut child);
+    let deadline = Instant::now() + CLIENT_LIMIT;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut out = String::new();
+            while let Some(line) = lines.next(Duration::from_secs(1)) {
+                out.push_str(&line);
+                out.push('\n');
+            }
+            return (status.code().unwrap_or(-1), out);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("client {args:?} still running after {CLIENT_LIMIT:?}");
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// One WebSocket held open and driven line by line.
+struct Held {
+    child: Child,
+    stdin: ChildStdin,
+    lines: Lines,
+}
+
+impl Held {
+    fn open(python: &str, url: &str) -> Held {
+        let mut child = Command::new(python)
+            .arg(SCRIPT)
+            .args(["hold", url])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the client");
+        let stdin = child.stdin.take().unwrap();
+        let lines = Lines::of(&mut child);
+        let held = Held {
+            child,
+            stdin,
+            lines,
+        };
+        held.expect("open", Duration::from_secs(30));
+        held
+    }
+
+    fn say(&mut self, line: &str) {
+        writeln!(self.stdin, "{line}").unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    fn expect(&self, want: &str, limit: Duration) {
+        let got = self.lines.next(limit);
+        assert_eq!(got.as_deref(), Some(want), "WebSocket client said");
+    }
+
+    fn ping(&mut self) {
+        self.say("ping");
+        self.expect("echoed", Duration::from_secs(20));
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A deployment `api` at `/api` on listener `public` (TLS with `tls`), route
+/// `/ws` to `backend_url`, with `deployment_extra` in the deployment and
+/// `prelude` on top.
+fn config(backend: &str, tls: Option<&Issued>, deployment_extra: &str, prelude: &str) -> String {
+    let tls = tls.map_or(String::new(), |c| {
+        format!(
+            "tls = {{ certificates = [{{ cert = \"{}\", key = \"{}\" }}] }}",
+            toml_path(&c.cert),
+            toml_path(&c.key)
+        )
+    });
+    format!(
+        r#"{prelude}
+[[listeners]]
+name = "public"
+address = "127.0.0.1:0"
+{tls}
+
+[[deployments]]
+name = "api"
+listener = "public"
+path_prefix = "/api"
+{deployment_extra}
+
+[[deployments.routes]]
+path = "/ws"
+backend = {backend}
+"#
+    )
+}
+
+fn plain_backend(echo: &EchoServer) -> String {
+    format!(
+        "{{ type = \"http\", url = \"http://127.0.0.1:{}/\" }}",
+        echo.port
+    )
+}
+
+fn ws_url(gw: &Gateway) -> String {
+    format!("ws://{}/api/ws", gw.addr())
+}
+
+// Text and binary frames of 0 B to 1 MiB are echoed through a plain
+// listener and a plain back end; the upgrade is counted and logged with
+// status 101 and the relayed bytes.
+#[test]
+fn echo_through_plain_listener() {
+    let Some(python) = python() else { return };
+    let echo = EchoServer::start(&python, None);
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    let prelude = format!("[access_log]\npath = \"{}\"", toml_path(&log));
+    let gw = Gateway::start(&config(&plain_backend(&echo), None, "", &prelude));
+    let (code, out) = run_client(&python, &["echo", &ws_url(&gw)]);
+    assert_eq!((code, out.as_str()), (0, "ok\n"));
+    gw.wait_metric("portcullis_websockets_total", 1.0);
+    gw.wait_metric_until("portcullis_websockets_active", "0", |v| v == 0.0);
+    let line = wait_for_line(&log, "\"status\":101");
+    let record: serde_json::Value = serde_json::from_str(&line).unwrap();
+    // Both ways: at least the frames' payloads (2 × 1 MiB and more).
+    for field in ["bytes_in", "bytes_out"] {
+        let bytes = record[field].as_u64().unwrap();
+        assert!(bytes > 2 * 1024 * 1024, "{field} = {bytes} in {line}");
+    }
+}
+
+/// Waits (bounded) for a line of the access log that contains `needle`.
+fn wait_for_line(log: &std::path::Path, needle: &str) -> String {
+    let mut found = None;
+    let seen = eventually(|| {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        found = text
+            .lines()
+            .find(|l| l.contains(needle))
+            .map(str::to_string);
+        found.is_some()
+    });
+    assert!(seen, "no access log line with {needle}");
+    found.unwrap()
+}
+
+// The same through a TLS listener to an https back end.
+#[test]
+fn echo_through_tls_listener_to_https_backend() {
+    let Some(python) = python() else { return };
+    let pki = Pki::new("ws");
+    let front = pki.issue("gw", "gateway", &["localhost", "127.0.0.1"]);
+    let back = pki.issue("up", "upstream", &["localhost", "127.0.0.1"]);
+    let echo = EchoServer::start(&python, Some(&back));
+    let backend = format!(
+        "{{ type = \"http\", url = \"https://127.0.0.1:{}/\", ca = \"{}\" }}",
+        echo.port,
+        toml_path(&pki.ca_path)
+    );
+    let gw = Gateway::start(&config(&backend, Some(&front), "", ""));
+    let url = format!("wss://{}/api/ws", gw.addr());
+    let ca = pki.ca_path.to_str().unwrap();
+    let (code, out) = run_client(&python, &["echo", &url, "--ca", ca]);
+    assert_eq!((code, out.as_str()), (0, "ok\n"));
+}
+
+// 250 WebSockets open at once through one worker, each echoed twice.
+#[test]
+fn many_at_once_through_one_worker() {
+    let Some(python) = python() else { return };
+    let echo = EchoServer::start(&python, None);
+    let gw = Gateway::start(&config(&plain_backend(&echo), None, "", ""));
+    let (code, out) = run_client(&python, &["many", &ws_url(&gw), "250"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.ends_with("ok 250\n"), "{out}");
+    gw.wait_metric("portcullis_websockets_total", 250.0);
+}
+
+// One WebSocket stays open and working across 20 reloads.
+#[test]
+fn survives_twenty_reloads() {
+    let Some(python) = python() else { return };
+    let echo = EchoServer::start(&python, None);
+    let gw = Gateway::start(&config(&plain_backend(&echo), None, "", ""));
+    // As started (with the admin address the harness added).
+    let base = std::fs::read_to_string(gw.config_path()).unwrap();
+    let mut held = Held::open(&python, &ws_url(&gw));
+    let applied = "portcullis_config_reloads_total{result=\"applied\"";
+    for i in 1..=20 {
+        let edited = format!(
+            "{base}\n[[deployments.routes]]\npath = \"/r{i}\"\nbackend = {{ type = \"stock\", status = 200 }}\n"
+        );
+        let tmp = gw.config_path().with_extension("tmp");
+        std::fs::write(&tmp, edited).unwrap();
+        std::fs::rename(&tmp, gw.config_path()).unwrap();
+        gw.wait_metric(applied, f64::from(i));
+        held.ping();
+    }
+    assert_eq!(gw.metric("portcullis_websockets_active"), 1.0);
+}
+
+// A JWT-protected route refuses the upgrade without a token (401) and
+// relays it with one.
+#[test]
+fn jwt_applies_to_the_upgrade() {
+    let Some(python) = python() else { return };
+    let echo = EchoServer::start(&python, None);
+    let dir = tempfile::tempdir().unwrap();
+    let jwks = write_jwks(dir.path());
+    let auth = jwt_auth_table(&jwks, "");
+    let gw = Gateway::start(&config(&plain_backend(&echo), None, &auth, ""));
+    let url = ws_url(&gw);
+    let (code, out) = run_client(&python, &["echo", &url]);
+    assert_eq!((code, out.as_str()), (3, "refused 401\n"));
+    let token = keys().token(Algorithm::RS256, &claims("read"));
+    let header = format!("Authorization: Bearer {token}");
+    let (code, out) = run_client(&python, &["echo", &url, "--header", &header]);
+    assert_eq!((code, out.as_str()), (0, "ok\n"));
+}
+
+// After SIGTERM an open WebSocket keeps working for its grace, then is
+// closed; the gateway exits long before its drain timeout.
+#[test]
+fn closed_after_the_grace_on_sigterm() {
+    let Some(python) = python() else { return };
+    let echo = EchoServer::start(&python, None);
+    let prelude = "[timeouts]\nwebsocket_grace = 1\ndrain = 60";
+    let mut gw = Gateway::start(&config(&plain_backend(&echo), None, "", prelude));
+    let mut held = Held::open(&python, &ws_url(&gw));
+    held.ping();
+    gw.sigterm();
+    held.ping();
+    held.say("wait-close");
+    // Design bound: a 1 s grace against a 60 s drain.
+    held.expect("closed", Duration::from_secs(30));
+    assert!(
+        gw.wait_exit(Duration::from_secs(30)).is_some(),
+        "gateway still running\n{}",
+        gw.log_text()
+    );
+}
+
+const UPGRADE_HEAD: &str = "GET /api/ws HTTP/1.1\r\nHost: gw.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: chat\r\n\r\n";
+
+// The back end receives the upgrade fields; its non-101 answer is relayed
+// as a normal response.
+#[test]
+fn upgrade_fields_reach_the_back_end() {
+    let upstream = RecordingUpstream::ok();
+    let backend = format!(
+        "{{ type = \"http\", url = \"http://{}/ws\" }}",
+        upstream.addr()
+    );
+    let gw = Gateway::start(&config(&backend, None, "", ""));
+    let r = request(gw.addr(), UPGRADE_HEAD);
+    assert_eq!(r.status, 200);
+    let seen = &upstream.requests()[0];
+    assert_eq!(seen.header("connection"), Some("Upgrade"), "{seen:?}");
+    assert_eq!(seen.header("upgrade"), Some("websocket"));
+    assert_eq!(
+        seen.header("sec-websocket-key"),
+        Some("dGhlIHNhbXBsZSBub25jZQ==")
+    );
+    assert_eq!(seen.header("sec-websocket-version"), Some("13"));
+    assert_eq!(seen.header("sec-websocket-protocol"), Some("chat"));
+}
+
+// Another upgrade (h2c) is not forwarded: its fields are dropped as before.
+#[test]
+fn other_upgrades_are_dropped() {
+    let upstream = RecordingUpstream::ok();
+    let backend = format!(
+        "{{ type = \"http\", url = \"http://{}/ws\" }}",
+        upstream.addr()
+    );
+    let gw = Gateway::start(&config(&backend, None, "", ""));
+    let r = request(
+        gw.addr(),
+        "GET /api/ws HTTP/1.1\r\nHost: gw.test\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n",
+    );
+    assert_eq!(r.status, 200);
+    let seen = &upstream.requests()[0];
+    assert!(!seen.has_header("upgrade"), "{seen:?}");
+    assert!(!seen.has_header("http2-settings"), "{seen:?}");
+}
