@@ -355,20 +355,55 @@ fn jwt_applies_to_the_upgrade() {
 fn closed_after_the_grace_on_sigterm() {
     let Some(python) = python() else { return };
     let echo = EchoServer::start(&python, None);
-    let prelude = "[timeouts]\nwebsocket_grace = 1\ndrain = 60";
+    let prelude = "[timeouts]\nwebsocket_grace = 5\ndrain = 60";
     let mut gw = Gateway::start(&config(&plain_backend(&echo), None, "", prelude));
     let mut held = Held::open(&python, &ws_url(&gw));
     held.ping();
     gw.sigterm();
     held.ping();
     held.say("wait-close");
-    // Design bound: a 1 s grace against a 60 s drain.
+    // Design bound: a 5 s grace against a 60 s drain.
     held.expect("closed", Duration::from_secs(30));
     assert!(
         gw.wait_exit(Duration::from_secs(30)).is_some(),
         "gateway still running\n{}",
         gw.log_text()
     );
+}
+
+// A takeover gives an open WebSocket its grace in the old process, which
+// then closes it and exits; the new process relays new WebSockets.
+#[test]
+fn takeover_gives_open_websockets_their_grace() {
+    let Some(python) = python() else { return };
+    let echo = EchoServer::start(&python, None);
+    let dir = tempfile::tempdir().unwrap();
+    let control = dir.path().join("control.sock");
+    let prelude = "[timeouts]\nwebsocket_grace = 5\ndrain = 60";
+    let config = config(&plain_backend(&echo), None, "", prelude);
+    let args = ["--control-socket", control.to_str().unwrap(), "--no-watch"];
+    let start = |args: &[&str]| {
+        let gw = Gateway::start_with_args(&config, args);
+        let ready = eventually(|| gw.log_text().contains("control socket ready"));
+        assert!(ready, "no control socket:\n{}", gw.log_text());
+        gw
+    };
+    let mut old = start(&args);
+    let url = ws_url(&old);
+    let mut held = Held::open(&python, &url);
+    held.ping();
+    let _new = start(&[&args[..], &["--takeover"]].concat());
+    held.ping();
+    held.say("wait-close");
+    held.expect("closed", Duration::from_secs(30));
+    let exit = old.wait_exit(Duration::from_secs(30));
+    assert!(
+        exit.is_some(),
+        "old process still running:\n{}",
+        old.log_text()
+    );
+    let (code, out) = run_client(&python, &["echo", &url]);
+    assert_eq!((code, out.as_str()), (0, "ok\n"));
 }
 
 const UPGRADE_HEAD: &str = "GET /api/ws HTTP/1.1\r\nHost: gw.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: chat\r\n\r\n";

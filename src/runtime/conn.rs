@@ -261,16 +261,7 @@ async fn serve_request(
                 Settled::Done(next, mut outcome) => {
                     if let Some(upstream) = upgraded {
                         // Boxed: rare, and as long-lived as the WebSocket.
-                        let timeouts = snapshot.timeouts;
-                        let run = websocket::run(
-                            &conn,
-                            client,
-                            upstream,
-                            timeouts,
-                            &mut outcome,
-                            started_at,
-                        );
-                        Box::pin(run).await;
+                        Box::pin(websocket::run(&conn, client, upstream, &fwd, &mut outcome)).await;
                     }
                     (next, outcome)
                 }

@@ -9,26 +9,26 @@
 
 use crate::io::buffered::BufferedStream;
 use crate::io::tunnel::{relay, TunnelLimits};
+use crate::runtime::relay::Forwarded;
 use crate::runtime::scope::Conn;
-use crate::snapshot::ClientTimeouts;
 use crate::telemetry::record::Outcome;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tracing::debug;
 
 /// How long each connection gets to take its FIN after the relay ends.
 const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
 /// Relays an accepted WebSocket until it ends, then closes both connections
-/// and completes `outcome` (bytes both ways, duration since `started_at`).
+/// and completes `outcome` (bytes both ways, duration since the request began).
 pub async fn run(
     conn: &Conn<'_>,
     client: &mut BufferedStream,
     mut upstream: BufferedStream,
-    timeouts: ClientTimeouts,
+    fwd: &Forwarded<'_>,
     outcome: &mut Outcome,
-    started_at: Instant,
 ) {
     let ctx = conn.ctx;
+    let timeouts = fwd.snapshot.timeouts;
     let limits = TunnelLimits {
         idle: timeouts.websocket_idle,
         grace: timeouts.websocket_grace,
@@ -56,5 +56,5 @@ pub async fn run(
     let _ = conn.timer.within(deadline, client.stream.shutdown()).await;
     outcome.bytes_in += moved.bytes_in;
     outcome.bytes_out += moved.bytes_out;
-    outcome.total = started_at.elapsed();
+    outcome.total = fwd.started_at.elapsed();
 }
