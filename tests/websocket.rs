@@ -1,7 +1,7 @@
 //! WebSocket passthrough over real sockets: Python's `websockets` library
 //! (installed by scripts/install-test-deps.sh) as both the echo server behind
 //! the gateway and the client in front of it. Text and binary frames up to
-//! 1 MiB through plain and TLS listeners to plain and https back ends; 250
+//! 1 MiB through plain and TLS listeners to plain and https back ends; 1,000
 //! WebSockets at once through one worker; one WebSocket kept across 20
 //! reloads; a JWT-protected route refuses the upgrade without a token; open
 //! WebSockets end within their grace after SIGTERM; the upgrade fields reach
@@ -295,16 +295,16 @@ fn echo_through_tls_listener_to_https_backend() {
     assert_eq!((code, out.as_str()), (0, "ok\n"));
 }
 
-// 250 WebSockets open at once through one worker, each echoed twice.
+// 1,000 WebSockets open at once through one worker, each echoed twice.
 #[test]
 fn many_at_once_through_one_worker() {
     let Some(python) = python() else { return };
     let echo = EchoServer::start(&python, None);
     let gw = Gateway::start(&config(&plain_backend(&echo), None, "", ""));
-    let (code, out) = run_client(&python, &["many", &ws_url(&gw), "250"]);
+    let (code, out) = run_client(&python, &["many", &ws_url(&gw), "1000"]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.ends_with("ok 250\n"), "{out}");
-    gw.wait_metric("portcullis_websockets_total", 250.0);
+    assert!(out.ends_with("ok 1000\n"), "{out}");
+    gw.wait_metric("portcullis_websockets_total", 1000.0);
 }
 
 // One WebSocket stays open and working across 20 reloads.
@@ -448,4 +448,19 @@ fn other_upgrades_are_dropped() {
     let seen = &upstream.requests()[0];
     assert!(!seen.has_header("upgrade"), "{seen:?}");
     assert!(!seen.has_header("http2-settings"), "{seen:?}");
+}
+
+// `websocket = false` on the back end drops a WebSocket's upgrade like any other.
+#[test]
+fn a_back_end_may_turn_websocket_off() {
+    let upstream = RecordingUpstream::ok();
+    let backend = format!(
+        "{{ type = \"http\", url = \"http://{}/ws\", websocket = false }}",
+        upstream.addr()
+    );
+    let gw = Gateway::start(&config(&backend, None, "", ""));
+    assert_eq!(request(gw.addr(), UPGRADE_HEAD).status, 200);
+    let seen = &upstream.requests()[0];
+    assert!(!seen.has_header("upgrade"), "{seen:?}");
+    assert_eq!(seen.header("connection"), None, "{seen:?}");
 }

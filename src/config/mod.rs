@@ -396,6 +396,8 @@ pub struct Backend {
     pub max_requests: Option<u32>,
     /// Requests in flight to each server, all workers together (default unlimited).
     pub max_requests_per_server: Option<u32>,
+    /// http: forward WebSocket upgrades (default true).
+    pub websocket: Option<bool>,
 }
 
 /// One case of a `dynamic` back end.

@@ -379,7 +379,7 @@ fn plan_forward(
         .request_headers
         .as_ref()
         .map(|t| (t, &template_cx));
-    let websocket = crate::http::websocket::is_upgrade_request(head);
+    let websocket = upstream.backend.websocket && crate::http::websocket::is_upgrade_request(head);
     write_upstream_request(
         out,
         head,

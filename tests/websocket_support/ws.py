@@ -13,6 +13,7 @@ A refused handshake prints `refused STATUS` and exits 3.
 """
 
 import asyncio
+import resource
 import ssl
 import sys
 
@@ -124,7 +125,15 @@ async def hold(url, ca, headers):
                 return
 
 
+def raise_fd_limit():
+    """Many WebSockets at once need more descriptors than a default soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def main():
+    raise_fd_limit()
     mode, args = sys.argv[1], sys.argv[2:]
     if mode == "serve":
         asyncio.run(echo_server(*(args + [None, None])[:2]))
