@@ -3,8 +3,9 @@
 //! the gateway and the client in front of it. Text and binary frames up to
 //! 1 MiB through plain and TLS listeners to plain and https back ends; 1,000
 //! WebSockets at once through one worker; one WebSocket kept across 20
-//! reloads; a JWT-protected route refuses the upgrade without a token; open
-//! WebSockets end within their grace after SIGTERM; the upgrade fields reach
+//! reloads; a JWT-protected route refuses the upgrade without a token; an
+//! idle WebSocket is closed; open WebSockets end within their grace after
+//! SIGTERM and a takeover; the upgrade fields reach
 //! the back end, other upgrades (h2c) do not.
 //!
 //! Without the library the tests skip, except under `CI=true`, where they fail.
@@ -369,6 +370,20 @@ fn closed_after_the_grace_on_sigterm() {
         "gateway still running\n{}",
         gw.log_text()
     );
+}
+
+// A WebSocket with no byte either way for `websocket_idle` is closed.
+#[test]
+fn idle_websocket_is_closed() {
+    let Some(python) = python() else { return };
+    let echo = EchoServer::start(&python, None);
+    let prelude = "[timeouts]\nwebsocket_idle = 1";
+    let gw = Gateway::start(&config(&plain_backend(&echo), None, "", prelude));
+    let mut held = Held::open(&python, &ws_url(&gw));
+    held.ping();
+    held.say("wait-close");
+    held.expect("closed", Duration::from_secs(30));
+    gw.wait_metric_until("portcullis_websockets_active", "0", |v| v == 0.0);
 }
 
 // A takeover gives an open WebSocket its grace in the old process, which
