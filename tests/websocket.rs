@@ -261,6 +261,21 @@ fn echo_through_plain_listener() {
     }
 }
 
+// The relay on the epoll driver (where io_uring is unavailable): echo, and
+// 200 at once.
+#[test]
+fn echo_on_the_epoll_driver() {
+    let Some(python) = python() else { return };
+    let echo = EchoServer::start(&python, None);
+    let config = config(&plain_backend(&echo), None, "", "");
+    let gw = Gateway::start_with_args(&config, &["--driver", "epoll"]);
+    let (code, out) = run_client(&python, &["echo", &ws_url(&gw)]);
+    assert_eq!((code, out.as_str()), (0, "ok\n"));
+    let (code, out) = run_client(&python, &["many", &ws_url(&gw), "200"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.ends_with("ok 200\n"), "{out}");
+}
+
 /// Waits (bounded) for a line of the access log that contains `needle`.
 fn wait_for_line(log: &std::path::Path, needle: &str) -> String {
     let mut found = None;
