@@ -68,7 +68,58 @@ fn lists(value: &[u8], token: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::request::{header_storage, parse_request, HeadLimits, Parsed};
     use crate::http::response::{parse_response, response_header_storage, ParsedResponse};
+
+    fn upgrade(raw: &str) -> bool {
+        let limits = HeadLimits {
+            max_head_bytes: 8192,
+            max_uri_bytes: 4096,
+            max_headers: 100,
+        };
+        let mut storage = header_storage();
+        match parse_request(raw.as_bytes(), &limits, &mut storage) {
+            Ok(Parsed::Complete(head)) => is_upgrade_request(&head),
+            _ => panic!("unparsed: {raw}"),
+        }
+    }
+
+    // A WebSocket opening request needs every one of its fields; other
+    // upgrades, other methods and HTTP/1.0 are not one.
+    #[test]
+    fn opening_request() {
+        let fields = "Upgrade: websocket\r\nConnection: keep-alive, Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
+        assert!(upgrade(&format!(
+            "GET /c HTTP/1.1\r\nHost: a\r\n{fields}\r\n"
+        )));
+        assert!(!upgrade(&format!(
+            "GET /c HTTP/1.0\r\nHost: a\r\n{fields}\r\n"
+        )));
+        assert!(!upgrade(&format!(
+            "POST /c HTTP/1.1\r\nHost: a\r\n{fields}\r\n"
+        )));
+        for missing in [
+            "Upgrade",
+            "Connection",
+            "Sec-WebSocket-Key",
+            "Sec-WebSocket-Version",
+        ] {
+            let kept: String = fields
+                .split_inclusive("\r\n")
+                .filter(|l| !l.starts_with(&format!("{missing}:")))
+                .collect();
+            assert!(
+                !upgrade(&format!("GET /c HTTP/1.1\r\nHost: a\r\n{kept}\r\n")),
+                "{missing}"
+            );
+        }
+        let h2c = "GET /c HTTP/1.1\r\nHost: a\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n";
+        assert!(!upgrade(h2c));
+        let old = fields.replace("Version: 13", "Version: 8");
+        assert!(!upgrade(&format!(
+            "GET /c HTTP/1.1\r\nHost: a\r\n{old}\r\n"
+        )));
+    }
 
     fn accepted(raw: &[u8]) -> bool {
         let mut headers = response_header_storage();
