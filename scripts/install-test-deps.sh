@@ -10,6 +10,10 @@
 # oauth2-mock-server (npm, a small OAuth2/OIDC provider) is the real token
 # server of the back-end credentials test (tests/backend_credentials.rs);
 # `install-test-deps.sh oauth2-mock-server` installs it alone (npm needed).
+# Python's `websockets` (the WebSocket client and echo server of
+# tests/websocket.rs) goes into a virtual environment,
+# $HOME/.cache/portcullis-test-venv (python3-venv from apt if missing);
+# `install-test-deps.sh websockets` installs it alone.
 # Idempotent: apt-get runs only when something is missing. Under CI=true a missing tool that cannot be
 # installed is an error; elsewhere a warning (the browser test then skips).
 set -euo pipefail
@@ -17,7 +21,26 @@ set -euo pipefail
 need_chromium=0
 need_promtool=0
 need_redis=0
-wanted=${*:-chromium promtool redis oauth2-mock-server}
+wanted=${*:-chromium promtool redis oauth2-mock-server websockets}
+ws_venv="$HOME/.cache/portcullis-test-venv"
+install_websockets() {
+    "$ws_venv/bin/python" -c 'import websockets.asyncio.client' 2>/dev/null && return 0
+    if [ ! -x "$ws_venv/bin/python" ] && ! python3 -m venv "$ws_venv"; then
+        if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+            rm -rf "$ws_venv"
+            DEBIAN_FRONTEND=noninteractive apt-get update
+            DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-venv
+            python3 -m venv "$ws_venv" || return 1
+        else
+            return 1
+        fi
+    fi
+    "$ws_venv/bin/pip" install --quiet 'websockets>=14,<16'
+}
+if [[ " $wanted " == *" websockets "* ]] && ! install_websockets; then
+    echo "install-test-deps: cannot install Python websockets into $ws_venv" >&2
+    [ "${CI:-}" = "true" ] && exit 1
+fi
 if [[ " $wanted " == *" oauth2-mock-server "* ]] && ! command -v oauth2-mock-server >/dev/null 2>&1; then
     if command -v npm >/dev/null 2>&1 && npm install -g oauth2-mock-server@9.3.0; then
         :

@@ -185,6 +185,18 @@ pub fn metrics(state: &AdminState) -> String {
         "Client connections open.",
         total(workers, |w| &w.connections_active),
     );
+    x.single(
+        "portcullis_websockets_active",
+        "gauge",
+        "WebSockets open (relayed after their 101).",
+        total(workers, |w| &w.websockets_active),
+    );
+    x.single(
+        "portcullis_websockets_total",
+        "counter",
+        "WebSocket upgrades accepted by back ends and relayed.",
+        total(workers, |w| &w.websockets_total),
+    );
     if let Some(log) = &state.access_log {
         let name = "portcullis_access_log_lines_total";
         x.family(name, "counter", "Access log lines by fate.")

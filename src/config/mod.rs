@@ -149,6 +149,10 @@ pub struct Timeouts {
     pub send: f64,
     /// How long in-flight requests may run after SIGTERM.
     pub drain: f64,
+    /// A WebSocket with no byte either way for this long is closed.
+    pub websocket_idle: f64,
+    /// After SIGTERM or a takeover, how long open WebSockets may go on.
+    pub websocket_grace: f64,
 }
 
 impl Default for Timeouts {
@@ -159,6 +163,8 @@ impl Default for Timeouts {
             keep_alive: 60.0,
             send: 15.0,
             drain: 30.0,
+            websocket_idle: 300.0,
+            websocket_grace: 10.0,
         }
     }
 }
@@ -390,6 +396,8 @@ pub struct Backend {
     pub max_requests: Option<u32>,
     /// Requests in flight to each server, all workers together (default unlimited).
     pub max_requests_per_server: Option<u32>,
+    /// http: forward WebSocket upgrades (default true).
+    pub websocket: Option<bool>,
 }
 
 /// One case of a `dynamic` back end.

@@ -15,6 +15,7 @@ pub mod request;
 pub mod respond;
 pub mod response;
 pub mod status;
+pub mod websocket;
 
 /// HTTP version of a message on the wire (only 1.0 and 1.1 are spoken).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -79,10 +79,9 @@ pub fn parse_response<'h, 'b>(
     if !(100..=599).contains(&status) {
         return Err(ResponseError("status code out of range"));
     }
-    if status == 101 {
-        return Err(ResponseError("unrequested protocol switch"));
-    }
-    if status < 200 {
+    // A protocol switch is final: whoever asked for it decides (see
+    // `crate::http::websocket`); nobody else accepts one.
+    if status < 200 && status != 101 {
         return Ok(ParsedResponse::Interim(len));
     }
     let version = if minor == 0 {
@@ -129,7 +128,7 @@ pub fn parse_response<'h, 'b>(
             }
         }
     }
-    let no_body = request_was_head || status == 204 || status == 304;
+    let no_body = request_was_head || status == 101 || status == 204 || status == 304;
     if transfer_encoding && content_length.is_some() {
         return Err(ResponseError("both Content-Length and Transfer-Encoding"));
     }

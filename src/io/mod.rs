@@ -2,7 +2,8 @@
 //! ([`transport`], rustls over owned buffers in [`tls_stream`]), a stream
 //! with its read buffer and deadlines ([`buffered`]), opening back-end
 //! connections ([`connect`]) and checking a pooled one is still clean
-//! ([`idle_probe`]).
+//! ([`idle_probe`]), and relaying bytes both ways over an upgraded
+//! connection ([`tunnel`]).
 //!
 //! Knows bytes and sockets, never HTTP; imports only [`crate::time`].
 
@@ -11,3 +12,4 @@ pub mod connect;
 pub mod idle_probe;
 pub mod tls_stream;
 pub mod transport;
+pub mod tunnel;

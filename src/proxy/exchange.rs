@@ -31,6 +31,9 @@ pub struct ForwardRequest {
     pub idempotency_key: bool,
     /// Echoed to the client in the response.
     pub request_id: RequestId,
+    /// A WebSocket opening request ([`crate::http::websocket`]), forwarded
+    /// with its upgrade.
+    pub websocket: bool,
 }
 
 /// The worker state an exchange uses.
@@ -47,6 +50,10 @@ pub struct Exchange<'a> {
     pub written: std::cell::Cell<u64>,
     /// Header changes on the response head (transformations, CORS, security).
     pub response_edits: crate::policy::headers::ResponseEdits<'a>,
+    /// The back-end connection of an accepted WebSocket, after its `101`
+    /// reached the client: the caller relays it ([`crate::io::tunnel`]); it
+    /// never goes back to the pool.
+    pub upgraded: std::cell::Cell<Option<crate::io::buffered::BufferedStream>>,
 }
 
 impl Exchange<'_> {

@@ -22,7 +22,7 @@ use super::interim;
 use super::pool::UPSTREAM_READ_CAPACITY;
 use super::request_body::send_request;
 use super::response_body::{client_framing, relay_body};
-use super::rewrite::{write_client_response, ClientFraming};
+use super::rewrite::{write_client_response, write_switching_response, ClientFraming};
 use super::ForwardError;
 use crate::http::respond::Persistence;
 use crate::http::response::{parse_response, response_header_storage, ParsedResponse};
@@ -323,6 +323,22 @@ async fn relay_response(
                     );
                 }
                 Ok(ParsedResponse::Partial) => {}
+                Ok(ParsedResponse::Final(head)) if head.status == 101 => {
+                    if !(req.websocket && crate::http::websocket::is_accepted(&head)) {
+                        return (
+                            Err(Failure::Upstream(ForwardError::upstream(
+                                502,
+                                "unrequested protocol switch",
+                            ))),
+                            out,
+                        );
+                    }
+                    out.clear();
+                    write_switching_response(&mut out, &head, &req.request_id, &ex.response_edits);
+                    let len = head.len;
+                    upstream.consume(len);
+                    return super::switch::switch_protocols(ex, client, upstream, out).await;
+                }
                 Ok(ParsedResponse::Final(head))
                     if retry_status && backend.retry.statuses.contains(&head.status) =>
                 {

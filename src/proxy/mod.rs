@@ -13,7 +13,8 @@
 //! worker's own state, `breaker` caps requests in flight, [`health`] ejects
 //! failing servers (passive) and [`health_check`] checks them on its own
 //! thread (active), [`retry`] decides what may go to another server within
-//! a budget, and `interim` relays 1xx answers. See docs/backends.md.
+//! a budget, `interim` relays 1xx answers, and `switch` hands an accepted
+//! WebSocket's back-end connection over for the relay. See docs/backends.md.
 
 pub mod balance;
 mod breaker;
@@ -28,6 +29,7 @@ mod response_body;
 pub mod retry;
 pub mod rewrite;
 pub mod side_call;
+mod switch;
 
 /// Which side of the proxy failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -34,7 +34,10 @@ pub type RequestEdits<'a> = (&'a HeaderTransform, &'a TemplateContext<'a>);
 /// place the deployment's usage plans look for a client token is removed: the
 /// token never reaches the back end. `credential` is the back end's own
 /// `Authorization` field line ([`crate::policy::credentials`]): the client's
-/// `Authorization` is then dropped.
+/// `Authorization` is then dropped. A WebSocket opening request
+/// (`websocket`) keeps its upgrade: `Connection: Upgrade` and `Upgrade:
+/// websocket` are written again after the hop-by-hop fields are dropped
+/// (the `Sec-WebSocket-*` fields pass as end-to-end fields).
 #[allow(clippy::too_many_arguments)]
 pub fn write_upstream_request(
     out: &mut Vec<u8>,
@@ -47,6 +50,7 @@ pub fn write_upstream_request(
     usage: Option<&DeploymentUsage>,
     edits: Option<RequestEdits<'_>>,
     credential: Option<&[u8]>,
+    websocket: bool,
 ) {
     let token_locations = usage.map_or(&[][..], |u| &u.locations[..]);
     out.extend_from_slice(head.method.as_bytes());
@@ -130,6 +134,9 @@ pub fn write_upstream_request(
     if let Some(host) = head.host {
         write_field(out, b"X-Forwarded-Host", host.as_bytes());
     }
+    if websocket {
+        out.extend_from_slice(UPGRADE_FIELDS);
+    }
     match body {
         BodyFraming::Length(n) => write_content_length(out, n),
         BodyFraming::Chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
@@ -141,6 +148,9 @@ pub fn write_upstream_request(
     }
     out.extend_from_slice(b"\r\n");
 }
+
+/// The fields that carry a WebSocket upgrade across the gateway, both ways.
+const UPGRADE_FIELDS: &[u8] = b"Connection: Upgrade\r\nUpgrade: websocket\r\n";
 
 /// The back end's target: URL template with params, remainder, query.
 fn write_target(
@@ -319,5 +329,37 @@ pub fn write_client_response(
         ClientFraming::None | ClientFraming::UntilClose => {}
     }
     persistence.write_field(out);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends the `101 Switching Protocols` head the client receives for an
+/// accepted WebSocket: the back end's fields (hop-by-hop ones dropped, the
+/// route's response edits applied), then the upgrade fields again; no
+/// framing (the connection now carries WebSocket frames).
+pub fn write_switching_response(
+    out: &mut Vec<u8>,
+    response: &ResponseHead<'_, '_>,
+    request_id: &RequestId,
+    edits: &ResponseEdits<'_>,
+) {
+    crate::http::respond::write_status_line(out, response.status, response.reason);
+    let connection = ConnectionTokens::collect(response.headers);
+    for header in response.headers {
+        let name = header.name;
+        if is_hop_by_hop(name)
+            || connection.names(name)
+            || name.eq_ignore_ascii_case("x-request-id")
+            || name.eq_ignore_ascii_case("content-length")
+        {
+            continue;
+        }
+        let Some(name) = edits.field_name(name) else {
+            continue;
+        };
+        write_field(out, name.as_bytes(), header.value);
+    }
+    edits.write_added(out, response.headers);
+    request_id.write_field(out);
+    out.extend_from_slice(UPGRADE_FIELDS);
     out.extend_from_slice(b"\r\n");
 }

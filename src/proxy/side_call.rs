@@ -139,6 +139,9 @@ async fn read_answer(
                     return Err(Failed::Because("authorizer answer too large"))
                 }
                 Ok(ParsedResponse::Partial) => {}
+                Ok(ParsedResponse::Final(head)) if head.status == 101 => {
+                    return Err(Failed::Because("authorizer switched protocols"))
+                }
                 Ok(ParsedResponse::Final(head)) => {
                     let mut challenge = Vec::new();
                     for h in head.headers {

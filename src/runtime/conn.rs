@@ -26,6 +26,7 @@ use crate::proxy::side_call;
 use crate::runtime::dispatch::{plan_request, Context, Plan, Planned};
 use crate::runtime::relay::{exchange_for, http_backend, settle, Forwarded, Settled};
 use crate::runtime::scope::{outcome, Buffers, Conn, Connection, Next, LINGER, LINGER_BYTES};
+use crate::runtime::websocket;
 use crate::runtime::worker_ctx::WorkerCtx;
 use crate::snapshot::Snapshot;
 use crate::telemetry::record::Decision;
@@ -255,8 +256,15 @@ async fn serve_request(
                 Err(e) => Err(e),
             };
             let backend_time = backend_start.elapsed();
+            let upgraded = exchange.upgraded.take();
             match settle(&conn, &fwd, result, &mut out, backend_time) {
-                Settled::Done(next, outcome) => (next, outcome),
+                Settled::Done(next, mut outcome) => {
+                    if let Some(upstream) = upgraded {
+                        // Boxed: rare, and as long-lived as the WebSocket.
+                        Box::pin(websocket::run(&conn, client, upstream, &fwd, &mut outcome)).await;
+                    }
+                    (next, outcome)
+                }
                 Settled::Answer {
                     keep_alive,
                     status,

@@ -4,7 +4,8 @@
 //! them (TLS handshake) and runs each
 //! connection's keep-alive loop ([`conn`]) and plans every request
 //! ([`dispatch`]: parse → route → policies → back end; the upstream head in
-//! `upstream_plan`). The [`control`]
+//! `upstream_plan`), relaying an accepted WebSocket both ways
+//! ([`websocket`]). The [`control`]
 //! thread watches the config files and [`reload`] recompiles and publishes
 //! snapshots.
 //!
@@ -27,5 +28,6 @@ pub mod server;
 pub mod sockets;
 pub mod start_error;
 mod upstream_plan;
+pub mod websocket;
 pub mod worker;
 pub mod worker_ctx;

@@ -45,6 +45,7 @@ pub fn exchange_for<'a>(conn: &'a Conn<'_>, fwd: &Forwarded<'a>) -> Exchange<'a>
             extras: fwd.extras,
             security: &snapshot.listeners[conn.listener].security,
         },
+        upgraded: std::cell::Cell::new(None),
     }
 }
 

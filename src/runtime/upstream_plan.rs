@@ -68,6 +68,7 @@ pub(super) fn plan_forward(
         .request_headers
         .as_ref()
         .map(|t| (t, &template_cx));
+    let websocket = upstream.backend.websocket && crate::http::websocket::is_upgrade_request(head);
     write_upstream_request(
         out,
         head,
@@ -82,6 +83,7 @@ pub(super) fn plan_forward(
             .as_ref(),
         transform,
         upstream.credential,
+        websocket,
     );
     let mut extras = admitted.extras;
     if let Some(t) = &spec.policies.response_headers {
@@ -109,6 +111,7 @@ pub(super) fn plan_forward(
                 .iter()
                 .any(|h| h.name.eq_ignore_ascii_case("idempotency-key")),
             request_id: *id,
+            websocket,
         },
     }
 }

@@ -75,6 +75,7 @@ pub fn typed(backend: &Backend) -> Result<TypedBackend, (&'static str, String)> 
                 ("headers", backend.headers.is_some()),
                 ("body", backend.body.is_some()),
                 ("credentials", backend.credentials.is_some()),
+                ("websocket", backend.websocket.is_some()),
             ];
             for (key, given) in keys {
                 misplaced(key, given, "dynamic")?;
@@ -148,6 +149,7 @@ pub fn typed(backend: &Backend) -> Result<TypedBackend, (&'static str, String)> 
             misplaced("client_cert", backend.client_cert.is_some(), "stock")?;
             misplaced("client_key", backend.client_key.is_some(), "stock")?;
             misplaced("credentials", backend.credentials.is_some(), "stock")?;
+            misplaced("websocket", backend.websocket.is_some(), "stock")?;
             misplaced("servers", backend.servers.is_some(), "stock")?;
             misplaced("balance", backend.balance.is_some(), "stock")?;
             misplaced("hash_key", backend.hash_key.is_some(), "stock")?;
@@ -225,6 +227,8 @@ pub struct HttpBackendSpec {
     pub send_timeout: Duration,
     /// What the gateway presents to the back end (`Authorization`).
     pub credentials: Option<crate::policy::credentials::BackendAuth>,
+    /// WebSocket upgrades are forwarded (else dropped like other upgrades).
+    pub websocket: bool,
 }
 
 /// Compiles an HTTP back end for a route whose path has `route_params` (the
@@ -348,6 +352,7 @@ pub fn compile_http(
         health_check: super::servers::compile_health_check(several.health_check.as_ref())?,
         max_requests: several.max_requests.unwrap_or(u32::MAX),
         max_requests_per_server: several.max_requests_per_server.unwrap_or(u32::MAX),
+        websocket: several.websocket.unwrap_or(true),
         active: Default::default(),
         servers,
         tls: first.tls,

@@ -72,6 +72,8 @@ pub struct ClientTimeouts {
     pub keep_alive: Duration,
     pub send: Duration,
     pub drain: Duration,
+    pub websocket_idle: Duration,
+    pub websocket_grace: Duration,
 }
 
 /// Upstream pool settings.
@@ -224,6 +226,8 @@ impl Snapshot {
             keep_alive: positive("keep_alive", t.keep_alive)?,
             send: positive("send", t.send)?,
             drain: positive("drain", t.drain)?,
+            websocket_idle: positive("websocket_idle", t.websocket_idle)?,
+            websocket_grace: positive("websocket_grace", t.websocket_grace)?,
         };
         let pool = PoolSettings {
             max_idle_per_backend: config.upstream.max_idle_per_backend,

@@ -212,6 +212,9 @@ pub struct SharedWorkerStats {
     pub bytes_out: AtomicU64,
     pub connections_accepted: AtomicU64,
     pub connections_active: AtomicU64,
+    /// WebSockets open now, and accepted since start.
+    pub websockets_active: AtomicU64,
+    pub websockets_total: AtomicU64,
     /// Connections closed at accept: [network rule, per-address cap].
     pub connections_refused: [AtomicU64; 2],
     /// Client TLS handshakes: [completed, failed].
@@ -229,6 +232,8 @@ impl Default for SharedWorkerStats {
             bytes_out: AtomicU64::new(0),
             connections_accepted: AtomicU64::new(0),
             connections_active: AtomicU64::new(0),
+            websockets_active: AtomicU64::new(0),
+            websockets_total: AtomicU64::new(0),
             connections_refused: Default::default(),
             tls_handshakes: Default::default(),
             request_latency: Mutex::new(Latency::new()),
@@ -245,6 +250,8 @@ pub struct WorkerTelemetry {
     bytes_out: Cell<u64>,
     connections_accepted: Cell<u64>,
     connections_active: Cell<u64>,
+    websockets_active: Cell<u64>,
+    websockets_total: Cell<u64>,
     connections_refused: [Cell<u64>; 2],
     tls_handshakes: [Cell<u64>; 2],
     request_latency: RefCell<Latency>,
@@ -262,6 +269,8 @@ impl WorkerTelemetry {
             bytes_out: Cell::new(0),
             connections_accepted: Cell::new(0),
             connections_active: Cell::new(0),
+            websockets_active: Cell::new(0),
+            websockets_total: Cell::new(0),
             connections_refused: Default::default(),
             tls_handshakes: Default::default(),
             request_latency: RefCell::new(Latency::new()),
@@ -308,6 +317,17 @@ impl WorkerTelemetry {
         cell.set(cell.get() + 1);
     }
 
+    /// Counts a WebSocket accepted and now relayed.
+    pub fn websocket_opened(&self) {
+        self.websockets_total.set(self.websockets_total.get() + 1);
+        self.websockets_active.set(self.websockets_active.get() + 1);
+    }
+
+    pub fn websocket_closed(&self) {
+        self.websockets_active
+            .set(self.websockets_active.get().saturating_sub(1));
+    }
+
     pub fn connection_closed(&self) {
         self.connections_active
             .set(self.connections_active.get().saturating_sub(1));
@@ -328,6 +348,8 @@ impl WorkerTelemetry {
         copy(&shared.bytes_out, &self.bytes_out);
         copy(&shared.connections_accepted, &self.connections_accepted);
         copy(&shared.connections_active, &self.connections_active);
+        copy(&shared.websockets_active, &self.websockets_active);
+        copy(&shared.websockets_total, &self.websockets_total);
         for (to, from) in shared
             .connections_refused
             .iter()
