@@ -308,3 +308,50 @@ fn nodes_that_disagree_are_logged_and_counted() {
     let quota = &body["subscribers"][0]["entitlements"][0]["quota"];
     assert_eq!(quota["cluster"]["this_node_used"], 5);
 }
+
+// A shared quota changed by a reload re-scales on every node, as on one node:
+// 60 of a 100 quota spent on one node; both nodes' files then say 80; the
+// cluster admits exactly 20 more, and Redis holds 80 after the hand-back.
+#[test]
+fn shared_quota_changed_at_reload_rescales_across_nodes() {
+    if !redis_available() {
+        return;
+    }
+    let _serial = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let redis = RedisServer::start(dir.path());
+    let nodes = start_nodes(&redis, "", 100, 2);
+    let epoch = Instant::now();
+    let first = Load::start(&[(nodes[0].addr(), LOCAL)], TOKEN, 60, epoch).join();
+    assert_eq!(admitted(&first), 60);
+    let key = quota_key(&redis, "acme").expect("the quota key in Redis");
+    assert!(
+        eventually_within(EVENT_TIMEOUT, || redis.hash_sum(&key) == 60),
+        "Redis holds {} after hand-back, admitted 60",
+        redis.hash_sum(&key)
+    );
+    for node in &nodes {
+        let text = std::fs::read_to_string(node.config_path()).unwrap();
+        assert!(text.contains("limit = 100,"), "{text}");
+        std::fs::write(
+            node.config_path(),
+            text.replace("limit = 100,", "limit = 80,"),
+        )
+        .unwrap();
+        node.wait_log_line("the reload", |l| {
+            l.contains("result=\"applied\"") || l.contains("result=applied")
+        });
+    }
+    let targets = [(nodes[0].addr(), LOCAL), (nodes[1].addr(), LOCAL)];
+    let rest = Load::start(&targets, TOKEN, 40, epoch).join();
+    assert_eq!(
+        admitted(&rest),
+        20,
+        "after the quota went from 100 to 80 with 60 spent"
+    );
+    assert!(
+        eventually_within(EVENT_TIMEOUT, || redis.hash_sum(&key) == 80),
+        "Redis holds {} after hand-back",
+        redis.hash_sum(&key)
+    );
+}
