@@ -59,6 +59,7 @@
 //! | opening back-end connections, checking pooled ones | `io/connect.rs`, `io/idle_probe.rs` |
 //! | TLS: listener configs, SNI, rotation, back-end trust, PEM | `tls/server.rs`, `tls/sni.rs`, `tls/rotation.rs`, `tls/client.rs`, `tls/pem.rs` |
 //! | path table and the `{param}` grammar | `route/table.rs` |
+//! | request values that choose (selectors, template variables), a dynamic back end's cases | `route/selector.rs`, `snapshot/dynamic.rs` |
 //! | the policy chain, its order and its types | `policy/chain.rs`, `policy/mod.rs` |
 //! | compiling policies from config | `policy/compile.rs` |
 //! | deployment network rule | `policy/network.rs` |
@@ -71,6 +72,8 @@
 //! | CORS preflight and response fields | `policy/cors.rs` |
 //! | header transformations, value templates | `policy/headers/` |
 //! | security response headers | `policy/security_headers.rs` |
+//! | request validation: fields, content types, JSON Schema, problem documents | `policy/validation.rs` |
+//! | the per-worker memo the policies share (tokens, answers) | `policy/worker_cache.rs` |
 //! | usage plans: tokens, buckets leased per worker, quotas, state_dir | `policy/usage/` |
 //! | several nodes sharing limits on Redis: store thread, leases, membership | `cluster/` |
 //! | upstream exchange, its types, pool, head rewriting, bodies | `proxy/forward.rs`, `proxy/exchange.rs`, `proxy/pool.rs`, `proxy/rewrite.rs`, `proxy/request_body.rs`, `proxy/response_body.rs` |
@@ -79,8 +82,9 @@
 //! | per-core worker, its shared state, drain | `runtime/worker.rs`, `runtime/worker_ctx.rs` |
 //! | accepting without losing a queued connection; accept-time rule and cap | `runtime/accept.rs`, `runtime/admission.rs` |
 //! | per-connection request loop, request buffers, answers | `runtime/conn.rs`, `runtime/scope.rs`, `runtime/answer.rs` |
-//! | parse, route and plan a request head; the plan | `runtime/dispatch.rs`, `runtime/plan.rs` |
+//! | parse, route and plan a request head; the plan; the head written for the back end | `runtime/dispatch.rs`, `runtime/plan.rs`, `runtime/upstream_plan.rs` |
 //! | forwarding a planned request and recording it | `runtime/relay.rs` |
+//! | WebSocket: the opening request, the 101, the two-way relay | `http/websocket.rs`, `proxy/switch.rs`, `io/tunnel.rs`, `runtime/websocket.rs` |
 //! | access-log fields a head decides | `runtime/request_log.rs` |
 //! | reload: recompile, publish, audit line; file watcher | `runtime/reload.rs`, `runtime/control.rs` |
 //! | request id, decision codes, outcome | `telemetry/record.rs` |

@@ -24,6 +24,7 @@ pub mod network;
 pub mod security_headers;
 pub mod usage;
 pub mod validation;
+pub mod worker_cache;
 use crate::http::request::RequestHead;
 use crate::telemetry::record::Decision;
 use auth::Claims;

@@ -4,8 +4,8 @@
 //! digest of the introspected token): a repeated question is answered
 //! without a call until the answer's expiry or the configured maximum.
 //!
-//! Thread-local, like the verified-token cache ([`super::token_cache`]): no
-//! lock, no atomic. When full it is emptied (no eviction bookkeeping).
+//! A [`WorkerCache`] in a thread-local, like the verified-token cache
+//! ([`super::token_cache`]).
 //!
 //! Beside the cache, a one-answer hand-over slot: the connection loop puts
 //! the answer of the call it just awaited there, and the policy step that
@@ -13,8 +13,8 @@
 //! may be cached.
 
 use super::claims::Claims;
+use crate::policy::worker_cache::WorkerCache;
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 
 /// What a remote service said about a caller.
@@ -34,18 +34,10 @@ pub enum Outcome {
     Failed(&'static str),
 }
 
-struct Entry {
-    owner: u64,
-    key: Box<[u8]>,
-    verdict: Verdict,
-    /// Milliseconds since the epoch.
-    expires_at: u64,
-}
-
 #[derive(Default)]
 struct Cache {
-    hasher: ahash::RandomState,
-    entries: HashMap<u64, Entry, ahash::RandomState>,
+    /// Verdicts stamped with their expiry (ms since the epoch).
+    verdicts: WorkerCache<Verdict>,
     handed: Option<(u64, Box<[u8]>, Outcome)>,
 }
 
@@ -56,36 +48,18 @@ thread_local! {
 /// The cached verdict on `key` for `owner`, if it has not expired at `now_ms`.
 pub fn get(owner: u64, key: &[u8], now_ms: u64) -> Option<Verdict> {
     CACHE.with(|c| {
-        let cache = c.borrow();
-        let hash = cache.hasher.hash_one((owner, key));
-        cache
-            .entries
-            .get(&hash)
-            .filter(|e| e.owner == owner && &*e.key == key && now_ms < e.expires_at)
-            .map(|e| e.verdict.clone())
+        c.borrow()
+            .verdicts
+            .get(owner, key, |expires_at| now_ms < expires_at)
     })
 }
 
 /// Remembers `verdict` until `expires_at` (ms); `capacity` bounds the entries.
 pub fn put(owner: u64, key: &[u8], verdict: Verdict, expires_at: u64, capacity: usize) {
-    if capacity == 0 {
-        return;
-    }
     CACHE.with(|c| {
-        let mut cache = c.borrow_mut();
-        if cache.entries.len() >= capacity {
-            cache.entries.clear();
-        }
-        let hash = cache.hasher.hash_one((owner, key));
-        cache.entries.insert(
-            hash,
-            Entry {
-                owner,
-                key: key.into(),
-                verdict,
-                expires_at,
-            },
-        );
+        c.borrow_mut()
+            .verdicts
+            .put(owner, key, verdict, expires_at, capacity)
     });
 }
 

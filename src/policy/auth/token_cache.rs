@@ -2,7 +2,7 @@
 //! token on every call pays for its signature once (as Envoy's `jwt_cache`):
 //! the token's exact text maps to its verified claims.
 //!
-//! Thread-local (one per worker: thread-per-core), so no lock and no atomic.
+//! A [`WorkerCache`] in a thread-local (one per worker): no lock, no atomic.
 //! Keyed by the authenticator's unique id as well as the token, so a reload
 //! never reuses another snapshot's verdicts. A hit re-checks `exp`/`nbf`
 //! against `now`; an entry lives at most [`MAX_ENTRY_AGE`] seconds, which
@@ -10,67 +10,33 @@
 //! When full, the cache is emptied (no eviction bookkeeping on the hot path).
 
 use super::claims::Claims;
+use crate::policy::worker_cache::WorkerCache;
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 
 /// Longest time (seconds) a verified token is trusted without a new signature check.
 pub const MAX_ENTRY_AGE: u64 = 60;
 
-struct Entry {
-    owner: u64,
-    token: Box<str>,
-    claims: Rc<Claims>,
-    verified_at: u64,
-}
-
-#[derive(Default)]
-struct Cache {
-    hasher: ahash::RandomState,
-    /// By hash of (owner, token); the entry holds both for an exact compare.
-    entries: HashMap<u64, Entry, ahash::RandomState>,
-}
-
 thread_local! {
-    static CACHE: RefCell<Cache> = RefCell::new(Cache::default());
+    static CACHE: RefCell<WorkerCache<Rc<Claims>>> = RefCell::new(WorkerCache::default());
 }
 
 /// The cached claims of `token` under authenticator `owner`, if verified
 /// less than [`MAX_ENTRY_AGE`] ago.
 pub fn get(owner: u64, token: &str, now: u64) -> Option<Rc<Claims>> {
     CACHE.with(|c| {
-        let cache = c.borrow();
-        let key = cache.hasher.hash_one((owner, token));
-        cache
-            .entries
-            .get(&key)
-            .filter(|e| e.owner == owner && &*e.token == token)
-            .filter(|e| now.saturating_sub(e.verified_at) < MAX_ENTRY_AGE)
-            .map(|e| e.claims.clone())
+        c.borrow().get(owner, token.as_bytes(), |verified_at| {
+            now.saturating_sub(verified_at) < MAX_ENTRY_AGE
+        })
     })
 }
 
 /// Remembers `claims` as verified for `token` at `now`; `capacity` bounds the
 /// entries (0: caching off).
 pub fn put(owner: u64, token: &str, claims: Rc<Claims>, now: u64, capacity: usize) {
-    if capacity == 0 {
-        return;
-    }
     CACHE.with(|c| {
-        let mut cache = c.borrow_mut();
-        if cache.entries.len() >= capacity {
-            cache.entries.clear();
-        }
-        let key = cache.hasher.hash_one((owner, token));
-        cache.entries.insert(
-            key,
-            Entry {
-                owner,
-                token: token.into(),
-                claims,
-                verified_at: now,
-            },
-        );
+        c.borrow_mut()
+            .put(owner, token.as_bytes(), claims, now, capacity)
     });
 }
 

@@ -2,21 +2,19 @@
 //! reusing its token (the usual case) is not hashed with SHA-256 on every
 //! request.
 //!
-//! Keyed safely: the map's key is a hash of the token under a random key
-//! chosen per process (`ahash`'s keyed hasher), which a caller can neither
-//! predict nor steer, and a hit also compares the stored token with the
-//! presented one in constant time. So timing tells a caller nothing about
-//! which bytes of a real token it guessed, as with the SHA-256 lookup behind
-//! it. Only tokens that belong to a client are remembered; the memo is bounded
-//! ([`CAPACITY`] entries, emptied when full) and tied to one compiled set of
-//! usage plans (a reload starts it afresh), so a revoked token is never found
-//! here once the snapshot without it is in use.
+//! Keyed safely ([`WorkerCache`]): the map's key is a hash of the token under
+//! a random key, which a caller can neither predict nor steer, and a hit also
+//! compares the stored token with the presented one in constant time: timing
+//! tells a caller nothing about which bytes of a real token it guessed, as
+//! with the SHA-256 lookup behind it. Only tokens that belong to a client are remembered; the memo is bounded
+//! ([`CAPACITY`] entries, emptied when full) and its entries belong to one
+//! compiled set of usage plans (a reload's entries never match an older
+//! one's), so a revoked token is never found here once the snapshot without
+//! it is in use.
 
+use crate::policy::worker_cache::WorkerCache;
 use std::cell::RefCell;
-use std::collections::HashMap;
-use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
 
 /// Most tokens a worker remembers.
 pub const CAPACITY: usize = 4096;
@@ -27,52 +25,9 @@ pub fn next_generation() -> u64 {
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
-struct Remembered {
-    token: Box<[u8]>,
-    client: (u32, u32),
-}
-
-#[derive(Default)]
-struct TokenCache {
-    generation: u64,
-    entries: HashMap<u64, Remembered, NoRehash>,
-}
-
-/// The map's keys are already keyed hashes: use them as they are.
-#[derive(Default, Clone, Copy)]
-struct NoRehash;
-
-impl BuildHasher for NoRehash {
-    type Hasher = PassThrough;
-    fn build_hasher(&self) -> PassThrough {
-        PassThrough(0)
-    }
-}
-
-struct PassThrough(u64);
-
-impl std::hash::Hasher for PassThrough {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
 thread_local! {
-    static CACHE: RefCell<TokenCache> = RefCell::new(TokenCache::default());
-}
-
-/// The per-process random key.
-fn keyed() -> &'static ahash::RandomState {
-    static KEY: OnceLock<ahash::RandomState> = OnceLock::new();
-    KEY.get_or_init(ahash::RandomState::new)
+    /// Owner: the generation of the usage plans; value: (subscriber, client).
+    static CACHE: RefCell<WorkerCache<(u32, u32)>> = RefCell::new(WorkerCache::default());
 }
 
 /// The client of `token` in the usage plans of `generation`: from this
@@ -82,49 +37,17 @@ pub fn client_of(
     token: &[u8],
     lookup: impl FnOnce(&[u8]) -> Option<(u32, u32)>,
 ) -> Option<(u32, u32)> {
-    let key = keyed().hash_one(token);
-    let hit = CACHE.with(|cache| {
-        let mut cache = cache.borrow_mut();
-        if cache.generation != generation {
-            cache.entries.clear();
-            cache.generation = generation;
-        }
-        cache
-            .entries
-            .get(&key)
-            .filter(|r| same_bytes(&r.token, token))
-            .map(|r| r.client)
-    });
+    let hit = CACHE.with(|cache| cache.borrow().get(generation, token, |_| true));
     if hit.is_some() {
         return hit;
     }
     let client = lookup(token)?;
     CACHE.with(|cache| {
-        let mut cache = cache.borrow_mut();
-        if cache.generation != generation {
-            return;
-        }
-        if cache.entries.len() >= CAPACITY {
-            cache.entries.clear();
-        }
-        cache.entries.insert(
-            key,
-            Remembered {
-                token: token.into(),
-                client,
-            },
-        );
+        cache
+            .borrow_mut()
+            .put(generation, token, client, 0, CAPACITY)
     });
     Some(client)
-}
-
-/// Equal bytes, compared in time that depends only on the lengths.
-fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
-    std::hint::black_box(diff) == 0
 }
 
 #[cfg(test)]
@@ -149,19 +72,6 @@ mod tests {
         );
     }
 
-    // Tokens differing in one byte or in length are different.
-    #[test]
-    fn compares_whole_tokens() {
-        assert_eq!(
-            (
-                same_bytes(b"abcd", b"abcd"),
-                same_bytes(b"abcd", b"abce"),
-                same_bytes(b"abc", b"abcd")
-            ),
-            (true, false, false)
-        );
-    }
-
     // The memo stays within its bound.
     #[test]
     fn bounded() {
@@ -170,7 +80,7 @@ mod tests {
             let token = format!("token-number-{i:08}");
             client_of(generation, token.as_bytes(), |_| Some((0, 0)));
         }
-        let len = CACHE.with(|c| c.borrow().entries.len());
+        let len = CACHE.with(|c| c.borrow().len());
         assert!(len <= CAPACITY, "{len} entries");
     }
 }
