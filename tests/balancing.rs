@@ -130,18 +130,8 @@ fn url_and_servers_together_are_refused() {
         &[("127.0.0.1:9".parse().unwrap(), 1)],
         ", url = \"http://127.0.0.1:9/x\"",
     );
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("gateway.toml");
-    std::fs::write(&path, text).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args(["check", "--config", path.to_str().unwrap()])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && stderr.contains("servers"),
-        "{stderr}"
-    );
+    let (ok, output) = check_config(&text);
+    assert!(!ok && output.contains("servers"), "{output}");
 }
 
 // Rule: a server named by host name with `resolve_interval` is resolved again on that

@@ -11,7 +11,6 @@ mod common;
 use auth_support::*;
 use common::*;
 use jsonwebtoken::Algorithm;
-use std::process::Command;
 
 /// Two upstreams, each answering with its own name.
 fn upstreams() -> (RecordingUpstream, RecordingUpstream) {
@@ -334,23 +333,6 @@ backend = { type = "http", url = "http://US/standard" }
     assert_eq!(ups.1.requests().last().unwrap().target, "/standard");
 }
 
-/// Runs `portcullis check` on `text`; returns (success, stdout + stderr).
-fn check(text: &str) -> (bool, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("gw.toml");
-    std::fs::write(&path, text).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args(["check", "--config", path.to_str().unwrap()])
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
-
 // Rule: `check` refuses a dynamic back end that cannot work, naming the key; and lists the cases of one that can.
 #[test]
 fn check_refuses_bad_dynamic_backends() {
@@ -404,13 +386,13 @@ fn check_refuses_bad_dynamic_backends() {
         ),
     ];
     for (routes, expected) in bad {
-        let (ok, text) = check(&config(&ups, "", "", &routes));
+        let (ok, text) = check_config(&config(&ups, "", "", &routes));
         assert!(
             !ok && text.contains(expected),
             "expected {expected:?} in: {text}"
         );
     }
-    let (ok, text) = check(&config(
+    let (ok, text) = check_config(&config(
         &ups,
         "",
         "",

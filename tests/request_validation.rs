@@ -9,7 +9,6 @@ mod common;
 use common::*;
 use serde_json::Value;
 use std::io::Write;
-use std::process::Command;
 use std::time::Duration;
 
 const SCHEMA: &str = r#"{
@@ -333,11 +332,8 @@ fn check(rules: &str) -> (bool, String) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("order.schema.json"), SCHEMA).unwrap();
     std::fs::write(dir.path().join("bad.schema.json"), r#"{"type": 5}"#).unwrap();
-    let path = dir.path().join("gw.toml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"
+    let text = format!(
+        r#"
 [[listeners]]
 name = "public"
 address = "127.0.0.1:0"
@@ -351,19 +347,8 @@ path = "/x"
 backend = {{ type = "stock", status = 200 }}
 validation = {{ {rules} }}
 "#
-        ),
-    )
-    .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args(["check", "--config", path.to_str().unwrap()])
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
     );
-    (out.status.success(), text)
+    check_config_in(dir.path(), &text)
 }
 
 // Rule: `check` refuses rules that cannot work, naming the key; a schema path is relative to the config file.

@@ -496,6 +496,29 @@ pub fn start_standard(upstream: &RecordingUpstream, prelude: &str) -> Gateway {
     Gateway::start(&standard_config(upstream.addr(), prelude))
 }
 
+/// Runs `portcullis check` on `text`, written as `gateway.toml` in `dir`
+/// (beside any files the config names); returns (success, stdout + stderr).
+pub fn check_config_in(dir: &Path, text: &str) -> (bool, String) {
+    let path = dir.join("gateway.toml");
+    std::fs::write(&path, text).expect("write config");
+    let out = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["check", "--config", path.to_str().unwrap()])
+        .output()
+        .expect("run portcullis check");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// [`check_config_in`] in a directory of its own.
+pub fn check_config(text: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    check_config_in(dir.path(), text)
+}
+
 /// A loopback port that nothing listens on (bound, then released).
 pub fn unused_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
