@@ -230,7 +230,9 @@ fn client_ip_limit_per_address_across_nodes() {
 
 // A node killed with -9 mid-run: the other nodes go on; the quota is never
 // exceeded, and once the survivors are idle Redis holds their counts plus
-// at most the dead node's stranded reservation.
+// at most the dead node's stranded reservation; restarted, the node keeps
+// that reservation counted (its state file may lag) and the quota ends
+// exactly used up.
 #[test]
 fn node_killed_mid_run_strands_at_most_its_reservation() {
     if !redis_available() {
@@ -276,6 +278,38 @@ fn node_killed_mid_run_strands_at_most_its_reservation() {
             == total as u64 + stranded),
         "Redis holds {}, admitted {total}, stranded {stranded}",
         redis.hash_sum(&key)
+    );
+    // The dead node starts again on its own state_dir. Its file was not
+    // final (it was killed), so it may lag what the node admitted: the node
+    // takes its field in Redis as its count instead of lowering it, and the
+    // cluster then admits exactly what is left of the quota, never more.
+    let state = nodes[2].config_path().parent().unwrap().join("state");
+    let store = format!("store = \"{}\"", redis.url);
+    let revived = Gateway::start(&node_config(&store, "node2", "", 600).replace(
+        "state_dir = \"state\"",
+        &format!("state_dir = {:?}", state.display().to_string()),
+    ));
+    revived.wait_log_line("store up", |l| l.contains("cluster store up"));
+    let last = Load::start(&[(revived.addr(), LOCAL)], TOKEN, 700, epoch).join();
+    if stranded > 0 {
+        revived.wait_log_line("the floor taken from the store", |l| {
+            l.contains("quota count taken from the store")
+        });
+    }
+    let after = total + admitted(&last);
+    assert!(
+        after <= 600,
+        "admitted {after} of a 600 quota after the restart"
+    );
+    let field: u64 = redis.cli(&["HGET", &key, "node2"]).trim().parse().unwrap();
+    assert!(
+        field >= dead_field,
+        "the restarted node lowered its field from {dead_field} to {field}"
+    );
+    assert_eq!(
+        after as u64 + stranded,
+        600,
+        "the quota is used up, less only the dead run's stranded reservation"
     );
 }
 
@@ -354,4 +388,41 @@ fn shared_quota_changed_at_reload_rescales_across_nodes() {
         "Redis holds {} after hand-back",
         redis.hash_sum(&key)
     );
+}
+
+// A node stopped cleanly (SIGTERM) while it holds a quota reservation, then
+// started again on the same state_dir: its file is final, so it writes its
+// exact count over the field and the reservation is released at once; the
+// quota is then used up exactly.
+#[test]
+fn clean_restart_releases_the_reservation() {
+    if !redis_available() {
+        return;
+    }
+    let _serial = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let redis = RedisServer::start(dir.path());
+    let mut nodes = start_nodes(&redis, "", 100, 1);
+    let epoch = Instant::now();
+    let first = admitted(&Load::start(&[(nodes[0].addr(), LOCAL)], TOKEN, 5, epoch).join());
+    assert_eq!(first, 5);
+    let key = quota_key(&redis, "acme").unwrap();
+    let held: u64 = redis.cli(&["HGET", &key, "node0"]).trim().parse().unwrap();
+    assert!(held > 5, "the node reserved {held}: nothing to release");
+    nodes[0].sigterm();
+    assert!(nodes[0].wait_exit(Duration::from_secs(10)).is_some());
+    let state = nodes[0].config_path().parent().unwrap().join("state");
+    let store = format!("store = \"{}\"", redis.url);
+    let again = Gateway::start(&node_config(&store, "node0", "", 100).replace(
+        "state_dir = \"state\"",
+        &format!("state_dir = {:?}", state.display().to_string()),
+    ));
+    again.wait_log_line("store up", |l| l.contains("cluster store up"));
+    assert!(
+        eventually_within(EVENT_TIMEOUT, || redis.hash_sum(&key) == 5),
+        "Redis holds {} after a clean restart (the node held {held}), counted 5",
+        redis.hash_sum(&key)
+    );
+    let rest = admitted(&Load::start(&[(again.addr(), LOCAL)], TOKEN, 150, epoch).join());
+    assert_eq!(first + rest, 100);
 }

@@ -32,8 +32,12 @@
 //!   one batch past its reservation); unused
 //!   reservations are handed back when a key is idle for
 //!   [`sync::IDLE_HAND_BACK`], after which the sum is exactly the count. A
-//!   node killed with -9 strands at most its reservation (one batch) until it
-//!   restarts (its count comes back from `state_dir`) or the period ends.
+//!   node killed with -9 strands at most its reservation (one batch): the
+//!   store cannot tell its unspent part from requests admitted after the
+//!   node's last write, so it counts as used until the period ends (a
+//!   restarted node whose `state_dir` file is not final takes its own field
+//!   in the store as a floor of its count, [`sync`]). Releasing it early would
+//!   let the cluster pass the quota.
 //!
 //! # Faults
 //!
@@ -74,5 +78,5 @@ pub fn start(spec: Option<&ClusterSpec>, registry: &UsageRegistry) -> std::io::R
         spec.wait_budget_ms * 1_000_000,
     ));
     registry.set_cluster(Arc::clone(&link));
-    spawn(spec.clone(), link)
+    spawn(spec.clone(), link, registry.counts_final())
 }

@@ -36,19 +36,26 @@ return {take, 0}
 
 /// A quota period: one hash, a field per node holding that node's
 /// contribution. KEYS[1]: the hash; ARGV: node, contribution, want, limit,
-/// TTL seconds. Writes the node's contribution, then reserves up to `want`
-/// more while the sum stays ≤ limit. Returns {node's field, sum of fields}.
+/// TTL seconds, floor (1: never lower the node's field, the contribution is
+/// at least what the store holds for it). Writes the node's contribution,
+/// then reserves up to `want` more while the sum stays ≤ limit. Returns
+/// {node's field, sum of fields, the contribution written}.
 const QUOTA: &str = r#"
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+local base = tonumber(ARGV[2])
+if ARGV[6] == '1' then
+  local held = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0') or 0
+  if held > base then base = held end
+end
+redis.call('HSET', KEYS[1], ARGV[1], string.format('%.0f', base))
 local vals = redis.call('HVALS', KEYS[1])
 local total = 0
 for i = 1, #vals do total = total + tonumber(vals[i]) end
 local grant = math.min(tonumber(ARGV[3]), tonumber(ARGV[4]) - total)
 if grant < 0 then grant = 0 end
-local mine = tonumber(ARGV[2]) + grant
-if grant > 0 then redis.call('HSET', KEYS[1], ARGV[1], mine) end
+local mine = base + grant
+if grant > 0 then redis.call('HSET', KEYS[1], ARGV[1], string.format('%.0f', mine)) end
 redis.call('EXPIRE', KEYS[1], ARGV[5])
-return {mine, total + grant}
+return {mine, total + grant, base}
 "#;
 
 /// Membership: one hash, a field per node: `expiry ms|digest`. KEYS[1]: the
@@ -74,6 +81,29 @@ end
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 10)
 return out
 "#;
+
+/// One write of a node's quota contribution.
+#[derive(Debug, Clone, Copy)]
+pub struct QuotaWrite {
+    pub contribution: u64,
+    /// Counts to reserve on top, while the sum stays ≤ `limit`.
+    pub want: u64,
+    pub limit: u64,
+    pub ttl_secs: u64,
+    /// Keep the field at least what the store holds for this node.
+    pub floor: bool,
+}
+
+/// The store's answer to a [`QuotaWrite`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuotaReply {
+    /// This node's field now (its contribution plus what was granted).
+    pub field: u64,
+    /// Sum of every node's field.
+    pub total: u64,
+    /// The contribution written (more than asked when `floor` raised it).
+    pub written: u64,
+}
 
 /// How long the store thread waits for one answer before calling the store down.
 pub const RESPONSE_TIMEOUT: Duration = Duration::from_millis(400);
@@ -185,26 +215,29 @@ impl Scripts {
     }
 
     /// Publishes this node's contribution to a quota period and reserves up
-    /// to `want` more: (this node's field, sum of every node's).
-    #[allow(clippy::too_many_arguments)]
+    /// to `want` more.
     pub fn quota(
         &self,
         conn: &mut Connection,
         key: &str,
         node: &str,
-        contribution: u64,
-        want: u64,
-        limit: u64,
-        ttl_secs: u64,
-    ) -> RedisResult<(u64, u64)> {
-        self.quota
+        write: QuotaWrite,
+    ) -> RedisResult<QuotaReply> {
+        let (field, total, written) = self
+            .quota
             .key(key)
             .arg(node)
-            .arg(contribution)
-            .arg(want)
-            .arg(limit)
-            .arg(ttl_secs)
-            .invoke(conn.link())
+            .arg(write.contribution)
+            .arg(write.want)
+            .arg(write.limit)
+            .arg(write.ttl_secs)
+            .arg(u8::from(write.floor))
+            .invoke(conn.link())?;
+        Ok(QuotaReply {
+            field,
+            total,
+            written,
+        })
     }
 
     /// Heartbeat: (this node's entry was new, live nodes with their digests).

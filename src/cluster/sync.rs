@@ -13,7 +13,7 @@
 use super::membership::{Membership, HEARTBEAT_EVERY_MS, HEARTBEAT_TTL_MS};
 use super::spec::ClusterSpec;
 use super::stats::stats;
-use super::store::{connect, Connection, Scripts};
+use super::store::{connect, Connection, QuotaWrite, Scripts};
 use crate::policy::usage::{
     next_reset, period_number, Asked, ClusterLink, QuotaCounter, RemoteRate,
 };
@@ -91,10 +91,16 @@ struct StoreThread {
     holding: HashMap<String, Arc<QuotaCounter>>,
     membership: Membership,
     live_nodes: u32,
+    /// The counts this process started from are final (see
+    /// [`crate::policy::usage::UsageRegistry::counts_final`]); when not, the
+    /// first write of each quota keeps the store's field for this node as a
+    /// floor and raises the local count to it.
+    counts_final: bool,
 }
 
 /// Starts the store thread for `spec`; workers reach it through `link`.
-pub fn spawn(spec: ClusterSpec, link: Arc<ClusterLink>) -> std::io::Result<()> {
+/// `counts_final`: the quota counts this process started from are final.
+pub fn spawn(spec: ClusterSpec, link: Arc<ClusterLink>, counts_final: bool) -> std::io::Result<()> {
     stats().active.store(true, Ordering::Relaxed);
     let mut thread = StoreThread {
         spec,
@@ -111,6 +117,7 @@ pub fn spawn(spec: ClusterSpec, link: Arc<ClusterLink>) -> std::io::Result<()> {
         holding: HashMap::new(),
         membership: Membership::default(),
         live_nodes: 1,
+        counts_final,
     };
     std::thread::Builder::new()
         .name("cluster-store".into())
@@ -349,10 +356,31 @@ impl StoreThread {
         let key = format!("{}{}:{period}", self.spec.key_prefix, remote.name);
         let node = &self.spec.node_name;
         let scripts = &self.scripts;
-        let (mine, total) =
-            Self::timed(|| scripts.quota(conn, &key, node, contribution, want, params.limit, ttl))?;
+        let write = QuotaWrite {
+            contribution,
+            want,
+            limit: params.limit,
+            ttl_secs: ttl,
+            floor: !self.counts_final && track.published.is_none(),
+        };
+        let reply = Self::timed(|| scripts.quota(conn, &key, node, write))?;
+        let (mine, total) = (reply.field, reply.total);
         if force && contribution > 0 {
             stats().republished.fetch_add(1, Ordering::Relaxed);
+        }
+        if reply.written > contribution {
+            // An earlier run of this node, stopped without writing final
+            // counts, held more than this process knows of: what the store
+            // recorded for it counts as used (part of it may have been).
+            counter.add(period, reply.written - used);
+            info!(
+                target: "portcullis::audit",
+                node = %node,
+                quota = %remote.name,
+                local = used,
+                store = reply.written,
+                "quota count taken from the store: this node's earlier run did not stop cleanly"
+            );
         }
         track.published = Some((period, mine));
         let granted = mine.saturating_sub(contribution);

@@ -4,6 +4,12 @@
 //! before the workers start. Written to a temporary file, synced and renamed
 //! over the old one, so a crash mid-write leaves the previous file whole.
 //! Never touched on the request path.
+//!
+//! The last write after a drain marks the file `complete`: its counts are
+//! final. A file without the mark (the process was killed, or the file is
+//! older than the mark) may lag the real counts by up to one
+//! [`FLUSH_INTERVAL`]; in cluster mode the node then trusts the store's
+//! record of its own counts over the file's (see `cluster::sync`).
 
 use super::registry::{QuotaKey, UsageRegistry};
 use crate::config::QuotaPeriod;
@@ -24,7 +30,18 @@ const FILE_NAME: &str = "quota-counts.json";
 struct StateFile {
     version: u32,
     saved_at: i64,
+    /// Written after the workers stopped: the counts are final.
+    #[serde(default)]
+    complete: bool,
     counters: Vec<Entry>,
+}
+
+/// What a `state_dir` file held.
+#[derive(Debug, Default, PartialEq)]
+pub struct SavedCounts {
+    pub counts: Vec<(QuotaKey, i64, u64)>,
+    /// The process that wrote them stopped cleanly after writing them.
+    pub complete: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -91,43 +108,63 @@ impl QuotaStore {
     }
 
     /// The saved counts; a missing file is none, an unreadable one is set
-    /// aside (renamed `*.unreadable`) with an error in the log.
-    pub fn load(&self) -> Vec<(QuotaKey, i64, u64)> {
+    /// aside (renamed `*.unreadable`) with an error in the log. Neither is
+    /// `complete`.
+    pub fn load(&self) -> SavedCounts {
         let text = match std::fs::read_to_string(&self.path) {
             Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return SavedCounts::default(),
             Err(e) => {
                 error!(file = %self.path.display(), error = %e, "cannot read quota counts; starting from zero");
-                return Vec::new();
+                return SavedCounts::default();
             }
         };
         match serde_json::from_str::<StateFile>(&text) {
-            Ok(file) => file
-                .counters
-                .into_iter()
-                .map(|e| {
-                    (
-                        (e.subscriber, e.plan, e.entitlement, e.period),
-                        e.number,
-                        e.used,
-                    )
-                })
-                .collect(),
+            Ok(file) => SavedCounts {
+                complete: file.complete,
+                counts: file
+                    .counters
+                    .into_iter()
+                    .map(|e| {
+                        (
+                            (e.subscriber, e.plan, e.entitlement, e.period),
+                            e.number,
+                            e.used,
+                        )
+                    })
+                    .collect(),
+            },
             Err(e) => {
                 let aside = self.path.with_extension("json.unreadable");
                 let _ = std::fs::rename(&self.path, &aside);
                 error!(file = %self.path.display(), moved_to = %aside.display(), error = %e,
                     "quota count file is not valid; set aside, starting from zero");
-                Vec::new()
+                SavedCounts::default()
             }
         }
     }
 
-    /// Writes `counts` atomically.
+    /// Writes `counts` atomically (nothing once this process stopped writing).
     pub fn save(&self, counts: &[(QuotaKey, i64, u64)], now: i64) -> std::io::Result<()> {
+        self.write(counts, now, false)
+    }
+
+    /// Writes the final counts, marked `complete`; this process writes no
+    /// more after them.
+    pub fn save_final(&self, counts: &[(QuotaKey, i64, u64)], now: i64) -> std::io::Result<()> {
+        self.write(counts, now, true)
+    }
+
+    fn write(
+        &self,
+        counts: &[(QuotaKey, i64, u64)],
+        now: i64,
+        complete: bool,
+    ) -> std::io::Result<()> {
         let file = StateFile {
             version: 1,
             saved_at: now,
+            complete,
             counters: counts
                 .iter()
                 .map(
@@ -144,6 +181,13 @@ impl QuotaStore {
         };
         let text = serde_json::to_vec(&file).map_err(std::io::Error::other)?;
         let _one_writer = self.shared.writing.lock();
+        if self.is_stopped() {
+            return Ok(());
+        }
+        if complete {
+            // Whatever the flusher had under way waits on the lock, then sees this.
+            self.stop();
+        }
         // A name of its own: during a takeover two processes write here.
         let temporary = self.path.with_extension(format!(
             "json.{}.{}.tmp",
@@ -212,10 +256,10 @@ pub fn spawn_flusher(
     Ok(())
 }
 
-/// Writes the counts now (after a drain, before exit).
+/// Writes the final counts (after a drain, before exit).
 pub fn flush(registry: &UsageRegistry, store: &QuotaStore) -> std::io::Result<()> {
     let now = crate::time::clock::now().unix_secs;
-    store.save(&registry.quota_counts(now), now)
+    store.save_final(&registry.quota_counts(now), now)
 }
 
 #[cfg(test)]
@@ -234,7 +278,14 @@ mod tests {
             QuotaPeriod::Day,
         );
         store.save(&[(key.clone(), 20_000, 42)], 0).unwrap();
-        assert_eq!(store.load(), vec![(key, 20_000, 42)]);
+        assert_eq!(store.load().counts, vec![(key.clone(), 20_000, 42)]);
+        assert!(!store.load().complete);
+        // The final write is marked complete, and nothing is written after it.
+        store.save_final(&[(key.clone(), 20_000, 43)], 0).unwrap();
+        store.save(&[(key.clone(), 20_000, 44)], 0).unwrap();
+        let last = store.load();
+        assert_eq!(last.counts, vec![(key, 20_000, 43)]);
+        assert!(last.complete);
     }
 
     // Two writers at once (two processes during a takeover) never leave a
@@ -275,6 +326,8 @@ mod tests {
         let store = QuotaStore::open(dir.path()).unwrap();
         std::fs::write(store.path(), b"{not json").unwrap();
         let loaded = store.load();
-        assert!(loaded.is_empty() && dir.path().join("quota-counts.json.unreadable").exists());
+        assert!(
+            loaded.counts.is_empty() && dir.path().join("quota-counts.json.unreadable").exists()
+        );
     }
 }

@@ -53,6 +53,9 @@ pub struct UsageRegistry {
     maps: Mutex<Maps>,
     /// Cluster mode: reservations from the store, by store name.
     shared: Mutex<Shared>,
+    /// The seeded counts are final (a clean stop wrote them, or a
+    /// predecessor handed them over live): see [`UsageRegistry::counts_final`].
+    counts_final: std::sync::atomic::AtomicBool,
 }
 
 impl UsageRegistry {
@@ -75,6 +78,19 @@ impl UsageRegistry {
             .unwrap_or_else(|p| p.into_inner())
             .link
             .clone()
+    }
+
+    /// Whether the counts this process started from are final. Not after a
+    /// kill or a crash (the file lags by up to one flush) nor without a file:
+    /// a cluster node then takes the store's record of its own counts as a
+    /// floor (`cluster::sync`).
+    pub fn counts_final(&self) -> bool {
+        self.counts_final.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    pub fn set_counts_final(&self, counts_final: bool) {
+        self.counts_final
+            .store(counts_final, std::sync::atomic::Ordering::Release);
     }
 
     /// Counts read from `state_dir`: (key, period number, used).
