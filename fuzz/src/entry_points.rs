@@ -495,7 +495,7 @@ pub fn quota_state(data: &[u8]) {
         return;
     }
     let registry = Arc::new(UsageRegistry::default());
-    registry.seed(store.load());
+    registry.seed(store.load().counts);
     let handover = QuotaHandover::new(Arc::clone(&registry));
     let _ = handover.import_at_handover(data);
     let _ = handover.import_after_drain(data);
@@ -520,7 +520,11 @@ pub fn quota_state(data: &[u8]) {
     }
     let counts = registry.quota_counts(now);
     store.save(&counts, now).expect("the counts are written");
-    assert_eq!(store.load(), counts, "written counts read back unchanged");
+    assert_eq!(
+        store.load().counts,
+        counts,
+        "written counts read back unchanged"
+    );
 }
 
 fn quota_snapshot(dir: &Path) -> Snapshot {
