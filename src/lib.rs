@@ -84,7 +84,7 @@
 //! | per-connection request loop, request buffers, answers | `runtime/conn.rs`, `runtime/scope.rs`, `runtime/answer.rs` |
 //! | parse, route and plan a request head; the plan; the head written for the back end | `runtime/dispatch.rs`, `runtime/plan.rs`, `runtime/upstream_plan.rs` |
 //! | forwarding a planned request and recording it | `runtime/relay.rs` |
-//! | WebSocket: the opening request, the 101, the two-way relay | `http/websocket.rs`, `proxy/switch.rs`, `io/tunnel.rs`, `runtime/websocket.rs` |
+//! | WebSocket: the opening request, the 101, the two-way relay, the Close at the grace's end | `http/websocket.rs`, `proxy/switch.rs`, `io/tunnel.rs`, `io/websocket_frames.rs`, `io/tunnel_close.rs`, `runtime/websocket.rs` |
 //! | access-log fields a head decides | `runtime/request_log.rs` |
 //! | reload: recompile, publish, audit line; file watcher | `runtime/reload.rs`, `runtime/control.rs` |
 //! | request id, decision codes, outcome | `telemetry/record.rs` |
