@@ -30,10 +30,22 @@ const LIMIT: Duration = Duration::from_secs(30);
 // exits long before its drain timeout.
 #[test]
 fn sigterm_ends_the_grace_with_close_1001_both_ways() {
+    sigterm_ends_the_grace_on(&[]);
+}
+
+// The same on the epoll driver (where io_uring is unavailable).
+#[test]
+fn close_1001_on_the_epoll_driver() {
+    sigterm_ends_the_grace_on(&["--driver", "epoll"]);
+}
+
+/// SIGTERM with a WebSocket open, on a gateway started with `args`.
+fn sigterm_ends_the_grace_on(args: &[&str]) {
     let Some(python) = python() else { return };
     let echo = EchoServer::start(&python, None);
     let prelude = "[timeouts]\nwebsocket_grace = 2\ndrain = 60";
-    let mut gw = Gateway::start(&config(&plain_backend(&echo), None, "", prelude));
+    let config = config(&plain_backend(&echo), None, "", prelude);
+    let mut gw = Gateway::start_with_args(&config, args);
     let mut held = Held::open(&python, &ws_url(&gw));
     held.ping();
     gw.sigterm();
