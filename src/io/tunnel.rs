@@ -1,8 +1,9 @@
 //! A two-way byte relay between two streams (an upgraded connection: a
-//! WebSocket after its `101`), without looking at what the bytes mean: bytes
-//! already buffered on either side go first, then whatever either side sends
-//! is written to the other, until either side closes, nothing moves either
-//! way for the idle limit, or a stop signal's grace has run out.
+//! WebSocket after its `101`), copying bytes as they come (only the frame
+//! headers are followed, see below): bytes already buffered on either side
+//! go first, then whatever either side sends is written to the other, until
+//! either side closes, nothing moves either way for the idle limit, or a
+//! stop signal's grace has run out (then a Close handshake ends it).
 //!
 //! One task, one loop, both streams owned by their connections (no split):
 //! it waits for the first of the two streams to become readable, then reads
