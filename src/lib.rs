@@ -77,14 +77,14 @@
 //! | usage plans: tokens, buckets leased per worker, quotas, state_dir | `policy/usage/` |
 //! | several nodes sharing limits on Redis: store thread, leases, membership | `cluster/` |
 //! | upstream exchange, its types, pool, head rewriting, bodies | `proxy/forward.rs`, `proxy/exchange.rs`, `proxy/pool.rs`, `proxy/rewrite.rs`, `proxy/request_body.rs`, `proxy/response_body.rs` |
-//! | back ends with several servers: server specs and shared health cells, balancing, outlier ejection, active checks and re-resolution, retries and their budget, concurrency caps, 1xx relay | `snapshot/servers.rs`, `proxy/balance.rs`, `proxy/health.rs`, `proxy/health_check.rs`, `proxy/retry.rs`, `proxy/breaker.rs`, `proxy/interim.rs` |
+//! | back ends with several servers: server specs and shared health cells, balancing, outlier ejection, active checks and re-resolution, retries and their budget, concurrency caps, 1xx relay | `snapshot/servers.rs`, `proxy/balance.rs`, `proxy/health.rs`, `proxy/health_check.rs`, `proxy/health_probe.rs`, `proxy/retry.rs`, `proxy/breaker.rs`, `proxy/interim.rs` |
 //! | process start, signals, shutdown | `runtime/server.rs`, `runtime/sockets.rs`, `runtime/start_error.rs` |
 //! | per-core worker, its shared state, drain | `runtime/worker.rs`, `runtime/worker_ctx.rs` |
 //! | accepting without losing a queued connection; accept-time rule and cap | `runtime/accept.rs`, `runtime/admission.rs` |
 //! | per-connection request loop, request buffers, answers | `runtime/conn.rs`, `runtime/scope.rs`, `runtime/answer.rs` |
 //! | parse, route and plan a request head; the plan; the head written for the back end | `runtime/dispatch.rs`, `runtime/plan.rs`, `runtime/upstream_plan.rs` |
 //! | forwarding a planned request and recording it | `runtime/relay.rs` |
-//! | WebSocket: the opening request, the 101, the two-way relay | `http/websocket.rs`, `proxy/switch.rs`, `io/tunnel.rs`, `runtime/websocket.rs` |
+//! | WebSocket: the opening request, the 101, the two-way relay, the Close at the grace's end | `http/websocket.rs`, `proxy/switch.rs`, `io/tunnel.rs`, `io/websocket_frames.rs`, `io/tunnel_close.rs`, `runtime/websocket.rs` |
 //! | access-log fields a head decides | `runtime/request_log.rs` |
 //! | reload: recompile, publish, audit line; file watcher | `runtime/reload.rs`, `runtime/control.rs` |
 //! | request id, decision codes, outcome | `telemetry/record.rs` |

@@ -4,9 +4,9 @@
 //! 1 MiB through plain and TLS listeners to plain and https back ends; 1,000
 //! WebSockets at once through one worker; one WebSocket kept across 20
 //! reloads; a JWT-protected route refuses the upgrade without a token; an
-//! idle WebSocket is closed; open WebSockets end within their grace after
-//! SIGTERM and a takeover; the upgrade fields reach
-//! the back end, other upgrades (h2c) do not.
+//! idle WebSocket is closed; the upgrade fields reach the back end, other
+//! upgrades (h2c) do not. The end of the shutdown grace is in
+//! tests/websocket_grace.rs.
 //!
 //! Without the library the tests skip, except under `CI=true`, where they fail.
 
@@ -20,50 +20,8 @@ use auth_support::*;
 use common::*;
 use jsonwebtoken::Algorithm;
 use std::time::Duration;
-use support::{toml_path, Issued, Pki};
+use support::{toml_path, Pki};
 use websocket_support::*;
-
-/// A deployment `api` at `/api` on listener `public` (TLS with `tls`), route
-/// `/ws` to `backend_url`, with `deployment_extra` in the deployment and
-/// `prelude` on top.
-fn config(backend: &str, tls: Option<&Issued>, deployment_extra: &str, prelude: &str) -> String {
-    let tls = tls.map_or(String::new(), |c| {
-        format!(
-            "tls = {{ certificates = [{{ cert = \"{}\", key = \"{}\" }}] }}",
-            toml_path(&c.cert),
-            toml_path(&c.key)
-        )
-    });
-    format!(
-        r#"{prelude}
-[[listeners]]
-name = "public"
-address = "127.0.0.1:0"
-{tls}
-
-[[deployments]]
-name = "api"
-listener = "public"
-path_prefix = "/api"
-{deployment_extra}
-
-[[deployments.routes]]
-path = "/ws"
-backend = {backend}
-"#
-    )
-}
-
-fn plain_backend(echo: &EchoServer) -> String {
-    format!(
-        "{{ type = \"http\", url = \"http://127.0.0.1:{}/\" }}",
-        echo.port
-    )
-}
-
-fn ws_url(gw: &Gateway) -> String {
-    format!("ws://{}/api/ws", gw.addr())
-}
 
 // Text and binary frames of 0 B to 1 MiB are echoed through a plain
 // listener and a plain back end; the upgrade is counted and logged with
@@ -193,28 +151,6 @@ fn jwt_applies_to_the_upgrade() {
     assert_eq!((code, out.as_str()), (0, "ok\n"));
 }
 
-// After SIGTERM an open WebSocket keeps working for its grace, then is
-// closed; the gateway exits long before its drain timeout.
-#[test]
-fn closed_after_the_grace_on_sigterm() {
-    let Some(python) = python() else { return };
-    let echo = EchoServer::start(&python, None);
-    let prelude = "[timeouts]\nwebsocket_grace = 5\ndrain = 60";
-    let mut gw = Gateway::start(&config(&plain_backend(&echo), None, "", prelude));
-    let mut held = Held::open(&python, &ws_url(&gw));
-    held.ping();
-    gw.sigterm();
-    held.ping();
-    held.say("wait-close");
-    // Design bound: a 5 s grace against a 60 s drain.
-    held.expect("closed", Duration::from_secs(30));
-    assert!(
-        gw.wait_exit(Duration::from_secs(30)).is_some(),
-        "gateway still running\n{}",
-        gw.log_text()
-    );
-}
-
 // A WebSocket with no byte either way for `websocket_idle` is closed.
 #[test]
 fn idle_websocket_is_closed() {
@@ -224,44 +160,13 @@ fn idle_websocket_is_closed() {
     let gw = Gateway::start(&config(&plain_backend(&echo), None, "", prelude));
     let mut held = Held::open(&python, &ws_url(&gw));
     held.ping();
-    held.say("wait-close");
-    held.expect("closed", Duration::from_secs(30));
+    held.wait_close(Duration::from_secs(30));
     gw.wait_metric_until("portcullis_websockets_active", "0", |v| v == 0.0);
-}
-
-// A takeover gives an open WebSocket its grace in the old process, which
-// then closes it and exits; the new process relays new WebSockets.
-#[test]
-fn takeover_gives_open_websockets_their_grace() {
-    let Some(python) = python() else { return };
-    let echo = EchoServer::start(&python, None);
-    let dir = tempfile::tempdir().unwrap();
-    let control = dir.path().join("control.sock");
-    let prelude = "[timeouts]\nwebsocket_grace = 5\ndrain = 60";
-    let config = config(&plain_backend(&echo), None, "", prelude);
-    let args = ["--control-socket", control.to_str().unwrap(), "--no-watch"];
-    let start = |args: &[&str]| {
-        let gw = Gateway::start_with_args(&config, args);
-        let ready = eventually(|| gw.log_text().contains("control socket ready"));
-        assert!(ready, "no control socket:\n{}", gw.log_text());
-        gw
-    };
-    let mut old = start(&args);
-    let url = ws_url(&old);
-    let mut held = Held::open(&python, &url);
-    held.ping();
-    let _new = start(&[&args[..], &["--takeover"]].concat());
-    held.ping();
-    held.say("wait-close");
-    held.expect("closed", Duration::from_secs(30));
-    let exit = old.wait_exit(Duration::from_secs(30));
-    assert!(
-        exit.is_some(),
-        "old process still running:\n{}",
-        old.log_text()
+    gw.wait_metric("portcullis_websocket_ends_total{end=\"idle\"}", 1.0);
+    assert_eq!(
+        gw.metric("portcullis_websocket_ends_total{end=\"grace_close\"}"),
+        0.0
     );
-    let (code, out) = run_client(&python, &["echo", &url]);
-    assert_eq!((code, out.as_str()), (0, "ok\n"));
 }
 
 const UPGRADE_HEAD: &str = "GET /api/ws HTTP/1.1\r\nHost: gw.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: chat\r\n\r\n";

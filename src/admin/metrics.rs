@@ -4,7 +4,9 @@
 
 use super::AdminState;
 use crate::snapshot::{RouteSpec, Snapshot};
-use crate::telemetry::counters::{merged, total, Latency, DECISIONS, STATUS_CLASSES};
+use crate::telemetry::counters::{
+    merged, total, Latency, DECISIONS, STATUS_CLASSES, WEBSOCKET_ENDS,
+};
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
@@ -197,6 +199,16 @@ pub fn metrics(state: &AdminState) -> String {
         "WebSocket upgrades accepted by back ends and relayed.",
         total(workers, |w| &w.websockets_total),
     );
+    let name = "portcullis_websocket_ends_total";
+    x.family(
+        name,
+        "counter",
+        "Relayed WebSockets ended, by how they ended.",
+    );
+    for (i, end) in WEBSOCKET_ENDS.iter().enumerate() {
+        let n = total(workers, |w| &w.websocket_ends[i]);
+        x.sample(name, &format!("end=\"{end}\""), n);
+    }
     if let Some(log) = &state.access_log {
         let name = "portcullis_access_log_lines_total";
         x.family(name, "counter", "Access log lines by fate.")

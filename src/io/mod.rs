@@ -3,9 +3,12 @@
 //! with its read buffer and deadlines ([`buffered`]), opening back-end
 //! connections ([`connect`]) and checking a pooled one is still clean
 //! ([`idle_probe`]), and relaying bytes both ways over an upgraded
-//! connection ([`tunnel`]).
+//! connection ([`tunnel`]), which follows the WebSocket frame boundaries
+//! ([`websocket_frames`]) so that it can end one with Close frames of its
+//! own ([`tunnel_close`]).
 //!
-//! Knows bytes and sockets, never HTTP; imports only [`crate::time`].
+//! Knows bytes, sockets and WebSocket frame headers, never HTTP; imports
+//! only [`crate::time`].
 
 pub mod buffered;
 pub mod connect;
@@ -13,3 +16,5 @@ pub mod idle_probe;
 pub mod tls_stream;
 pub mod transport;
 pub mod tunnel;
+pub mod tunnel_close;
+pub mod websocket_frames;

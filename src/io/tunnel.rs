@@ -1,8 +1,9 @@
 //! A two-way byte relay between two streams (an upgraded connection: a
-//! WebSocket after its `101`), without looking at what the bytes mean: bytes
-//! already buffered on either side go first, then whatever either side sends
-//! is written to the other, until either side closes, nothing moves either
-//! way for the idle limit, or a stop signal's grace has run out.
+//! WebSocket after its `101`), copying bytes as they come (only the frame
+//! headers are followed, see below): bytes already buffered on either side
+//! go first, then whatever either side sends is written to the other, until
+//! either side closes, nothing moves either way for the idle limit, or a
+//! stop signal's grace has run out (then a Close handshake ends it).
 //!
 //! One task, one loop, both streams owned by their connections (no split):
 //! it waits for the first of the two streams to become readable, then reads
@@ -14,9 +15,16 @@
 //! themselves are never raced against anything but their deadline. A TLS
 //! stream whose library holds a partial record counts as readable; its read
 //! then waits for the rest of the record, which a peer sends at once.
+//!
+//! The bytes are a WebSocket's frames: a [`FrameTracker`] per direction
+//! follows their headers (no payload copy), so that when the grace runs out
+//! [`crate::io::tunnel_close`] can end it cleanly with Close frames of its
+//! own, each written only between two frames.
 
 use crate::io::buffered::{BufferedStream, IoFailure, BODY_READ_CAPACITY};
 use crate::io::transport::Transport;
+use crate::io::tunnel_close::{close_at_grace, GraceClose};
+use crate::io::websocket_frames::FrameTracker;
 use crate::time::deadline::{TaskTimer, Tick};
 use std::future::{poll_fn, Future};
 use std::io;
@@ -34,6 +42,10 @@ pub struct TunnelLimits {
     pub grace: Duration,
     /// Longest wait for one side to accept bytes.
     pub send: Duration,
+    /// At the grace's end: how long the Close handshake may take (finishing
+    /// a frame in flight, writing the Close frames, waiting for the peers'
+    /// answers).
+    pub close_wait: Duration,
 }
 
 /// Why a relay ended.
@@ -45,8 +57,8 @@ pub enum TunnelEnd {
     UpstreamClosed,
     /// No byte either way for the idle limit.
     Idle,
-    /// The grace after the stop signal ran out.
-    Grace,
+    /// The grace after the stop signal ran out; how the Close handshake went.
+    Grace(GraceClose),
 }
 
 /// What a relay moved, and why it ended.
@@ -60,7 +72,7 @@ pub struct Tunneled {
 }
 
 /// Which side woke the relay.
-enum Woke {
+pub(super) enum Woke {
     Client,
     Upstream,
     Stop,
@@ -86,6 +98,8 @@ pub async fn relay<S: Future<Output = ()>>(
     let clock = timer.deadlines();
     let mut idle_end = clock.after(limits.idle);
     let mut grace_end: Option<Tick> = None;
+    // What each side sent: [client, upstream].
+    let mut frames = [FrameTracker::new(); 2];
     // Bytes that arrived with the heads go first.
     for to_upstream in [true, false] {
         let (from, to) = if to_upstream {
@@ -97,7 +111,8 @@ pub async fn relay<S: Future<Output = ()>>(
             continue;
         }
         let deadline = clock.after(limits.send);
-        match pass(from, to, &mut scratch, timer, deadline, deadline).await {
+        let sent = &mut frames[usize::from(!to_upstream)];
+        match pass(from, to, sent, &mut scratch, timer, deadline, deadline).await {
             Ok(n) if to_upstream => moved.bytes_in += n,
             Ok(n) => moved.bytes_out += n,
             Err(end) => {
@@ -116,16 +131,13 @@ pub async fn relay<S: Future<Output = ()>>(
         let woke = timer
             .within(
                 wake,
-                first_ready(&mut client.stream, &mut upstream.stream, stop),
+                first_ready(Some(&mut client.stream), Some(&mut upstream.stream), stop),
             )
             .await;
         let to_upstream = match woke {
+            Err(_) if grace_end.is_some_and(|g| clock.now() >= g) => break,
             Err(_) => {
-                moved.end = if clock.now() >= idle_end {
-                    TunnelEnd::Idle
-                } else {
-                    TunnelEnd::Grace
-                };
+                moved.end = TunnelEnd::Idle;
                 return (moved, scratch);
             }
             Ok(Ok(Woke::Stop)) => {
@@ -147,9 +159,11 @@ pub async fn relay<S: Future<Output = ()>>(
         };
         let read_by = grace_end.map_or(idle_end, |g| g.min(idle_end));
         let write_by = clock.after(limits.send);
-        match pass(from, to, &mut scratch, timer, read_by, write_by).await {
+        let sent = &mut frames[usize::from(!to_upstream)];
+        match pass(from, to, sent, &mut scratch, timer, read_by, write_by).await {
             Ok(n) if to_upstream => moved.bytes_in += n,
             Ok(n) => moved.bytes_out += n,
+            Err(PassEnd::ReadTimedOut) if grace_end.is_some_and(|g| clock.now() >= g) => break,
             Err(end) => {
                 moved.end = end.blame(to_upstream);
                 return (moved, scratch);
@@ -157,6 +171,18 @@ pub async fn relay<S: Future<Output = ()>>(
         }
         idle_end = clock.after(limits.idle);
     }
+    let close = close_at_grace(
+        client,
+        upstream,
+        &mut frames,
+        timer,
+        limits.close_wait,
+        &mut scratch,
+        &mut moved,
+    )
+    .await;
+    moved.end = TunnelEnd::Grace(close);
+    (moved, scratch)
 }
 
 /// Which stream a failed pass ended on.
@@ -178,10 +204,12 @@ impl PassEnd {
     }
 }
 
-/// Moves what `from` holds (reading once if it holds nothing) to `to`.
+/// Moves what `from` holds (reading once if it holds nothing) to `to`,
+/// following its frames in `sent`.
 async fn pass(
     from: &mut BufferedStream,
     to: &mut BufferedStream,
+    sent: &mut FrameTracker,
     scratch: &mut Vec<u8>,
     timer: &TaskTimer,
     read_by: Tick,
@@ -197,6 +225,7 @@ async fn pass(
     let mut out = std::mem::take(scratch);
     out.clear();
     out.extend_from_slice(from.pending());
+    sent.feed(&out);
     let n = out.len();
     from.consume(n);
     let (result, out) = to.write_all(out, timer, write_by).await;
@@ -204,15 +233,16 @@ async fn pass(
     result.map(|()| n as u64).map_err(|_| PassEnd::Write)
 }
 
-/// Waits for the first of: `client` readable, `upstream` readable, `stop`.
+/// Waits for the first of: `client` readable, `upstream` readable, `stop`
+/// (a side or `stop` that is `None` is not waited for).
 /// Readiness only: dropping this future loses no byte.
-async fn first_ready<S: Future<Output = ()>>(
-    client: &mut Transport,
-    upstream: &mut Transport,
+pub(super) async fn first_ready<S: Future<Output = ()>>(
+    client: Option<&mut Transport>,
+    upstream: Option<&mut Transport>,
     mut stop: Option<Pin<&mut S>>,
 ) -> io::Result<Woke> {
-    let mut client = pin!(client.readable());
-    let mut upstream = pin!(upstream.readable());
+    let mut client = pin!(readable_or_never(client));
+    let mut upstream = pin!(readable_or_never(upstream));
     poll_fn(|cx| {
         if let Some(stop) = stop.as_mut() {
             if stop.as_mut().poll(cx).is_ready() {
@@ -228,4 +258,12 @@ async fn first_ready<S: Future<Output = ()>>(
         Poll::Pending
     })
     .await
+}
+
+/// Resolves when `stream` is readable; never without one.
+async fn readable_or_never(stream: Option<&mut Transport>) -> io::Result<()> {
+    match stream {
+        Some(stream) => stream.readable().await,
+        None => std::future::pending().await,
+    }
 }

@@ -1,41 +1,51 @@
-//! Active health checks, off the request path: one thread requests each
-//! server's check path on its interval and shares the result with every
-//! worker through the server's health cell (`probe_up`). A server that fails
-//! `unhealthy` checks in a row stops getting requests; `healthy` passes in a
-//! row bring it back; both are audit lines.
+//! Active health checks, off the request path: one scheduling thread looks
+//! for the checks that are due and runs each on a short-lived thread of its
+//! own ([`crate::proxy::health_probe`]), so that a server that stalls until
+//! its check's timeout delays no other server's check, nor a re-resolution.
+//! A server has at most one check (and one resolution) under way at a time,
+//! and at most [`MAX_IN_FLIGHT`] run at once; a due check that finds no room
+//! waits for a later round. The result reaches every worker through the
+//! server's health cell (`probe_up`). A server that fails `unhealthy` checks
+//! in a row stops getting requests; `healthy` passes in a row bring it back;
+//! both are audit lines.
 //!
-//! Each round reads the current snapshot, so servers a reload removes stop
-//! being checked at once, and servers it keeps keep their state (their
-//! health cells outlive the snapshot). A server of a back end without
-//! checks is always `probe_up`. Host names of back ends with a
-//! `resolve_interval` are resolved again here, on that interval. Checks of https servers open the TCP
-//! connection only; plain HTTP servers get `GET path` with `Connection: close`.
+//! Each round reads the current snapshot, so servers a reload removes get no
+//! new check from then on (one under way finishes), and servers it keeps
+//! keep their state (their health cells outlive the snapshot). A server of a
+//! back end without checks is always `probe_up`. Host names of back ends
+//! with a `resolve_interval` are resolved again on that interval, also on a
+//! thread of their own (blocking DNS, never a worker).
 
-use crate::snapshot::servers::{monotonic_ms, HealthCheckSpec, ServerSpec};
+use crate::proxy::health_probe::{probe, record, ProbeTarget};
+use crate::snapshot::servers::{monotonic_ms, ServerHealth, ServerSpec};
 use crate::snapshot::{BackendSpec, SnapshotStore};
 use std::collections::HashSet;
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::Ordering::{AcqRel, Relaxed, Release};
+use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::Arc;
 use std::time::Duration;
 use tracing::{info, warn};
 
-/// How often the thread looks for checks that are due.
+/// How often the scheduling thread looks for checks that are due.
 const ROUND: Duration = Duration::from_millis(50);
+
+/// Most checks and resolutions under way at once.
+pub const MAX_IN_FLIGHT: usize = 64;
 
 /// Starts the health-check thread; it lives as long as the process.
 pub fn spawn(store: SnapshotStore) -> std::io::Result<()> {
+    let in_flight = Arc::new(AtomicUsize::new(0));
     std::thread::Builder::new()
         .name("portcullis-health".into())
         .spawn(move || loop {
-            round(&store);
+            round(&store, &in_flight);
             std::thread::sleep(ROUND);
         })
         .map(|_| ())
 }
 
-/// Runs the checks that are due in the current snapshot.
-fn round(store: &SnapshotStore) {
+/// Starts the checks and resolutions that are due in the current snapshot.
+fn round(store: &SnapshotStore, in_flight: &Arc<AtomicUsize>) {
     let snapshot = store.load_full();
     let mut seen = HashSet::new();
     for backend in snapshot.routes.iter().flat_map(|r| r.backend.each()) {
@@ -47,42 +57,122 @@ fn round(store: &SnapshotStore) {
                 continue;
             }
             if let Some(every) = server.resolve_every_ms {
-                resolve_when_due(server, every);
+                resolve_when_due(server, every, in_flight);
             }
-            match &backend.health_check {
-                None => {
-                    server.health.probe_up.store(true, Relaxed);
-                }
-                Some(check) => {
-                    let now = monotonic_ms();
-                    if server.health.next_probe.load(Relaxed) <= now {
-                        server
-                            .health
-                            .next_probe
-                            .store(now + check.interval_ms, Relaxed);
-                        let passed = probe(server, &backend.authority, check);
-                        record(server, check, passed, &backend.label());
-                    }
-                }
+            let Some(check) = &backend.health_check else {
+                server.health.probe_up.store(true, Relaxed);
+                continue;
+            };
+            let now = monotonic_ms();
+            if server.health.next_probe.load(Relaxed) > now {
+                continue;
+            }
+            let target = ProbeTarget {
+                health: Arc::clone(&server.health),
+                base: server.base().into(),
+                backend: backend.label().into(),
+                addrs: server.connect_addrs().into_owned(),
+                tls: server.tls_client.clone(),
+                authority: backend.authority.clone(),
+                check: check.clone(),
+            };
+            let started = start(
+                &server.health,
+                |h| &h.probing,
+                in_flight,
+                move || {
+                    let passed = probe(&target);
+                    record(&target, passed);
+                },
+            );
+            if started {
+                server
+                    .health
+                    .next_probe
+                    .store(now + check.interval_ms, Relaxed);
             }
         }
     }
 }
 
-/// Resolves a server's host name again once `every` milliseconds passed
-/// (blocking DNS: this thread, never a worker). A failed resolution keeps
-/// the addresses known.
-fn resolve_when_due(server: &ServerSpec, every: u64) {
-    use std::net::ToSocketAddrs;
+/// Which flag of a server's health cell marks its job as under way.
+type BusyFlag = fn(&ServerHealth) -> &AtomicBool;
+
+/// Runs `job` on a thread of its own unless `busy` of `health` says one for
+/// the same server is under way, or [`MAX_IN_FLIGHT`] are; true when it
+/// started.
+fn start(
+    health: &Arc<ServerHealth>,
+    busy: BusyFlag,
+    in_flight: &Arc<AtomicUsize>,
+    job: impl FnOnce() + Send + 'static,
+) -> bool {
+    if in_flight.load(Relaxed) >= MAX_IN_FLIGHT {
+        return false;
+    }
+    if busy(health)
+        .compare_exchange(false, true, AcqRel, Relaxed)
+        .is_err()
+    {
+        return false;
+    }
+    in_flight.fetch_add(1, Relaxed);
+    let slot = Slot {
+        in_flight: Arc::clone(in_flight),
+        health: Arc::clone(health),
+        busy,
+    };
+    let spawned = std::thread::Builder::new()
+        .name("portcullis-check".into())
+        .spawn(move || {
+            let _slot = slot;
+            job();
+        });
+    if let Err(e) = spawned {
+        // The closure and its slot were dropped: count and flag are back.
+        warn!(error = %e, "could not start a health-check thread; trying again next round");
+        return false;
+    }
+    true
+}
+
+/// A job's place among [`MAX_IN_FLIGHT`] and its server's busy flag, both
+/// given back when the job's thread ends (however it ends).
+struct Slot {
+    in_flight: Arc<AtomicUsize>,
+    health: Arc<ServerHealth>,
+    busy: BusyFlag,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        (self.busy)(&self.health).store(false, Release);
+        self.in_flight.fetch_sub(1, Relaxed);
+    }
+}
+
+/// Starts a resolution of the server's host name once `every` milliseconds
+/// passed since the last.
+fn resolve_when_due(server: &ServerSpec, every: u64, in_flight: &Arc<AtomicUsize>) {
     let now = monotonic_ms();
     if server.health.next_resolve.load(Relaxed) > now {
         return;
     }
-    server.health.next_resolve.store(now + every, Relaxed);
-    let host = server.host.trim_start_matches('[').trim_end_matches(']');
-    let Ok(found) = (host, server.port).to_socket_addrs() else {
+    let health = Arc::clone(&server.health);
+    let (host, port, base) = (server.host.clone(), server.port, server.base().to_string());
+    let job = move || resolve(&health, &host, port, &base);
+    if start(&server.health, |h| &h.resolving, in_flight, job) {
+        server.health.next_resolve.store(now + every, Relaxed);
+    }
+}
+
+/// Resolves `host` again; a failed resolution keeps the addresses known.
+fn resolve(health: &ServerHealth, host: &str, port: u16, base: &str) {
+    use std::net::ToSocketAddrs;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let Ok(found) = (host, port).to_socket_addrs() else {
         warn!(
-            server = server.base(),
+            server = base,
             "back-end host did not resolve; keeping its addresses"
         );
         return;
@@ -92,77 +182,10 @@ fn resolve_when_due(server: &ServerSpec, every: u64) {
         return;
     }
     found.sort();
-    server.health.resolutions_total.fetch_add(1, Relaxed);
-    let known = server.health.resolved.load_full();
+    health.resolutions_total.fetch_add(1, Relaxed);
+    let known = health.resolved.load_full();
     if known.as_deref() != Some(&found) {
-        info!(server = server.base(), addresses = ?found, "back-end host resolved");
-        server
-            .health
-            .resolved
-            .store(Some(std::sync::Arc::new(found)));
-    }
-}
-
-/// Counts one check's result; flips `probe_up` at the thresholds.
-fn record(server: &ServerSpec, check: &HealthCheckSpec, passed: bool, backend: &str) {
-    let health = &server.health;
-    let up = health.probe_up.load(Relaxed);
-    if passed {
-        health.probe_failures.store(0, Relaxed);
-        let passes = health.probe_passes.fetch_add(1, Relaxed) + 1;
-        if !up && passes >= check.healthy {
-            health.probe_up.store(true, Relaxed);
-            info!(target: "portcullis::audit", backend, server = server.base(), "server passed its health checks: back in service");
-        }
-    } else {
-        health.probe_passes.store(0, Relaxed);
-        let failures = health.probe_failures.fetch_add(1, Relaxed) + 1;
-        if up && failures >= check.unhealthy {
-            health.probe_up.store(false, Relaxed);
-            warn!(target: "portcullis::audit", backend, server = server.base(), failures, "server failed its health checks: out of service");
-        }
-    }
-}
-
-/// One check of `server`: true when it passed.
-fn probe(server: &ServerSpec, authority: &str, check: &HealthCheckSpec) -> bool {
-    let Some(addr) = server.addrs.first() else {
-        return false;
-    };
-    let Ok(mut stream) = TcpStream::connect_timeout(addr, check.timeout) else {
-        return false;
-    };
-    if server.tls_client.is_some() {
-        return true;
-    }
-    let _ = stream.set_read_timeout(Some(check.timeout));
-    let _ = stream.set_write_timeout(Some(check.timeout));
-    let request = format!(
-        "GET {} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: portcullis-health-check\r\nConnection: close\r\n\r\n",
-        check.path
-    );
-    if stream.write_all(request.as_bytes()).is_err() {
-        return false;
-    }
-    let mut head = [0u8; 32];
-    let mut len = 0;
-    while len < 12 {
-        match stream.read(&mut head[len..]) {
-            Ok(0) | Err(_) => return false,
-            Ok(n) => len += n,
-        }
-    }
-    let status = std::str::from_utf8(&head[9..12])
-        .ok()
-        .and_then(|s| s.parse::<u16>().ok());
-    match status {
-        Some(status) if head.starts_with(b"HTTP/1.") => {
-            if check.statuses.is_empty() {
-                (200..400).contains(&status)
-            } else {
-                check.statuses.contains(&status)
-            }
-        }
-        _ => false,
+        info!(server = base, addresses = ?found, "back-end host resolved");
+        health.resolved.store(Some(Arc::new(found)));
     }
 }

@@ -11,8 +11,8 @@
 //!
 //! A back end may have several servers: [`balance`] picks one per try on the
 //! worker's own state, `breaker` caps requests in flight, [`health`] ejects
-//! failing servers (passive) and [`health_check`] checks them on its own
-//! thread (active), [`retry`] decides what may go to another server within
+//! failing servers (passive) and [`health_check`] checks them off the
+//! workers (active: each check on a thread of its own, [`health_probe`]), [`retry`] decides what may go to another server within
 //! a budget, `interim` relays 1xx answers, and `switch` hands an accepted
 //! WebSocket's back-end connection over for the relay. See docs/backends.md.
 
@@ -22,6 +22,7 @@ pub mod exchange;
 pub mod forward;
 pub mod health;
 pub mod health_check;
+pub mod health_probe;
 mod interim;
 pub mod pool;
 mod request_body;

@@ -34,6 +34,10 @@ pub struct ServerHealth {
     pub probe_passes: AtomicU32,
     pub probe_failures: AtomicU32,
     pub next_probe: AtomicU64,
+    /// A check of this server, or a resolution of its name, is under way on
+    /// a thread of its own: the health thread starts no second one.
+    pub probing: AtomicBool,
+    pub resolving: AtomicBool,
     /// The host name's addresses as last resolved by the health thread
     /// (`resolve_interval`); None: the snapshot's.
     pub resolved: arc_swap::ArcSwapOption<Vec<SocketAddr>>,
@@ -56,6 +60,8 @@ impl Default for ServerHealth {
             probe_passes: AtomicU32::new(0),
             probe_failures: AtomicU32::new(0),
             next_probe: AtomicU64::new(0),
+            probing: AtomicBool::new(false),
+            resolving: AtomicBool::new(false),
             resolved: arc_swap::ArcSwapOption::empty(),
             next_resolve: AtomicU64::new(0),
             resolutions_total: AtomicU64::new(0),

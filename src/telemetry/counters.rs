@@ -17,6 +17,12 @@ use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+/// How relayed WebSockets ended, as `end` label values (index = position):
+/// the client or the back end closed, idle, and the shutdown grace ran out
+/// with a Close frame to both sides (`grace_close`) or to at most one
+/// (`grace_cut`: a frame in flight did not end in time, or a side was gone).
+pub const WEBSOCKET_ENDS: [&str; 5] = ["client", "upstream", "idle", "grace_close", "grace_cut"];
+
 /// Status classes counted: 1xx..5xx, index = class - 1.
 pub const STATUS_CLASSES: usize = 5;
 
@@ -215,6 +221,8 @@ pub struct SharedWorkerStats {
     /// WebSockets open now, and accepted since start.
     pub websockets_active: AtomicU64,
     pub websockets_total: AtomicU64,
+    /// WebSockets ended, by [`WEBSOCKET_ENDS`].
+    pub websocket_ends: [AtomicU64; WEBSOCKET_ENDS.len()],
     /// Connections closed at accept: [network rule, per-address cap].
     pub connections_refused: [AtomicU64; 2],
     /// Client TLS handshakes: [completed, failed].
@@ -234,6 +242,7 @@ impl Default for SharedWorkerStats {
             connections_active: AtomicU64::new(0),
             websockets_active: AtomicU64::new(0),
             websockets_total: AtomicU64::new(0),
+            websocket_ends: Default::default(),
             connections_refused: Default::default(),
             tls_handshakes: Default::default(),
             request_latency: Mutex::new(Latency::new()),
@@ -252,6 +261,7 @@ pub struct WorkerTelemetry {
     connections_active: Cell<u64>,
     websockets_active: Cell<u64>,
     websockets_total: Cell<u64>,
+    websocket_ends: [Cell<u64>; WEBSOCKET_ENDS.len()],
     connections_refused: [Cell<u64>; 2],
     tls_handshakes: [Cell<u64>; 2],
     request_latency: RefCell<Latency>,
@@ -271,6 +281,7 @@ impl WorkerTelemetry {
             connections_active: Cell::new(0),
             websockets_active: Cell::new(0),
             websockets_total: Cell::new(0),
+            websocket_ends: Default::default(),
             connections_refused: Default::default(),
             tls_handshakes: Default::default(),
             request_latency: RefCell::new(Latency::new()),
@@ -323,9 +334,13 @@ impl WorkerTelemetry {
         self.websockets_active.set(self.websockets_active.get() + 1);
     }
 
-    pub fn websocket_closed(&self) {
+    /// Counts a relayed WebSocket that ended, by its [`WEBSOCKET_ENDS`] index.
+    pub fn websocket_closed(&self, end: usize) {
         self.websockets_active
             .set(self.websockets_active.get().saturating_sub(1));
+        if let Some(cell) = self.websocket_ends.get(end) {
+            cell.set(cell.get() + 1);
+        }
     }
 
     pub fn connection_closed(&self) {
@@ -350,6 +365,9 @@ impl WorkerTelemetry {
         copy(&shared.connections_active, &self.connections_active);
         copy(&shared.websockets_active, &self.websockets_active);
         copy(&shared.websockets_total, &self.websockets_total);
+        for (to, from) in shared.websocket_ends.iter().zip(&self.websocket_ends) {
+            copy(to, from);
+        }
         for (to, from) in shared
             .connections_refused
             .iter()
@@ -401,42 +419,5 @@ pub fn merged(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    // The latency histogram's constant bounds are valid and record an hour.
-    #[test]
-    fn latency_histogram_bounds() {
-        assert!(latency_histogram().record(3_600_000_000).is_ok());
-    }
-
-    // The merged sum is the exact sum of the recorded durations, over workers.
-    #[test]
-    fn merged_sum_is_exact() {
-        let shared: Vec<Arc<SharedWorkerStats>> = (0..2).map(|_| Arc::default()).collect();
-        let workers: Vec<WorkerTelemetry> = shared
-            .iter()
-            .map(|s| WorkerTelemetry::new(Arc::clone(s)))
-            .collect();
-        let durations = [123_457u64, 7, 1_999_999];
-        for (i, micros) in durations.iter().enumerate() {
-            workers[i % 2].request_done(&Outcome {
-                status: 200,
-                decision: Decision::StockResponse,
-                bytes_in: 0,
-                bytes_out: 0,
-                total: Duration::from_micros(*micros),
-                backend: None,
-            });
-        }
-        for worker in &workers {
-            worker.publish();
-        }
-        let all = merged(&shared, |w| &w.request_latency);
-        assert_eq!(
-            (all.sum_micros, all.histogram.len()),
-            (durations.iter().sum::<u64>(), 3)
-        );
-    }
-}
+#[path = "counters_tests.rs"]
+mod tests;

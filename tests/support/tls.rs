@@ -15,7 +15,7 @@ use rustls::{ServerConfig, ServerConnection, StreamOwned};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -327,10 +327,12 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
-/// An HTTPS upstream: answers every request with `200` and body `tls-upstream`,
-/// keeps connections alive, records request heads and connection count.
+/// An HTTPS upstream: answers every request with `200` (or the status set
+/// with [`TlsUpstream::answer`]) and body `tls-upstream`, keeps connections
+/// alive, records request heads and connection count.
 pub struct TlsUpstream {
     pub addr: SocketAddr,
+    status: Arc<AtomicU16>,
     pub heads: Arc<Mutex<Vec<String>>>,
     pub connections: Arc<AtomicUsize>,
     /// Subjects of client certificates presented (when a client CA is set).
@@ -361,21 +363,27 @@ impl TlsUpstream {
         let heads = Arc::new(Mutex::new(Vec::new()));
         let connections = Arc::new(AtomicUsize::new(0));
         let client_subjects = Arc::new(Mutex::new(Vec::new()));
+        let status = Arc::new(AtomicU16::new(200));
         {
-            let (heads, connections, subjects) =
-                (heads.clone(), connections.clone(), client_subjects.clone());
+            let (heads, subjects) = (heads.clone(), client_subjects.clone());
+            let (connections, status) = (connections.clone(), status.clone());
             thread::spawn(move || {
                 for tcp in listener.incoming() {
                     let Ok(tcp) = tcp else { continue };
                     connections.fetch_add(1, Ordering::SeqCst);
-                    let (config, heads, subjects) =
-                        (config.clone(), heads.clone(), subjects.clone());
-                    thread::spawn(move || serve_tls_conn(tcp, config, heads, subjects));
+                    let (config, heads, subjects, status) = (
+                        config.clone(),
+                        heads.clone(),
+                        subjects.clone(),
+                        status.clone(),
+                    );
+                    thread::spawn(move || serve_tls_conn(tcp, config, heads, subjects, &status));
                 }
             });
         }
         TlsUpstream {
             addr,
+            status,
             heads,
             connections,
             client_subjects,
@@ -385,6 +393,11 @@ impl TlsUpstream {
     pub fn heads(&self) -> Vec<String> {
         self.heads.lock().unwrap().clone()
     }
+
+    /// Answers `status` from now on.
+    pub fn answer(&self, status: u16) {
+        self.status.store(status, Ordering::SeqCst);
+    }
 }
 
 fn serve_tls_conn(
@@ -392,6 +405,7 @@ fn serve_tls_conn(
     config: Arc<ServerConfig>,
     heads: Arc<Mutex<Vec<String>>>,
     subjects: Arc<Mutex<Vec<String>>>,
+    status: &AtomicU16,
 ) {
     let _ = tcp.set_read_timeout(Some(Duration::from_secs(30)));
     let Ok(conn) = ServerConnection::new(config) else {
@@ -415,7 +429,9 @@ fn serve_tls_conn(
             }
             heads.lock().unwrap().push(head);
             let body = b"tls-upstream";
-            let reply = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
+            let (status, len) = (status.load(Ordering::SeqCst), body.len());
+            let reason = if status == 200 { "OK" } else { "Other" };
+            let reply = format!("HTTP/1.1 {status} {reason}\r\nContent-Length: {len}\r\n\r\n");
             if stream.write_all(reply.as_bytes()).is_err() || stream.write_all(body).is_err() {
                 return;
             }

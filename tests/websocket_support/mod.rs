@@ -10,7 +10,8 @@ use std::sync::mpsc::{channel, Receiver};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::support::Issued;
+use crate::common::Gateway;
+use crate::support::{toml_path, Issued};
 
 /// How long one client run may take (1 MiB frames through a debug build on
 /// a loaded machine included).
@@ -68,6 +69,8 @@ impl Lines {
 pub struct EchoServer {
     child: Child,
     _stdin: ChildStdin,
+    /// Read all along, so that the server never blocks on its stdout.
+    lines: Lines,
     pub port: u16,
 }
 
@@ -92,8 +95,16 @@ impl EchoServer {
         EchoServer {
             child,
             _stdin: stdin,
+            lines,
             port,
         }
+    }
+
+    /// The Close status the server received on the next WebSocket to end
+    /// ("1006": none), waiting up to `limit`.
+    pub fn next_close(&self, limit: Duration) -> Option<String> {
+        let line = self.lines.next(limit)?;
+        line.strip_prefix("closed ").map(str::to_string)
     }
 }
 
@@ -141,9 +152,15 @@ pub struct Held {
 
 impl Held {
     pub fn open(python: &str, url: &str) -> Held {
+        Held::open_with(python, url, &[])
+    }
+
+    /// Like [`Held::open`], with client options (`--ca FILE`, ...).
+    pub fn open_with(python: &str, url: &str, options: &[&str]) -> Held {
         let mut child = Command::new(python)
             .arg(SCRIPT)
             .args(["hold", url])
+            .args(options)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -169,6 +186,16 @@ impl Held {
         assert_eq!(got.as_deref(), Some(want), "WebSocket client said");
     }
 
+    /// Waits (up to `limit`) for the WebSocket to be closed; returns the
+    /// Close status the client received ("1006": none).
+    pub fn wait_close(&mut self, limit: Duration) -> String {
+        self.say("wait-close");
+        let got = self.lines.next(limit);
+        let code = got.as_deref().and_then(|l| l.strip_prefix("closed "));
+        code.unwrap_or_else(|| panic!("WebSocket client said {got:?}, not closed"))
+            .to_string()
+    }
+
     pub fn ping(&mut self) {
         self.say("ping");
         self.expect("echoed", Duration::from_secs(20));
@@ -180,4 +207,51 @@ impl Drop for Held {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A deployment `api` at `/api` on listener `public` (TLS with `tls`), route
+/// `/ws` to `backend_url`, with `deployment_extra` in the deployment and
+/// `prelude` on top.
+pub fn config(
+    backend: &str,
+    tls: Option<&Issued>,
+    deployment_extra: &str,
+    prelude: &str,
+) -> String {
+    let tls = tls.map_or(String::new(), |c| {
+        format!(
+            "tls = {{ certificates = [{{ cert = \"{}\", key = \"{}\" }}] }}",
+            toml_path(&c.cert),
+            toml_path(&c.key)
+        )
+    });
+    format!(
+        r#"{prelude}
+[[listeners]]
+name = "public"
+address = "127.0.0.1:0"
+{tls}
+
+[[deployments]]
+name = "api"
+listener = "public"
+path_prefix = "/api"
+{deployment_extra}
+
+[[deployments.routes]]
+path = "/ws"
+backend = {backend}
+"#
+    )
+}
+
+pub fn plain_backend(echo: &EchoServer) -> String {
+    format!(
+        "{{ type = \"http\", url = \"http://127.0.0.1:{}/\" }}",
+        echo.port
+    )
+}
+
+pub fn ws_url(gw: &Gateway) -> String {
+    format!("ws://{}/api/ws", gw.addr())
 }

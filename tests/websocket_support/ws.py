@@ -1,12 +1,15 @@
 """WebSocket echo server and clients for tests/websocket.rs, on Python's
 `websockets` library (installed by scripts/install-test-deps.sh).
 
-  ws.py serve [CERT KEY]        echo server on 127.0.0.1; prints its port;
+  ws.py serve [CERT KEY]        echo server on 127.0.0.1; prints its port,
+                                then `closed CODE` as each WebSocket ends
+                                (the Close status it received; 1006: none);
                                 exits when stdin closes
   ws.py echo URL [options]      text and binary frames up to 1 MiB, echoed
   ws.py many URL N [options]    N WebSockets open at once, each echoed twice
   ws.py hold URL [options]      one WebSocket driven by stdin lines:
-                                `ping` -> `echoed`, `wait-close` -> `closed`
+                                `ping` -> `echoed`, `wait-close` -> `closed CODE`
+                                (the Close status received; 1006: none)
 
 options: --ca FILE (trust this CA), --header 'Name: value'.
 A refused handshake prints `refused STATUS` and exits 3.
@@ -71,6 +74,8 @@ async def echo_server(cert, key):
                 await ws.send(message)
         except ConnectionClosed:
             pass
+        await ws.wait_closed()
+        print(f"closed {ws.close_code}", flush=True)
 
     async with serve(echo, "127.0.0.1", 0, ssl=context, max_size=MAX, ping_interval=None) as server:
         print(server.sockets[0].getsockname()[1], flush=True)
@@ -121,7 +126,8 @@ async def hold(url, ca, headers):
                     while True:
                         await ws.recv()
                 except ConnectionClosed:
-                    print("closed", flush=True)
+                    await ws.wait_closed()
+                    print(f"closed {ws.close_code}", flush=True)
                 return
 
 
