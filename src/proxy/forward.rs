@@ -16,16 +16,13 @@
 
 use super::balance::Tried;
 use super::breaker::{enter_backend, enter_server};
-use super::exchange::{Exchange, Failure, ForwardRequest, Relayed, ResponsePlan};
+use super::exchange::{Exchange, Failure, ForwardRequest, Relayed};
 use super::health;
-use super::interim;
 use super::pool::UPSTREAM_READ_CAPACITY;
 use super::request_body::send_request;
-use super::response_body::{client_framing, relay_body};
-use super::rewrite::{write_client_response, write_switching_response, ClientFraming};
+use super::response_body::relay_body;
+use super::response_head::{take_head, HeadStep};
 use super::ForwardError;
-use crate::http::respond::Persistence;
-use crate::http::response::{parse_response, response_header_storage, ParsedResponse};
 use crate::http::BodyFraming;
 use crate::io::buffered::{BufferedStream, IoFailure};
 use crate::io::transport::Transport;
@@ -35,8 +32,6 @@ use crate::time::deadline::ticks;
 use std::sync::atomic::Ordering::Relaxed;
 use tracing::warn;
 
-/// Response heads larger than this are refused (502).
-const MAX_RESPONSE_HEAD: usize = 16 * 1024;
 /// Sends the request whose rewritten head is in `out` and relays the response.
 /// Returns what was relayed (keep-alive decision and status), and `out` for reuse.
 pub async fn forward(
@@ -282,21 +277,11 @@ async fn relay_response(
     let mut received_any = false;
     let plan = loop {
         if !upstream.pending().is_empty() {
-            let mut headers = response_header_storage();
-            match parse_response(upstream.pending(), req.head_request, &mut headers) {
-                Err(_) => {
-                    return (
-                        Err(Failure::Upstream(ForwardError::upstream(
-                            502,
-                            "invalid response head",
-                        ))),
-                        out,
-                    )
-                }
-                Ok(ParsedResponse::Interim(n)) => {
-                    let relayed =
-                        interim::client_interim(&upstream.pending()[..n], req.client_version);
-                    upstream.consume(n);
+            // Synchronous: the 4 KiB of header slots live only in its frame,
+            // not in this future (which every request moves into place).
+            match take_head(ex, &mut upstream, backend, req, retry_status, &mut out) {
+                HeadStep::Failed(failure) => return (Err(failure), out),
+                HeadStep::Interim(relayed) => {
                     if let Some(head) = relayed {
                         let len = head.len() as u64;
                         let (result, _) = client
@@ -313,62 +298,11 @@ async fn relay_response(
                     }
                     continue;
                 }
-                Ok(ParsedResponse::Partial) if upstream.pending().len() >= MAX_RESPONSE_HEAD => {
-                    return (
-                        Err(Failure::Upstream(ForwardError::upstream(
-                            502,
-                            "response head too large",
-                        ))),
-                        out,
-                    );
-                }
-                Ok(ParsedResponse::Partial) => {}
-                Ok(ParsedResponse::Final(head)) if head.status == 101 => {
-                    if !(req.websocket && crate::http::websocket::is_accepted(&head)) {
-                        return (
-                            Err(Failure::Upstream(ForwardError::upstream(
-                                502,
-                                "unrequested protocol switch",
-                            ))),
-                            out,
-                        );
-                    }
-                    out.clear();
-                    write_switching_response(&mut out, &head, &req.request_id, &ex.response_edits);
-                    let len = head.len;
-                    upstream.consume(len);
+                HeadStep::Partial => {}
+                HeadStep::Switch => {
                     return super::switch::switch_protocols(ex, client, upstream, out).await;
                 }
-                Ok(ParsedResponse::Final(head))
-                    if retry_status && backend.retry.statuses.contains(&head.status) =>
-                {
-                    return (Err(Failure::RetryStatus), out);
-                }
-                Ok(ParsedResponse::Final(head)) => {
-                    let client_framing = client_framing(head.body, req.client_version);
-                    let keep_alive =
-                        req.client_keep_alive && client_framing != ClientFraming::UntilClose;
-                    let persistence = Persistence::for_client(req.client_version, keep_alive);
-                    out.clear();
-                    write_client_response(
-                        &mut out,
-                        &head,
-                        client_framing,
-                        persistence,
-                        &req.request_id,
-                        &ex.response_edits,
-                    );
-                    let plan = ResponsePlan {
-                        status: head.status,
-                        upstream_body: head.body,
-                        client_framing,
-                        persistence,
-                        upstream_close: head.close,
-                    };
-                    let len = head.len;
-                    upstream.consume(len);
-                    break plan;
-                }
+                HeadStep::Final(plan) => break plan,
             }
         }
         let deadline = ex.deadline(backend.read_timeout);

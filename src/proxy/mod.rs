@@ -27,6 +27,7 @@ mod interim;
 pub mod pool;
 mod request_body;
 mod response_body;
+mod response_head;
 pub mod retry;
 pub mod rewrite;
 pub mod side_call;
