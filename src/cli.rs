@@ -309,6 +309,9 @@ pub fn summary(path: &std::path::Path, snapshot: &Snapshot) -> String {
     if let Some(cluster) = &snapshot.cluster {
         let _ = writeln!(s, "cluster: {}", cluster.summary());
     }
+    if let Some(resolver) = &snapshot.resolver {
+        let _ = writeln!(s, "resolver: {}", resolver.summary());
+    }
     if snapshot.files.len() > 1 {
         let _ = writeln!(s, "files ({}):", snapshot.files.len());
         for file in &snapshot.files {

@@ -7,8 +7,8 @@
 //! Each round reads the current snapshot, so servers a reload removes stop
 //! being checked at once, and servers it keeps keep their state (their
 //! health cells outlive the snapshot). A server of a back end without
-//! checks is always `probe_up`. Host names of back ends with a
-//! `resolve_interval` are resolved again here, on that interval. Checks of https servers open the TCP
+//! checks is always `probe_up`. Each address of a host name is a server of
+//! its own and is checked on its own. Checks of https servers open the TCP
 //! connection only; plain HTTP servers get `GET path` with `Connection: close`.
 
 use crate::snapshot::servers::{monotonic_ms, HealthCheckSpec, ServerSpec};
@@ -46,9 +46,6 @@ fn round(store: &SnapshotStore) {
             if !seen.insert(&*server.pool_key) {
                 continue;
             }
-            if let Some(every) = server.resolve_every_ms {
-                resolve_when_due(server, every);
-            }
             match &backend.health_check {
                 None => {
                     server.health.probe_up.store(true, Relaxed);
@@ -66,40 +63,6 @@ fn round(store: &SnapshotStore) {
                 }
             }
         }
-    }
-}
-
-/// Resolves a server's host name again once `every` milliseconds passed
-/// (blocking DNS: this thread, never a worker). A failed resolution keeps
-/// the addresses known.
-fn resolve_when_due(server: &ServerSpec, every: u64) {
-    use std::net::ToSocketAddrs;
-    let now = monotonic_ms();
-    if server.health.next_resolve.load(Relaxed) > now {
-        return;
-    }
-    server.health.next_resolve.store(now + every, Relaxed);
-    let host = server.host.trim_start_matches('[').trim_end_matches(']');
-    let Ok(found) = (host, server.port).to_socket_addrs() else {
-        warn!(
-            server = server.base(),
-            "back-end host did not resolve; keeping its addresses"
-        );
-        return;
-    };
-    let mut found: Vec<_> = found.collect();
-    if found.is_empty() {
-        return;
-    }
-    found.sort();
-    server.health.resolutions_total.fetch_add(1, Relaxed);
-    let known = server.health.resolved.load_full();
-    if known.as_deref() != Some(&found) {
-        info!(server = server.base(), addresses = ?found, "back-end host resolved");
-        server
-            .health
-            .resolved
-            .store(Some(std::sync::Arc::new(found)));
     }
 }
 
@@ -126,10 +89,10 @@ fn record(server: &ServerSpec, check: &HealthCheckSpec, passed: bool, backend: &
 
 /// One check of `server`: true when it passed.
 fn probe(server: &ServerSpec, authority: &str, check: &HealthCheckSpec) -> bool {
-    let Some(addr) = server.addrs.first() else {
+    let Some(addr) = server.addr else {
         return false;
     };
-    let Ok(mut stream) = TcpStream::connect_timeout(addr, check.timeout) else {
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, check.timeout) else {
         return false;
     };
     if server.tls_client.is_some() {

@@ -10,7 +10,7 @@ use crate::config::{load_sources, ConfigError};
 use crate::policy::usage::{flush, spawn_flusher, QuotaHandover, QuotaStore, UsageRegistry};
 use crate::runtime::admission::AddressCounts;
 use crate::runtime::control::spawn_watcher;
-use crate::runtime::reload::{load_snapshot, Reloader};
+use crate::runtime::reload::{load_snapshot, Reloader, ReloaderParts};
 use crate::runtime::worker::{self, WorkerSetup};
 use crate::service::handover::ControlListener;
 use crate::service::notify::Notifier;
@@ -106,7 +106,8 @@ fn start(options: &ServerOptions, notifier: &Notifier) -> Result<Gateway, StartE
     let state: Arc<dyn StateHandover> = quota_handover.clone();
     let mut plan = plan(options, state.as_ref())?;
     let route_stats = Arc::new(StatsRegistry::new(plan.workers));
-    let mut snapshot = load_snapshot(&options.config_path, &route_stats)?;
+    let names = Arc::new(crate::snapshot::NameTable::default());
+    let (mut snapshot, compiled) = load_snapshot(&options.config_path, &route_stats, &names)?;
     for warning in &snapshot.warnings {
         warn!("{warning}");
     }
@@ -131,9 +132,13 @@ fn start(options: &ServerOptions, notifier: &Notifier) -> Result<Gateway, StartE
     let reloader = Arc::new(Reloader::new(
         options.config_path.clone(),
         Arc::clone(&store),
-        bound,
-        Arc::clone(&route_stats),
-        Arc::clone(&usage),
+        ReloaderParts {
+            bound,
+            route_stats: Arc::clone(&route_stats),
+            usage: Arc::clone(&usage),
+            names,
+            compiled,
+        },
     ));
     let ready = Arc::new(AtomicUsize::new(0));
     let worker_stats: Vec<Arc<SharedWorkerStats>> =
@@ -184,6 +189,7 @@ fn start(options: &ServerOptions, notifier: &Notifier) -> Result<Gateway, StartE
     }
     spawn_security_summary(worker_stats, options.audit_period)?;
     crate::proxy::health_check::spawn(Arc::clone(&store))?;
+    crate::runtime::resolver::spawn(Arc::clone(&reloader), Arc::clone(&store))?;
     spawn_flusher(Arc::clone(&usage), state_dir.clone(), quota_store.clone())?;
     wait_until_serving(&ready, &workers)?;
     let successor: SuccessorSlot = Arc::default();

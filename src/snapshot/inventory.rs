@@ -59,6 +59,9 @@ pub struct Settings {
     pub timeouts: config::Timeouts,
     pub upstream: config::UpstreamPool,
     pub metrics: config::MetricsConfig,
+    /// `[resolver]` as written; null when absent.
+    #[serde(default)]
+    pub resolver: Option<config::ResolverConfig>,
 }
 
 /// A deployment and its request policies.
@@ -148,6 +151,7 @@ impl Written {
                 timeouts: config.timeouts.clone(),
                 upstream: config.upstream.clone(),
                 metrics: config.metrics.clone(),
+                resolver: config.resolver.clone(),
             },
             listeners: config.listeners.clone(),
             deployments: config.deployments.iter().map(deployment_entry).collect(),
@@ -268,10 +272,7 @@ fn backend_entry(backend: &BackendSpec) -> (String, String) {
             h.label(),
             format!(
                 "{:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
-                h.servers
-                    .iter()
-                    .map(|s| (&s.pool_key, s.weight))
-                    .collect::<Vec<_>>(),
+                h.written,
                 h.balance,
                 h.outlier,
                 h.retry,
