@@ -7,7 +7,9 @@
 //! Health cells outlive snapshots: [`health_cell`] hands out the cell already
 //! in use for a server (same pool key) so that a reload keeps the state of
 //! servers it did not change, and a removed server's cell is dropped with the
-//! last snapshot naming it (its active checks stop with it).
+//! last snapshot naming it (its active checks stop with it). Each address of
+//! a host name is a server (`super::names`), its pool key carrying the
+//! address, so an address keeps its health while the name keeps it.
 
 use crate::config::backend::{Balance, Outlier, Retry};
 use std::collections::HashMap;
