@@ -271,10 +271,10 @@ fn backend_entry(backend: &BackendSpec) -> (String, String) {
         BackendSpec::Http(h) => (
             h.label(),
             format!(
-                "{:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
+                "{:?} {} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
                 h.written,
-                h.balance,
-                h.outlier,
+                written_balance(&h.balance),
+                h.outlier_written.then_some(h.outlier),
                 h.retry,
                 h.health_check,
                 h.path,
@@ -300,6 +300,15 @@ fn backend_entry(backend: &BackendSpec) -> (String, String) {
             shown.pop();
             (shown, details)
         }
+    }
+}
+
+/// The balancing method as written: the hashing ring follows the servers'
+/// addresses (`super::names`), which are not part of the configuration.
+fn written_balance(balance: &super::servers::BalanceSpec) -> String {
+    match balance {
+        super::servers::BalanceSpec::ConsistentHash { on, .. } => format!("ConsistentHash {on:?}"),
+        other => format!("{other:?}"),
     }
 }
 

@@ -107,3 +107,20 @@ fn unresolved_names_stay_one_server() {
     let servers = &http(&s).servers;
     assert_eq!((servers.len(), servers[0].addr), (1, None));
 }
+
+// Resolving names leaves a route's inventory entry alone (what `check
+// --admin` compares with a running gateway); new addresses are a change.
+#[test]
+fn addresses_change_the_summary_not_the_routes() {
+    let backend = "{ type = \"http\", url = \"http://svc.inv.test:8080/x\", balance = \"consistent_hash\", hash_key = \"client_address\" }";
+    let (before, after) = (NameTable::default(), NameTable::default());
+    before.record("svc.inv.test", &["10.0.0.1"]);
+    after.record("svc.inv.test", &["10.0.0.1", "10.0.0.2"]);
+    let written = compiled(backend);
+    let mut old = compiled(backend);
+    old.resolve_backends(&before, false);
+    let mut new = compiled(backend);
+    new.resolve_backends(&after, false);
+    assert_eq!(written.inventory().routes, new.inventory().routes);
+    assert!(!crate::snapshot::ChangeSummary::between(&old, &new).is_empty());
+}

@@ -133,3 +133,7 @@ fn ask_tcp(
         .into()),
     }
 }
+
+#[cfg(test)]
+#[path = "client_tests.rs"]
+mod tests;
