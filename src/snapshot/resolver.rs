@@ -197,6 +197,22 @@ mod tests {
         assert_eq!(err.0, "resolver.timeout");
     }
 
+    // A name /etc/hosts gives goes through the system resolver, not the DNS
+    // servers (here one that would refuse), and comes back without a TTL.
+    #[test]
+    fn hosts_file_names_skip_the_dns_servers() {
+        let spec = compile(Some(&config(
+            "nameservers = [\"127.0.0.1:1\"]\ntimeout = 0.2",
+        )))
+        .unwrap()
+        .unwrap();
+        let found = resolve(Some(&spec), "localhost").unwrap();
+        assert!(
+            found.addrs.iter().all(|a| a.is_loopback()) && found.ttl.is_none(),
+            "{found:?}"
+        );
+    }
+
     // TTLs are clamped to 1 s .. 1 h; `valid` overrides; resolve_interval bounds.
     #[test]
     fn how_long_answers_are_kept() {
