@@ -53,6 +53,12 @@ pub enum ReloadError {
     ClusterStoreChanged,
 }
 
+/// Loads and compiles the config file and its includes (no DNS: what `check` runs).
+pub fn compile_file(path: &Path) -> Result<Snapshot, ConfigError> {
+    let (config, sources) = load_sources(path)?;
+    Snapshot::compile_sources(&config, &sources)
+}
+
 /// A configuration as read: what a snapshot was compiled from.
 pub type Compiled = Arc<(Config, Sources)>;
 

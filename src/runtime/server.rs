@@ -6,11 +6,10 @@
 
 use super::sockets::{self, WorkerSockets};
 use crate::admin::{self, AdminState};
-use crate::config::{load_sources, ConfigError};
 use crate::policy::usage::{flush, spawn_flusher, QuotaHandover, QuotaStore, UsageRegistry};
 use crate::runtime::admission::AddressCounts;
 use crate::runtime::control::spawn_watcher;
-use crate::runtime::reload::{load_snapshot, Reloader, ReloaderParts};
+use crate::runtime::reload::{compile_file, load_snapshot, Reloader, ReloaderParts};
 use crate::runtime::worker::{self, WorkerSetup};
 use crate::service::handover::ControlListener;
 use crate::service::notify::Notifier;
@@ -26,7 +25,7 @@ use crate::telemetry::reloads::Trigger;
 use arc_swap::ArcSwap;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
 use signal_hook::iterator::Signals;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -55,12 +54,6 @@ pub struct ServerOptions {
     /// Connections to size the file-descriptor limit for; `None` uses the
     /// default and only warns when the limit is too low.
     pub connections: Option<u64>,
-}
-
-/// Loads and compiles the config file and its includes (no DNS: what `check` runs).
-pub fn compile_file(path: &Path) -> Result<Snapshot, ConfigError> {
-    let (config, sources) = load_sources(path)?;
-    Snapshot::compile_sources(&config, &sources)
 }
 
 /// Runs the gateway until SIGTERM or SIGINT, then drains and returns.
