@@ -145,7 +145,8 @@ fn a_dead_address_is_ejected() {
     let [a, b, c] = three_servers();
     let port = a.addr.port();
     c.kill();
-    let gw = Gateway::start(&named_config(&dns, port, ""));
+    let outlier = ", outlier = { consecutive_failures = 3, base_ejection = 30 }";
+    let gw = Gateway::start(&named_config(&dns, port, outlier));
     let results = load(gw.addr(), "/api/x", "", 1, 30);
     assert!(results.iter().all(|(s, _)| *s == 200), "{results:?}");
     let dead = server_name(port, 3);
