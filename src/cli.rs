@@ -2,7 +2,8 @@
 //! and prints what it defines, `import oci` writes one from OCI API Gateway
 //! exports ([`crate::import`]). The binary's `main` only calls [`main`].
 
-use crate::runtime::server::{self, compile_file, ServerOptions};
+use crate::runtime::reload::compile_file;
+use crate::runtime::server::{self, ServerOptions};
 use crate::service::preflight::DriverChoice;
 use crate::snapshot::{BackendSpec, ChangeSummary, Snapshot};
 use clap::{Parser, Subcommand};
@@ -308,6 +309,9 @@ pub fn summary(path: &std::path::Path, snapshot: &Snapshot) -> String {
     }
     if let Some(cluster) = &snapshot.cluster {
         let _ = writeln!(s, "cluster: {}", cluster.summary());
+    }
+    if let Some(resolver) = &snapshot.resolver {
+        let _ = writeln!(s, "resolver: {}", resolver.summary());
     }
     if snapshot.files.len() > 1 {
         let _ = writeln!(s, "files ({}):", snapshot.files.len());

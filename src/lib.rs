@@ -77,7 +77,8 @@
 //! | usage plans: tokens, buckets leased per worker, quotas, state_dir | `policy/usage/` |
 //! | several nodes sharing limits on Redis: store thread, leases, membership | `cluster/` |
 //! | upstream exchange, its types, pool, head rewriting, bodies | `proxy/forward.rs`, `proxy/exchange.rs`, `proxy/pool.rs`, `proxy/rewrite.rs`, `proxy/request_body.rs`, `proxy/response_body.rs` |
-//! | back ends with several servers: server specs and shared health cells, balancing, outlier ejection, active checks and re-resolution, retries and their budget, concurrency caps, 1xx relay | `snapshot/servers.rs`, `proxy/balance.rs`, `proxy/health.rs`, `proxy/health_check.rs`, `proxy/health_probe.rs`, `proxy/retry.rs`, `proxy/breaker.rs`, `proxy/interim.rs` |
+//! | back ends with several servers: server specs and shared health cells, balancing, outlier ejection, active checks, retries and their budget, concurrency caps, 1xx relay | `snapshot/servers.rs`, `proxy/balance.rs`, `proxy/health.rs`, `proxy/health_check.rs`, `proxy/health_probe.rs`, `proxy/retry.rs`, `proxy/breaker.rs`, `proxy/interim.rs` |
+//! | back-end host names: one server per address, `[resolver]`, answers kept for their TTL, the resolver thread, the DNS client | `snapshot/names.rs`, `snapshot/resolver.rs`, `runtime/resolver.rs`, `net/dns/` |
 //! | process start, signals, shutdown | `runtime/server.rs`, `runtime/sockets.rs`, `runtime/start_error.rs` |
 //! | per-core worker, its shared state, drain | `runtime/worker.rs`, `runtime/worker_ctx.rs` |
 //! | accepting without losing a queued connection; accept-time rule and cap | `runtime/accept.rs`, `runtime/admission.rs` |

@@ -113,8 +113,8 @@ pub fn server_series(out: &mut String, snapshot: &Snapshot) {
         (
             "portcullis_server_resolutions_total",
             "counter",
-            "Times the server's host name was resolved again (resolve_interval).",
-            |s, _| s.health.resolutions_total.load(Relaxed),
+            "Times the server's host name was resolved (at start, reload and on its TTL).",
+            |s, _| s.resolutions.as_ref().map_or(0, |r| r.load(Relaxed)),
         ),
         (
             "portcullis_server_retry_budget_exhausted_total",

@@ -21,6 +21,8 @@ mod load;
 mod locate;
 pub mod paths;
 mod policies;
+mod resolver;
+mod seconds;
 pub mod secret;
 mod usage;
 pub mod validation;
@@ -33,6 +35,8 @@ pub use load::{load_file, load_sources, parse_str, ConfigError, SourceFile, Sour
 pub use locate::locate_key;
 pub use paths::{Resolved, ResolvedPath};
 pub use policies::*;
+pub use resolver::ResolverConfig;
+pub use seconds::seconds;
 pub use secret::{Secret, SecretSource};
 pub use usage::{
     Client, DeploymentRateLimit, DeploymentUsagePlans, Entitlement, Fragment, OnBreach, Quota,
@@ -78,6 +82,9 @@ pub struct Config {
     /// Limits shared with other nodes through a store; absent: this node counts alone.
     #[serde(default)]
     pub cluster: Option<ClusterConfig>,
+    /// How back-end host names are resolved again; absent: at start and reload.
+    #[serde(default)]
+    pub resolver: Option<ResolverConfig>,
 }
 
 /// What `/metrics` exports beyond the fixed series.
@@ -390,7 +397,7 @@ pub struct Backend {
     pub outlier: Option<backend::Outlier>,
     pub retry: Option<backend::Retry>,
     pub health_check: Option<backend::HealthCheck>,
-    /// http: seconds between resolutions of the servers' host names (default: at start and reload only).
+    /// http: longest time between resolutions of the servers' host names.
     pub resolve_interval: Option<f64>,
     /// Requests in flight to the back end, all workers together (default unlimited).
     pub max_requests: Option<u32>,
@@ -425,26 +432,4 @@ pub enum BackendKind {
     Stock,
     /// The back end is chosen per request by a selector over cases.
     Dynamic,
-}
-
-/// A positive, finite number of seconds as a Duration.
-pub fn seconds(value: f64) -> Option<std::time::Duration> {
-    (value > 0.0)
-        .then(|| std::time::Duration::try_from_secs_f64(value).ok())
-        .flatten()
-}
-
-#[cfg(test)]
-mod seconds_tests {
-    use super::seconds;
-    use std::time::Duration;
-
-    // Zero, negative and non-finite timeouts are refused.
-    #[test]
-    fn seconds_must_be_positive() {
-        assert_eq!(
-            [0.0, -1.0, f64::NAN, 1.5].map(seconds),
-            [None, None, None, Some(Duration::from_millis(1500))]
-        );
-    }
 }

@@ -224,7 +224,7 @@ async fn acquire(
         return Ok((conn, true));
     }
     let mut last = ForwardError::upstream(502, "back-end host did not resolve");
-    for &addr in server.connect_addrs().iter() {
+    for &addr in server.addr.iter() {
         match ex
             .timer
             .within(

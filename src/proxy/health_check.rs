@@ -1,8 +1,8 @@
 //! Active health checks, off the request path: one scheduling thread looks
 //! for the checks that are due and runs each on a short-lived thread of its
 //! own ([`crate::proxy::health_probe`]), so that a server that stalls until
-//! its check's timeout delays no other server's check, nor a re-resolution.
-//! A server has at most one check (and one resolution) under way at a time,
+//! its check's timeout delays no other server's check.
+//! A server has at most one check under way at a time,
 //! and at most [`MAX_IN_FLIGHT`] run at once; a due check that finds no room
 //! waits for a later round. The result reaches every worker through the
 //! server's health cell (`probe_up`). A server that fails `unhealthy` checks
@@ -12,19 +12,19 @@
 //! Each round reads the current snapshot, so servers a reload removes get no
 //! new check from then on (one under way finishes), and servers it keeps
 //! keep their state (their health cells outlive the snapshot). A server of a
-//! back end without checks is always `probe_up`. Host names of back ends
-//! with a `resolve_interval` are resolved again on that interval, also on a
-//! thread of their own (blocking DNS, never a worker).
+//! back end without checks is always `probe_up`. Each address of a host
+//! name is a server of its own and is checked on its own (names are
+//! resolved again by the resolver thread, `crate::runtime::resolver`).
 
 use crate::proxy::health_probe::{probe, record, ProbeTarget};
-use crate::snapshot::servers::{monotonic_ms, ServerHealth, ServerSpec};
+use crate::snapshot::servers::{monotonic_ms, ServerHealth};
 use crate::snapshot::{BackendSpec, SnapshotStore};
 use std::collections::HashSet;
 use std::sync::atomic::Ordering::{AcqRel, Relaxed, Release};
 use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::Arc;
 use std::time::Duration;
-use tracing::{info, warn};
+use tracing::warn;
 
 /// How often the scheduling thread looks for checks that are due.
 const ROUND: Duration = Duration::from_millis(50);
@@ -56,9 +56,6 @@ fn round(store: &SnapshotStore, in_flight: &Arc<AtomicUsize>) {
             if !seen.insert(&*server.pool_key) {
                 continue;
             }
-            if let Some(every) = server.resolve_every_ms {
-                resolve_when_due(server, every, in_flight);
-            }
             let Some(check) = &backend.health_check else {
                 server.health.probe_up.store(true, Relaxed);
                 continue;
@@ -71,7 +68,7 @@ fn round(store: &SnapshotStore, in_flight: &Arc<AtomicUsize>) {
                 health: Arc::clone(&server.health),
                 base: server.base().into(),
                 backend: backend.label().into(),
-                addrs: server.connect_addrs().into_owned(),
+                addrs: server.addr.into_iter().collect(),
                 tls: server.tls_client.clone(),
                 authority: backend.authority.clone(),
                 check: check.clone(),
@@ -148,44 +145,5 @@ impl Drop for Slot {
     fn drop(&mut self) {
         (self.busy)(&self.health).store(false, Release);
         self.in_flight.fetch_sub(1, Relaxed);
-    }
-}
-
-/// Starts a resolution of the server's host name once `every` milliseconds
-/// passed since the last.
-fn resolve_when_due(server: &ServerSpec, every: u64, in_flight: &Arc<AtomicUsize>) {
-    let now = monotonic_ms();
-    if server.health.next_resolve.load(Relaxed) > now {
-        return;
-    }
-    let health = Arc::clone(&server.health);
-    let (host, port, base) = (server.host.clone(), server.port, server.base().to_string());
-    let job = move || resolve(&health, &host, port, &base);
-    if start(&server.health, |h| &h.resolving, in_flight, job) {
-        server.health.next_resolve.store(now + every, Relaxed);
-    }
-}
-
-/// Resolves `host` again; a failed resolution keeps the addresses known.
-fn resolve(health: &ServerHealth, host: &str, port: u16, base: &str) {
-    use std::net::ToSocketAddrs;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let Ok(found) = (host, port).to_socket_addrs() else {
-        warn!(
-            server = base,
-            "back-end host did not resolve; keeping its addresses"
-        );
-        return;
-    };
-    let mut found: Vec<_> = found.collect();
-    if found.is_empty() {
-        return;
-    }
-    found.sort();
-    health.resolutions_total.fetch_add(1, Relaxed);
-    let known = health.resolved.load_full();
-    if known.as_deref() != Some(&found) {
-        info!(server = base, addresses = ?found, "back-end host resolved");
-        health.resolved.store(Some(Arc::new(found)));
     }
 }

@@ -7,7 +7,8 @@
 //! `upstream_plan`), relaying an accepted WebSocket both ways
 //! ([`websocket`]). The [`control`]
 //! thread watches the config files and [`reload`] recompiles and publishes
-//! snapshots.
+//! snapshots; the [`resolver`] thread asks back-end host names again on
+//! their TTL and has the servers follow their addresses.
 //!
 //! The top of the crate: it drives every other stage and nothing below
 //! imports it.
@@ -23,6 +24,7 @@ pub mod plan;
 pub mod relay;
 pub mod reload;
 pub mod request_log;
+pub mod resolver;
 pub mod scope;
 pub mod server;
 pub mod sockets;

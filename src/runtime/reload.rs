@@ -10,15 +10,24 @@
 //! that found nothing to change) and a summary of what changed (names only;
 //! every setting a reload applies is compared, [`ChangeSummary`]).
 //!
+//! Back-end host names: a reload resolves every name again
+//! ([`crate::snapshot::NameTable`]). When the resolver thread finds that a
+//! name's addresses changed, [`Reloader::refresh_names`] compiles the
+//! configuration last applied again (kept in memory: files edited since are
+//! left to the watcher or SIGHUP) with the table's addresses and publishes
+//! it when it differs, as a reload would, with its own audit line
+//! (`result = "addresses"`); the reload counters and `/config`'s last reload
+//! are the operator's and are left alone.
+//!
 //! Listeners: a reload applies every change to a listener's rules
 //! (`allow`, `deny`, `trusted_proxies`, `max_connections_per_ip`), its
 //! `security_headers` and its `tls` table (new connections); it refuses
 //! (`listener_change`) a listener renamed, moved to another address,
 //! added, removed or reordered, which needs a restart or a takeover.
 
-use crate::config::{load_sources, ConfigError};
+use crate::config::{load_sources, Config, ConfigError, Sources};
 use crate::policy::usage::UsageRegistry;
-use crate::snapshot::{ChangeSummary, Snapshot, SnapshotStore};
+use crate::snapshot::{ChangeSummary, NameTable, Snapshot, SnapshotStore};
 use crate::telemetry::counters::StatsRegistry;
 use crate::telemetry::reloads::{ReloadStats, Trigger};
 use std::net::SocketAddr;
@@ -44,14 +53,28 @@ pub enum ReloadError {
     ClusterStoreChanged,
 }
 
-/// Loads the file and its includes, compiles, resolves back-end names and
-/// attaches route counters (limit state is attached by the caller).
-pub fn load_snapshot(path: &Path, stats: &StatsRegistry) -> Result<Snapshot, ConfigError> {
+/// Loads and compiles the config file and its includes (no DNS: what `check` runs).
+pub fn compile_file(path: &Path) -> Result<Snapshot, ConfigError> {
+    let (config, sources) = load_sources(path)?;
+    Snapshot::compile_sources(&config, &sources)
+}
+
+/// A configuration as read: what a snapshot was compiled from.
+pub type Compiled = Arc<(Config, Sources)>;
+
+/// Loads the file and its includes, compiles, resolves back-end names into
+/// `names` and attaches route counters (limit state is attached by the
+/// caller). Returns what it compiled from too.
+pub fn load_snapshot(
+    path: &Path,
+    stats: &StatsRegistry,
+    names: &NameTable,
+) -> Result<(Snapshot, Compiled), ConfigError> {
     let (config, sources) = load_sources(path)?;
     let mut snapshot = Snapshot::compile_sources(&config, &sources)?;
-    snapshot.resolve_backends();
+    snapshot.resolve_backends(names, true);
     snapshot.attach_stats(stats);
-    Ok(snapshot)
+    Ok((snapshot, Arc::new((config, sources))))
 }
 
 /// Owns the path of the config and the store workers read from.
@@ -65,23 +88,32 @@ pub struct Reloader {
     pub stats: Arc<ReloadStats>,
     route_stats: Arc<StatsRegistry>,
     usage: Arc<UsageRegistry>,
+    /// Back-end host names and their addresses.
+    pub names: Arc<NameTable>,
+    /// What the running snapshot was compiled from.
+    compiled: Mutex<Compiled>,
+}
+
+/// What a [`Reloader`] works with besides the config's path and the store.
+pub struct ReloaderParts {
+    pub bound: Vec<SocketAddr>,
+    pub route_stats: Arc<StatsRegistry>,
+    pub usage: Arc<UsageRegistry>,
+    pub names: Arc<NameTable>,
+    pub compiled: Compiled,
 }
 
 impl Reloader {
-    pub fn new(
-        path: PathBuf,
-        store: SnapshotStore,
-        bound: Vec<SocketAddr>,
-        route_stats: Arc<StatsRegistry>,
-        usage: Arc<UsageRegistry>,
-    ) -> Self {
+    pub fn new(path: PathBuf, store: SnapshotStore, parts: ReloaderParts) -> Self {
         Reloader {
             path,
             store,
-            bound,
+            bound: parts.bound,
             reloading: Mutex::new(()),
-            route_stats,
-            usage,
+            route_stats: parts.route_stats,
+            usage: parts.usage,
+            names: parts.names,
+            compiled: Mutex::new(parts.compiled),
             stats: Arc::default(),
         }
     }
@@ -103,7 +135,7 @@ impl Reloader {
         };
         let current = self.store.load_full();
         match self.prepare(&current) {
-            Ok(next) => {
+            Ok((next, compiled)) => {
                 if trigger == Trigger::FileChange && next.digest == current.digest {
                     self.stats.unchanged.fetch_add(1, Ordering::Relaxed);
                     return;
@@ -127,6 +159,7 @@ impl Reloader {
                 }
                 let generation = next.generation;
                 self.store.store(Arc::new(next));
+                *self.compiled.lock().unwrap_or_else(|p| p.into_inner()) = compiled;
                 self.stats.applied.fetch_add(1, Ordering::Relaxed);
                 self.stats.record("applied", trigger, None);
                 info!(
@@ -159,7 +192,43 @@ impl Reloader {
         self.store.load().files.clone()
     }
 
-    fn prepare(&self, current: &Snapshot) -> Result<Snapshot, ReloadError> {
+    /// Compiles the configuration last applied again with the name table's
+    /// addresses (called by the resolver thread when some changed) and
+    /// publishes it when the servers differ from the running ones.
+    pub fn refresh_names(&self) {
+        let _serialised = match self.reloading.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let current = self.store.load_full();
+        let compiled = Arc::clone(&self.compiled.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut next = match Snapshot::compile_sources(&compiled.0, &compiled.1) {
+            Ok(next) => next,
+            Err(e) => {
+                warn!(error = %e, "back-end addresses changed but the running configuration no longer compiles; keeping the servers");
+                return;
+            }
+        };
+        next.resolve_backends(&self.names, false);
+        let summary = ChangeSummary::between(&current, &next);
+        if summary.is_empty() {
+            return;
+        }
+        next.attach_stats(&self.route_stats);
+        next.attach_usage(&self.usage, crate::time::clock::now());
+        next.generation = current.generation + 1;
+        let generation = next.generation;
+        self.store.store(Arc::new(next));
+        info!(
+            target: "portcullis::audit",
+            generation,
+            result = "addresses",
+            changes = %summary,
+            "back-end host names resolved to other addresses: servers updated"
+        );
+    }
+
+    fn prepare(&self, current: &Snapshot) -> Result<(Snapshot, Compiled), ReloadError> {
         let (config, sources) = load_sources(&self.path)?;
         let mut next = Snapshot::compile_sources(&config, &sources)?;
         if let Some(change) = listener_change(&next, current, &self.bound) {
@@ -184,11 +253,11 @@ impl Reloader {
             _ => return Err(ReloadError::ClusterStoreChanged),
         }
         // Only a snapshot that will be published takes over the running state.
-        next.resolve_backends();
+        next.resolve_backends(&self.names, true);
         next.attach_stats(&self.route_stats);
         next.attach_usage(&self.usage, crate::time::clock::now());
         next.generation = current.generation + 1;
-        Ok(next)
+        Ok((next, Arc::new((config, sources))))
     }
 }
 

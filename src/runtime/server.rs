@@ -6,11 +6,10 @@
 
 use super::sockets::{self, WorkerSockets};
 use crate::admin::{self, AdminState};
-use crate::config::{load_sources, ConfigError};
 use crate::policy::usage::{flush, spawn_flusher, QuotaHandover, QuotaStore, UsageRegistry};
 use crate::runtime::admission::AddressCounts;
 use crate::runtime::control::spawn_watcher;
-use crate::runtime::reload::{load_snapshot, Reloader};
+use crate::runtime::reload::{compile_file, load_snapshot, Reloader, ReloaderParts};
 use crate::runtime::worker::{self, WorkerSetup};
 use crate::service::handover::ControlListener;
 use crate::service::notify::Notifier;
@@ -26,7 +25,7 @@ use crate::telemetry::reloads::Trigger;
 use arc_swap::ArcSwap;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
 use signal_hook::iterator::Signals;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -55,12 +54,6 @@ pub struct ServerOptions {
     /// Connections to size the file-descriptor limit for; `None` uses the
     /// default and only warns when the limit is too low.
     pub connections: Option<u64>,
-}
-
-/// Loads and compiles the config file and its includes (no DNS: what `check` runs).
-pub fn compile_file(path: &Path) -> Result<Snapshot, ConfigError> {
-    let (config, sources) = load_sources(path)?;
-    Snapshot::compile_sources(&config, &sources)
 }
 
 /// Runs the gateway until SIGTERM or SIGINT, then drains and returns.
@@ -106,7 +99,8 @@ fn start(options: &ServerOptions, notifier: &Notifier) -> Result<Gateway, StartE
     let state: Arc<dyn StateHandover> = quota_handover.clone();
     let mut plan = plan(options, state.as_ref())?;
     let route_stats = Arc::new(StatsRegistry::new(plan.workers));
-    let mut snapshot = load_snapshot(&options.config_path, &route_stats)?;
+    let names = Arc::new(crate::snapshot::NameTable::default());
+    let (mut snapshot, compiled) = load_snapshot(&options.config_path, &route_stats, &names)?;
     for warning in &snapshot.warnings {
         warn!("{warning}");
     }
@@ -131,9 +125,13 @@ fn start(options: &ServerOptions, notifier: &Notifier) -> Result<Gateway, StartE
     let reloader = Arc::new(Reloader::new(
         options.config_path.clone(),
         Arc::clone(&store),
-        bound,
-        Arc::clone(&route_stats),
-        Arc::clone(&usage),
+        ReloaderParts {
+            bound,
+            route_stats: Arc::clone(&route_stats),
+            usage: Arc::clone(&usage),
+            names,
+            compiled,
+        },
     ));
     let ready = Arc::new(AtomicUsize::new(0));
     let worker_stats: Vec<Arc<SharedWorkerStats>> =
@@ -184,6 +182,7 @@ fn start(options: &ServerOptions, notifier: &Notifier) -> Result<Gateway, StartE
     }
     spawn_security_summary(worker_stats, options.audit_period)?;
     crate::proxy::health_check::spawn(Arc::clone(&store))?;
+    crate::runtime::resolver::spawn(Arc::clone(&reloader), Arc::clone(&store))?;
     spawn_flusher(Arc::clone(&usage), state_dir.clone(), quota_store.clone())?;
     wait_until_serving(&ready, &workers)?;
     let successor: SuccessorSlot = Arc::default();

@@ -1,6 +1,7 @@
 //! Compiling a route's back end: URL templates with path parameters, the
-//! servers (`super::servers`) with their resolved socket addresses, timeouts,
-//! and prebuilt stock responses.
+//! servers (`super::servers`; IP literals get their address here, host names
+//! theirs when `super::names` resolves them), timeouts, and prebuilt stock
+//! responses.
 
 use super::backend_url::{literal_address, parse_template, pool_key, shown, split_url};
 use super::servers::{
@@ -9,7 +10,6 @@ use super::servers::{
 };
 use super::stock::StockBackend;
 use crate::config::{seconds, Backend, BackendKind};
-use std::net::ToSocketAddrs;
 use std::time::Duration;
 
 /// The keys of an `http` back end, defaults applied.
@@ -204,8 +204,16 @@ pub struct HttpBackendSpec {
     /// What the `Host` header says: the first server's URL authority (the
     /// servers of a back end serve the same site).
     pub authority: Box<str>,
-    /// Where requests go; never empty.
+    /// Where requests go; never empty. One per URL until host names are
+    /// resolved, then one per address of each name (`super::names`).
     pub servers: Vec<ServerSpec>,
+    /// The servers as written: each URL's pool key and weight.
+    pub written: Vec<(Box<str>, u32)>,
+    /// `resolve_interval`: the longest an answer for a host name is kept.
+    pub resolve_interval: Option<Duration>,
+    /// The `outlier` table was written (else its default follows the
+    /// number of servers, which resolving names changes).
+    pub outlier_written: bool,
     pub balance: BalanceSpec,
     pub outlier: OutlierSpec,
     pub retry: RetrySpec,
@@ -312,31 +320,25 @@ pub fn compile_http(
             )?),
             false => None,
         };
-        let literal = literal_address(&server.host, server.port).is_some();
         servers.push(ServerSpec {
             health: health_cell(&pool_key),
+            name: pool_key.split(' ').next().unwrap_or_default().into(),
             pool_key,
-            addrs: literal_address(&server.host, server.port)
-                .into_iter()
-                .collect(),
+            addr: literal_address(&server.host, server.port),
             host: server.host.into(),
             port: server.port,
-            resolve_every_ms: match (literal, several.resolve_interval) {
-                (false, Some(every)) => Some(
-                    seconds(every)
-                        .ok_or((
-                            "resolve_interval",
-                            "must be a positive number of seconds".into(),
-                        ))?
-                        .as_millis()
-                        .max(1) as u64,
-                ),
-                _ => None,
-            },
             tls_client,
             weight: *weight,
+            resolutions: None,
         });
     }
+    let resolve_interval = match several.resolve_interval {
+        Some(every) => Some(seconds(every).ok_or((
+            "resolve_interval",
+            "must be a positive number of seconds".to_string(),
+        ))?),
+        None => None,
+    };
     let keys: Vec<&str> = servers.iter().map(|s| &*s.pool_key).collect();
     let weights: Vec<u32> = servers.iter().map(|s| s.weight).collect();
     Ok(HttpBackendSpec {
@@ -348,6 +350,12 @@ pub fn compile_http(
             &weights,
         )?,
         outlier: compile_outlier(several.outlier.as_ref(), servers.len())?,
+        outlier_written: several.outlier.is_some(),
+        resolve_interval,
+        written: servers
+            .iter()
+            .map(|s| (s.pool_key.clone(), s.weight))
+            .collect(),
         retry: compile_retry(several.retry.as_ref())?,
         health_check: super::servers::compile_health_check(several.health_check.as_ref())?,
         max_requests: several.max_requests.unwrap_or(u32::MAX),
@@ -381,37 +389,14 @@ pub fn compile_http(
 }
 
 impl HttpBackendSpec {
-    /// Resolves the servers' host names with the system resolver (blocking:
-    /// called by the main and control threads before a snapshot is published,
-    /// never by a worker). A name that does not resolve leaves its server
-    /// without an address: its requests fail (and are retried elsewhere), and
-    /// the returned warnings say why.
-    pub fn resolve(&mut self) -> Vec<String> {
-        let mut warnings = Vec::new();
-        for server in &mut self.servers {
-            if !server.addrs.is_empty() {
-                continue;
-            }
-            match (&*server.host, server.port).to_socket_addrs() {
-                Ok(addrs) => server.addrs = addrs.collect(),
-                Err(e) => warnings.push(format!(
-                    "back-end host `{}` does not resolve ({e}); its requests will get 502",
-                    server.host
-                )),
-            }
-        }
-        warnings
-    }
-
-    /// The servers' `scheme://host:port`, comma-separated (logs, `/config`).
+    /// The servers' `scheme://host:port` as written, comma-separated (logs,
+    /// `/config`, `check`): one per URL, however many addresses a name has.
     pub fn label(&self) -> String {
-        let mut label = String::new();
-        for (i, server) in self.servers.iter().enumerate() {
-            if i > 0 {
-                label.push(',');
-            }
-            label.push_str(server.base());
-        }
-        label
+        let bases: Vec<&str> = self
+            .written
+            .iter()
+            .map(|(key, _)| key.split(' ').next().unwrap_or_default())
+            .collect();
+        bases.join(",")
     }
 }

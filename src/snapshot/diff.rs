@@ -243,20 +243,22 @@ fn leaves(prefix: &str, value: &Value, out: &mut Vec<(String, Value)>) {
 
 /// Back-end `host:port`s used by both snapshots whose resolved addresses differ.
 fn address_changes(old: &Snapshot, new: &Snapshot) -> Changes {
-    let resolved = |s: &Snapshot| -> HashMap<String, Vec<std::net::SocketAddr>> {
-        s.routes
-            .iter()
-            .flat_map(|r| r.backend.each())
-            .filter_map(|b| match b {
-                BackendSpec::Http(h) => Some(h.servers.iter().map(|s| {
-                    let mut addrs = s.addrs.clone();
+    let resolved = |s: &Snapshot| {
+        let mut by_host: HashMap<String, Vec<std::net::SocketAddr>> = HashMap::new();
+        let backends = s.routes.iter().flat_map(|r| r.backend.each());
+        for backend in backends {
+            if let BackendSpec::Http(h) = backend {
+                for server in &h.servers {
+                    let addrs = by_host
+                        .entry(format!("{}:{}", server.host, server.port))
+                        .or_default();
+                    addrs.extend(server.addr);
                     addrs.sort();
-                    (format!("{}:{}", s.host, s.port), addrs)
-                })),
-                _ => None,
-            })
-            .flatten()
-            .collect()
+                    addrs.dedup();
+                }
+            }
+        }
+        by_host
     };
     let (before, after) = (resolved(old), resolved(new));
     let mut changed: Vec<String> = after

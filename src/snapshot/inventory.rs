@@ -59,6 +59,9 @@ pub struct Settings {
     pub timeouts: config::Timeouts,
     pub upstream: config::UpstreamPool,
     pub metrics: config::MetricsConfig,
+    /// `[resolver]` as written; null when absent.
+    #[serde(default)]
+    pub resolver: Option<config::ResolverConfig>,
 }
 
 /// A deployment and its request policies.
@@ -148,6 +151,7 @@ impl Written {
                 timeouts: config.timeouts.clone(),
                 upstream: config.upstream.clone(),
                 metrics: config.metrics.clone(),
+                resolver: config.resolver.clone(),
             },
             listeners: config.listeners.clone(),
             deployments: config.deployments.iter().map(deployment_entry).collect(),
@@ -267,13 +271,10 @@ fn backend_entry(backend: &BackendSpec) -> (String, String) {
         BackendSpec::Http(h) => (
             h.label(),
             format!(
-                "{:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
-                h.servers
-                    .iter()
-                    .map(|s| (&s.pool_key, s.weight))
-                    .collect::<Vec<_>>(),
-                h.balance,
-                h.outlier,
+                "{:?} {} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
+                h.written,
+                written_balance(&h.balance),
+                h.outlier_written.then_some(h.outlier),
                 h.retry,
                 h.health_check,
                 h.path,
@@ -299,6 +300,15 @@ fn backend_entry(backend: &BackendSpec) -> (String, String) {
             shown.pop();
             (shown, details)
         }
+    }
+}
+
+/// The balancing method as written: the hashing ring follows the servers'
+/// addresses (`super::names`), which are not part of the configuration.
+fn written_balance(balance: &super::servers::BalanceSpec) -> String {
+    match balance {
+        super::servers::BalanceSpec::ConsistentHash { on, .. } => format!("ConsistentHash {on:?}"),
+        other => format!("{other:?}"),
     }
 }
 

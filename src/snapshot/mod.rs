@@ -12,6 +12,8 @@ mod backend_url;
 mod diff;
 mod dynamic;
 mod inventory;
+mod names;
+pub mod resolver;
 mod routes;
 pub mod servers;
 mod stock;
@@ -24,6 +26,7 @@ pub use dynamic::DynamicSpec;
 pub use inventory::{
     ClientEntry, DeploymentEntry, FileEntry, Inventory, RouteEntry, Settings, SubscriberEntry,
 };
+pub use names::NameTable;
 pub use routes::{MethodDispatch, PathEntry, RouteSpec};
 pub use stock::StockSpec;
 
@@ -111,6 +114,8 @@ pub struct Snapshot {
     pub state_dir: PathBuf,
     /// Limits shared with other nodes through a store (`[cluster]`).
     pub cluster: Option<crate::cluster::ClusterSpec>,
+    /// How back-end host names are resolved again (`[resolver]`).
+    pub resolver: Option<resolver::ResolverSpec>,
     /// Subscribers exported with their own metric series (the busiest).
     pub max_subscriber_series: usize,
     /// Every file the configuration was read from (the main file first).
@@ -161,19 +166,6 @@ impl Snapshot {
             .iter()
             .flat_map(|p| &p.entitlements)
             .any(|e| e.quota.is_some())
-    }
-
-    /// Resolves every back-end host name (blocking DNS; never on a worker).
-    /// Unresolvable names become warnings.
-    pub fn resolve_backends(&mut self) {
-        for route in &mut self.routes {
-            for backend in route.backend.each_mut() {
-                if let BackendSpec::Http(backend) = backend {
-                    let warnings = backend.resolve();
-                    self.warnings.extend(warnings);
-                }
-            }
-        }
     }
 }
 
@@ -309,6 +301,8 @@ impl Snapshot {
             ),
             None => None,
         };
+        let resolver =
+            resolver::compile(config.resolver.as_ref()).map_err(|(key, m)| err(key, m))?;
         let admin = match config.admin.as_str() {
             "" => None,
             text => Some(text.parse::<SocketAddr>().map_err(|_| {
@@ -351,6 +345,7 @@ impl Snapshot {
             usage,
             state_dir,
             cluster,
+            resolver,
             max_subscriber_series: config.metrics.max_subscriber_series,
             files: sources.files.iter().map(|f| f.path.clone()).collect(),
             paths: sources.resolved.paths.clone(),

@@ -7,7 +7,9 @@
 //! Health cells outlive snapshots: [`health_cell`] hands out the cell already
 //! in use for a server (same pool key) so that a reload keeps the state of
 //! servers it did not change, and a removed server's cell is dropped with the
-//! last snapshot naming it (its active checks stop with it).
+//! last snapshot naming it (its active checks stop with it). Each address of
+//! a host name is a server (`super::names`), its pool key carrying the
+//! address, so an address keeps its health while the name keeps it.
 
 use crate::config::backend::{Balance, Outlier, Retry};
 use std::collections::HashMap;
@@ -34,15 +36,9 @@ pub struct ServerHealth {
     pub probe_passes: AtomicU32,
     pub probe_failures: AtomicU32,
     pub next_probe: AtomicU64,
-    /// A check of this server, or a resolution of its name, is under way on
-    /// a thread of its own: the health thread starts no second one.
+    /// A check of this server is under way on a thread of its own: the
+    /// health thread starts no second one.
     pub probing: AtomicBool,
-    pub resolving: AtomicBool,
-    /// The host name's addresses as last resolved by the health thread
-    /// (`resolve_interval`); None: the snapshot's.
-    pub resolved: arc_swap::ArcSwapOption<Vec<SocketAddr>>,
-    pub next_resolve: AtomicU64,
-    pub resolutions_total: AtomicU64,
     /// Counters for the metrics.
     pub ejections_total: AtomicU64,
     pub retries_total: AtomicU64,
@@ -61,10 +57,6 @@ impl Default for ServerHealth {
             probe_failures: AtomicU32::new(0),
             next_probe: AtomicU64::new(0),
             probing: AtomicBool::new(false),
-            resolving: AtomicBool::new(false),
-            resolved: arc_swap::ArcSwapOption::empty(),
-            next_resolve: AtomicU64::new(0),
-            resolutions_total: AtomicU64::new(0),
             ejections_total: AtomicU64::new(0),
             retries_total: AtomicU64::new(0),
             budget_exhausted_total: AtomicU64::new(0),
@@ -113,41 +105,35 @@ pub fn health_cell(pool_key: &str) -> Arc<ServerHealth> {
     cell
 }
 
-/// One server of an HTTP back end.
+/// One server of an HTTP back end: a URL whose host is an IP literal, or
+/// one address of a URL's host name (`super::names`: each address of a name
+/// is a server of its own, with the URL's weight).
 #[derive(Debug)]
 pub struct ServerSpec {
-    /// Identifies the server for connection pooling: `scheme://host:port`
-    /// (and for https the TLS identity).
+    /// Identifies the server for connection pooling and health:
+    /// [`ServerSpec::name`] (and for https the TLS identity).
     pub pool_key: Box<str>,
+    /// `scheme://host:port`, and for an address of a host name the address
+    /// too (`http://svc.example:8080 (10.0.0.7)`): logs, metrics, `/config`.
+    pub name: Box<str>,
     /// Host name or IP literal (IPv6 in brackets) and port, from the URL.
     pub host: Box<str>,
     pub port: u16,
-    /// Where to connect: the IP literal, or what resolving the name found.
-    pub addrs: Vec<SocketAddr>,
+    /// Where to connect; None for a host name that did not resolve (its
+    /// requests get 502).
+    pub addr: Option<SocketAddr>,
     /// How to run the TLS handshake (https back ends).
     pub tls_client: Option<Arc<crate::tls::client::ClientTls>>,
     pub weight: u32,
     pub health: Arc<ServerHealth>,
-    /// The host is a name resolved again every this many milliseconds.
-    pub resolve_every_ms: Option<u64>,
+    /// Resolutions of the host name, counted by the name (None: an IP literal).
+    pub resolutions: Option<Arc<AtomicU64>>,
 }
 
 impl ServerSpec {
-    /// `scheme://host:port`, for logs, metrics and `/config`.
+    /// How logs, metrics and `/config` name the server.
     pub fn base(&self) -> &str {
-        self.pool_key.split(' ').next().unwrap_or_default()
-    }
-
-    /// Where to connect now: the latest resolution of a re-resolved name,
-    /// else the snapshot's addresses. Called per new connection, not per request.
-    pub fn connect_addrs(&self) -> std::borrow::Cow<'_, [SocketAddr]> {
-        match self
-            .resolve_every_ms
-            .and_then(|_| self.health.resolved.load_full())
-        {
-            Some(fresh) => std::borrow::Cow::Owned(fresh.to_vec()),
-            None => std::borrow::Cow::Borrowed(&self.addrs),
-        }
+        &self.name
     }
 }
 
