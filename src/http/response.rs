@@ -33,6 +33,9 @@ pub struct ResponseError(pub &'static str);
 pub struct ResponseHead<'h, 'b> {
     /// Bytes of the head, including the blank line.
     pub len: usize,
+    /// The head as received (`len` bytes): fields passed on unchanged are
+    /// copied from it line by line, not written again piece by piece.
+    pub raw: &'b [u8],
     pub version: Version,
     pub status: u16,
     pub reason: &'b str,
@@ -157,6 +160,7 @@ pub fn parse_response<'h, 'b>(
     }
     Ok(ParsedResponse::Final(ResponseHead {
         len,
+        raw: &buf[..len],
         version,
         status,
         reason,

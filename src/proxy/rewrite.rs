@@ -232,6 +232,61 @@ fn is_token_pair(locations: &[TokenLocation], pair: &str) -> bool {
         .any(|l| matches!(l, TokenLocation::Query(q) if crate::http::query::is_param_named(key, q)))
 }
 
+/// Field lines passed on as received: consecutive lines kept with their
+/// name unchanged and ending in CRLF are copied from the raw head as one
+/// run; any other line is written again (`Name: value` CRLF).
+struct RawLines<'b> {
+    raw: &'b [u8],
+    /// The run waiting to be copied: `raw[start..end]`.
+    start: usize,
+    end: usize,
+}
+
+impl<'b> RawLines<'b> {
+    fn new(raw: &'b [u8]) -> Self {
+        RawLines {
+            raw,
+            start: 0,
+            end: 0,
+        }
+    }
+
+    /// Where `header`'s line lies in the raw head, when it can be copied as
+    /// it is: its name spelt `name` and a CRLF right after the value.
+    fn line_of(&self, header: &httparse::Header<'_>, name: &str) -> Option<(usize, usize)> {
+        let base = self.raw.as_ptr() as usize;
+        let start = (header.name.as_ptr() as usize).checked_sub(base)?;
+        let value_end = (header.value.as_ptr() as usize).checked_sub(base)? + header.value.len();
+        let unchanged =
+            std::ptr::eq(name.as_ptr(), header.name.as_ptr()) && !header.value.is_empty();
+        let crlf = self.raw.get(value_end..value_end + 2) == Some(b"\r\n");
+        (unchanged && crlf && start < value_end).then_some((start, value_end + 2))
+    }
+
+    /// Passes `header` on, named `name`.
+    fn pass(&mut self, out: &mut Vec<u8>, header: &httparse::Header<'_>, name: &str) {
+        match self.line_of(header, name) {
+            Some((start, end)) if start == self.end && self.end > self.start => self.end = end,
+            Some((start, end)) => {
+                self.flush(out);
+                (self.start, self.end) = (start, end);
+            }
+            None => {
+                self.flush(out);
+                write_field(out, name.as_bytes(), header.value);
+            }
+        }
+    }
+
+    /// Copies the run waiting.
+    fn flush(&mut self, out: &mut Vec<u8>) {
+        if self.end > self.start {
+            out.extend_from_slice(&self.raw[self.start..self.end]);
+        }
+        self.start = self.end;
+    }
+}
+
 fn write_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(name);
     out.extend_from_slice(b": ");
@@ -299,24 +354,26 @@ pub fn write_client_response(
     // HEAD and 304 answers describe the representation; a 204 has no length (RFC 9110 §8.6).
     let keep_declared_length = response.body == BodyFraming::None && response.status != 204;
     let mut dated = false;
+    let mut lines = RawLines::new(response.raw);
     for header in response.headers {
         let name = header.name;
         dated |= name.len() == 4 && name.eq_ignore_ascii_case("date");
         if keep_declared_length && name.eq_ignore_ascii_case("content-length") {
-            write_field(out, name.as_bytes(), header.value);
+            lines.pass(out, header, name);
             continue;
         }
         if is_hop_by_hop(name)
             || connection.names(name)
-            || name.eq_ignore_ascii_case("x-request-id")
+            || (name.len() == 12 && name.eq_ignore_ascii_case("x-request-id"))
         {
             continue;
         }
         let Some(name) = edits.field_name(name) else {
             continue;
         };
-        write_field(out, name.as_bytes(), header.value);
+        lines.pass(out, header, name);
     }
+    lines.flush(out);
     edits.write_added(out, response.headers);
     // RFC 9110 §6.6.1: a response forwarded without a Date gets one.
     if !dated {
@@ -363,3 +420,7 @@ pub fn write_switching_response(
     out.extend_from_slice(UPGRADE_FIELDS);
     out.extend_from_slice(b"\r\n");
 }
+
+#[cfg(test)]
+#[path = "rewrite_tests.rs"]
+mod tests;
