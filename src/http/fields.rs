@@ -29,6 +29,42 @@ pub fn same_name(a: &str, b: &str) -> bool {
     a.len() == b.len() && (a == b || a.eq_ignore_ascii_case(b))
 }
 
+/// Whether the field name `name` is `lower` (case-insensitive), eight bytes
+/// at a time. `lower` must be lowercase letters, digits and `-` (the names
+/// the gateway looks for); `name` any bytes httparse accepts in a name or a
+/// value: OR-ing 0x20 into such a byte gives one of those only when it is
+/// that character in either case (CR, the one byte that would also give `-`,
+/// never reaches here).
+#[inline]
+pub fn is_named(name: &str, lower: &str) -> bool {
+    let (name, lower) = (name.as_bytes(), lower.as_bytes());
+    debug_assert!(lower
+        .iter()
+        .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'));
+    if name.len() != lower.len() {
+        return false;
+    }
+    const CASE: u64 = 0x2020_2020_2020_2020;
+    let word = |s: &[u8], at: usize| {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(&s[at..at + 8]);
+        u64::from_ne_bytes(bytes)
+    };
+    let n = name.len();
+    if n < 8 {
+        return name.iter().zip(lower).all(|(&a, &b)| a | 0x20 == b);
+    }
+    let mut at = 0;
+    while at + 8 <= n {
+        if word(name, at) | CASE != word(lower, at) {
+            return false;
+        }
+        at += 8;
+    }
+    // The last, partial word: the final eight bytes again.
+    at == n || word(name, n - 8) | CASE == word(lower, n - 8)
+}
+
 /// Trims optional whitespace (SP / HTAB) from both ends.
 pub fn trim_ows(s: &[u8]) -> &[u8] {
     let start = s
@@ -79,7 +115,7 @@ pub fn is_hop_by_hop(name: &str) -> bool {
         19 => &["proxy-authorization"],
         _ => return false,
     };
-    candidates.iter().any(|c| c.eq_ignore_ascii_case(name))
+    candidates.iter().any(|c| is_named(name, c))
 }
 
 /// True for a name with `_` that reads as a field the gateway sets or frames
@@ -127,7 +163,7 @@ impl<'b> ConnectionTokens<'b> {
     pub fn collect(headers: &[httparse::Header<'b>]) -> Self {
         let mut found = ConnectionTokens::default();
         for header in headers {
-            if header.name.len() == 10 && header.name.eq_ignore_ascii_case("connection") {
+            if is_named(header.name, "connection") {
                 for token in list_elements(header.value) {
                     let plain = token.eq_ignore_ascii_case(b"close")
                         || token.eq_ignore_ascii_case(b"keep-alive");
@@ -152,6 +188,48 @@ impl<'b> ConnectionTokens<'b> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // `is_named` agrees with a case-insensitive comparison for every length
+    // and every position of a difference, and never takes `_`, space, TAB or
+    // a byte over 0x7f for a letter or `-`.
+    #[test]
+    fn is_named_matches_case_insensitively_only() {
+        let names = [
+            "te",
+            "date",
+            "expect",
+            "upgrade",
+            "connection",
+            "x-request-id",
+            "content-length",
+            "transfer-encoding",
+            "proxy-authorization",
+            "sec-websocket-version",
+            "a1-b2-c3-d4-e5-f6-g7",
+        ];
+        for lower in names {
+            assert!(is_named(lower, lower));
+            assert!(is_named(&lower.to_ascii_uppercase(), lower));
+            for at in 0..lower.len() {
+                let mut mixed = lower.as_bytes().to_vec();
+                mixed[at] = mixed[at].to_ascii_uppercase();
+                assert!(is_named(std::str::from_utf8(&mixed).unwrap(), lower));
+                for wrong in [b'_', b' ', b'\t', b'z', b'0', b'!', b'^', b'@', b'`'] {
+                    let mut other = lower.as_bytes().to_vec();
+                    if other[at] == wrong || other[at].to_ascii_lowercase() == wrong {
+                        continue;
+                    }
+                    other[at] = wrong;
+                    let other = std::str::from_utf8(&other).unwrap();
+                    assert!(!is_named(other, lower), "{other:?} taken for {lower:?}");
+                }
+                let mut high = lower.to_string();
+                high.replace_range(at..at + 1, "é");
+                assert!(!is_named(&high, lower));
+            }
+            assert!(!is_named(&lower[1..], lower));
+        }
+    }
 
     // Content-Length accepts plain digits only.
     #[test]

@@ -10,6 +10,7 @@
 
 use super::request::RequestHead;
 use super::Version;
+use crate::http::fields::is_named;
 
 /// The methods `Max-Forwards` applies to.
 pub fn applies(method: &str) -> bool {
@@ -18,7 +19,7 @@ pub fn applies(method: &str) -> bool {
 
 /// True for the `Max-Forwards` field name.
 pub fn is_field(name: &str) -> bool {
-    name.eq_ignore_ascii_case("max-forwards")
+    is_named(name, "max-forwards")
 }
 
 /// The forwards left for an OPTIONS or TRACE request that carries a valid

@@ -11,6 +11,7 @@ use super::authority::{is_valid_authority, split_target};
 use super::fields::{is_token, list_elements, parse_content_length, MAX_CONNECTION_TOKENS};
 use super::path::has_dot_segment;
 use super::{BodyFraming, Version};
+use crate::http::fields::is_named;
 use std::mem::MaybeUninit;
 
 /// Most header fields a request may carry (the configured limit is capped to it).
@@ -295,13 +296,13 @@ fn scan_fields<'b>(
         if !matches!(name.len(), 4 | 6 | 10 | 14 | 17) {
             continue;
         }
-        if name.eq_ignore_ascii_case("host") {
+        if is_named(name, "host") {
             scan.host_count += 1;
             if !value.is_empty() && !is_valid_authority(value) {
                 return Err(RequestError::BadRequest("invalid Host"));
             }
             scan.host = std::str::from_utf8(value).ok().filter(|h| !h.is_empty());
-        } else if name.eq_ignore_ascii_case("content-length") {
+        } else if is_named(name, "content-length") {
             if content_length.is_some() {
                 return Err(RequestError::BadRequest("repeated Content-Length"));
             }
@@ -309,13 +310,13 @@ fn scan_fields<'b>(
                 parse_content_length(value)
                     .ok_or(RequestError::BadRequest("malformed Content-Length"))?,
             );
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+        } else if is_named(name, "transfer-encoding") {
             if version == Version::Http10 {
                 return Err(RequestError::BadRequest("Transfer-Encoding in HTTP/1.0"));
             }
             transfer_encoding = true;
             codings.add(value)?;
-        } else if name.eq_ignore_ascii_case("connection") {
+        } else if is_named(name, "connection") {
             for token in list_elements(value) {
                 connection_tokens += 1;
                 if connection_tokens > MAX_CONNECTION_TOKENS {
@@ -329,7 +330,7 @@ fn scan_fields<'b>(
                     return Err(RequestError::BadRequest("malformed Connection"));
                 }
             }
-        } else if name.eq_ignore_ascii_case("expect") {
+        } else if is_named(name, "expect") {
             if value.eq_ignore_ascii_case(b"100-continue") {
                 scan.expect_continue = version == Version::Http11;
             } else {

@@ -10,6 +10,7 @@
 
 use super::fields::{list_elements, parse_content_length, trim_ows};
 use super::{BodyFraming, Version};
+use crate::http::fields::is_named;
 
 /// Header fields a back-end response may carry.
 pub const MAX_RESPONSE_HEADERS: usize = 128;
@@ -106,14 +107,14 @@ pub fn parse_response<'h, 'b>(
         if !matches!(name.len(), 10 | 14 | 17) {
             continue;
         }
-        if name.eq_ignore_ascii_case("content-length") {
+        if is_named(name, "content-length") {
             let n = parse_content_length(header.value)
                 .ok_or(ResponseError("malformed Content-Length"))?;
             if content_length.is_some_and(|m| m != n) {
                 return Err(ResponseError("conflicting Content-Length"));
             }
             content_length = Some(n);
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+        } else if is_named(name, "transfer-encoding") {
             // RFC 9112 §6.1: framing an HTTP/1.0 message says it cannot have is faulty.
             if version == Version::Http10 {
                 return Err(ResponseError("Transfer-Encoding in an HTTP/1.0 response"));
@@ -124,7 +125,7 @@ pub fn parse_response<'h, 'b>(
             if !chunked {
                 return Err(ResponseError("unsupported Transfer-Encoding"));
             }
-        } else if name.eq_ignore_ascii_case("connection") {
+        } else if is_named(name, "connection") {
             for token in list_elements(header.value) {
                 if token.eq_ignore_ascii_case(b"close") {
                     close = true;

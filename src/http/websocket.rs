@@ -8,6 +8,7 @@ use super::fields::list_elements;
 use super::request::RequestHead;
 use super::response::ResponseHead;
 use super::Version;
+use crate::http::fields::is_named;
 
 /// True for a WebSocket opening request: `GET`, HTTP/1.1, `Upgrade:
 /// websocket`, `Connection: upgrade`, a `Sec-WebSocket-Key` and
@@ -26,13 +27,13 @@ pub fn is_upgrade_request(head: &RequestHead<'_, '_>) -> bool {
     let mut version = false;
     for h in head.headers {
         let name = h.name;
-        if name.eq_ignore_ascii_case("upgrade") {
+        if is_named(name, "upgrade") {
             upgrade |= lists(h.value, b"websocket");
-        } else if name.eq_ignore_ascii_case("connection") {
+        } else if is_named(name, "connection") {
             connection |= lists(h.value, b"upgrade");
-        } else if name.eq_ignore_ascii_case("sec-websocket-key") {
+        } else if is_named(name, "sec-websocket-key") {
             key = !super::fields::trim_ows(h.value).is_empty();
-        } else if name.eq_ignore_ascii_case("sec-websocket-version") {
+        } else if is_named(name, "sec-websocket-version") {
             version = super::fields::trim_ows(h.value) == b"13";
         }
     }
@@ -50,11 +51,11 @@ pub fn is_accepted(head: &ResponseHead<'_, '_>) -> bool {
     let mut accept = false;
     for h in head.headers {
         let name = h.name;
-        if name.eq_ignore_ascii_case("upgrade") {
+        if is_named(name, "upgrade") {
             upgrade |= lists(h.value, b"websocket");
-        } else if name.eq_ignore_ascii_case("connection") {
+        } else if is_named(name, "connection") {
             connection |= lists(h.value, b"upgrade");
-        } else if name.eq_ignore_ascii_case("sec-websocket-accept") {
+        } else if is_named(name, "sec-websocket-accept") {
             accept = !super::fields::trim_ows(h.value).is_empty();
         }
     }

@@ -2,6 +2,7 @@
 //! formatted once per connection instead of once per request.
 
 use super::cidr::CidrSet;
+use crate::http::fields::is_named;
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 
@@ -142,7 +143,7 @@ pub fn client_address(
     let forwarded = headers
         .iter()
         .rev()
-        .filter(|h| h.name.eq_ignore_ascii_case("x-forwarded-for"));
+        .filter(|h| is_named(h.name, "x-forwarded-for"));
     for header in forwarded {
         for entry in header.value.rsplit(|&b| b == b',') {
             let text = std::str::from_utf8(crate::http::fields::trim_ows(entry)).unwrap_or("");

@@ -13,6 +13,7 @@
 //! except what the route's header transformations ([`crate::policy::headers`]), CORS
 //! and the listener's security headers change.
 
+use crate::http::fields::is_named;
 use crate::http::fields::{is_hop_by_hop, shadows_gateway_field, ConnectionTokens};
 use crate::http::max_forwards;
 use crate::http::request::RequestHead;
@@ -68,20 +69,20 @@ pub fn write_upstream_request(
     for header in head.headers {
         let name = header.name;
         if is_hop_by_hop(name)
-            || name.eq_ignore_ascii_case("host")
-            || name.eq_ignore_ascii_case("expect")
-            || name.eq_ignore_ascii_case("x-forwarded-proto")
-            || name.eq_ignore_ascii_case("x-forwarded-host")
-            || name.eq_ignore_ascii_case("x-request-id")
+            || is_named(name, "host")
+            || is_named(name, "expect")
+            || is_named(name, "x-forwarded-proto")
+            || is_named(name, "x-forwarded-host")
+            || is_named(name, "x-request-id")
             || connection.names(name)
             || shadows_gateway_field(name)
             || is_token_header(token_locations, name)
-            || (credential.is_some() && name.eq_ignore_ascii_case("authorization"))
+            || (credential.is_some() && is_named(name, "authorization"))
             || (hops.is_some() && max_forwards::is_field(name))
         {
             continue;
         }
-        if name.eq_ignore_ascii_case("x-forwarded-for") {
+        if is_named(name, "x-forwarded-for") {
             if !forwarded_for_written {
                 write_joined(out, "X-Forwarded-For", head.headers, name, |o| {
                     o.extend_from_slice(peer.ip_text())
@@ -90,7 +91,7 @@ pub fn write_upstream_request(
             }
             continue;
         }
-        if name.eq_ignore_ascii_case("forwarded") {
+        if is_named(name, "forwarded") {
             if !forwarded_written {
                 write_joined(out, "Forwarded", head.headers, name, |o| {
                     write_forwarded_element(o, peer, head.host)
@@ -357,14 +358,14 @@ pub fn write_client_response(
     let mut lines = RawLines::new(response.raw);
     for header in response.headers {
         let name = header.name;
-        dated |= name.len() == 4 && name.eq_ignore_ascii_case("date");
-        if keep_declared_length && name.eq_ignore_ascii_case("content-length") {
+        dated |= name.len() == 4 && is_named(name, "date");
+        if keep_declared_length && is_named(name, "content-length") {
             lines.pass(out, header, name);
             continue;
         }
         if is_hop_by_hop(name)
             || connection.names(name)
-            || (name.len() == 12 && name.eq_ignore_ascii_case("x-request-id"))
+            || (name.len() == 12 && is_named(name, "x-request-id"))
         {
             continue;
         }
@@ -405,8 +406,8 @@ pub fn write_switching_response(
         let name = header.name;
         if is_hop_by_hop(name)
             || connection.names(name)
-            || name.eq_ignore_ascii_case("x-request-id")
-            || name.eq_ignore_ascii_case("content-length")
+            || is_named(name, "x-request-id")
+            || is_named(name, "content-length")
         {
             continue;
         }

@@ -4,6 +4,7 @@
 //! templates and dynamic selectors may read about the request.
 
 use super::plan::Plan;
+use crate::http::fields::is_named;
 use crate::http::request::RequestHead;
 use crate::policy::credentials::Field;
 use crate::policy::headers::{RenderedValues, TemplateContext};
@@ -28,7 +29,7 @@ pub(super) fn backend_credential<'a>(
             let sent = head
                 .headers
                 .iter()
-                .any(|h| h.name.eq_ignore_ascii_case("authorization"));
+                .any(|h| is_named(h.name, "authorization"));
             auth.field(sent)
         }
     }
@@ -109,7 +110,7 @@ pub(super) fn plan_forward(
             idempotency_key: head
                 .headers
                 .iter()
-                .any(|h| h.name.eq_ignore_ascii_case("idempotency-key")),
+                .any(|h| is_named(h.name, "idempotency-key")),
             request_id: *id,
             websocket,
         },
