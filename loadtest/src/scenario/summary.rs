@@ -33,6 +33,11 @@ pub struct PeerMedians {
     pub idle_kib_per_connection: Option<f64>,
     /// `[measure]` figures by label: medians over the rounds that have one.
     pub extras: Vec<(String, Option<f64>)>,
+    /// Where the scenario names a baseline: this peer's requests per
+    /// proxy-CPU-second ÷ the baseline's in the same round, median, least
+    /// and most over the rounds. Drift of the machine's load between rounds
+    /// cancels out of it.
+    pub per_cpu_paired: Option<[f64; 3]>,
 }
 
 #[derive(Serialize)]
@@ -94,7 +99,7 @@ fn medians(peer: &str, samples: &[&Sample], extra_labels: &[String]) -> PeerMedi
                 s.result.errors_total + non_2xx
             })
             .sum(),
-        req_per_proxy_cpu_s: of(&|s| s.result.answers as f64 / s.proxy_cpu_s),
+        req_per_proxy_cpu_s: of(&per_cpu),
         req_per_load_cpu_s: of(&|s| s.result.answers as f64 / s.result.cpu_seconds),
         wrk_req_per_s: (!wrk.is_empty()).then(|| median(wrk)),
         harness_over_wrk: (!over_wrk.is_empty()).then(|| median(over_wrk)),
@@ -111,7 +116,35 @@ fn medians(peer: &str, samples: &[&Sample], extra_labels: &[String]) -> PeerMedi
                 (label.clone(), (!values.is_empty()).then(|| median(values)))
             })
             .collect(),
+        per_cpu_paired: None,
     }
+}
+
+/// Requests per proxy-CPU-second of a sample.
+fn per_cpu(s: &Sample) -> f64 {
+    s.result.answers as f64 / s.proxy_cpu_s
+}
+
+/// `peer`'s per-CPU figure ÷ `base`'s in the same round, over the rounds
+/// both ran: median, least, most.
+fn paired(samples: &[Sample], peer: &str, base: &str) -> Option<[f64; 3]> {
+    let ratios: Vec<f64> = samples
+        .iter()
+        .filter(|s| s.peer == peer)
+        .filter_map(|s| {
+            let b = samples
+                .iter()
+                .find(|b| b.peer == base && b.round == s.round)?;
+            Some(per_cpu(s) / per_cpu(b))
+        })
+        .filter(|r| r.is_finite())
+        .collect();
+    if ratios.is_empty() {
+        return None;
+    }
+    let least = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+    let most = ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    Some([median(ratios), least, most])
 }
 
 /// A `[measure]` figure: three significant digits, no fewer than whole numbers.
@@ -168,17 +201,22 @@ pub fn write(
             extra_labels.push(extra.label.clone());
         }
     }
+    let base_name = scenario.file.baseline.as_deref().unwrap_or("nginx");
     let all: Vec<PeerMedians> = peers
         .iter()
         .map(|p| {
-            medians(
+            let mut m = medians(
                 p,
                 &samples.iter().filter(|s| &s.peer == p).collect::<Vec<_>>(),
                 &extra_labels,
-            )
+            );
+            if scenario.file.baseline.is_some() {
+                m.per_cpu_paired = paired(samples, p, base_name);
+            }
+            m
         })
         .collect();
-    let base_name = scenario.file.baseline.as_deref().unwrap_or("nginx");
+    let has_paired = all.iter().any(|m| m.per_cpu_paired.is_some());
     let baseline = all.iter().find(|m| m.peer == base_name);
     let has_wrk = all.iter().any(|m| m.wrk_req_per_s.is_some());
     let has_idle = all.iter().any(|m| m.idle_kib_per_connection.is_some());
@@ -197,6 +235,9 @@ pub fn write(
     .to_vec();
     for ratio in ["req/s", "p99", "per-CPU"] {
         header.push(format!("{ratio} ÷ {base_name}"));
+    }
+    if has_paired {
+        header.push(format!("per-CPU ÷ {base_name}, same round: median (range)"));
     }
     if has_wrk {
         header.extend(["wrk req/s".into(), "harness ÷ wrk (per round)".into()]);
@@ -225,6 +266,13 @@ pub fn write(
                 baseline.map(|n| n.req_per_proxy_cpu_s),
             ),
         ];
+        if has_paired {
+            row.push(
+                m.per_cpu_paired
+                    .map(|[mid, least, most]| format!("{mid:.3} ({least:.2}–{most:.2})"))
+                    .unwrap_or_else(|| "–".into()),
+            );
+        }
         if has_wrk {
             row.push(
                 m.wrk_req_per_s
