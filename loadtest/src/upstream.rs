@@ -1,7 +1,9 @@
 //! The built-in fast upstream: answers every request with the same small 200
 //! (optionally after a delay), keeps connections alive, pipelining included.
 //! Scenarios proxy to it so that the back end costs as little as possible and
-//! the same for every peer. Runs until killed (SIGTERM) or for `--for`.
+//! the same for every peer. It may listen on several addresses (`--listen`
+//! repeated: a back end of several servers), every thread serving them all.
+//! Runs until killed (SIGTERM) or for `--for`.
 
 use crate::spec::parse_duration;
 use anyhow::Context;
@@ -20,9 +22,10 @@ const MAX_HEAD: usize = 64 * 1024;
 
 #[derive(Args)]
 pub struct UpstreamArgs {
-    /// Address to listen on (loopback), e.g. 127.0.0.1:9000.
+    /// Address to listen on (loopback), e.g. 127.0.0.1:9000; repeat it to
+    /// listen on several.
     #[arg(long, default_value = "127.0.0.1:9000")]
-    listen: String,
+    listen: Vec<String>,
     /// Wait this long before each answer (e.g. 5ms).
     #[arg(long, value_parser = parse_duration)]
     delay: Option<Duration>,
@@ -38,12 +41,15 @@ pub struct UpstreamArgs {
 }
 
 pub fn main(args: UpstreamArgs) -> anyhow::Result<()> {
-    let addr: std::net::SocketAddr = args
-        .listen
-        .parse()
-        .with_context(|| format!("--listen {:?} is not IP:PORT", args.listen))?;
-    if !addr.ip().is_loopback() {
-        anyhow::bail!("--listen must be a loopback address");
+    let mut addrs: Vec<std::net::SocketAddr> = Vec::new();
+    for text in &args.listen {
+        let addr: std::net::SocketAddr = text
+            .parse()
+            .with_context(|| format!("--listen {text:?} is not IP:PORT"))?;
+        if !addr.ip().is_loopback() {
+            anyhow::bail!("--listen {text}: must be a loopback address");
+        }
+        addrs.push(addr);
     }
     let answer: Vec<u8> = format!(
         "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{}",
@@ -51,26 +57,35 @@ pub fn main(args: UpstreamArgs) -> anyhow::Result<()> {
         args.body
     )
     .into_bytes();
-    // Bind every socket before serving, so that readiness means all are up.
-    let listeners: Vec<std::net::TcpListener> = (0..args.threads.max(1))
-        .map(|_| bind_std(addr))
+    // Bind every socket before serving, so that readiness means all are up:
+    // each thread gets its own socket on every address.
+    let per_thread: Vec<Vec<std::net::TcpListener>> = (0..args.threads.max(1))
+        .map(|_| addrs.iter().map(|a| bind_std(*a)).collect())
         .collect::<anyhow::Result<_>>()?;
-    println!("listening on {addr}");
+    for addr in &addrs {
+        println!("listening on {addr}");
+    }
     if let Some(run_for) = args.run_for {
         std::thread::spawn(move || {
             std::thread::sleep(run_for);
             std::process::exit(0);
         });
     }
-    let handles: Vec<_> = listeners
+    let handles: Vec<_> = per_thread
         .into_iter()
-        .map(|listener| {
+        .map(|listeners| {
             let answer = answer.clone();
             let delay = args.delay;
             std::thread::spawn(move || {
                 crate::runtime::block_on(async move {
-                    let listener = TcpListener::from_std(listener)?;
-                    serve(listener, answer, delay).await;
+                    let mut tasks = Vec::new();
+                    for listener in listeners {
+                        let listener = TcpListener::from_std(listener)?;
+                        tasks.push(monoio::spawn(serve(listener, answer.clone(), delay)));
+                    }
+                    for task in tasks {
+                        task.await;
+                    }
                     Ok::<(), std::io::Error>(())
                 })
             })

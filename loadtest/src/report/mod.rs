@@ -62,6 +62,15 @@ pub struct RunResult {
 }
 
 impl RunResult {
+    /// Answers with a 2xx status.
+    pub fn ok_answers(&self) -> u64 {
+        self.statuses
+            .iter()
+            .filter(|(code, _)| code.starts_with('2'))
+            .map(|(_, n)| n)
+            .sum()
+    }
+
     pub fn new(spec: &LoadSpec, url: &str, label: &str, finished: &Finished) -> RunResult {
         let h = &finished.recorder.latency_us;
         let ms = |us: u64| us as f64 / 1000.0;

@@ -3,6 +3,7 @@
 //! proxy's CPU time around it (all its processes and threads), and optionally
 //! wrk with the same connections, duration and threads.
 
+use super::counters::Extra;
 use super::cpus::CpuList;
 use super::file::Scenario;
 use super::peers::Peer;
@@ -10,6 +11,7 @@ use super::procs;
 use crate::report::RunResult;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -25,6 +27,12 @@ pub struct Sample {
     pub wrk_rps: Option<f64>,
     /// Idle connections held during the run and the proxy's RSS (KiB) before and after opening them.
     pub idle: Option<IdleMemory>,
+    /// What `[measure]` adds: 2xx answers per counter increment, Redis figures.
+    #[serde(default)]
+    pub extras: Vec<Extra>,
+    /// Redis commands during the measured run, by name (`[measure] redis`).
+    #[serde(default)]
+    pub redis_commands: Option<BTreeMap<String, u64>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

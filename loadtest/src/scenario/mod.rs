@@ -1,27 +1,34 @@
-//! `portcullis-load scenario NAME…`: starts the upstream, the gateway, nginx
-//! and HAProxy configured for the scenario (proxies on one core, load and
-//! upstream on the other), runs the same load against each in interleaved
-//! rounds, and prints one table of medians with ratios to nginx; writes the
-//! table, a JSON file of every run and an HTML report to `OUT/NAME/`.
+//! `portcullis-load scenario NAME…`: starts the scenario's services, the
+//! upstream, the gateway peers (one or several configs), nginx and HAProxy
+//! configured for the scenario (proxies on one core, load and upstream on the
+//! other), runs the same load against each in interleaved rounds, and prints
+//! one table of medians with ratios to the baseline (nginx unless the
+//! scenario names another peer); writes the table, a JSON file of every run
+//! and an HTML report to `OUT/NAME/`.
 //!
 //! Everything it starts is a child process stopped by its PID when the
 //! scenario ends, fails or is interrupted (Ctrl-C). A scenario the gateway
 //! refuses (a feature it does not have yet) is reported as skipped for the
 //! gateway, naming the feature, and the other peers still run.
 
+mod counters;
 mod cpus;
 mod file;
+mod gateways;
 mod measure;
 mod peers;
 mod procs;
+mod round;
+mod services;
+mod start;
 mod summary;
 
 use anyhow::Context;
 use clap::Args;
 use cpus::CpuList;
 use file::Scenario;
-use measure::{IdleMemory, Sample};
-use peers::{Ctx, Peer};
+use measure::Sample;
+use peers::Ctx;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -210,32 +217,43 @@ fn run_in(
     run_dir: &Path,
     out_dir: &Path,
 ) -> anyhow::Result<String> {
+    if let Some(program) = services::missing_program(scenario) {
+        let md = format!(
+            "### Scenario `{}`\n\nskipped: it needs `{program}`, which is not in PATH.\n",
+            scenario.name
+        );
+        println!("{md}");
+        return Ok(md);
+    }
     let (cert_file, key_file, ca_file) = if scenario.file.tls {
         let (c, k, ca) = peers::make_certificates(run_dir)?;
         (Some(c), Some(k), Some(ca))
     } else {
         (None, None, None)
     };
+    // The upstream, the services and a gateway's other nodes share the load's
+    // cores unless the upstream has its own.
+    let upstream_cpus = args.upstream_cpus.as_ref().unwrap_or(&args.load_cpus);
+    let (services, placeholders) = services::start(scenario, run_dir, upstream_cpus)?;
     let ctx = Ctx {
         run_dir: run_dir.to_path_buf(),
-        upstream_port: procs::free_port()?,
+        upstream_ports: (0..scenario.file.upstream.ports)
+            .map(|_| procs::free_port())
+            .collect::<anyhow::Result<_>>()?,
         admin_port: procs::free_port()?,
+        services: placeholders,
         cert_file,
         key_file,
         ca_file,
     };
     peers::write_generated(scenario, &ctx)?;
 
-    // The upstream shares the load's cores unless it has its own.
-    let upstream_cpus = args.upstream_cpus.as_ref().unwrap_or(&args.load_cpus);
     let exe = std::env::current_exe()?.display().to_string();
-    let mut upstream_args = vec![
-        "upstream".to_string(),
-        "--listen".to_string(),
-        format!("127.0.0.1:{}", ctx.upstream_port),
-        "--threads".to_string(),
-        upstream_cpus.count().to_string(),
-    ];
+    let mut upstream_args = vec!["upstream".to_string()];
+    for port in &ctx.upstream_ports {
+        upstream_args.extend(["--listen".to_string(), format!("127.0.0.1:{port}")]);
+    }
+    upstream_args.extend(["--threads".to_string(), upstream_cpus.count().to_string()]);
     if let Some(delay) = &scenario.file.upstream.delay {
         upstream_args.extend(["--delay".to_string(), delay.clone()]);
     }
@@ -247,84 +265,18 @@ fn run_in(
         &run_dir.join("upstream.log"),
         &[],
     )?;
-    procs::wait_ready(
-        &mut upstream,
-        ([127, 0, 0, 1], ctx.upstream_port).into(),
-        "/",
-        false,
-    )?;
+    for port in &ctx.upstream_ports {
+        procs::wait_ready(&mut upstream, ([127, 0, 0, 1], *port).into(), "/", false)?;
+    }
 
-    let wanted = |name: &str| {
-        args.peers
-            .as_ref()
-            .is_none_or(|p| p.iter().any(|x| x == name))
-    };
-    let mut started: Vec<Peer> = Vec::new();
-    let mut skipped: Vec<(String, String)> = Vec::new();
-    if wanted("portcullis") {
-        let port = procs::free_port()?;
-        let config = peers::gateway_config(scenario, &ctx, port)?;
-        match peers::gateway_accepts(gateway_bin, &config)? {
-            Ok(()) => started.push(peers::start_gateway(
-                gateway_bin,
-                &config,
-                port,
-                &args.proxy_cpus,
-                &ctx,
-            )?),
-            Err(message) => {
-                let reason = if scenario.file.requires.is_empty() {
-                    anyhow::bail!("the gateway refused the scenario's config: {message}");
-                } else {
-                    format!(
-                        "skipped: gateway lacks feature {} (portcullis check: {message})",
-                        scenario.file.requires.join(", ")
-                    )
-                };
-                eprintln!("portcullis: {reason}");
-                skipped.push(("portcullis".into(), reason));
-            }
-        }
-    }
-    if wanted("nginx") && scenario.file.nginx.enabled {
-        if Path::new("/usr/sbin/nginx").exists() {
-            started.push(peers::start_nginx(
-                scenario,
-                &ctx,
-                procs::free_port()?,
-                &args.proxy_cpus,
-            )?);
-        } else {
-            skipped.push((
-                "nginx".into(),
-                "skipped: /usr/sbin/nginx is not installed (loadtest/install-peers.sh installs it)"
-                    .into(),
-            ));
-        }
-    }
-    if wanted("haproxy") && scenario.file.haproxy.enabled {
-        if Path::new("/usr/sbin/haproxy").exists() {
-            started.push(peers::start_haproxy(
-                scenario,
-                &ctx,
-                procs::free_port()?,
-                &args.proxy_cpus,
-            )?);
-        } else {
-            skipped.push((
-                "haproxy".into(),
-                "skipped: /usr/sbin/haproxy is not installed (loadtest/install-peers.sh installs it)".into(),
-            ));
-        }
-    }
-    for peer in &mut started {
-        let addr = ([127, 0, 0, 1], peer.port).into();
-        let status = procs::wait_ready(&mut peer.proc, addr, "/", scenario.file.tls)?;
-        eprintln!(
-            "{} ready on 127.0.0.1:{} (pid {}, probe status {status})",
-            peer.name, peer.port, peer.pid
-        );
-    }
+    let (mut started, skipped) = start::peers(scenario, args, gateway_bin, &ctx)?;
+    let order: Vec<String> = started.iter().map(|p| p.name.clone()).collect();
+    let redis_port = scenario
+        .file
+        .measure
+        .redis
+        .as_ref()
+        .and_then(|name| services.iter().find(|s| &s.name == name).map(|s| s.port));
 
     let mut samples: Vec<Sample> = Vec::new();
     for round in 1..=rounds {
@@ -335,107 +287,42 @@ fn run_in(
             }
             let peer = &mut started[(i + round - 1) % count];
             peer.proc.check_alive()?;
+            for helper in &mut peer.helpers {
+                helper.check_alive()?;
+            }
             upstream.check_alive()?;
-            let sample = one_round(scenario, peer, round, args, &ctx, &exe)?;
+            let sample = round::one_round(scenario, peer, round, args, &ctx, &exe, redis_port)?;
             eprintln!(
-                "round {round}/{rounds} {:<10} {:>9.0} req/s  p50 {:.3} ms  p99 {:.3} ms  errors {}{}",
+                "round {round}/{rounds} {:<10} {:>9.0} req/s  p50 {:.3} ms  p99 {:.3} ms  errors {}{}{}",
                 sample.peer,
                 sample.result.achieved_rate,
                 sample.result.latency_ms.p50,
                 sample.result.latency_ms.p99,
                 sample.result.errors_total,
-                sample.wrk_rps.map(|r| format!("  wrk {r:.0} req/s")).unwrap_or_default()
+                sample.wrk_rps.map(|r| format!("  wrk {r:.0} req/s")).unwrap_or_default(),
+                sample
+                    .extras
+                    .iter()
+                    .filter_map(|e| e.value.map(|v| format!("  {} {v:.3}", e.label)))
+                    .collect::<String>()
             );
             samples.push(sample);
         }
     }
     let command = std::env::args().collect::<Vec<_>>().join(" ");
-    let table = summary::write(
-        scenario,
+    let outcome = summary::Outcome {
         rounds,
-        &samples,
-        &skipped,
-        out_dir,
-        &command,
-        &placement(args),
-    )?;
+        samples: &samples,
+        order: &order,
+        skipped: &skipped,
+    };
+    let table = summary::write(scenario, &outcome, out_dir, &command, &placement(args))?;
     for mut peer in started {
         peer.proc.stop();
     }
     upstream.stop();
+    for mut service in services {
+        service.proc.stop();
+    }
     Ok(table)
-}
-
-/// Warm-up, then the measured run (and wrk), with idle connections held if the scenario asks.
-fn one_round(
-    scenario: &Scenario,
-    peer: &Peer,
-    round: usize,
-    args: &ScenarioArgs,
-    ctx: &Ctx,
-    exe: &str,
-) -> anyhow::Result<Sample> {
-    let json = ctx.run_dir.join(format!("{}-{round}.json", peer.name));
-    let ca = ctx.ca_file.as_deref();
-    if !scenario.warmup.is_zero() {
-        measure::harness(scenario, peer, scenario.warmup, &args.load_cpus, ca, &json)?;
-    }
-    let idle_count = scenario.file.load.idle_connections;
-    let mut idle = None;
-    let mut holder = None;
-    if idle_count > 0 {
-        let before = procs::tree_rss_kib(peer.pid).unwrap_or(0);
-        let hold = scenario.warmup + scenario.duration + Duration::from_secs(60);
-        let log = ctx.run_dir.join(format!("idle-{}-{round}.log", peer.name));
-        let idle_args = vec![
-            "idle".to_string(),
-            measure::url(scenario, peer),
-            "--connections".to_string(),
-            idle_count.to_string(),
-            "--hold".to_string(),
-            format!("{}s", hold.as_secs()),
-        ];
-        let mut proc = procs::spawn("idle", &args.load_cpus, exe, &idle_args, &log, &[])?;
-        let started = std::time::Instant::now();
-        loop {
-            proc.check_alive()
-                .with_context(|| std::fs::read_to_string(&log).unwrap_or_default())?;
-            if std::fs::read_to_string(&log).is_ok_and(|t| t.contains("READY")) {
-                break;
-            }
-            if started.elapsed() > Duration::from_secs(120) || interrupted() {
-                anyhow::bail!("idle connections not all open after 120 s");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        std::thread::sleep(Duration::from_secs(2));
-        let after = procs::tree_rss_kib(peer.pid).unwrap_or(0);
-        idle = Some(IdleMemory {
-            connections: idle_count,
-            rss_before_kib: before,
-            rss_after_kib: after,
-        });
-        holder = Some(proc);
-    }
-    // wrk (the cross-check) runs next to the measured run, before it in even
-    // rounds and after it in odd ones, so that drift in the machine's load
-    // does not favour either tool.
-    let with_wrk = scenario.file.load.wrk && scenario.file.load.rate.is_none();
-    let mut wrk_rps = None;
-    if with_wrk && round.is_multiple_of(2) {
-        wrk_rps = Some(measure::wrk(scenario, peer, &args.load_cpus)?);
-    }
-    let (result, proxy_cpu_s) = measure::measured(scenario, peer, &args.load_cpus, ca, &json)?;
-    if with_wrk && !round.is_multiple_of(2) {
-        wrk_rps = Some(measure::wrk(scenario, peer, &args.load_cpus)?);
-    }
-    drop(holder);
-    Ok(Sample {
-        peer: peer.name.clone(),
-        round,
-        result,
-        proxy_cpu_s,
-        wrk_rps,
-        idle,
-    })
 }

@@ -1,5 +1,6 @@
 //! The proxies under test and how each is configured to do the same job:
-//! Portcullis from the scenario's config; nginx and HAProxy generated here
+//! Portcullis from the scenario's config (see `gateways.rs`); nginx and
+//! HAProxy generated here
 //! (one worker process, thread or gateway worker per proxy core, proxy to the
 //! same upstream with keep-alive, no access log unless the scenario asks),
 //! plus what the scenario adds to each.
@@ -15,8 +16,11 @@ use std::path::{Path, PathBuf};
 /// Everything a config may refer to.
 pub struct Ctx {
     pub run_dir: PathBuf,
-    pub upstream_port: u16,
+    /// The upstream's ports: `${UPSTREAM}`, `${UPSTREAM_2}`, …
+    pub upstream_ports: Vec<u16>,
     pub admin_port: u16,
+    /// The services' placeholders and values (`REDIS` → `127.0.0.1:PORT`, `REDIS_PORT`).
+    pub services: Vec<(String, String)>,
     /// The TLS certificate chain (leaf) and key, when the scenario is TLS.
     pub cert_file: Option<PathBuf>,
     pub key_file: Option<PathBuf>,
@@ -25,7 +29,12 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    fn values(&self, listen: &str) -> anyhow::Result<Vec<(&'static str, String)>> {
+    /// The upstream's first port (`${UPSTREAM}`).
+    pub fn upstream_port(&self) -> u16 {
+        self.upstream_ports[0]
+    }
+
+    fn values(&self, listen: &str) -> anyhow::Result<Vec<(String, String)>> {
         let read = |p: &Option<PathBuf>| -> anyhow::Result<String> {
             match p {
                 Some(p) => {
@@ -39,22 +48,32 @@ impl Ctx {
                 .map(|p| p.display().to_string())
                 .unwrap_or_default()
         };
-        Ok(vec![
-            ("LISTEN", listen.to_string()),
-            ("UPSTREAM", format!("127.0.0.1:{}", self.upstream_port)),
-            ("ADMIN", format!("127.0.0.1:{}", self.admin_port)),
-            ("RUN_DIR", self.run_dir.display().to_string()),
-            ("CERT_PEM", read(&self.cert_file)?),
-            ("KEY_PEM", read(&self.key_file)?),
-            ("CERT_FILE", path(&self.cert_file)),
-            ("KEY_FILE", path(&self.key_file)),
-        ])
+        let mut values = vec![
+            ("LISTEN".to_string(), listen.to_string()),
+            (
+                "UPSTREAM".into(),
+                format!("127.0.0.1:{}", self.upstream_port()),
+            ),
+            ("ADMIN".into(), format!("127.0.0.1:{}", self.admin_port)),
+            ("RUN_DIR".into(), self.run_dir.display().to_string()),
+            ("CERT_PEM".into(), read(&self.cert_file)?),
+            ("KEY_PEM".into(), read(&self.key_file)?),
+            ("CERT_FILE".into(), path(&self.cert_file)),
+            ("KEY_FILE".into(), path(&self.key_file)),
+        ];
+        for (i, port) in self.upstream_ports.iter().enumerate().skip(1) {
+            values.push((format!("UPSTREAM_{}", i + 1), format!("127.0.0.1:{port}")));
+        }
+        values.extend(self.services.iter().cloned());
+        Ok(values)
     }
 
-    fn fill(&self, text: &str, listen: &str, extra: &[(&str, &str)]) -> anyhow::Result<String> {
+    /// `text` with every placeholder replaced; `extra` first, so it may
+    /// override (a gateway node's own `${ADMIN}`).
+    pub fn fill(&self, text: &str, listen: &str, extra: &[(&str, &str)]) -> anyhow::Result<String> {
         let values = self.values(listen)?;
-        let mut all: Vec<(&str, &str)> = values.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        all.extend_from_slice(extra);
+        let mut all: Vec<(&str, &str)> = extra.to_vec();
+        all.extend(values.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         Ok(substitute(text, &all))
     }
 }
@@ -66,89 +85,10 @@ pub struct Peer {
     pub proc: Proc,
     /// The process whose CPU and memory are measured.
     pub pid: u32,
-}
-
-/// Writes the gateway's config; returns its path.
-pub fn gateway_config(scenario: &Scenario, ctx: &Ctx, port: u16) -> anyhow::Result<PathBuf> {
-    let generate = &scenario.file.generate;
-    let mut routes = String::new();
-    for i in 0..generate.routes {
-        let _ = write!(
-            routes,
-            "[[deployments.routes]]\npath = \"/r{i}\"\nmethods = [\"GET\"]\nbackend = {{ type = \"http\", url = \"http://127.0.0.1:{}/hello\" }}\n\n",
-            ctx.upstream_port
-        );
-    }
-    let mut subscribers = String::new();
-    for i in 0..generate.subscribers {
-        let _ = write!(
-            subscribers,
-            "[[subscribers]]\nname = \"sub{i}\"\nusage_plans = [\"gold\"]\nclients = [{{ name = \"sub{i}-client\", token = \"client-token-{i:010}\" }}]\n\n"
-        );
-    }
-    let text = ctx.fill(
-        &scenario.gateway_template()?,
-        &format!("127.0.0.1:{port}"),
-        &[("ROUTES", &routes), ("SUBSCRIBERS", &subscribers)],
-    )?;
-    let path = ctx.run_dir.join("gateway.toml");
-    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
-    Ok(path)
-}
-
-/// `portcullis check`: `Err` with the gateway's own message when it refuses the config.
-pub fn gateway_accepts(bin: &Path, config: &Path) -> anyhow::Result<Result<(), String>> {
-    let output = std::process::Command::new(bin)
-        .arg("check")
-        .arg("--config")
-        .arg(config)
-        .output()
-        .with_context(|| format!("running {} check", bin.display()))?;
-    if output.status.success() {
-        return Ok(Ok(()));
-    }
-    let message = String::from_utf8_lossy(&output.stderr);
-    let first = message
-        .lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("refused")
-        .trim();
-    // The config's path is the run directory's: say where in the file, not which file.
-    let first = first.split_once(".toml: ").map_or(first, |(_, rest)| rest);
-    Ok(Err(first.to_string()))
-}
-
-/// Starts the gateway: one worker per core of `cpus`, pinned to them.
-pub fn start_gateway(
-    bin: &Path,
-    config: &Path,
-    port: u16,
-    cpus: &CpuList,
-    ctx: &Ctx,
-) -> anyhow::Result<Peer> {
-    let args = vec![
-        "run".to_string(),
-        "--config".to_string(),
-        config.display().to_string(),
-        "--workers".to_string(),
-        cpus.count().to_string(),
-        "--no-watch".to_string(),
-    ];
-    let proc = procs::spawn(
-        "portcullis",
-        cpus,
-        &bin.display().to_string(),
-        &args,
-        &ctx.run_dir.join("gateway.log"),
-        &[("PORTCULLIS_LOG", "warn")],
-    )?;
-    let pid = proc.pid();
-    Ok(Peer {
-        name: "portcullis".into(),
-        port,
-        proc,
-        pid,
-    })
+    /// A gateway's admin endpoint (its `/metrics` is read around each run).
+    pub admin_port: Option<u16>,
+    /// Processes that go with the peer and are not measured: a gateway's other nodes.
+    pub helpers: Vec<Proc>,
 }
 
 /// Writes the generated files nginx and HAProxy configs may include:
@@ -224,7 +164,7 @@ pub fn start_nginx(
         dir = dir.display(),
         workers = cpus.count(),
         master = if cpus.count() > 1 { "on" } else { "off" },
-        upstream = format_args!("127.0.0.1:{}", ctx.upstream_port),
+        upstream = format_args!("127.0.0.1:{}", ctx.upstream_port()),
         global = ctx.fill(&section.global, &listen, &[])?,
         front = ctx.fill(&section.front, &listen, &[])?,
         ssl_flag = if tls { " ssl" } else { "" },
@@ -251,6 +191,8 @@ pub fn start_nginx(
         port,
         proc,
         pid,
+        admin_port: None,
+        helpers: Vec::new(),
     })
 }
 
@@ -289,7 +231,7 @@ pub fn start_haproxy(
         threads = cpus.count(),
         global = ctx.fill(&section.global, &listen, &[])?,
         front = ctx.fill(&section.front, &listen, &[])?,
-        upstream = ctx.upstream_port,
+        upstream = ctx.upstream_port(),
     );
     let path = ctx.run_dir.join("haproxy.cfg");
     std::fs::write(&path, config)?;
@@ -312,6 +254,8 @@ pub fn start_haproxy(
         port,
         proc,
         pid,
+        admin_port: None,
+        helpers: Vec::new(),
     })
 }
 

@@ -1,5 +1,6 @@
-//! A scenario's result: medians over the rounds per peer, ratios to nginx,
-//! printed as a table and written as `table.md`, `result.json` (every run)
+//! A scenario's result: medians over the rounds per peer, ratios to the
+//! baseline peer (nginx unless the scenario names another), the `[measure]`
+//! figures as extra columns, printed as a table and written as `table.md`, `result.json` (every run)
 //! and `report.html` (plots of each peer's run nearest its median p99).
 
 use super::file::Scenario;
@@ -30,6 +31,13 @@ pub struct PeerMedians {
     /// Median over the rounds of the harness's req/s ÷ wrk's in the same round.
     pub harness_over_wrk: Option<f64>,
     pub idle_kib_per_connection: Option<f64>,
+    /// `[measure]` figures by label: medians over the rounds that have one.
+    pub extras: Vec<(String, Option<f64>)>,
+    /// Where the scenario names a baseline: this peer's requests per
+    /// proxy-CPU-second ÷ the baseline's in the same round, median, least
+    /// and most over the rounds. Drift of the machine's load between rounds
+    /// cancels out of it.
+    pub per_cpu_paired: Option<[f64; 3]>,
 }
 
 #[derive(Serialize)]
@@ -58,7 +66,7 @@ fn median(mut values: Vec<f64>) -> f64 {
     }
 }
 
-fn medians(peer: &str, samples: &[&Sample]) -> PeerMedians {
+fn medians(peer: &str, samples: &[&Sample], extra_labels: &[String]) -> PeerMedians {
     let of = |f: &dyn Fn(&Sample) -> f64| median(samples.iter().map(|s| f(s)).collect());
     let wrk: Vec<f64> = samples.iter().filter_map(|s| s.wrk_rps).collect();
     let over_wrk: Vec<f64> = samples
@@ -91,11 +99,62 @@ fn medians(peer: &str, samples: &[&Sample]) -> PeerMedians {
                 s.result.errors_total + non_2xx
             })
             .sum(),
-        req_per_proxy_cpu_s: of(&|s| s.result.answers as f64 / s.proxy_cpu_s),
+        req_per_proxy_cpu_s: of(&per_cpu),
         req_per_load_cpu_s: of(&|s| s.result.answers as f64 / s.result.cpu_seconds),
         wrk_req_per_s: (!wrk.is_empty()).then(|| median(wrk)),
         harness_over_wrk: (!over_wrk.is_empty()).then(|| median(over_wrk)),
         idle_kib_per_connection: (!idle.is_empty()).then(|| median(idle)),
+        extras: extra_labels
+            .iter()
+            .map(|label| {
+                let values: Vec<f64> = samples
+                    .iter()
+                    .flat_map(|s| &s.extras)
+                    .filter(|e| &e.label == label)
+                    .filter_map(|e| e.value)
+                    .collect();
+                (label.clone(), (!values.is_empty()).then(|| median(values)))
+            })
+            .collect(),
+        per_cpu_paired: None,
+    }
+}
+
+/// Requests per proxy-CPU-second of a sample.
+fn per_cpu(s: &Sample) -> f64 {
+    s.result.answers as f64 / s.proxy_cpu_s
+}
+
+/// `peer`'s per-CPU figure ÷ `base`'s in the same round, over the rounds
+/// both ran: median, least, most.
+fn paired(samples: &[Sample], peer: &str, base: &str) -> Option<[f64; 3]> {
+    let ratios: Vec<f64> = samples
+        .iter()
+        .filter(|s| s.peer == peer)
+        .filter_map(|s| {
+            let b = samples
+                .iter()
+                .find(|b| b.peer == base && b.round == s.round)?;
+            Some(per_cpu(s) / per_cpu(b))
+        })
+        .filter(|r| r.is_finite())
+        .collect();
+    if ratios.is_empty() {
+        return None;
+    }
+    let least = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+    let most = ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    Some([median(ratios), least, most])
+}
+
+/// A `[measure]` figure: three significant digits, no fewer than whole numbers.
+fn figure(v: f64) -> String {
+    if v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else if v.abs() >= 1.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.4}")
     }
 }
 
@@ -106,37 +165,59 @@ fn ratio(a: f64, b: Option<f64>) -> String {
     }
 }
 
+/// What the rounds gave: every sample, the peers in the scenario's order,
+/// and the skipped peers with why.
+pub struct Outcome<'a> {
+    pub rounds: usize,
+    pub samples: &'a [Sample],
+    pub order: &'a [String],
+    pub skipped: &'a [(String, String)],
+}
+
 /// Builds, prints and writes the scenario's result; returns the markdown table.
 pub fn write(
     scenario: &Scenario,
-    rounds: usize,
-    samples: &[Sample],
-    skipped: &[(String, String)],
+    outcome: &Outcome,
     out_dir: &Path,
     command: &str,
     placement: &str,
 ) -> anyhow::Result<String> {
+    let Outcome {
+        rounds,
+        samples,
+        order,
+        skipped,
+    } = *outcome;
     let mut peers: Vec<String> = Vec::new();
     for s in samples {
         if !peers.contains(&s.peer) {
             peers.push(s.peer.clone());
         }
     }
-    peers.sort_by_key(|p| match p.as_str() {
-        "portcullis" => 0,
-        "nginx" => 1,
-        _ => 2,
-    });
+    peers.sort_by_key(|p| order.iter().position(|o| o == p).unwrap_or(usize::MAX));
+    let mut extra_labels: Vec<String> = Vec::new();
+    for extra in samples.iter().flat_map(|s| &s.extras) {
+        if !extra_labels.contains(&extra.label) {
+            extra_labels.push(extra.label.clone());
+        }
+    }
+    let base_name = scenario.file.baseline.as_deref().unwrap_or("nginx");
     let all: Vec<PeerMedians> = peers
         .iter()
         .map(|p| {
-            medians(
+            let mut m = medians(
                 p,
                 &samples.iter().filter(|s| &s.peer == p).collect::<Vec<_>>(),
-            )
+                &extra_labels,
+            );
+            if scenario.file.baseline.is_some() {
+                m.per_cpu_paired = paired(samples, p, base_name);
+            }
+            m
         })
         .collect();
-    let nginx = all.iter().find(|m| m.peer == "nginx");
+    let has_paired = all.iter().any(|m| m.per_cpu_paired.is_some());
+    let baseline = all.iter().find(|m| m.peer == base_name);
     let has_wrk = all.iter().any(|m| m.wrk_req_per_s.is_some());
     let has_idle = all.iter().any(|m| m.idle_kib_per_connection.is_some());
     let mut header: Vec<String> = [
@@ -149,18 +230,22 @@ pub fn write(
         "max ms",
         "errors+non-2xx",
         "req per proxy-CPU-s",
-        "req/s ÷ nginx",
-        "p99 ÷ nginx",
-        "per-CPU ÷ nginx",
     ]
     .map(String::from)
     .to_vec();
+    for ratio in ["req/s", "p99", "per-CPU"] {
+        header.push(format!("{ratio} ÷ {base_name}"));
+    }
+    if has_paired {
+        header.push(format!("per-CPU ÷ {base_name}, same round: median (range)"));
+    }
     if has_wrk {
         header.extend(["wrk req/s".into(), "harness ÷ wrk (per round)".into()]);
     }
     if has_idle {
         header.push("KiB per idle conn".into());
     }
+    header.extend(extra_labels.iter().cloned());
     header.push("req per load-CPU-s".into());
     let mut rows: Vec<Vec<String>> = Vec::new();
     for m in &all {
@@ -174,10 +259,20 @@ pub fn write(
             format!("{:.3}", m.max_ms),
             m.errors_and_non_2xx.to_string(),
             format!("{:.0}", m.req_per_proxy_cpu_s),
-            ratio(m.req_per_s, nginx.map(|n| n.req_per_s)),
-            ratio(m.p99_ms, nginx.map(|n| n.p99_ms)),
-            ratio(m.req_per_proxy_cpu_s, nginx.map(|n| n.req_per_proxy_cpu_s)),
+            ratio(m.req_per_s, baseline.map(|n| n.req_per_s)),
+            ratio(m.p99_ms, baseline.map(|n| n.p99_ms)),
+            ratio(
+                m.req_per_proxy_cpu_s,
+                baseline.map(|n| n.req_per_proxy_cpu_s),
+            ),
         ];
+        if has_paired {
+            row.push(
+                m.per_cpu_paired
+                    .map(|[mid, least, most]| format!("{mid:.3} ({least:.2}–{most:.2})"))
+                    .unwrap_or_else(|| "–".into()),
+            );
+        }
         if has_wrk {
             row.push(
                 m.wrk_req_per_s
@@ -196,6 +291,9 @@ pub fn write(
                     .map(|k| format!("{k:.2}"))
                     .unwrap_or_default(),
             );
+        }
+        for (_, value) in &m.extras {
+            row.push(value.map(figure).unwrap_or_else(|| "–".into()));
         }
         row.push(format!("{:.0}", m.req_per_load_cpu_s));
         rows.push(row);

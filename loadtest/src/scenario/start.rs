@@ -1,0 +1,97 @@
+//! Starting the peers a run compares: every Portcullis peer (`[gateway]` and
+//! `[[gateways]]`), nginx and HAProxy, as the scenario enables them and
+//! `--peers` selects; each ready on return, or reported as skipped with the
+//! reason (a gateway that refuses a config naming `requires`, a peer that is
+//! not installed).
+
+use super::file::Scenario;
+use super::peers::{self, Ctx, Peer};
+use super::{gateways, procs, ScenarioArgs};
+use std::path::Path;
+
+/// The started peers, in the scenario's order, and the skipped ones with why.
+pub type Started = (Vec<Peer>, Vec<(String, String)>);
+
+pub fn peers(
+    scenario: &Scenario,
+    args: &ScenarioArgs,
+    gateway_bin: &Path,
+    ctx: &Ctx,
+) -> anyhow::Result<Started> {
+    let wanted = |name: &str| {
+        args.peers
+            .as_ref()
+            .is_none_or(|p| p.iter().any(|x| x == name))
+    };
+    let helper_cpus = args.upstream_cpus.as_ref().unwrap_or(&args.load_cpus);
+    let mut started: Vec<Peer> = Vec::new();
+    let mut skipped: Vec<(String, String)> = Vec::new();
+    for (name, section) in scenario.gateway_peers() {
+        if !wanted(&name) {
+            continue;
+        }
+        let outcome = gateways::start(
+            scenario,
+            &name,
+            section,
+            gateway_bin,
+            ctx,
+            &args.proxy_cpus,
+            helper_cpus,
+        )?;
+        match outcome {
+            Ok(peer) => started.push(peer),
+            Err(message) => {
+                if scenario.file.requires.is_empty() {
+                    anyhow::bail!("the gateway refused {name}'s config: {message}");
+                }
+                let reason = format!(
+                    "skipped: gateway lacks feature {} (portcullis check: {message})",
+                    scenario.file.requires.join(", ")
+                );
+                eprintln!("{name}: {reason}");
+                skipped.push((name, reason));
+            }
+        }
+    }
+    if wanted("nginx") && scenario.file.nginx.enabled {
+        if Path::new("/usr/sbin/nginx").exists() {
+            started.push(peers::start_nginx(
+                scenario,
+                ctx,
+                procs::free_port()?,
+                &args.proxy_cpus,
+            )?);
+        } else {
+            skipped.push((
+                "nginx".into(),
+                "skipped: /usr/sbin/nginx is not installed (loadtest/install-peers.sh installs it)"
+                    .into(),
+            ));
+        }
+    }
+    if wanted("haproxy") && scenario.file.haproxy.enabled {
+        if Path::new("/usr/sbin/haproxy").exists() {
+            started.push(peers::start_haproxy(
+                scenario,
+                ctx,
+                procs::free_port()?,
+                &args.proxy_cpus,
+            )?);
+        } else {
+            skipped.push((
+                "haproxy".into(),
+                "skipped: /usr/sbin/haproxy is not installed (loadtest/install-peers.sh installs it)".into(),
+            ));
+        }
+    }
+    for peer in &mut started {
+        let addr = ([127, 0, 0, 1], peer.port).into();
+        let status = procs::wait_ready(&mut peer.proc, addr, "/", scenario.file.tls)?;
+        eprintln!(
+            "{} ready on 127.0.0.1:{} (pid {}, probe status {status})",
+            peer.name, peer.port, peer.pid
+        );
+    }
+    Ok((started, skipped))
+}
