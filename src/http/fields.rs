@@ -45,10 +45,11 @@ pub fn is_named(name: &str, lower: &str) -> bool {
         return false;
     }
     const CASE: u64 = 0x2020_2020_2020_2020;
+    // A fixed-size load (no `memcpy` call for the eight bytes).
     let word = |s: &[u8], at: usize| {
-        let mut bytes = [0u8; 8];
-        bytes.copy_from_slice(&s[at..at + 8]);
-        u64::from_ne_bytes(bytes)
+        s.get(at..at + 8)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map_or(0, u64::from_ne_bytes)
     };
     let n = name.len();
     if n < 8 {
