@@ -245,7 +245,9 @@ async fn serve_request(
                 started_at,
             };
             let exchange = exchange_for(&conn, &fwd);
-            let backend_start = Instant::now();
+            // The exchange starts with the request (what lies between is a
+            // few field reads): one clock read fewer per request.
+            let backend_start = started_at;
             let result = match http_backend(&fwd) {
                 Ok(backend) => {
                     let (result, relayed) =
