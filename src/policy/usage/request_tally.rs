@@ -42,6 +42,33 @@ struct Counts {
 }
 
 impl Counts {
+    /// Counts a subscriber not counted since the last flush, or the first
+    /// request under another set of plans (whose counts are flushed first).
+    #[cold]
+    #[inline(never)]
+    fn first_count(&mut self, usage: &UsageSpec, subscriber: u32) {
+        if self.generation != usage.generation() || self.place.len() != usage.subscribers.len() {
+            self.flush();
+            self.generation = usage.generation();
+            self.place.clear();
+            self.place.resize(usage.subscribers.len(), 0);
+        }
+        let (Some(place), Some(spec)) = (
+            self.place.get_mut(subscriber as usize),
+            usage.subscribers.get(subscriber as usize),
+        ) else {
+            return;
+        };
+        match self.pending.get_mut((*place as usize).wrapping_sub(1)) {
+            Some(entry) => entry.2 += 1,
+            None => {
+                self.pending
+                    .push((subscriber, Arc::clone(&spec.requests), 1));
+                *place = self.pending.len() as u32;
+            }
+        }
+    }
+
     /// Adds every pending count into its shared total and forgets it.
     fn flush(&mut self) {
         for (index, total, count) in self.pending.drain(..) {
@@ -55,32 +82,22 @@ impl Counts {
 
 impl RequestTally {
     /// Counts one request that presented a token of `subscriber` (an index
-    /// into `usage.subscribers`; one out of range is not counted).
+    /// into `usage.subscribers`; one out of range is not counted). The usual
+    /// case, a subscriber already counted since the last flush under the same
+    /// plans, is one add; the rest is out of line.
+    #[inline]
     pub fn count(&self, usage: &UsageSpec, subscriber: u32) {
         let mut counts = self.counts.borrow_mut();
-        if counts.generation != usage.generation() || counts.place.len() != usage.subscribers.len()
+        if counts.generation == usage.generation() && counts.place.len() == usage.subscribers.len()
         {
-            counts.flush();
-            counts.generation = usage.generation();
-            counts.place.clear();
-            counts.place.resize(usage.subscribers.len(), 0);
-        }
-        let counts = &mut *counts;
-        let Some(place) = counts.place.get_mut(subscriber as usize) else {
-            return;
-        };
-        match counts.pending.get_mut((*place as usize).wrapping_sub(1)) {
-            Some(entry) => entry.2 += 1,
-            None => {
-                let Some(spec) = usage.subscribers.get(subscriber as usize) else {
-                    return;
-                };
-                counts
-                    .pending
-                    .push((subscriber, Arc::clone(&spec.requests), 1));
-                *place = counts.pending.len() as u32;
+            let place = counts.place.get(subscriber as usize).copied();
+            let at = place.map_or(usize::MAX, |p| (p as usize).wrapping_sub(1));
+            if let Some(entry) = counts.pending.get_mut(at) {
+                entry.2 += 1;
+                return;
             }
         }
+        counts.first_count(usage, subscriber);
     }
 
     /// Adds what this worker counted since its last flush into the shared
