@@ -23,7 +23,9 @@ use portcullis::net::peer::Peer;
 use portcullis::policy::auth::claims::ClaimChecks;
 use portcullis::policy::auth::jwt::{KeySource, Verifier};
 use portcullis::policy::auth::keys::KeySet;
-use portcullis::policy::usage::{LocalShares, QuotaHandover, QuotaStore, UsageRegistry};
+use portcullis::policy::usage::{
+    LocalShares, QuotaHandover, QuotaStore, RequestTally, UsageRegistry,
+};
 use portcullis::runtime::dispatch::{plan_request, Context};
 use portcullis::service::state::StateHandover;
 use portcullis::snapshot::Snapshot;
@@ -193,6 +195,7 @@ fn plan(pending: &[u8], draining: bool) {
     DISPATCH.with(|snapshot| {
         let peer = Peer::new(SocketAddr::from(([127, 0, 0, 1], 40000)));
         let (ids, limits) = (RequestIds::new(7), LocalShares::default());
+        let tally = RequestTally::default();
         let cx = Context {
             snapshot,
             peer: &peer,
@@ -200,6 +203,7 @@ fn plan(pending: &[u8], draining: bool) {
             draining,
             ids: &ids,
             limits: &limits,
+            tally: &tally,
         };
         let (mut out, mut log) = (Vec::new(), Vec::new());
         let _ = plan_request(&cx, pending, &mut out, Some(&mut log));

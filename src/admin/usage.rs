@@ -1,4 +1,5 @@
-//! `/usage`: each subscriber's current usage per entitlement — used, limit,
+//! `/usage`: each subscriber's requests (summed from the workers' counts on
+//! their ticks) and current usage per entitlement — used, limit,
 //! remaining and reset time of its quota, and the tokens its rate limit has
 //! left — read from the running snapshot's shared counters (exact: quota counts
 //! are counted per request, not leased). `?subscriber=NAME` narrows it to one.
@@ -43,6 +44,9 @@ struct ClusterQuota {
 struct SubscriberUsage<'a> {
     name: &'a str,
     clients: &'a [String],
+    /// Requests that presented one of its tokens since start, as of the
+    /// workers' last ticks (each worker adds its own count every 50 ms).
+    requests: u64,
     entitlements: Vec<EntitlementUsage<'a>>,
 }
 
@@ -142,6 +146,9 @@ fn subscriber_usage<'a>(
     SubscriberUsage {
         name: &subscriber.name,
         clients: &subscriber.clients,
+        requests: subscriber
+            .requests
+            .load(std::sync::atomic::Ordering::Relaxed),
         entitlements,
     }
 }

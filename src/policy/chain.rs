@@ -12,7 +12,7 @@
 //! read a 401, 403 or 429.
 
 use super::cors::Preflight;
-use super::usage::{LocalShares, UsageSpec};
+use super::usage::{LocalShares, RequestTally, UsageSpec};
 use super::{
     auth, authorization, cors, network, usage, DeploymentPolicies, RequestCtx, RoutePolicies, Step,
 };
@@ -27,6 +27,7 @@ pub fn run(
     preflight: Option<&Preflight<'_>>,
     plans: &UsageSpec,
     limits: &LocalShares,
+    tally: &RequestTally,
 ) -> Step {
     /// Ends the chain unless the step continues.
     macro_rules! step {
@@ -51,7 +52,7 @@ pub fn run(
             step!(remote.check(cx));
         }
         step!(authorization::check(&route.authorization, cx));
-        usage::check(plans, deployment, cx, limits)
+        usage::check(plans, deployment, cx, limits, tally)
     })
 }
 

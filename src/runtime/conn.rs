@@ -340,6 +340,7 @@ impl HeadReader {
             draining: ctx.draining(),
             ids: &ctx.ids,
             limits: &ctx.limits,
+            tally: &ctx.subscriber_requests,
         };
         buffers.take(self.logging);
         buffers.log.clear();

@@ -17,7 +17,7 @@ use crate::http::BodyFraming;
 use crate::net::peer::{client_address, Peer};
 use crate::policy::cors::Preflight;
 use crate::policy::credentials::Field;
-use crate::policy::usage::{Admitted, LocalShares};
+use crate::policy::usage::{Admitted, LocalShares, RequestTally};
 use crate::policy::validation::Verdict;
 use crate::policy::{chain, Answer, RequestCtx, Step};
 use crate::snapshot::{BackendSpec, MethodDispatch, PathEntry, RouteSpec, Snapshot};
@@ -34,6 +34,8 @@ pub struct Context<'a> {
     pub ids: &'a RequestIds,
     /// The worker's leases on shared rate limits.
     pub limits: &'a LocalShares,
+    /// The worker's count of requests per subscriber.
+    pub tally: &'a RequestTally,
 }
 
 /// Parses the pending bytes; when a head is complete, routes it and writes the
@@ -192,6 +194,7 @@ fn route_request(
         preflight.as_ref().map(|(p, _)| p),
         &snapshot.usage,
         cx.limits,
+        cx.tally,
     );
     let routed = |plan, decision, usage| Routed {
         plan,

@@ -1,11 +1,12 @@
 //! One worker per core: its own monoio runtime on the io_uring driver, its own
 //! `SO_REUSEPORT` socket per listener, and all per-core state (snapshot cache,
-//! upstream pool, output buffers, shutdown signal, rate-limit leases). Shared
-//! between workers: the snapshot store (read lock-free), the rate-limit
-//! buckets and quota counters the leases refill from (atomics), the
-//! per-address connection counts of the admission check (64 mutex-guarded
-//! shards, one taken once per connection open and close) and the telemetry
-//! each worker publishes per tick.
+//! upstream pool, output buffers, shutdown signal, rate-limit leases, requests
+//! per subscriber). Shared between workers: the snapshot store (read
+//! lock-free), the rate-limit buckets and quota counters the leases refill
+//! from (atomics), the per-address connection counts of the admission check
+//! (64 mutex-guarded shards, one taken once per connection open and close),
+//! and the telemetry and per-subscriber request counts each worker publishes
+//! per tick.
 //!
 //! Step 1 of a request's way: accept ([`crate::runtime::accept`]), then hand the
 //! connection to [`crate::runtime::open::start`].
@@ -133,6 +134,7 @@ async fn worker_main(setup: WorkerSetup, driver: Driver) {
     while !setup.stop.load(Ordering::Acquire) {
         monoio::time::sleep(STOP_POLL).await;
         ctx.telemetry.publish();
+        ctx.subscriber_requests.flush();
         if let Some(log) = ctx.access_log.borrow_mut().as_mut() {
             log.flush();
         }
@@ -153,6 +155,7 @@ async fn worker_main(setup: WorkerSetup, driver: Driver) {
         );
     }
     ctx.telemetry.publish();
+    ctx.subscriber_requests.flush();
     // Hand the last lines over and let go of the log here: tasks still pending
     // when the runtime stops may never be dropped, and the log's writer exits
     // only once every worker has let go.

@@ -1,11 +1,12 @@
 //! A worker's state, shared by its connection tasks (`!Send` on purpose): the
-//! snapshot cache, the request ids, the rate-limit leases, the upstream pool,
+//! snapshot cache, the request ids, the rate-limit leases and the count of
+//! requests per subscriber, the upstream pool,
 //! the free list of output buffers, the telemetry and access-log buffers, the
 //! in-flight count the drain waits for, and the stop signal. A connection
 //! records each finished request here ([`WorkerCtx::finish`]).
 
 use crate::net::peer::Peer;
-use crate::policy::usage::LocalShares;
+use crate::policy::usage::{LocalShares, RequestTally};
 use crate::proxy::pool::UpstreamPool;
 use crate::runtime::admission::AddressCounts;
 use crate::runtime::dispatch::RequestMeta;
@@ -50,6 +51,8 @@ pub struct WorkerCtx {
     pub ids: RequestIds,
     /// This worker's leases on shared rate limits.
     pub limits: LocalShares,
+    /// This worker's requests per subscriber, added to the shared totals on its tick.
+    pub subscriber_requests: RequestTally,
     /// Open connections per client address, shared by every worker.
     pub address_counts: Arc<AddressCounts>,
     /// Timestamps for access log lines.
@@ -81,6 +84,7 @@ impl WorkerCtx {
             telemetry: WorkerTelemetry::new(stats),
             ids: RequestIds::new(id_prefix(id)),
             limits: LocalShares::default(),
+            subscriber_requests: RequestTally::default(),
             access_log: RefCell::new(access_log),
             address_counts,
             log_clock: LogClock::default(),

@@ -2,12 +2,12 @@
 //! subscriber → entitlement for this deployment → entitlement rate limit →
 //! quota → deployment rate limit. A request refused by one step counts toward
 //! no later one. A plain function of the snapshot, the request head, the
-//! client address and the worker's leases: it answers [`Admitted`] or a
+//! client address, the worker's leases and its request tally: it answers [`Admitted`] or a
 //! [`Refusal`] that says what the client gets.
 
 use super::quota::{next_reset, nominal_seconds};
 use super::{LimitState, TokenLocation, UsageSpec};
-use super::{LocalShares, QuotaVerdict, STORE_UNAVAILABLE};
+use super::{LocalShares, QuotaVerdict, RequestTally, STORE_UNAVAILABLE};
 use crate::http::query::{percent_decode, query_value};
 use crate::http::request::RequestHead;
 use crate::policy::DeploymentPolicies;
@@ -142,8 +142,17 @@ pub fn check(
     deployment: &DeploymentPolicies,
     cx: &mut crate::policy::RequestCtx<'_, '_, '_>,
     local: &LocalShares,
+    tally: &RequestTally,
 ) -> crate::policy::Step {
-    match enforce(usage, cx.deployment, deployment, cx.head, cx.client, local) {
+    match enforce(
+        usage,
+        cx.deployment,
+        deployment,
+        cx.head,
+        cx.client,
+        local,
+        tally,
+    ) {
         Ok(admitted) => {
             cx.usage = admitted;
             crate::policy::Step::Continue
@@ -160,7 +169,9 @@ pub fn check(
     }
 }
 
-/// Runs the usage-plan and rate-limit steps for a request to `deployment`.
+/// Runs the usage-plan and rate-limit steps for a request to `deployment`,
+/// with the worker's leases (`local`) and its count of requests per
+/// subscriber (`tally`).
 pub fn enforce(
     usage: &UsageSpec,
     deployment_index: usize,
@@ -168,6 +179,7 @@ pub fn enforce(
     head: &RequestHead<'_, '_>,
     client: IpAddr,
     local: &LocalShares,
+    tally: &RequestTally,
 ) -> Result<Admitted, Refusal> {
     if deployment.usage.is_none() && deployment.rate_limit.is_none() {
         return Ok(Admitted::default());
@@ -190,10 +202,8 @@ pub fn enforce(
         let Some((subscriber, client_index)) = found.with(|t| usage.client_by_token(t)) else {
             return Err(token_refusal(Decision::UsageTokenUnknown));
         };
-        if let Some(spec) = usage.subscribers.get(subscriber as usize) {
-            spec.requests
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
+        // Counted by this worker alone; its tick adds the count to the shared total.
+        tally.count(usage, subscriber);
         let Some(grant) = usage.grant_for(subscriber, deployment_index) else {
             return Err(token_refusal(Decision::UsageNotEntitled));
         };

@@ -8,6 +8,7 @@
 //! | per-client-address buckets, bounded | `ip_table.rs` |
 //! | quota counters and the UTC calendar | `quota.rs` |
 //! | the policy: token → subscriber → entitlement → limits | `enforce.rs` |
+//! | requests per subscriber, counted per worker, added up on its tick | `request_tally.rs` |
 //! | counters kept across reloads, keyed by stable names | `registry.rs` |
 //! | quota counts kept across restarts under `state_dir` | `persist.rs` |
 //! | cluster mode: the node's reservations from the store, fallbacks; store names | `remote.rs`, `remote_quota.rs`, `shared.rs` |
@@ -29,6 +30,7 @@ mod quota;
 mod registry;
 mod remote;
 mod remote_quota;
+mod request_tally;
 mod shared;
 pub mod token;
 mod token_cache;
@@ -49,4 +51,5 @@ pub use remote::{
     quota_view, Asked, ClusterLink, Fallback, RemoteRate, RESERVATION_TTL_NS, STORE_UNAVAILABLE,
 };
 pub use remote_quota::{period_key, RemoteQuota, EXHAUSTED_NS};
+pub use request_tally::RequestTally;
 pub use shared::address_name;

@@ -74,7 +74,9 @@ pub struct Grant {
 pub struct SubscriberSpec {
     pub name: String,
     pub clients: Vec<String>,
-    /// Requests that presented one of this subscriber's tokens (kept across reloads).
+    /// Requests that presented one of this subscriber's tokens (kept across
+    /// reloads), as of the workers' last ticks: each worker counts on its own
+    /// and adds its counts here ([`super::RequestTally`]).
     pub requests: Arc<std::sync::atomic::AtomicU64>,
     /// In the subscriber's plan order: the first covering a deployment wins.
     pub grants: Vec<Grant>,
@@ -103,6 +105,11 @@ impl UsageSpec {
             let digest: [u8; 32] = Sha256::digest(token).into();
             self.tokens.get(&digest).copied()
         })
+    }
+
+    /// This compilation's identity: a reload's plans have another.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// The grant of `subscriber` that entitles `deployment`: the first plan wins.
