@@ -76,9 +76,9 @@ pub fn serve(mut conn: Connection) -> impl Future<Output = ()> {
                 ..
             } = &mut conn;
             client.provide_buffer(|| ctx.take_buffer());
-            // Boxed: the request's state (head, plan, upstream exchange) lives on
-            // the heap only while a request is under way.
-            let served = Box::pin(serve_request(ctx, client, timer, peer, *listener));
+            // Boxed: the requests' state (head, plan, upstream exchange) lives
+            // on the heap only while the client keeps sending.
+            let served = Box::pin(serve_busy(ctx, client, timer, peer, *listener));
             match served.await {
                 // While draining too: the next request, if it comes within the
                 // grace, is answered with `Connection: close`.
@@ -122,175 +122,223 @@ fn after_wait(ctx: &WorkerCtx, ready: Result<std::io::Result<()>, Elapsed>, idle
     }
 }
 
+/// How long a connection that just answered a request keeps its request
+/// state and read buffer waiting for the next one before it goes idle (and
+/// gives both back). Its idle wait then starts afresh: a keep-alive
+/// connection may stay open up to this much longer than `keep_alive`.
+pub const BUSY_WINDOW: Duration = Duration::from_millis(200);
+
 /// While draining, how long keep-alive connections may still bring their next
 /// request before idle ones are closed: a busy client's next request, sent
 /// within it, is answered (with `Connection: close`) instead of meeting a
 /// closed socket.
 pub const DRAIN_IDLE_GRACE: Duration = Duration::from_millis(100);
 
-async fn serve_request(
+/// Serves requests while the client keeps them coming: each request, then,
+/// when nothing is pending, a wait of at most [`BUSY_WINDOW`] for the next.
+/// Returns `KeepAlive` when the client went quiet (the caller then waits
+/// holding no buffer and no request state), else how the connection ends.
+///
+/// One call is one heap allocation (the caller boxes it) for a whole busy
+/// period, not one per request; the request's state is this future's own,
+/// not a future built per request and moved into place.
+async fn serve_busy(
     ctx: &Rc<WorkerCtx>,
     client: &mut BufferedStream,
     timer: &TaskTimer,
     peer: &Peer,
     listener: usize,
 ) -> Next {
-    let conn = Conn {
-        ctx,
-        timer,
-        peer,
-        listener,
-    };
-    let mut buffers = Buffers::none(ctx);
-    // The awaits stay in this function (the helpers around them are
-    // synchronous): a future awaited inside a helper's future is moved twice.
-    let mut head = HeadReader::new(&conn, client);
-    let mut asked = false;
-    let Planned { plan, meta } = loop {
-        if head.started {
-            match head.plan(&conn, client, &mut buffers) {
-                // A remote authenticator must answer first (once per request).
-                Ok(Some(Planned {
-                    plan: Plan::Authorize(question),
-                    ..
-                })) if !asked => {
-                    asked = true;
-                    let snapshot = &head.snapshot;
-                    let policies = snapshot.deployments.get(question.deployment);
-                    let remote = policies.and_then(|d| d.policies.remote_auth.as_ref());
-                    if let Some(remote) = remote {
-                        let call = remote.call();
-                        let answer =
-                            side_call::call(&ctx.pool, snapshot.pool, timer, call, &question.body)
+    loop {
+        let next = {
+            let conn = Conn {
+                ctx,
+                timer,
+                peer,
+                listener,
+            };
+            let mut buffers = Buffers::none(ctx);
+            // The awaits stay in this function (the helpers around them are
+            // synchronous): a future awaited inside a helper's future is moved twice.
+            let mut head = HeadReader::new(&conn, client);
+            let mut asked = false;
+            let Planned { plan, meta } = loop {
+                if head.started {
+                    match head.plan(&conn, client, &mut buffers) {
+                        // A remote authenticator must answer first (once per request).
+                        Ok(Some(Planned {
+                            plan: Plan::Authorize(question),
+                            ..
+                        })) if !asked => {
+                            asked = true;
+                            let snapshot = &head.snapshot;
+                            let policies = snapshot.deployments.get(question.deployment);
+                            let remote = policies.and_then(|d| d.policies.remote_auth.as_ref());
+                            if let Some(remote) = remote {
+                                let call = remote.call();
+                                let answer = side_call::call(
+                                    &ctx.pool,
+                                    snapshot.pool,
+                                    timer,
+                                    call,
+                                    &question.body,
+                                )
                                 .await;
-                        remote.deliver(&question, answer);
+                                remote.deliver(&question, answer);
+                            }
+                            continue;
+                        }
+                        Ok(Some(planned)) => break planned,
+                        Ok(None) => {}
+                        Err(error) => {
+                            debug!(peer = %peer.addr, %error, "request refused");
+                            let unread = Unread {
+                                status: error.status(),
+                                decision: Decision::for_request_error(error),
+                                bytes_in: client.pending().len() as u64,
+                            };
+                            refuse_unread(&conn, client, &mut buffers, &head.snapshot, unread)
+                                .await;
+                            return Next::Close;
+                        }
                     }
-                    continue;
                 }
-                Ok(Some(planned)) => break planned,
-                Ok(None) => {}
-                Err(error) => {
-                    debug!(peer = %peer.addr, %error, "request refused");
-                    let unread = Unread {
-                        status: error.status(),
-                        decision: Decision::for_request_error(error),
-                        bytes_in: client.pending().len() as u64,
-                    };
-                    refuse_unread(&conn, client, &mut buffers, &head.snapshot, unread).await;
-                    return Next::Close;
-                }
-            }
-        }
-        let read = client
-            .read_more(INITIAL_READ_CAPACITY, timer, head.deadline)
-            .await;
-        match head.after_read(read) {
-            None => {}
-            Some(Err(unread)) => {
-                refuse_unread(&conn, client, &mut buffers, &head.snapshot, unread).await;
-                return Next::Close;
-            }
-            Some(Ok(next)) => return next,
-        }
-    };
-    let snapshot = head.snapshot;
-    let started_at = Instant::now();
-    client.consume(meta.head_len);
-    let _in_flight = ctx.begin_request();
-    let mut out = std::mem::take(&mut buffers.out);
-    let send = snapshot.timeouts.send;
-    let (next, outcome) = match plan {
-        // Asked twice for one request: the answer did not stick; give up.
-        Plan::Authorize(_) => {
-            debug!(peer = %peer.addr, "authorizer answer not applied; closing");
-            let outcome = outcome(
-                500,
-                Decision::AuthorizerUnavailable,
-                &meta,
-                0,
-                started_at,
-                None,
-            );
-            (Next::Close, outcome)
-        }
-        Plan::Respond {
-            status,
-            keep_alive,
-            skip_body,
-        } => {
-            let keep_alive = keep_alive && skip_small_body(client, skip_body);
-            let bytes_out = out.len() as u64;
-            let linger = !keep_alive && bytes_out > 0 && status >= 400;
-            let (written, sent) = conn.write_answer(client, out, send, linger).await;
-            out = sent;
-            let decision = if written {
-                meta.decision
-            } else {
-                Decision::ClientAborted
-            };
-            let outcome = outcome(status, decision, &meta, bytes_out, started_at, None);
-            (Next::after(written, keep_alive), outcome)
-        }
-        Plan::Forward {
-            route,
-            request,
-            extras,
-        } => {
-            let fwd = Forwarded {
-                snapshot: &snapshot,
-                route,
-                request: &request,
-                extras: &extras,
-                meta: &meta,
-                started_at,
-            };
-            let exchange = exchange_for(&conn, &fwd);
-            // The exchange starts with the request (what lies between is a
-            // few field reads): one clock read fewer per request.
-            let backend_start = started_at;
-            let result = match http_backend(&fwd) {
-                Ok(backend) => {
-                    let (result, relayed) =
-                        forward(&exchange, client, backend, &request, out).await;
-                    out = relayed;
-                    result
-                }
-                Err(e) => Err(e),
-            };
-            let backend_time = backend_start.elapsed();
-            let upgraded = exchange.upgraded.take();
-            match settle(&conn, &fwd, result, &mut out, backend_time) {
-                Settled::Done(next, mut outcome) => {
-                    if let Some(upstream) = upgraded {
-                        // Boxed: rare, and as long-lived as the WebSocket.
-                        Box::pin(websocket::run(&conn, client, upstream, &fwd, &mut outcome)).await;
+                let read = client
+                    .read_more(INITIAL_READ_CAPACITY, timer, head.deadline)
+                    .await;
+                match head.after_read(read) {
+                    None => {}
+                    Some(Err(unread)) => {
+                        refuse_unread(&conn, client, &mut buffers, &head.snapshot, unread).await;
+                        return Next::Close;
                     }
-                    (next, outcome)
+                    Some(Ok(next)) => return next,
                 }
-                Settled::Answer {
-                    keep_alive,
-                    status,
-                    bytes_out,
-                } => {
-                    let (written, sent) = conn.write_answer(client, out, send, !keep_alive).await;
-                    out = sent;
-                    let decision = Decision::for_exchange_status(status);
+            };
+            let snapshot = head.snapshot;
+            let started_at = Instant::now();
+            client.consume(meta.head_len);
+            let _in_flight = ctx.begin_request();
+            let mut out = std::mem::take(&mut buffers.out);
+            let send = snapshot.timeouts.send;
+            let (next, outcome) = match plan {
+                // Asked twice for one request: the answer did not stick; give up.
+                Plan::Authorize(_) => {
+                    debug!(peer = %peer.addr, "authorizer answer not applied; closing");
                     let outcome = outcome(
-                        status,
-                        decision,
+                        500,
+                        Decision::AuthorizerUnavailable,
                         &meta,
-                        bytes_out,
+                        0,
                         started_at,
-                        Some(backend_time),
+                        None,
                     );
+                    (Next::Close, outcome)
+                }
+                Plan::Respond {
+                    status,
+                    keep_alive,
+                    skip_body,
+                } => {
+                    let keep_alive = keep_alive && skip_small_body(client, skip_body);
+                    let bytes_out = out.len() as u64;
+                    let linger = !keep_alive && bytes_out > 0 && status >= 400;
+                    let (written, sent) = conn.write_answer(client, out, send, linger).await;
+                    out = sent;
+                    let decision = if written {
+                        meta.decision
+                    } else {
+                        Decision::ClientAborted
+                    };
+                    let outcome = outcome(status, decision, &meta, bytes_out, started_at, None);
                     (Next::after(written, keep_alive), outcome)
                 }
+                Plan::Forward {
+                    route,
+                    request,
+                    extras,
+                } => {
+                    let fwd = Forwarded {
+                        snapshot: &snapshot,
+                        route,
+                        request: &request,
+                        extras: &extras,
+                        meta: &meta,
+                        started_at,
+                    };
+                    let exchange = exchange_for(&conn, &fwd);
+                    // The exchange starts with the request (what lies between is a
+                    // few field reads): one clock read fewer per request.
+                    let backend_start = started_at;
+                    let result = match http_backend(&fwd) {
+                        Ok(backend) => {
+                            let (result, relayed) =
+                                forward(&exchange, client, backend, &request, out).await;
+                            out = relayed;
+                            result
+                        }
+                        Err(e) => Err(e),
+                    };
+                    let backend_time = backend_start.elapsed();
+                    let upgraded = exchange.upgraded.take();
+                    match settle(&conn, &fwd, result, &mut out, backend_time) {
+                        Settled::Done(next, mut outcome) => {
+                            if let Some(upstream) = upgraded {
+                                // Boxed: rare, and as long-lived as the WebSocket.
+                                Box::pin(websocket::run(
+                                    &conn,
+                                    client,
+                                    upstream,
+                                    &fwd,
+                                    &mut outcome,
+                                ))
+                                .await;
+                            }
+                            (next, outcome)
+                        }
+                        Settled::Answer {
+                            keep_alive,
+                            status,
+                            bytes_out,
+                        } => {
+                            let (written, sent) =
+                                conn.write_answer(client, out, send, !keep_alive).await;
+                            out = sent;
+                            let decision = Decision::for_exchange_status(status);
+                            let outcome = outcome(
+                                status,
+                                decision,
+                                &meta,
+                                bytes_out,
+                                started_at,
+                                Some(backend_time),
+                            );
+                            (Next::after(written, keep_alive), outcome)
+                        }
+                    }
+                }
+            };
+            buffers.out = out;
+            ctx.finish(&snapshot, &meta, &outcome, &buffers.log);
+            next
+        };
+        if next != Next::KeepAlive {
+            return next;
+        }
+        if client.pending().is_empty() {
+            // A drain cuts this wait short like any idle wait.
+            let keep_alive = ctx.snapshot().timeouts.keep_alive;
+            let deadline = timer.deadlines().after(BUSY_WINDOW.min(keep_alive));
+            timer.set_idle(true);
+            let ready = timer.within(deadline, client.stream.readable()).await;
+            timer.set_idle(false);
+            match ready {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Next::Close,
+                Err(_) => return Next::KeepAlive,
             }
         }
-    };
-    buffers.out = out;
-    ctx.finish(&snapshot, &meta, &outcome, &buffers.log);
-    next
+    }
 }
 
 /// Where reading a request head stands: the snapshot current when the
@@ -438,8 +486,8 @@ mod tests {
         println!("connection task future: {size} bytes");
         // 3,248 bytes when the request's state was part of it (test build).
         println!(
-            "request future (boxed per request): {} bytes",
-            request_future_size(serve_request)
+            "busy-period future (boxed once per busy period): {} bytes",
+            request_future_size(serve_busy)
         );
         assert!(
             size <= 1024,
