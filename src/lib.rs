@@ -82,7 +82,7 @@
 //! | process start, signals, shutdown | `runtime/server.rs`, `runtime/sockets.rs`, `runtime/start_error.rs` |
 //! | per-core worker, its shared state, drain | `runtime/worker.rs`, `runtime/worker_ctx.rs` |
 //! | accepting without losing a queued connection; accept-time rule and cap | `runtime/accept.rs`, `runtime/admission.rs` |
-//! | per-connection request loop, request buffers, answers | `runtime/conn.rs`, `runtime/scope.rs`, `runtime/answer.rs` |
+//! | per-connection request loop, request buffers, answers | `runtime/conn.rs`, `runtime/head_reader.rs`, `runtime/scope.rs`, `runtime/answer.rs` |
 //! | parse, route and plan a request head; the plan; the head written for the back end | `runtime/dispatch.rs`, `runtime/plan.rs`, `runtime/upstream_plan.rs` |
 //! | forwarding a planned request and recording it | `runtime/relay.rs` |
 //! | WebSocket: the opening request, the 101, the two-way relay, the Close at the grace's end | `http/websocket.rs`, `proxy/switch.rs`, `io/tunnel.rs`, `io/websocket_frames.rs`, `io/tunnel_close.rs`, `runtime/websocket.rs` |

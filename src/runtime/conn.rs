@@ -16,25 +16,21 @@
 //! sends is read and discarded), never reset. A connection counts as in
 //! flight until it closes, so the worker's drain waits for it.
 
-use crate::http::request::RequestError;
-use crate::http::respond::{write_error, Persistence};
-use crate::http::BodyFraming;
-use crate::io::buffered::{BufferedStream, IoFailure, INITIAL_READ_CAPACITY};
+use crate::io::buffered::{BufferedStream, INITIAL_READ_CAPACITY};
 use crate::net::peer::Peer;
 use crate::proxy::forward::forward;
 use crate::proxy::side_call;
-use crate::runtime::dispatch::{plan_request, Context, Plan, Planned};
+use crate::runtime::dispatch::{Plan, Planned};
+use crate::runtime::head_reader::{refuse_unread, skip_small_body, HeadReader, Unread};
 use crate::runtime::relay::{exchange_for, http_backend, settle, Forwarded, Settled};
 use crate::runtime::scope::{outcome, Buffers, Conn, Connection, Next, LINGER, LINGER_BYTES};
 use crate::runtime::websocket;
 use crate::runtime::worker_ctx::WorkerCtx;
-use crate::snapshot::Snapshot;
 use crate::telemetry::record::Decision;
 use crate::time::deadline::{Elapsed, TaskTimer, Tick};
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::debug;
 
@@ -338,127 +334,6 @@ async fn serve_busy(
                 Err(_) => return Next::KeepAlive,
             }
         }
-    }
-}
-
-/// Where reading a request head stands: the snapshot current when the
-/// connection became readable (after any idle wait, so a token revoked while
-/// the connection idled is refused), and the deadline of the head.
-struct HeadReader {
-    /// `Rc<Arc<_>>` like [`WorkerCtx::snapshot`]'s: a plain increment per request.
-    #[allow(clippy::redundant_allocation)]
-    snapshot: Rc<Arc<Snapshot>>,
-    started: bool,
-    deadline: Tick,
-    logging: bool,
-}
-
-/// A request whose head could not be read: answer `status`, close, and
-/// record it as unparsed.
-struct Unread {
-    status: u16,
-    decision: Decision,
-    bytes_in: u64,
-}
-
-impl HeadReader {
-    fn new(conn: &Conn<'_>, client: &BufferedStream) -> Self {
-        let snapshot = conn.ctx.snapshot();
-        HeadReader {
-            deadline: conn.timer.deadlines().after(snapshot.timeouts.head),
-            started: !client.pending().is_empty(),
-            snapshot,
-            logging: conn.ctx.access_logging(),
-        }
-    }
-
-    /// Plans the pending bytes of a started request: `Ok(None)` while its
-    /// head is not complete.
-    fn plan(
-        &self,
-        conn: &Conn<'_>,
-        client: &BufferedStream,
-        buffers: &mut Buffers<'_>,
-    ) -> Result<Option<Planned>, RequestError> {
-        let ctx = conn.ctx;
-        let cx = Context {
-            snapshot: &self.snapshot,
-            peer: conn.peer,
-            listener: conn.listener,
-            draining: ctx.draining(),
-            ids: &ctx.ids,
-            limits: &ctx.limits,
-            tally: &ctx.subscriber_requests,
-        };
-        buffers.take(self.logging);
-        buffers.log.clear();
-        let log = self.logging.then_some(&mut buffers.log);
-        plan_request(&cx, client.pending(), &mut buffers.out, log)
-    }
-
-    /// Takes a read's result: `None` to go on; a timeout once a request
-    /// started is a 408; anything else ends the connection.
-    fn after_read(&mut self, read: Result<usize, IoFailure>) -> Option<Result<Next, Unread>> {
-        match read {
-            Ok(_) => {
-                self.started = true;
-                None
-            }
-            Err(IoFailure::TimedOut) if self.started => Some(Err(Unread {
-                status: 408,
-                decision: Decision::ClientTimeout,
-                bytes_in: 0,
-            })),
-            Err(_) => Some(Ok(Next::Close)),
-        }
-    }
-}
-
-/// Answers a request whose head could not be read (`status`, then close) and
-/// records it. After a malformed head the client may still be sending: what
-/// it sends is read and discarded before the close; a client too slow to send
-/// its head gets its 408 without that wait.
-async fn refuse_unread(
-    conn: &Conn<'_>,
-    client: &mut BufferedStream,
-    buffers: &mut Buffers<'_>,
-    snapshot: &Snapshot,
-    unread: Unread,
-) {
-    let Unread {
-        status,
-        decision,
-        bytes_in,
-    } = unread;
-    let mut out = std::mem::take(&mut buffers.out);
-    out.clear();
-    write_error(&mut out, status, b"", Persistence::Close, false);
-    let started_at = Instant::now();
-    let linger = status != 408;
-    let clock = conn.timer.deadlines();
-    let (_, out) = client
-        .write_all(out, conn.timer, clock.after(snapshot.timeouts.send))
-        .await;
-    if linger {
-        client
-            .linger_close(conn.timer, clock.after(LINGER), LINGER_BYTES)
-            .await;
-    }
-    buffers.out = out;
-    conn.ctx
-        .finish_unparsed(conn.peer, status, decision, bytes_in, started_at);
-}
-
-/// Discards a request body that is already fully read; false when the
-/// connection must close instead (body not all here yet, or chunked).
-fn skip_small_body(client: &mut BufferedStream, body: BodyFraming) -> bool {
-    match body {
-        BodyFraming::None => true,
-        BodyFraming::Length(n) if n <= client.pending().len() as u64 => {
-            client.consume(n as usize);
-            true
-        }
-        _ => false,
     }
 }
 

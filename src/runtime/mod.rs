@@ -19,6 +19,7 @@ pub mod answer;
 pub mod conn;
 pub mod control;
 pub mod dispatch;
+mod head_reader;
 pub mod open;
 pub mod plan;
 pub mod relay;
