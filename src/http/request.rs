@@ -88,6 +88,10 @@ pub struct RequestHead<'h, 'b> {
     pub keep_alive: bool,
     /// The client sent `Expect: 100-continue`.
     pub expect_continue: bool,
+    /// A `Connection` field names an option besides `close`/`keep-alive`.
+    pub connection_options: bool,
+    /// A `Connection` field lists `upgrade` (a WebSocket opening needs it).
+    pub connection_upgrade: bool,
 }
 
 impl RequestHead<'_, '_> {
@@ -199,6 +203,8 @@ pub fn parse_request<'h, 'b>(
         body: fields.body,
         keep_alive,
         expect_continue: fields.expect_continue,
+        connection_options: fields.connection_options,
+        connection_upgrade: fields.connection_upgrade,
     }))
 }
 
@@ -268,6 +274,8 @@ struct FieldScan<'b> {
     host_count: usize,
     connection_close: bool,
     connection_keep_alive: bool,
+    connection_options: bool,
+    connection_upgrade: bool,
     expect_continue: bool,
 }
 
@@ -281,6 +289,8 @@ fn scan_fields<'b>(
         host_count: 0,
         connection_close: false,
         connection_keep_alive: false,
+        connection_options: false,
+        connection_upgrade: false,
         expect_continue: false,
     };
     let mut content_length: Option<u64> = None;
@@ -328,6 +338,9 @@ fn scan_fields<'b>(
                     scan.connection_keep_alive = true;
                 } else if !is_token(token) {
                     return Err(RequestError::BadRequest("malformed Connection"));
+                } else {
+                    scan.connection_options = true;
+                    scan.connection_upgrade |= token.eq_ignore_ascii_case(b"upgrade");
                 }
             }
         } else if is_named(name, "expect") {

@@ -217,3 +217,27 @@ fn chunked_not_final_before_unknown_coding_is_400() {
         400
     );
 }
+
+/// The (options, upgrade) flags the `Connection` fields of a head set.
+fn connection_flags(raw: &[u8]) -> (bool, bool) {
+    let mut storage = header_storage();
+    match parse_request(raw, &LIMITS, &mut storage) {
+        Ok(Parsed::Complete(head)) => (head.connection_options, head.connection_upgrade),
+        other => panic!("not a complete head: {other:?}"),
+    }
+}
+
+// Only a Connection option besides close and keep-alive is marked; `upgrade` is marked as such.
+#[test]
+fn connection_options_marked() {
+    assert_eq!(
+        [
+            &b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"[..],
+            b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close, Keep-Alive\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close, x-trace\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\nConnection: Upgrade\r\n\r\n",
+        ]
+        .map(connection_flags),
+        [(false, false), (false, false), (true, false), (true, true)]
+    );
+}

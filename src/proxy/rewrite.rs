@@ -61,7 +61,12 @@ pub fn write_upstream_request(
     out.extend_from_slice(backend.authority.as_bytes());
     out.extend_from_slice(b"\r\n");
 
-    let connection = ConnectionTokens::collect(head.headers);
+    // Most requests name no option in `Connection`: nothing to collect.
+    let connection = if head.connection_options {
+        ConnectionTokens::collect(head.headers)
+    } else {
+        ConnectionTokens::default()
+    };
     // OPTIONS and TRACE with forwards left (0 never gets here): one fewer.
     let hops = max_forwards::remaining(head);
     let mut forwarded_for_written = false;
