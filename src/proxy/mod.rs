@@ -20,6 +20,7 @@ pub mod balance;
 mod breaker;
 pub mod exchange;
 pub mod forward;
+mod forwarding;
 pub mod health;
 pub mod health_check;
 pub mod health_probe;
