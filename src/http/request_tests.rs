@@ -241,3 +241,15 @@ fn connection_options_marked() {
         [(false, false), (false, false), (true, false), (true, true)]
     );
 }
+
+// The first X-Request-Id value and the presence of Idempotency-Key are kept from the one field pass.
+#[test]
+fn request_id_and_idempotency_key_marked() {
+    let mut storage = header_storage();
+    let raw = b"POST / HTTP/1.1\r\nHost: a\r\nContent-Type: x\r\nx-request-id: first\r\nX-Request-Id: second\r\nIdempotency-Key: k\r\nContent-Length: 0\r\n\r\n";
+    let marks = match parse_request(raw, &LIMITS, &mut storage) {
+        Ok(Parsed::Complete(head)) => (head.request_id, head.idempotency_key),
+        other => panic!("not a complete head: {other:?}"),
+    };
+    assert_eq!(marks, (Some(&b"first"[..]), true));
+}
