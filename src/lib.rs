@@ -49,7 +49,8 @@
 //! | process clock, UTC calendar, per-worker deadlines | `time/clock.rs`, `time/calendar.rs`, `time/deadline.rs` |
 //! | CIDR sets, network rules, the per-address limit key | `net/cidr.rs` |
 //! | the client: address, TLS facts, `X-Forwarded-For` from trusted proxies | `net/peer.rs` |
-//! | request head parsing and framing rules | `http/request.rs`, `http/fields.rs` |
+//! | request head parsing and framing rules | `http/request.rs`, `http/request_fields.rs`, `http/fields.rs` |
+//! | the forwarding fields a forwarded request gets (`X-Forwarded-*`, `Forwarded`, `X-Request-Id`) | `proxy/forwarding.rs` |
 //! | `Max-Forwards` on OPTIONS and TRACE, the TRACE echo | `http/max_forwards.rs` |
 //! | request target forms, Host grammar, the path routing sees | `http/authority.rs`, `http/path.rs` |
 //! | query strings (one reader for every caller) | `http/query.rs` |

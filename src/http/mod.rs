@@ -12,6 +12,7 @@ pub mod max_forwards;
 pub mod path;
 pub mod query;
 pub mod request;
+mod request_fields;
 pub mod respond;
 pub mod response;
 pub mod status;

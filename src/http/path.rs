@@ -17,6 +17,9 @@
 /// `/api/*`, while the many back ends that merge slashes serve it as
 /// `/api/admin`.
 pub fn routing_path(path: &str) -> Option<String> {
+    if is_routing_form(path.as_bytes()) {
+        return None;
+    }
     let decoded = decode_unreserved(path);
     let current = decoded.as_deref().unwrap_or(path);
     // A byte scan: `str::contains` with a string pattern sets up a two-way
@@ -34,6 +37,19 @@ pub fn routing_path(path: &str) -> Option<String> {
         merged.push(c);
     }
     Some(merged)
+}
+
+/// True when the path holds no `%` and no `//`: it is its own routing form.
+/// One pass over the bytes, the only work a common path costs.
+fn is_routing_form(path: &[u8]) -> bool {
+    let mut after_slash = false;
+    for &b in path {
+        if b == b'%' || (after_slash && b == b'/') {
+            return false;
+        }
+        after_slash = b == b'/';
+    }
+    true
 }
 
 /// The path with percent-encoded unreserved characters (`ALPHA DIGIT - . _ ~`)

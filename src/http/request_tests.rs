@@ -217,3 +217,39 @@ fn chunked_not_final_before_unknown_coding_is_400() {
         400
     );
 }
+
+/// The (options, upgrade) flags the `Connection` fields of a head set.
+fn connection_flags(raw: &[u8]) -> (bool, bool) {
+    let mut storage = header_storage();
+    match parse_request(raw, &LIMITS, &mut storage) {
+        Ok(Parsed::Complete(head)) => (head.connection_options, head.connection_upgrade),
+        other => panic!("not a complete head: {other:?}"),
+    }
+}
+
+// Only a Connection option besides close and keep-alive is marked; `upgrade` is marked as such.
+#[test]
+fn connection_options_marked() {
+    assert_eq!(
+        [
+            &b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"[..],
+            b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close, Keep-Alive\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close, x-trace\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\nConnection: Upgrade\r\n\r\n",
+        ]
+        .map(connection_flags),
+        [(false, false), (false, false), (true, false), (true, true)]
+    );
+}
+
+// The first X-Request-Id value and the presence of Idempotency-Key are kept from the one field pass.
+#[test]
+fn request_id_and_idempotency_key_marked() {
+    let mut storage = header_storage();
+    let raw = b"POST / HTTP/1.1\r\nHost: a\r\nContent-Type: x\r\nx-request-id: first\r\nX-Request-Id: second\r\nIdempotency-Key: k\r\nContent-Length: 0\r\n\r\n";
+    let marks = match parse_request(raw, &LIMITS, &mut storage) {
+        Ok(Parsed::Complete(head)) => (head.request_id, head.idempotency_key),
+        other => panic!("not a complete head: {other:?}"),
+    };
+    assert_eq!(marks, (Some(&b"first"[..]), true));
+}

@@ -15,7 +15,8 @@ use crate::http::fields::is_named;
 /// `Sec-WebSocket-Version: 13`, and no body. Any other upgrade (h2c, ...)
 /// is not one: its `Upgrade` field is dropped as before.
 pub fn is_upgrade_request(head: &RequestHead<'_, '_>) -> bool {
-    if head.method != "GET"
+    if !head.connection_upgrade
+        || head.method != "GET"
         || head.version != Version::Http11
         || head.body != super::BodyFraming::None
     {

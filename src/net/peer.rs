@@ -9,14 +9,21 @@ use std::net::{IpAddr, SocketAddr};
 /// Longest text form: an IPv6 address in the RFC 7239 `for="[...]"` form.
 const MAX_TEXT: usize = 56;
 
+const FOR_NAME: &[u8] = b"X-Forwarded-For: ";
+const FORWARDED_NAME: &[u8] = b"\r\nForwarded: ";
+const MAX_LINES: usize = FOR_NAME.len() + MAX_TEXT + FORWARDED_NAME.len() + MAX_TEXT;
+
 /// A connection's peer with its address pre-formatted.
 #[derive(Debug, Clone)]
 pub struct Peer {
     pub addr: SocketAddr,
-    ip_text: [u8; MAX_TEXT],
-    ip_len: u8,
-    forwarded: [u8; MAX_TEXT],
-    forwarded_len: u8,
+    /// `X-Forwarded-For: <ip>\r\nForwarded: for=<ip>`: the two forwarding
+    /// lines a request without such fields gets, up to its `Forwarded`
+    /// parameters; [`Peer::ip_text`] and [`Peer::forwarded_for`] are parts of it.
+    lines: [u8; MAX_LINES],
+    ip_end: u8,
+    forwarded_start: u8,
+    lines_len: u8,
     /// What the TLS handshake established, on TLS listeners.
     pub tls: Option<std::rc::Rc<TlsInfo>>,
 }
@@ -24,20 +31,26 @@ pub struct Peer {
 impl Peer {
     pub fn new(addr: SocketAddr) -> Self {
         let ip = canonical_ip(addr.ip());
-        let mut peer = Peer {
-            addr,
-            ip_text: [0; MAX_TEXT],
-            ip_len: 0,
-            forwarded: [0; MAX_TEXT],
-            forwarded_len: 0,
-            tls: None,
-        };
-        peer.ip_len = format_into(&mut peer.ip_text, |w| write!(w, "{ip}"));
-        peer.forwarded_len = format_into(&mut peer.forwarded, |w| match ip {
+        let mut lines = [0; MAX_LINES];
+        let mut len = FOR_NAME.len();
+        lines[..len].copy_from_slice(FOR_NAME);
+        len += format_into(&mut lines[len..len + MAX_TEXT], |w| write!(w, "{ip}"));
+        let ip_end = len;
+        lines[len..len + FORWARDED_NAME.len()].copy_from_slice(FORWARDED_NAME);
+        len += FORWARDED_NAME.len();
+        let forwarded_start = len;
+        len += format_into(&mut lines[len..len + MAX_TEXT], |w| match ip {
             IpAddr::V4(v4) => write!(w, "for={v4}"),
             IpAddr::V6(v6) => write!(w, "for=\"[{v6}]\""),
         });
-        peer
+        Peer {
+            addr,
+            lines,
+            ip_end: ip_end as u8,
+            forwarded_start: forwarded_start as u8,
+            lines_len: len as u8,
+            tls: None,
+        }
     }
 
     /// The same peer, reached over TLS.
@@ -67,12 +80,18 @@ impl Peer {
 
     /// The address as `X-Forwarded-For` carries it (`192.0.2.1`, `2001:db8::1`).
     pub fn ip_text(&self) -> &[u8] {
-        &self.ip_text[..usize::from(self.ip_len)]
+        &self.lines[FOR_NAME.len()..usize::from(self.ip_end)]
     }
 
     /// The RFC 7239 `for=` parameter (`for=192.0.2.1`, `for="[2001:db8::1]"`).
     pub fn forwarded_for(&self) -> &[u8] {
-        &self.forwarded[..usize::from(self.forwarded_len)]
+        &self.lines[usize::from(self.forwarded_start)..usize::from(self.lines_len)]
+    }
+
+    /// `X-Forwarded-For: <ip>` CRLF `Forwarded: for=<ip>`, without the CRLF
+    /// that ends the `Forwarded` line: its other parameters follow.
+    pub fn forwarding_lines(&self) -> &[u8] {
+        &self.lines[..usize::from(self.lines_len)]
     }
 }
 
@@ -84,14 +103,12 @@ fn canonical_ip(ip: IpAddr) -> IpAddr {
     }
 }
 
-fn format_into(
-    buf: &mut [u8; MAX_TEXT],
-    write: impl FnOnce(&mut &mut [u8]) -> std::io::Result<()>,
-) -> u8 {
-    let mut cursor: &mut [u8] = &mut buf[..];
+/// Writes into `buf`, returning how many bytes were written.
+fn format_into(buf: &mut [u8], write: impl FnOnce(&mut &mut [u8]) -> std::io::Result<()>) -> usize {
+    let size = buf.len();
+    let mut cursor: &mut [u8] = buf;
     let _ = write(&mut cursor);
-    let left = cursor.len();
-    (MAX_TEXT - left) as u8
+    size - cursor.len()
 }
 
 #[cfg(test)]
@@ -116,6 +133,16 @@ mod tests {
                 &b"2001:db8::1"[..],
                 &b"for=\"[2001:db8::1]\""[..]
             )
+        );
+    }
+
+    // The forwarding lines hold both header forms, the Forwarded line left open.
+    #[test]
+    fn forwarding_lines() {
+        let v6 = Peer::new("[2001:db8::1]:5000".parse().unwrap());
+        assert_eq!(
+            v6.forwarding_lines(),
+            b"X-Forwarded-For: 2001:db8::1\r\nForwarded: for=\"[2001:db8::1]\""
         );
     }
 

@@ -1,7 +1,8 @@
 //! Step 6–7 of a request's way: forwarding to an HTTP back end over a pooled
 //! keep-alive connection and relaying its response.
 //!
-//! [`rewrite`] builds heads; [`pool`] keeps idle connections per worker
+//! [`rewrite`] builds heads (`forwarding` the fields the gateway adds to a
+//! forwarded request); [`pool`] keeps idle connections per worker
 //! (opened by [`crate::io::connect`], checked clean by [`crate::io::idle_probe`]
 //! on reuse); [`forward`] runs one exchange in the terms of [`exchange`]: the
 //! request body streamed with its framing checked (`request_body`), the
@@ -20,6 +21,7 @@ pub mod balance;
 mod breaker;
 pub mod exchange;
 pub mod forward;
+mod forwarding;
 pub mod health;
 pub mod health_check;
 pub mod health_probe;

@@ -13,6 +13,7 @@
 //! except what the route's header transformations ([`crate::policy::headers`]), CORS
 //! and the listener's security headers change.
 
+use super::forwarding::{write_forwarded_element, write_forwarding_fields, Joined};
 use crate::http::fields::is_named;
 use crate::http::fields::{is_hop_by_hop, shadows_gateway_field, ConnectionTokens};
 use crate::http::max_forwards;
@@ -61,7 +62,12 @@ pub fn write_upstream_request(
     out.extend_from_slice(backend.authority.as_bytes());
     out.extend_from_slice(b"\r\n");
 
-    let connection = ConnectionTokens::collect(head.headers);
+    // Most requests name no option in `Connection`: nothing to collect.
+    let connection = if head.connection_options {
+        ConnectionTokens::collect(head.headers)
+    } else {
+        ConnectionTokens::default()
+    };
     // OPTIONS and TRACE with forwards left (0 never gets here): one fewer.
     let hops = max_forwards::remaining(head);
     let mut forwarded_for_written = false;
@@ -115,26 +121,11 @@ pub fn write_upstream_request(
     if let Some(line) = credential {
         out.extend_from_slice(line);
     }
-    if !forwarded_for_written {
-        out.extend_from_slice(b"X-Forwarded-For: ");
-        out.extend_from_slice(peer.ip_text());
-        out.extend_from_slice(b"\r\n");
-    }
-    if !forwarded_written {
-        out.extend_from_slice(b"Forwarded: ");
-        write_forwarded_element(out, peer, head.host);
-        out.extend_from_slice(b"\r\n");
-    }
-    if let Some(received) = hops {
-        max_forwards::write_decremented(out, received);
-    }
-    out.extend_from_slice(b"X-Forwarded-Proto: ");
-    out.extend_from_slice(peer.proto());
-    out.extend_from_slice(b"\r\n");
-    request_id.write_field(out);
-    if let Some(host) = head.host {
-        write_field(out, b"X-Forwarded-Host", host.as_bytes());
-    }
+    let joined = Joined {
+        forwarded_for: forwarded_for_written,
+        forwarded: forwarded_written,
+    };
+    write_forwarding_fields(out, peer, head.host, joined, hops, request_id);
     if websocket {
         out.extend_from_slice(UPGRADE_FIELDS);
     }
@@ -314,18 +305,6 @@ fn write_joined(
     }
     ours(out);
     out.extend_from_slice(b"\r\n");
-}
-
-/// One RFC 7239 element: `for=...;host="...";proto=http|https`.
-fn write_forwarded_element(out: &mut Vec<u8>, peer: &Peer, host: Option<&str>) {
-    out.extend_from_slice(peer.forwarded_for());
-    if let Some(host) = host {
-        out.extend_from_slice(b";host=\"");
-        out.extend_from_slice(host.as_bytes());
-        out.push(b'"');
-    }
-    out.extend_from_slice(b";proto=");
-    out.extend_from_slice(peer.proto());
 }
 
 /// How the response body travels to the client.

@@ -21,7 +21,6 @@ pub struct Answering<'a> {
     pub keep_alive: bool,
     pub persistence: Persistence,
     id: &'a RequestId,
-    id_field: IdField,
     /// The listener's security header lines.
     security: &'a [u8],
 }
@@ -48,7 +47,6 @@ impl<'a> Answering<'a> {
             keep_alive,
             persistence: Persistence::for_client(head.version, keep_alive),
             id,
-            id_field: IdField::new(id),
             security,
         }
     }
@@ -63,7 +61,7 @@ impl<'a> Answering<'a> {
 
     /// An error answer (`status`, plain-text body) with `fields` added.
     pub fn error(&self, out: &mut Vec<u8>, status: u16, fields: &[u8]) -> Plan {
-        let fields = [self.id_field.bytes(), fields, self.security].concat();
+        let fields = [IdField::new(self.id).bytes(), fields, self.security].concat();
         write_error(out, status, &fields, self.persistence, self.is_head);
         self.plan(status, self.keep_alive)
     }
@@ -73,7 +71,7 @@ impl<'a> Answering<'a> {
         write_error(
             out,
             status,
-            self.id_field.bytes(),
+            IdField::new(self.id).bytes(),
             Persistence::Close,
             self.is_head,
         );
@@ -93,7 +91,7 @@ impl<'a> Answering<'a> {
         crate::policy::validation::write_problem(&mut body, status, failures);
         write_status_line(out, status, crate::http::status::reason(status));
         write_date_field(out);
-        out.extend_from_slice(self.id_field.bytes());
+        self.id.write_field(out);
         out.extend_from_slice(extra);
         out.extend_from_slice(self.security);
         out.extend_from_slice(b"Content-Type: application/problem+json\r\n");
@@ -118,7 +116,7 @@ impl<'a> Answering<'a> {
         policy: &CorsPolicy,
         preflight: &Preflight<'_>,
     ) -> Plan {
-        let fields = [self.id_field.bytes(), self.security].concat();
+        let fields = [IdField::new(self.id).bytes(), self.security].concat();
         write_preflight_answer(out, policy, preflight, &fields, self.persistence);
         self.plan(204, self.keep_alive)
     }
@@ -187,7 +185,8 @@ impl Answering<'_> {
     }
 }
 
-/// The `X-Request-Id` field line, on the stack.
+/// The `X-Request-Id` field line, on the stack, built when an answer is
+/// written (a forwarded request never builds it).
 struct IdField {
     buf: [u8; 16 + crate::telemetry::record::MAX_REQUEST_ID],
     len: usize,

@@ -9,7 +9,6 @@ pub use super::plan::{Plan, Planned, RequestMeta};
 use super::request_log::write_log_fields;
 use super::upstream_plan::{backend_credential, plan_forward, template_context, Upstream};
 use crate::config::validation::ValidationMode;
-use crate::http::fields::is_named;
 use crate::http::max_forwards;
 use crate::http::path::routing_path;
 use crate::http::request::{header_storage, parse_request, Parsed, RequestError, RequestHead};
@@ -53,10 +52,8 @@ pub fn plan_request(
         Parsed::Complete(head) => head,
     };
     let id = head
-        .headers
-        .iter()
-        .find(|h| is_named(h.name, "x-request-id"))
-        .and_then(|h| RequestId::from_client(h.value))
+        .request_id
+        .and_then(RequestId::from_client)
         .unwrap_or_else(|| cx.ids.next_id());
     let client = match cx.snapshot.listeners.get(cx.listener) {
         Some(listener) => {

@@ -107,10 +107,7 @@ pub(super) fn plan_forward(
                 template_cx.subscriber,
                 head.headers,
             ),
-            idempotency_key: head
-                .headers
-                .iter()
-                .any(|h| is_named(h.name, "idempotency-key")),
+            idempotency_key: head.idempotency_key,
             request_id: *id,
             websocket,
         },

@@ -14,6 +14,11 @@ use std::time::Duration;
 /// Longest request id accepted from a client (longer ones are replaced).
 pub const MAX_REQUEST_ID: usize = 64;
 
+/// Length of a generated id: 16 hex digits, `-`, 12 hex digits.
+const GENERATED_LEN: u8 = 29;
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
 /// A request id: the client's `X-Request-Id` when well formed, else generated.
 #[derive(Clone, Copy)]
 pub struct RequestId {
@@ -41,16 +46,30 @@ impl RequestId {
 
     /// A fresh id: the worker's random prefix and its request counter.
     pub fn generate(prefix: u64, counter: u64) -> RequestId {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut bytes = [0; MAX_REQUEST_ID];
+        let mut id = RequestId::with_prefix(prefix);
+        id.set_counter(counter);
+        id
+    }
+
+    /// `<16 hex digits of prefix>-` followed by a counter of zeros: what
+    /// every id a worker generates starts with, written once.
+    fn with_prefix(prefix: u64) -> RequestId {
+        let mut bytes = [b'0'; MAX_REQUEST_ID];
         for (i, shift) in (0..16).rev().enumerate() {
             bytes[i] = HEX[((prefix >> (shift * 4)) & 0xf) as usize];
         }
         bytes[16] = b'-';
-        for (i, shift) in (0..12).rev().enumerate() {
-            bytes[17 + i] = HEX[((counter >> (shift * 4)) & 0xf) as usize];
+        RequestId {
+            bytes,
+            len: GENERATED_LEN,
         }
-        RequestId { bytes, len: 29 }
+    }
+
+    /// Writes the low 48 bits of `counter` as the id's last 12 hex digits.
+    fn set_counter(&mut self, counter: u64) {
+        for (i, shift) in (0..12).rev().enumerate() {
+            self.bytes[17 + i] = HEX[((counter >> (shift * 4)) & 0xf) as usize];
+        }
     }
 
     pub fn as_bytes(&self) -> &[u8] {
@@ -274,16 +293,17 @@ pub fn write_access_line(
     line.push(b'}');
 }
 
-/// A worker's source of request ids: a random prefix and a counter.
+/// A worker's source of request ids: a random prefix and a counter. The
+/// prefix's hex form is written once; each id only writes its counter.
 pub struct RequestIds {
-    prefix: u64,
+    template: RequestId,
     counter: Cell<u64>,
 }
 
 impl RequestIds {
     pub fn new(prefix: u64) -> Self {
         RequestIds {
-            prefix,
+            template: RequestId::with_prefix(prefix),
             counter: Cell::new(0),
         }
     }
@@ -292,7 +312,9 @@ impl RequestIds {
     pub fn next_id(&self) -> RequestId {
         let n = self.counter.get().wrapping_add(1);
         self.counter.set(n);
-        RequestId::generate(self.prefix, n)
+        let mut id = self.template;
+        id.set_counter(n);
+        id
     }
 }
 
@@ -317,6 +339,21 @@ mod tests {
         assert_eq!(
             RequestId::generate(0xabc, 0x10).as_bytes(),
             b"0000000000000abc-000000000010"
+        );
+    }
+
+    // A worker's ids carry its prefix and count up from 1.
+    #[test]
+    fn worker_ids_count_up() {
+        let ids = RequestIds::new(0xfedc_ba98_7654_3210);
+        let first = ids.next_id();
+        let second = ids.next_id();
+        assert_eq!(
+            (first.as_bytes(), second.as_bytes()),
+            (
+                &b"fedcba9876543210-000000000001"[..],
+                &b"fedcba9876543210-000000000002"[..]
+            )
         );
     }
 }
