@@ -119,10 +119,11 @@ fn after_wait(ctx: &WorkerCtx, ready: Result<std::io::Result<()>, Elapsed>, idle
 }
 
 /// How long a connection that just answered a request keeps its request
-/// state and read buffer waiting for the next one before it goes idle (and
-/// gives both back). Its idle wait then starts afresh: a keep-alive
-/// connection may stay open up to this much longer than `keep_alive`.
-pub const BUSY_WINDOW: Duration = Duration::from_millis(200);
+/// state (not its read buffer) waiting for the next one before it goes idle
+/// and gives it back: until the worker's next clock tick, 0–100 ms. Its idle
+/// wait then starts afresh: a keep-alive connection may stay open up to this
+/// much longer than `keep_alive`.
+pub const BUSY_WINDOW: Duration = crate::time::deadline::TICK;
 
 /// While draining, how long keep-alive connections may still bring their next
 /// request before idle ones are closed: a busy client's next request, sent
@@ -131,7 +132,8 @@ pub const BUSY_WINDOW: Duration = Duration::from_millis(200);
 pub const DRAIN_IDLE_GRACE: Duration = Duration::from_millis(100);
 
 /// Serves requests while the client keeps them coming: each request, then,
-/// when nothing is pending, a wait of at most [`BUSY_WINDOW`] for the next.
+/// when nothing is pending, a wait of at most [`BUSY_WINDOW`] for the next
+/// (holding no read buffer).
 /// Returns `KeepAlive` when the client went quiet (the caller then waits
 /// holding no buffer and no request state), else how the connection ends.
 ///
@@ -322,14 +324,19 @@ async fn serve_busy(
             return next;
         }
         if client.pending().is_empty() {
-            // A drain cuts this wait short like any idle wait.
+            // The read buffer goes back to the worker meanwhile (most of
+            // what a connection holds); a drain cuts this wait short like
+            // any idle wait.
+            if let Some(buf) = client.take_idle_buffer() {
+                ctx.give_buffer(buf);
+            }
             let keep_alive = ctx.snapshot().timeouts.keep_alive;
             let deadline = timer.deadlines().after(BUSY_WINDOW.min(keep_alive));
             timer.set_idle(true);
             let ready = timer.within(deadline, client.stream.readable()).await;
             timer.set_idle(false);
             match ready {
-                Ok(Ok(())) => {}
+                Ok(Ok(())) => client.provide_buffer(|| ctx.take_buffer()),
                 Ok(Err(_)) => return Next::Close,
                 Err(_) => return Next::KeepAlive,
             }
