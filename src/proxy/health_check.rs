@@ -29,7 +29,7 @@ use tracing::warn;
 /// How often the scheduling thread looks for checks that are due.
 const ROUND: Duration = Duration::from_millis(50);
 
-/// Most checks and resolutions under way at once.
+/// Most checks under way at once.
 pub const MAX_IN_FLIGHT: usize = 64;
 
 /// Starts the health-check thread; it lives as long as the process.
@@ -44,7 +44,7 @@ pub fn spawn(store: SnapshotStore) -> std::io::Result<()> {
         .map(|_| ())
 }
 
-/// Starts the checks and resolutions that are due in the current snapshot.
+/// Starts the checks that are due in the current snapshot.
 fn round(store: &SnapshotStore, in_flight: &Arc<AtomicUsize>) {
     let snapshot = store.load_full();
     let mut seen = HashSet::new();

@@ -7,8 +7,9 @@
 //! end would refuse), or a status outside the passing ones fail the check.
 //! Then the result is counted in the server's health cell.
 //!
-//! Blocking I/O (std sockets, `rustls::StreamOwned`) bounded by the check's
-//! timeout; never on a worker.
+//! Blocking I/O (std sockets, `rustls::StreamOwned`), the whole check —
+//! connect, handshake, request, status line — bounded by one deadline, the
+//! check's timeout from its start ([`Bounded`]); never on a worker.
 
 use crate::snapshot::servers::{HealthCheckSpec, ServerHealth};
 use crate::tls::client::ClientTls;
@@ -26,7 +27,7 @@ pub struct ProbeTarget {
     pub base: Box<str>,
     /// The back end's label, for the audit lines.
     pub backend: Box<str>,
-    /// Where the server is reached now ([`crate::snapshot::servers::ServerSpec::connect_addrs`]).
+    /// Where the server is reached (its address).
     pub addrs: Vec<SocketAddr>,
     /// The back end's client TLS (https servers).
     pub tls: Option<Arc<ClientTls>>,
@@ -38,12 +39,12 @@ pub struct ProbeTarget {
 /// One check of the target: true when it passed.
 pub fn probe(target: &ProbeTarget) -> bool {
     let check = &target.check;
-    let Some(tcp) = connect(&target.addrs, check) else {
+    let deadline = Instant::now() + check.timeout;
+    let Some(tcp) = connect(&target.addrs, deadline) else {
         return false;
     };
-    let _ = tcp.set_read_timeout(Some(check.timeout));
-    let _ = tcp.set_write_timeout(Some(check.timeout));
     let _ = tcp.set_nodelay(true);
+    let tcp = Bounded { tcp, deadline };
     let request = format!(
         "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: portcullis-health-check\r\nConnection: close\r\n\r\n",
         check.path, target.authority
@@ -67,10 +68,47 @@ pub fn probe(target: &ProbeTarget) -> bool {
     }
 }
 
-/// Connects to the first of `addrs` that accepts, all within the check's
-/// timeout.
-fn connect(addrs: &[SocketAddr], check: &HealthCheckSpec) -> Option<TcpStream> {
-    let deadline = Instant::now() + check.timeout;
+/// A check's socket: every read and write waits at most until the check's
+/// deadline, so a server that trickles bytes (one just inside a per-read
+/// timeout, over and over: rustls reads many times during a handshake)
+/// cannot hold the check past it.
+struct Bounded {
+    tcp: TcpStream,
+    deadline: Instant,
+}
+
+impl Bounded {
+    /// Sets the socket's timeouts to what is left; an error once none is.
+    fn arm(&self) -> std::io::Result<()> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(std::io::ErrorKind::TimedOut.into());
+        }
+        self.tcp.set_read_timeout(Some(left))?;
+        self.tcp.set_write_timeout(Some(left))
+    }
+}
+
+impl Read for Bounded {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.arm()?;
+        self.tcp.read(buf)
+    }
+}
+
+impl Write for Bounded {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.arm()?;
+        self.tcp.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.tcp.flush()
+    }
+}
+
+/// Connects to the first of `addrs` that accepts, before `deadline`.
+fn connect(addrs: &[SocketAddr], deadline: Instant) -> Option<TcpStream> {
     for addr in addrs {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
@@ -121,5 +159,62 @@ pub fn record(target: &ProbeTarget, passed: bool) {
             health.probe_up.store(false, Relaxed);
             warn!(target: "portcullis::audit", backend, server, failures, "server failed its health checks: out of service");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+    use std::time::Duration;
+
+    // A server that answers a passing status one byte every 50 ms: each read
+    // waits less than the check's 300 ms timeout, but the status line takes
+    // 600 ms, so the check fails (it used to pass, however long it took).
+    #[test]
+    fn a_trickling_server_cannot_hold_a_check_past_its_timeout() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
+        let server = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut request = [0u8; 256];
+            let _ = conn.read(&mut request);
+            // "HTTP/1.1 200 OK" arrives a byte at a time, then spaces.
+            let mut bytes = b"HTTP/1.1 200 OK\r\n"
+                .iter()
+                .copied()
+                .chain(std::iter::repeat(b' '));
+            while !stopped.load(Relaxed) {
+                if conn.write_all(&[bytes.next().unwrap_or(b' ')]).is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        let target = ProbeTarget {
+            health: Arc::new(ServerHealth::default()),
+            base: "http://test".into(),
+            backend: "test".into(),
+            addrs: vec![addr],
+            tls: None,
+            authority: "test".into(),
+            check: HealthCheckSpec {
+                path: "/".into(),
+                interval_ms: 1_000,
+                timeout: Duration::from_millis(300),
+                statuses: Vec::new(),
+                healthy: 1,
+                unhealthy: 1,
+            },
+        };
+        let passed = probe(&target);
+        stop.store(true, Relaxed);
+        server.join().unwrap();
+        assert!(
+            !passed,
+            "a status line that took 600 ms passed a 300 ms check"
+        );
     }
 }
