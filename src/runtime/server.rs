@@ -258,14 +258,13 @@ fn open_quota_store(
     }
     let store = QuotaStore::open(&snapshot.state_dir)
         .map_err(|e| StartError::StateDir(snapshot.state_dir.display().to_string(), e))?;
+    // After a takeover the predecessor hands its live counts over (handover.rs).
+    usage.set_counts_final(!fresh_start);
     if fresh_start {
         let saved = store.load();
         info!(file = %store.path().display(), counters = saved.counts.len(), complete = saved.complete, "quota counts read back");
         usage.set_counts_final(saved.complete);
         usage.seed(saved.counts);
-    } else {
-        // The predecessor hands its live counts over (handover.rs).
-        usage.set_counts_final(true);
     }
     Ok(Some(store))
 }
