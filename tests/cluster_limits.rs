@@ -50,6 +50,19 @@ fn start_nodes(redis: &RedisServer, rate_limit: &str, quota: u64, n: usize) -> V
         .collect()
 }
 
+/// Starts node `name` again on the `state_dir` of `stopped` (a node that
+/// has exited), once its store is up.
+fn restart_node(redis: &RedisServer, stopped: &Gateway, name: &str, quota: u64) -> Gateway {
+    let state = stopped.config_path().parent().unwrap().join("state");
+    let store = format!("store = \"{}\"", redis.url);
+    let node = Gateway::start(&node_config(&store, name, "", quota).replace(
+        "state_dir = \"state\"",
+        &format!("state_dir = {:?}", state.display().to_string()),
+    ));
+    node.wait_log_line("store up", |l| l.contains("cluster store up"));
+    node
+}
+
 // Quota 1,500 for one subscriber, load uneven over three nodes (3 : 1 : 1
 // connections) offering more than the quota: never more than 1,500
 // admitted; after the idle hand-back Redis holds exactly the admitted count;
@@ -283,13 +296,7 @@ fn node_killed_mid_run_strands_at_most_its_reservation() {
     // final (it was killed), so it may lag what the node admitted: the node
     // takes its field in Redis as its count instead of lowering it, and the
     // cluster then admits exactly what is left of the quota, never more.
-    let state = nodes[2].config_path().parent().unwrap().join("state");
-    let store = format!("store = \"{}\"", redis.url);
-    let revived = Gateway::start(&node_config(&store, "node2", "", 600).replace(
-        "state_dir = \"state\"",
-        &format!("state_dir = {:?}", state.display().to_string()),
-    ));
-    revived.wait_log_line("store up", |l| l.contains("cluster store up"));
+    let revived = restart_node(&redis, &nodes[2], "node2", 600);
     let last = Load::start(&[(revived.addr(), LOCAL)], TOKEN, 700, epoch).join();
     if stranded > 0 {
         revived.wait_log_line("the floor taken from the store", |l| {
@@ -411,13 +418,7 @@ fn clean_restart_releases_the_reservation() {
     assert!(held > 5, "the node reserved {held}: nothing to release");
     nodes[0].sigterm();
     assert!(nodes[0].wait_exit(Duration::from_secs(10)).is_some());
-    let state = nodes[0].config_path().parent().unwrap().join("state");
-    let store = format!("store = \"{}\"", redis.url);
-    let again = Gateway::start(&node_config(&store, "node0", "", 100).replace(
-        "state_dir = \"state\"",
-        &format!("state_dir = {:?}", state.display().to_string()),
-    ));
-    again.wait_log_line("store up", |l| l.contains("cluster store up"));
+    let again = restart_node(&redis, &nodes[0], "node0", 100);
     assert!(
         eventually_within(EVENT_TIMEOUT, || redis.hash_sum(&key) == 5),
         "Redis holds {} after a clean restart (the node held {held}), counted 5",
