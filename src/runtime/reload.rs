@@ -192,6 +192,20 @@ impl Reloader {
         self.store.load().files.clone()
     }
 
+    /// Forgets the names the running configuration no longer has, never
+    /// while a reload is between resolving a name and using its addresses.
+    pub fn forget_names_except(&self, keep: &std::collections::HashSet<String>) {
+        let _serialised = match self.reloading.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        // The configuration may have changed since `keep` was read: what
+        // the newest one names is kept too.
+        let newest = self.store.load().host_names();
+        self.names
+            .retain(|host| keep.contains(host) || newest.contains(host));
+    }
+
     /// Compiles the configuration last applied again with the name table's
     /// addresses (called by the resolver thread when some changed) and
     /// publishes it when the servers differ from the running ones.

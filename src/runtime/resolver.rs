@@ -39,8 +39,7 @@ fn round(reloader: &Reloader, store: &SnapshotStore, generation: &mut u64) {
     let snapshot = store.load_full();
     if snapshot.generation != *generation {
         *generation = snapshot.generation;
-        let names = snapshot.host_names();
-        reloader.names.retain(|host| names.contains(host));
+        reloader.forget_names_except(&snapshot.host_names());
     }
     let mut changed = false;
     for (host, interval) in snapshot.names_to_watch() {
