@@ -29,7 +29,9 @@ pub struct FrameTracker {
     header_len: u8,
     /// Payload bytes of the current frame still to come.
     payload_left: u64,
-    /// A Close frame's header went through.
+    /// The frame in flight is a Close frame.
+    in_close: bool,
+    /// A whole Close frame went through.
     close_seen: bool,
 }
 
@@ -43,7 +45,9 @@ impl FrameTracker {
         self.header_len == 0 && self.payload_left == 0
     }
 
-    /// True once a Close frame went through this direction.
+    /// True once a whole Close frame (header and payload) went through this
+    /// direction: one whose payload is still arriving does not count, so the
+    /// peer is never left with a Close cut short.
     pub fn close_seen(&self) -> bool {
         self.close_seen
     }
@@ -70,6 +74,7 @@ impl FrameTracker {
                 // `n` is at most `rest`, a usize.
                 taken += n as usize;
                 if self.payload_left == 0 {
+                    self.frame_ended();
                     return taken;
                 }
                 continue;
@@ -80,18 +85,23 @@ impl FrameTracker {
             let header = &self.header[..usize::from(self.header_len)];
             if let Some((len, payload)) = parsed_header(header) {
                 if len == header.len() {
-                    if self.header[0] & 0x0f == OPCODE_CLOSE {
-                        self.close_seen = true;
-                    }
+                    self.in_close = self.header[0] & 0x0f == OPCODE_CLOSE;
                     self.header_len = 0;
                     self.payload_left = payload;
                     if payload == 0 {
+                        self.frame_ended();
                         return taken;
                     }
                 }
             }
         }
         taken
+    }
+}
+
+impl FrameTracker {
+    fn frame_ended(&mut self) {
+        self.close_seen |= std::mem::take(&mut self.in_close);
     }
 }
 

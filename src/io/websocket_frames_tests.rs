@@ -122,6 +122,17 @@ fn close_frames_are_noticed() {
     assert!(tracker.close_seen());
 }
 
+// A Close frame counts as seen only once its payload has gone through too.
+#[test]
+fn close_counts_once_its_payload_is_through() {
+    let close = frame(0x8, true, 2);
+    let mut tracker = FrameTracker::new();
+    tracker.feed(&close[..close.len() - 1]);
+    assert!(!tracker.close_seen() && !tracker.at_boundary());
+    tracker.feed(&close[close.len() - 1..]);
+    assert!(tracker.close_seen() && tracker.at_boundary());
+}
+
 // The Close the gateway writes to a client: 1001, not masked.
 #[test]
 fn close_to_client_is_unmasked_1001() {
