@@ -145,68 +145,74 @@ fn write_json_str(out: &mut Vec<u8>, bytes: &[u8]) {
     }
 }
 
+/// Starts member `name` of the question object (`out` holds its `{`).
+fn member(out: &mut Vec<u8>, name: &[u8]) {
+    if out.len() > 1 {
+        out.push(b',');
+    }
+    write_json_str(out, name);
+    out.push(b':');
+}
+
+/// A JSON string, or `null`.
+fn text(out: &mut Vec<u8>, value: Option<&[u8]>) {
+    match value {
+        Some(v) => write_json_str(out, v),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+/// Writes member `key` as an object of `names` and their values (`null`
+/// when absent); nothing when there are no names.
+fn write_object<'n, 'v>(
+    out: &mut Vec<u8>,
+    key: &[u8],
+    names: impl Iterator<Item = &'n str>,
+    value: impl Fn(&str) -> Option<&'v [u8]>,
+) {
+    let mut any = false;
+    for name in names {
+        if any {
+            out.push(b',');
+        } else {
+            member(out, key);
+            out.push(b'{');
+            any = true;
+        }
+        write_json_str(out, name.as_bytes());
+        out.push(b':');
+        text(out, value(name));
+    }
+    if any {
+        out.push(b'}');
+    }
+}
+
 /// Writes the JSON question for this request into `out` (empty).
 fn write_question(authorizer: &Authorizer, cx: &RequestCtx<'_, '_, '_>, out: &mut Vec<u8>) {
     let head = cx.head;
     out.push(b'{');
-    let member = |out: &mut Vec<u8>, name: &[u8]| {
-        if out.len() > 1 {
-            out.push(b',');
-        }
-        write_json_str(out, name);
-        out.push(b':');
-    };
-    let text = |out: &mut Vec<u8>, value: Option<&[u8]>| match value {
-        Some(v) => write_json_str(out, v),
-        None => out.extend_from_slice(b"null"),
-    };
     let headers = authorizer.parts.iter().filter_map(|p| match p {
         Part::Header(h) => Some(&**h),
         _ => None,
     });
-    for (i, name) in headers.enumerate() {
-        if i == 0 {
-            member(out, b"headers");
-            out.push(b'{');
-        } else {
-            out.push(b',');
-        }
-        write_json_str(out, name.as_bytes());
-        out.push(b':');
+    write_object(out, b"headers", headers, |name| {
         let field = head
             .headers
             .iter()
             .find(|h| h.name.eq_ignore_ascii_case(name));
-        text(out, field.map(|h| crate::http::fields::trim_ows(h.value)));
-    }
-    if authorizer
-        .parts
-        .iter()
-        .any(|p| matches!(p, Part::Header(_)))
-    {
-        out.push(b'}');
-    }
+        field.map(|h| crate::http::fields::trim_ows(h.value))
+    });
     let params = authorizer.parts.iter().filter_map(|p| match p {
         Part::Query(q) => Some(&**q),
         _ => None,
     });
-    for (i, name) in params.enumerate() {
-        if i == 0 {
-            member(out, b"query");
-            out.push(b'{');
-        } else {
-            out.push(b',');
-        }
-        write_json_str(out, name.as_bytes());
-        out.push(b':');
-        let value = head
-            .query
-            .and_then(|q| crate::http::query::values(q, name).next());
-        text(out, value.map(str::as_bytes));
-    }
-    if authorizer.parts.iter().any(|p| matches!(p, Part::Query(_))) {
-        out.push(b'}');
-    }
+    write_object(out, b"query", params, |name| {
+        let query = head.query?;
+        crate::http::query::values(query, name)
+            .next()
+            .map(str::as_bytes)
+    });
     for part in authorizer.parts.iter() {
         match part {
             Part::Method => {
