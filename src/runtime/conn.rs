@@ -327,9 +327,7 @@ async fn serve_busy(
             // The read buffer goes back to the worker meanwhile (most of
             // what a connection holds); a drain cuts this wait short like
             // any idle wait.
-            if let Some(buf) = client.take_idle_buffer() {
-                ctx.give_buffer(buf);
-            }
+            ctx.reclaim_read_buffer(client);
             let keep_alive = ctx.snapshot().timeouts.keep_alive;
             let deadline = timer.deadlines().after(BUSY_WINDOW.min(keep_alive));
             timer.set_idle(true);

@@ -110,9 +110,7 @@ impl Connection {
     /// Between requests: the read buffer goes back to the worker's free list
     /// and the transport frees its own, so that an idle connection holds none.
     pub fn go_idle(&mut self) {
-        if let Some(buf) = self.client.take_idle_buffer() {
-            self.ctx.give_buffer(buf);
-        }
+        self.ctx.reclaim_read_buffer(&mut self.client);
         self.client.stream.release_idle_buffers();
     }
 }

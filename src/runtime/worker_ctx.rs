@@ -122,6 +122,14 @@ impl WorkerCtx {
         }
     }
 
+    /// Takes `client`'s read buffer back into the free list when nothing
+    /// is pending in it (a connection between requests).
+    pub fn reclaim_read_buffer(&self, client: &mut crate::io::buffered::BufferedStream) {
+        if let Some(buf) = client.take_idle_buffer() {
+            self.give_buffer(buf);
+        }
+    }
+
     /// Marks a request as being processed until the guard drops.
     pub fn begin_request(self: &Rc<Self>) -> InFlight {
         self.in_flight.set(self.in_flight.get() + 1);
