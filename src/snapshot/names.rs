@@ -153,11 +153,7 @@ impl Snapshot {
             if self.resolver.is_none() && h.resolve_interval.is_none() {
                 continue;
             }
-            for server in h
-                .servers
-                .iter()
-                .filter(|s| s.resolutions.is_some() || s.addr.is_none())
-            {
+            for server in h.servers.iter().filter(|s| s.names_a_host()) {
                 let interval = watched
                     .entry(server.host.to_string())
                     .or_insert(h.resolve_interval);
@@ -179,9 +175,17 @@ impl Snapshot {
                 _ => None,
             })
             .flatten()
-            .filter(|s| s.resolutions.is_some() || s.addr.is_none())
+            .filter(|s| s.names_a_host())
             .map(|s| s.host.to_string())
             .collect()
+    }
+}
+
+impl crate::snapshot::servers::ServerSpec {
+    /// The server stands for a host name (one of its addresses, or the name
+    /// not resolved yet), not an IP literal.
+    fn names_a_host(&self) -> bool {
+        self.resolutions.is_some() || self.addr.is_none()
     }
 }
 
