@@ -57,7 +57,7 @@
 //! | chunked coding, response heads, status reasons, `Date` | `http/chunked.rs`, `http/response.rs`, `http/status.rs`, `http/date.rs` |
 //! | gateway's error answers on the wire | `http/respond.rs` |
 //! | socket + read buffer, plain or TLS stream | `io/buffered.rs`, `io/transport.rs`, `io/tls_stream.rs` |
-//! | opening back-end connections, checking pooled ones | `io/connect.rs`, `io/idle_probe.rs` |
+//! | opening back-end connections, checking pooled ones | `io/connect.rs`, `io/socket_handle.rs` |
 //! | TLS: listener configs, SNI, rotation, back-end trust, PEM | `tls/server.rs`, `tls/sni.rs`, `tls/rotation.rs`, `tls/client.rs`, `tls/pem.rs` |
 //! | path table and the `{param}` grammar | `route/table.rs` |
 //! | request values that choose (selectors, template variables), a dynamic back end's cases | `route/selector.rs`, `snapshot/dynamic.rs` |

@@ -2,12 +2,17 @@
 //! the one I/O primitive for both sides of the proxy (client connections and
 //! upstream connections).
 //!
+//! On a plain socket with a [`SocketHandle`], a write first goes out as an
+//! immediate non-blocking `send`, and a read after a readiness wait
+//! ([`BufferedStream::note_readable`]) first tries an immediate `recv`; the
+//! runtime's operation (which waits) takes over only for what would block.
+//!
 //! The read buffer holds `buf[start..]` unconsumed bytes (the rest of a head, a
 //! body, or pipelined requests). Readers append after them and consume from the
 //! front; nothing is copied until the buffer must be compacted. It knows
 //! nothing about HTTP.
 
-use crate::io::idle_probe::IdleProbe;
+use crate::io::socket_handle::SocketHandle;
 use crate::io::transport::Transport;
 use crate::time::deadline::{TaskTimer, Tick};
 use std::io;
@@ -23,9 +28,12 @@ pub struct BufferedStream {
     pub stream: Transport,
     buf: Vec<u8>,
     start: usize,
-    /// Back-end connections: how the pool checks the connection is still
-    /// clean before reusing it. `None` on client connections.
-    pub idle_probe: Option<IdleProbe>,
+    /// A second descriptor of the socket: immediate reads and writes on a
+    /// plain transport; on back-end connections also how the pool checks
+    /// the connection is still clean before reusing it.
+    pub handle: Option<SocketHandle>,
+    /// A readiness wait reported bytes: the next read tries `recv` at once.
+    readable: bool,
 }
 
 /// Why a read or write did not complete.
@@ -42,7 +50,8 @@ impl BufferedStream {
             stream,
             buf: Vec::with_capacity(capacity),
             start: 0,
-            idle_probe: None,
+            handle: None,
+            readable: false,
         }
     }
 
@@ -82,6 +91,21 @@ impl BufferedStream {
         }
     }
 
+    /// A readiness wait just reported something to read: the next read
+    /// tries an immediate `recv` before the runtime's operation.
+    pub fn note_readable(&mut self) {
+        self.readable = true;
+    }
+
+    /// The second descriptor, where immediate I/O bypasses nothing (a plain
+    /// socket; never TLS, whose bytes must pass through rustls).
+    fn immediate(&self) -> Option<&SocketHandle> {
+        match self.stream {
+            Transport::Plain(_) => self.handle.as_ref(),
+            Transport::Tls(_) => None,
+        }
+    }
+
     /// Reads more bytes after the pending ones, making room for at least
     /// `want_capacity` bytes in total. Returns the number read, failing with
     /// `Closed` at end of stream and `TimedOut` at `deadline`.
@@ -98,6 +122,16 @@ impl BufferedStream {
             }
             let target = want_capacity.max(self.buf.len() + 1024);
             self.buf.reserve(target.saturating_sub(self.buf.len()));
+        }
+        if std::mem::take(&mut self.readable) {
+            if let (Transport::Plain(_), Some(handle)) = (&self.stream, &self.handle) {
+                match handle.recv_now(&mut self.buf) {
+                    Ok(0) => return Err(IoFailure::Closed),
+                    Ok(n) => return Ok(n),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(IoFailure::Io(e)),
+                }
+            }
         }
         let buf = std::mem::take(&mut self.buf);
         let read = timer.within(deadline, self.stream.read_append(buf)).await;
@@ -125,7 +159,21 @@ impl BufferedStream {
         timer: &TaskTimer,
         deadline: Tick,
     ) -> (Result<(), IoFailure>, Vec<u8>) {
-        write_all_within(&mut self.stream, out, timer, deadline).await
+        let mut written = 0;
+        if let Some(handle) = self.immediate() {
+            while written < out.len() {
+                match handle.send_now(&out[written..]) {
+                    Ok(0) => break,
+                    Ok(n) => written += n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => return (Err(IoFailure::Io(e)), out),
+                }
+            }
+            if written == out.len() {
+                return (Ok(()), out);
+            }
+        }
+        write_all_within(&mut self.stream, out, written, timer, deadline).await
     }
 }
 
@@ -158,14 +206,15 @@ impl BufferedStream {
     }
 }
 
-/// Writes all of `out` to `stream` before `deadline`, returning the buffer.
-pub async fn write_all_within(
+/// Writes `out[from..]` to `stream` before `deadline`, returning the buffer.
+async fn write_all_within(
     stream: &mut Transport,
     out: Vec<u8>,
+    from: usize,
     timer: &TaskTimer,
     deadline: Tick,
 ) -> (Result<(), IoFailure>, Vec<u8>) {
-    match timer.within(deadline, stream.write_all(out)).await {
+    match timer.within(deadline, stream.write_all(out, from)).await {
         Ok((Ok(()), out)) => (Ok(()), out),
         Ok((Err(e), out)) => (Err(IoFailure::Io(e)), out),
         Err(_) => (Err(IoFailure::TimedOut), Vec::new()),

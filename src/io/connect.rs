@@ -1,19 +1,20 @@
 //! Opening a connection to a back end: a non-blocking `connect` completed by
 //! the worker's driver (a readiness wait), keeping a duplicate descriptor as
-//! the connection's [`IdleProbe`] for when it waits in the pool.
+//! the connection's [`SocketHandle`] (immediate reads and writes, and the
+//! check of the connection when it is taken from the pool).
 //!
 //! The socket ends in the mode the worker's driver expects, like accepted
 //! client sockets: blocking under io_uring (its operations never block the
 //! thread), non-blocking under epoll.
 
-use super::idle_probe::IdleProbe;
+use super::socket_handle::SocketHandle;
 use monoio::net::TcpStream;
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use std::io;
 use std::net::SocketAddr;
 
 /// Connects to `addr`; `nonblocking` on the epoll driver.
-pub async fn connect(addr: SocketAddr, nonblocking: bool) -> io::Result<(TcpStream, IdleProbe)> {
+pub async fn connect(addr: SocketAddr, nonblocking: bool) -> io::Result<(TcpStream, SocketHandle)> {
     let socket = Socket::new(
         Domain::for_address(addr),
         Type::STREAM.nonblocking().cloexec(),
@@ -38,5 +39,5 @@ pub async fn connect(addr: SocketAddr, nonblocking: bool) -> io::Result<(TcpStre
     if !nonblocking {
         probe_socket.set_nonblocking(false)?;
     }
-    Ok((stream, IdleProbe::new(probe_fd.into())))
+    Ok((stream, SocketHandle::new(probe_fd.into())))
 }

@@ -9,7 +9,7 @@
 //! and write instead, next to its record encryption.
 
 use crate::io::tls_stream::TlsStream;
-use monoio::buf::IoBufMut;
+use monoio::buf::{IoBuf, IoBufMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 use std::io;
@@ -35,14 +35,18 @@ impl Transport {
         }
     }
 
-    /// Writes all of `out`; returns it for reuse.
-    pub async fn write_all(&mut self, out: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
+    /// Writes all of `out[from..]`; returns `out` for reuse.
+    pub async fn write_all(&mut self, out: Vec<u8>, from: usize) -> (io::Result<()>, Vec<u8>) {
         match self {
             Transport::Plain(stream) => {
-                let (result, out) = stream.write_all(out).await;
-                (result.map(|_| ()), out)
+                let (result, rest) = stream.write_all(out.slice(from..)).await;
+                (result.map(|_| ()), rest.into_inner())
             }
-            Transport::Tls(tls) => Box::pin(tls.write_all(out)).await,
+            Transport::Tls(tls) => {
+                let mut out = out;
+                out.drain(..from);
+                Box::pin(tls.write_all(out)).await
+            }
         }
     }
 

@@ -253,7 +253,7 @@ async fn acquire(
                     }
                 };
                 let mut conn = BufferedStream::new(transport, UPSTREAM_READ_CAPACITY);
-                conn.idle_probe = Some(probe);
+                conn.handle = Some(probe);
                 return Ok((conn, false));
             }
             Ok(Err(_)) => last = ForwardError::upstream(502, "back end refused the connection"),

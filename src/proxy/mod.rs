@@ -3,7 +3,7 @@
 //!
 //! [`rewrite`] builds heads (`forwarding` the fields the gateway adds to a
 //! forwarded request); [`pool`] keeps idle connections per worker
-//! (opened by [`crate::io::connect`], checked clean by [`crate::io::idle_probe`]
+//! (opened by [`crate::io::connect`], checked clean by [`crate::io::socket_handle`]
 //! on reuse); [`forward`] runs one exchange in the terms of [`exchange`]: the
 //! request body streamed with its framing checked (`request_body`), the
 //! response head parsed, the response body streamed (`response_body`),

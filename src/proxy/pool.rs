@@ -6,11 +6,11 @@
 //! to have been closed by the back end); connections idle longer than the
 //! configured timeout are dropped instead of reused, and so are connections
 //! the back end closed or sent stray bytes on while idle
-//! ([`crate::io::idle_probe::IdleProbe`]). `!Send` on purpose: one
+//! ([`crate::io::socket_handle::SocketHandle`]). `!Send` on purpose: one
 //! pool per worker, no locks.
 
 use crate::io::buffered::BufferedStream;
-use crate::io::idle_probe::IdleState;
+use crate::io::socket_handle::IdleState;
 use crate::time::deadline::Tick;
 use ahash::AHashMap;
 use std::cell::RefCell;
@@ -55,9 +55,9 @@ impl UpstreamPool {
             }
             let state = entry
                 .conn
-                .idle_probe
+                .handle
                 .as_ref()
-                .map_or(IdleState::Clean, |probe| probe.state());
+                .map_or(IdleState::Clean, |handle| handle.idle_state());
             match state {
                 IdleState::Clean => return Some(entry.conn),
                 IdleState::Closed => {}

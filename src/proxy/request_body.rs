@@ -8,7 +8,7 @@ use super::{ForwardError, Side};
 use crate::http::chunked::{encode_chunk, ChunkedDecoder, LAST_CHUNK};
 use crate::http::respond::CONTINUE;
 use crate::http::BodyFraming;
-use crate::io::buffered::{write_all_within, BufferedStream, IoFailure, BODY_READ_CAPACITY};
+use crate::io::buffered::{BufferedStream, IoFailure, BODY_READ_CAPACITY};
 use crate::snapshot::HttpBackendSpec;
 
 /// Writes `out` to the back end, mapping failures.
@@ -19,7 +19,7 @@ pub(super) async fn write_upstream(
     out: Vec<u8>,
 ) -> (Result<(), Failure>, Vec<u8>) {
     let deadline = ex.deadline(backend.send_timeout);
-    let (result, out) = write_all_within(&mut upstream.stream, out, ex.timer, deadline).await;
+    let (result, out) = upstream.write_all(out, ex.timer, deadline).await;
     let result = result.map_err(|f| match f {
         IoFailure::TimedOut => Failure::Upstream(ForwardError::upstream(
             504,

@@ -109,7 +109,7 @@ async fn open(
                         .map_err(|_| "authorizer TLS handshake failed")?,
                 };
                 let mut conn = BufferedStream::new(transport, UPSTREAM_READ_CAPACITY);
-                conn.idle_probe = Some(probe);
+                conn.handle = Some(probe);
                 return Ok((conn, false));
             }
             Ok(Err(_)) => last = "authorizer refused the connection",

@@ -13,6 +13,7 @@
 //! takes nothing: whatever is queued stays on the socket, which a successor
 //! shares and accepts from.
 
+use crate::io::socket_handle::SocketHandle;
 use crate::runtime::admission::{admit, Admission};
 use crate::runtime::open;
 use crate::runtime::worker_ctx::WorkerCtx;
@@ -94,9 +95,16 @@ fn serve(
                     return;
                 }
             }
+            // Plain connections read and write at once where they can
+            // (io/socket_handle.rs); without the duplicate (out of
+            // descriptors) they only use the runtime's operations.
+            let handle = match spec.tls {
+                None => SocketHandle::duplicate(&stream).ok(),
+                Some(_) => None,
+            };
             match monoio::net::TcpStream::from_std(stream) {
                 Ok(stream) => {
-                    open::start(ctx, stream, peer, index, slot);
+                    open::start(ctx, stream, handle, peer, index, slot);
                 }
                 Err(e) => warn!(worker = ctx.id, error = %e, "cannot set up a connection"),
             }

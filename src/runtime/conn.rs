@@ -54,6 +54,7 @@ pub fn serve(mut conn: Connection) -> impl Future<Output = ()> {
                     .within(deadline, conn.client.stream.readable())
                     .await;
                 conn.timer.set_idle(false);
+                conn.client.note_readable();
                 match after_wait(&conn.ctx, ready, idle) {
                     Next::KeepAlive => {}
                     Next::IdleWhileDraining => {
@@ -334,7 +335,10 @@ async fn serve_busy(
             let ready = timer.within(deadline, client.stream.readable()).await;
             timer.set_idle(false);
             match ready {
-                Ok(Ok(())) => client.provide_buffer(|| ctx.take_buffer()),
+                Ok(Ok(())) => {
+                    client.provide_buffer(|| ctx.take_buffer());
+                    client.note_readable();
+                }
                 Ok(Err(_)) => return Next::Close,
                 Err(_) => return Next::KeepAlive,
             }

@@ -7,6 +7,7 @@
 //! the connection settles into waiting for requests: an idle connection's
 //! task holds only its [`Connection`].
 
+use crate::io::socket_handle::SocketHandle;
 use crate::io::transport::Transport;
 use crate::net::peer::Peer;
 use crate::runtime::admission::AddressSlot;
@@ -26,6 +27,7 @@ use tracing::debug;
 pub fn start(
     ctx: &Rc<WorkerCtx>,
     stream: TcpStream,
+    handle: Option<SocketHandle>,
     addr: SocketAddr,
     listener: usize,
     address_slot: AddressSlot,
@@ -42,7 +44,7 @@ pub fn start(
         None => {
             let transport = Transport::Plain(stream);
             let peer = Peer::new(addr);
-            let conn = Connection::new(
+            let mut conn = Connection::new(
                 Rc::clone(ctx),
                 transport,
                 timer,
@@ -50,6 +52,7 @@ pub fn start(
                 listener,
                 address_slot,
             );
+            conn.client.handle = handle;
             monoio::spawn(conn::serve(conn));
         }
         Some(tls) => {

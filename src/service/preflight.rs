@@ -38,8 +38,9 @@ pub const FD_RESERVE: u64 = 128;
 pub const FDS_PER_WORKER: u64 = 8;
 
 /// Descriptors per connection: the client's socket and one pooled upstream
-/// socket.
-pub const FDS_PER_CONNECTION: u64 = 2;
+/// socket, each with its second descriptor
+/// ([`crate::io::socket_handle::SocketHandle`]).
+pub const FDS_PER_CONNECTION: u64 = 4;
 
 /// Connections sized for when `--connections` is not given.
 pub const DEFAULT_CONNECTIONS: u64 = 4096;
@@ -272,7 +273,7 @@ mod tests {
     // Rule: the need counts reserve, per-worker descriptors, two per listening socket and two per connection.
     #[test]
     fn fds_needed_adds_up() {
-        assert_eq!(fds_needed(2, 4, 1000), 128 + 4 * (8 + 4) + 2000);
+        assert_eq!(fds_needed(2, 4, 1000), 128 + 4 * (8 + 4) + 4000);
     }
 
     // Rule: a soft limit already above the need is kept.
