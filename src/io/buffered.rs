@@ -2,10 +2,11 @@
 //! the one I/O primitive for both sides of the proxy (client connections and
 //! upstream connections).
 //!
-//! On a plain socket with a [`SocketHandle`], a write first goes out as an
-//! immediate non-blocking `send`, and a read after a readiness wait
-//! ([`BufferedStream::note_readable`]) first tries an immediate `recv`; the
-//! runtime's operation (which waits) takes over only for what would block.
+//! On the epoll driver, on a plain socket with a [`SocketHandle`], a write
+//! first goes out as an immediate non-blocking `send`, and a read after a
+//! readiness wait ([`BufferedStream::note_readable`]) first tries an immediate
+//! `recv`; the runtime's operation (which waits) takes over only for what
+//! would block.
 //!
 //! The read buffer holds `buf[start..]` unconsumed bytes (the rest of a head, a
 //! body, or pipelined requests). Readers append after them and consume from the
@@ -97,11 +98,12 @@ impl BufferedStream {
         self.readable = true;
     }
 
-    /// The second descriptor, where immediate I/O bypasses nothing (a plain
-    /// socket; never TLS, whose bytes must pass through rustls).
+    /// The second descriptor, where immediate I/O is on and bypasses
+    /// nothing (a plain socket; never TLS, whose bytes must pass through
+    /// rustls).
     fn immediate(&self) -> Option<&SocketHandle> {
         match self.stream {
-            Transport::Plain(_) => self.handle.as_ref(),
+            Transport::Plain(_) => self.handle.as_ref().filter(|h| h.immediate),
             Transport::Tls(_) => None,
         }
     }
@@ -124,7 +126,11 @@ impl BufferedStream {
             self.buf.reserve(target.saturating_sub(self.buf.len()));
         }
         if std::mem::take(&mut self.readable) {
-            if let (Transport::Plain(_), Some(handle)) = (&self.stream, &self.handle) {
+            let handle = match self.stream {
+                Transport::Plain(_) => self.handle.as_ref().filter(|h| h.immediate),
+                Transport::Tls(_) => None,
+            };
+            if let Some(handle) = handle {
                 match handle.recv_now(&mut self.buf) {
                     Ok(0) => return Err(IoFailure::Closed),
                     Ok(n) => return Ok(n),

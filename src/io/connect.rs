@@ -39,5 +39,5 @@ pub async fn connect(addr: SocketAddr, nonblocking: bool) -> io::Result<(TcpStre
     if !nonblocking {
         probe_socket.set_nonblocking(false)?;
     }
-    Ok((stream, SocketHandle::new(probe_fd.into())))
+    Ok((stream, SocketHandle::new(probe_fd.into(), nonblocking)))
 }

@@ -95,12 +95,12 @@ fn serve(
                     return;
                 }
             }
-            // Plain connections read and write at once where they can
-            // (io/socket_handle.rs); without the duplicate (out of
-            // descriptors) they only use the runtime's operations.
+            // On the epoll driver, plain connections read and write at once
+            // where they can (io/socket_handle.rs); without the duplicate
+            // (out of descriptors) they only use the runtime's operations.
             let handle = match spec.tls {
-                None => SocketHandle::duplicate(&stream).ok(),
-                Some(_) => None,
+                None if nonblocking => SocketHandle::duplicate(&stream, true).ok(),
+                _ => None,
             };
             match monoio::net::TcpStream::from_std(stream) {
                 Ok(stream) => {

@@ -39,7 +39,8 @@ pub const FDS_PER_WORKER: u64 = 8;
 
 /// Descriptors per connection: the client's socket and one pooled upstream
 /// socket, each with its second descriptor
-/// ([`crate::io::socket_handle::SocketHandle`]).
+/// ([`crate::io::socket_handle::SocketHandle`]; a client's only on the epoll
+/// driver).
 pub const FDS_PER_CONNECTION: u64 = 4;
 
 /// Connections sized for when `--connections` is not given.

@@ -35,6 +35,10 @@ pub const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest wait for an event that must happen (a log line, a counter, a record).
 pub const EVENT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Names the driver every gateway of a test run uses (`epoll`, `io-uring`;
+/// unset: the gateway's own choice).
+pub const DRIVER_ENV: &str = "PORTCULLIS_TEST_DRIVER";
+
 /// Environment for [`Gateway::start_with_env`] that adds the connection loop's debug
 /// lines (why a TLS handshake failed, ...) to the usual info log.
 pub const CONN_DEBUG_LOG: (&str, &str) = ("PORTCULLIS_LOG", "info,portcullis::runtime::conn=debug");
@@ -135,11 +139,22 @@ impl Gateway {
         } else {
             &["--workers", "1"]
         };
+        // `PORTCULLIS_TEST_DRIVER=epoll` runs a test binary's gateways on
+        // the epoll driver (its own I/O paths, io/socket_handle.rs); .ci/run
+        // does so for the HTTP suites.
+        let driver = std::env::var(DRIVER_ENV)
+            .ok()
+            .filter(|_| !extra_args.contains(&"--driver"));
+        let driver_args: Vec<&str> = match &driver {
+            Some(driver) => vec!["--driver", driver],
+            None => Vec::new(),
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
             .arg("run")
             .arg("--config")
             .arg(&config_path)
             .args(workers)
+            .args(&driver_args)
             .args(extra_args)
             .envs(envs.iter().copied())
             .env("NO_COLOR", "1")
