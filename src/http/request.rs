@@ -81,7 +81,9 @@ pub struct RequestHead<'h, 'b> {
     /// Query string without the `?`, if any.
     pub query: Option<&'b str>,
     /// The authority the client addressed: absolute-form target, else `Host`.
-    pub host: Option<&'b str>,
+    /// Checked as an authority (ASCII only; `Host` values are left as bytes:
+    /// nothing on the request path needs them as text).
+    pub host: Option<&'b [u8]>,
     pub headers: &'h [httparse::Header<'b>],
     pub body: BodyFraming,
     /// The client wants the connection kept open after this exchange.
@@ -183,7 +185,7 @@ pub fn parse_request<'h, 'b>(
         return Err(RequestError::BadRequest("backslash in path"));
     }
     let fields = scan_fields(headers, version)?;
-    let host = authority.or(fields.host);
+    let host = authority.map(str::as_bytes).or(fields.host);
     if version == Version::Http11 && fields.host_count != 1 {
         return Err(RequestError::BadRequest(
             "HTTP/1.1 request needs exactly one Host",

@@ -14,7 +14,7 @@ use super::{BodyFraming, Version};
 /// What the header fields say about framing, connection and host.
 pub(super) struct FieldScan<'b> {
     pub(super) body: BodyFraming,
-    pub(super) host: Option<&'b str>,
+    pub(super) host: Option<&'b [u8]>,
     pub(super) host_count: usize,
     pub(super) connection_close: bool,
     pub(super) connection_keep_alive: bool,
@@ -65,7 +65,7 @@ pub(super) fn scan_fields<'b>(
             if !value.is_empty() && !is_valid_authority(value) {
                 return Err(RequestError::BadRequest("invalid Host"));
             }
-            scan.host = std::str::from_utf8(value).ok().filter(|h| !h.is_empty());
+            scan.host = Some(value).filter(|h| !h.is_empty());
         } else if is_named(name, "content-length") {
             if content_length.is_some() {
                 return Err(RequestError::BadRequest("repeated Content-Length"));

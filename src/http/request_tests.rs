@@ -157,7 +157,7 @@ fn absolute_form_target() {
     };
     assert_eq!(
         (head.host, head.path, head.query),
-        (Some("example.test:8080"), "/a/b", Some("x=1"))
+        (Some(&b"example.test:8080"[..]), "/a/b", Some("x=1"))
     );
 }
 

@@ -31,7 +31,7 @@ pub(super) struct Joined {
 pub(super) fn write_forwarding_fields(
     out: &mut Vec<u8>,
     peer: &Peer,
-    host: Option<&str>,
+    host: Option<&[u8]>,
     joined: Joined,
     hops: Option<u32>,
     id: &RequestId,
@@ -51,7 +51,7 @@ pub(super) fn write_forwarding_fields(
     out.extend_from_slice(id.as_bytes());
     if let Some(host) = host {
         out.extend_from_slice(b"\r\nX-Forwarded-Host: ");
-        out.extend_from_slice(host.as_bytes());
+        out.extend_from_slice(host);
     }
     out.extend_from_slice(b"\r\n");
 }
@@ -60,7 +60,7 @@ pub(super) fn write_forwarding_fields(
 fn write_each(
     out: &mut Vec<u8>,
     peer: &Peer,
-    host: Option<&str>,
+    host: Option<&[u8]>,
     joined: Joined,
     hops: Option<u32>,
     id: &RequestId,
@@ -84,13 +84,13 @@ fn write_each(
     id.write_field(out);
     if let Some(host) = host {
         out.extend_from_slice(b"X-Forwarded-Host: ");
-        out.extend_from_slice(host.as_bytes());
+        out.extend_from_slice(host);
         out.extend_from_slice(b"\r\n");
     }
 }
 
 /// One RFC 7239 element: `for=...;host="...";proto=http|https`.
-pub(super) fn write_forwarded_element(out: &mut Vec<u8>, peer: &Peer, host: Option<&str>) {
+pub(super) fn write_forwarded_element(out: &mut Vec<u8>, peer: &Peer, host: Option<&[u8]>) {
     out.extend_from_slice(peer.forwarded_for());
     if let Some(host) = host {
         write_host_param(out, host);
@@ -100,9 +100,9 @@ pub(super) fn write_forwarded_element(out: &mut Vec<u8>, peer: &Peer, host: Opti
 }
 
 /// `;host="<host>"`.
-fn write_host_param(out: &mut Vec<u8>, host: &str) {
+fn write_host_param(out: &mut Vec<u8>, host: &[u8]) {
     out.extend_from_slice(b";host=\"");
-    out.extend_from_slice(host.as_bytes());
+    out.extend_from_slice(host);
     out.push(b'"');
 }
 
@@ -142,7 +142,7 @@ mod tests {
         let id = RequestId::generate(0xabc, 7);
         let mut mismatches = Vec::new();
         for peer in peers() {
-            for host in [None, Some("gw.test:8443")] {
+            for host in [None, Some(&b"gw.test:8443"[..])] {
                 let fast =
                     written(|o| write_forwarding_fields(o, &peer, host, NONE_JOINED, None, &id));
                 let each = written(|o| write_each(o, &peer, host, NONE_JOINED, None, &id));
@@ -159,8 +159,9 @@ mod tests {
     fn plain_request_fields() {
         let peer = Peer::new("192.0.2.1:5000".parse().unwrap());
         let id = RequestId::generate(0xabc, 7);
-        let out =
-            written(|o| write_forwarding_fields(o, &peer, Some("gw.test"), NONE_JOINED, None, &id));
+        let out = written(|o| {
+            write_forwarding_fields(o, &peer, Some(b"gw.test"), NONE_JOINED, None, &id)
+        });
         assert_eq!(
             String::from_utf8_lossy(&out),
             "X-Forwarded-For: 192.0.2.1\r\n\

@@ -65,10 +65,10 @@ impl<'a> TemplateContext<'a> {
                 .and_then(|q| crate::http::query::values(q, name).next())
                 .map(borrowed),
             Source::Host => self.head.host.map(|host| {
-                if host.bytes().any(|b| b.is_ascii_uppercase()) {
-                    Cow::Owned(host.to_ascii_lowercase().into_bytes())
+                if host.iter().any(|b| b.is_ascii_uppercase()) {
+                    Cow::Owned(host.to_ascii_lowercase())
                 } else {
-                    Cow::Borrowed(host.as_bytes())
+                    Cow::Borrowed(host)
                 }
             }),
             Source::Subscriber => self.subscriber.map(borrowed),
