@@ -45,6 +45,9 @@ pub struct ResponseHead<'h, 'b> {
     /// The back end will close, or expects us to (`Connection: close`, or HTTP/1.0
     /// without keep-alive).
     pub close: bool,
+    /// A `Connection` field names an option besides `close` and
+    /// `keep-alive` (fields it names are hop-by-hop, RFC 9110 §7.6.1).
+    pub connection_options: bool,
 }
 
 /// Outcome of parsing the bytes read from a back end so far.
@@ -99,6 +102,7 @@ pub fn parse_response<'h, 'b>(
     let mut chunked = false;
     let mut transfer_encoding = false;
     let mut close = version == Version::Http10;
+    let mut connection_options = false;
     // httparse has refused any value byte outside HTAB / SP / VCHAR /
     // obs-text already (its default configuration: no invalid field skipped,
     // no obs-fold). Field names are told apart by length first.
@@ -129,8 +133,12 @@ pub fn parse_response<'h, 'b>(
             for token in list_elements(header.value) {
                 if token.eq_ignore_ascii_case(b"close") {
                     close = true;
-                } else if token.eq_ignore_ascii_case(b"keep-alive") && version == Version::Http10 {
-                    close = false;
+                } else if token.eq_ignore_ascii_case(b"keep-alive") {
+                    if version == Version::Http10 {
+                        close = false;
+                    }
+                } else {
+                    connection_options = true;
                 }
             }
         }
@@ -168,6 +176,7 @@ pub fn parse_response<'h, 'b>(
         headers,
         body,
         close,
+        connection_options,
     }))
 }
 

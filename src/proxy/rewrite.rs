@@ -307,6 +307,16 @@ fn write_joined(
     out.extend_from_slice(b"\r\n");
 }
 
+/// The options the response's `Connection` fields name, looked for only
+/// when parsing saw one besides `close` and `keep-alive`.
+fn connection_tokens<'b>(response: &ResponseHead<'_, 'b>) -> ConnectionTokens<'b> {
+    if response.connection_options {
+        ConnectionTokens::collect(response.headers)
+    } else {
+        ConnectionTokens::default()
+    }
+}
+
 /// How the response body travels to the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientFraming {
@@ -330,7 +340,7 @@ pub fn write_client_response(
     edits: &ResponseEdits<'_>,
 ) {
     crate::http::respond::write_status_line(out, response.status, response.reason);
-    let connection = ConnectionTokens::collect(response.headers);
+    let connection = connection_tokens(response);
     // HEAD and 304 answers describe the representation; a 204 has no length (RFC 9110 §8.6).
     let keep_declared_length = response.body == BodyFraming::None && response.status != 204;
     let mut dated = false;
@@ -380,7 +390,7 @@ pub fn write_switching_response(
     edits: &ResponseEdits<'_>,
 ) {
     crate::http::respond::write_status_line(out, response.status, response.reason);
-    let connection = ConnectionTokens::collect(response.headers);
+    let connection = connection_tokens(response);
     for header in response.headers {
         let name = header.name;
         if is_hop_by_hop(name)
