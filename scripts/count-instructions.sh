@@ -9,6 +9,7 @@
 #   ROUTE=stock scripts/count-instructions.sh          # stock answer, no upstream
 #   PORTCULLIS_BIN=/path/to/portcullis scripts/count-instructions.sh   # a given build
 #   SYSCALLS=1 scripts/count-instructions.sh           # system calls per request instead (strace -c, io_uring driver)
+#   SYSCALLS=1 DRIVER=epoll scripts/count-instructions.sh   # the same on the epoll driver
 #
 # Needs valgrind (callgrind_control), wrk and, for the proxy route, nginx;
 # scripts/install-test-deps.sh does not install them: apt-get install valgrind wrk nginx-light strace.
@@ -21,6 +22,7 @@ CONNS=${CONNS:-8}
 PORT=${PORT:-18580}
 UPSTREAM_PORT=${UPSTREAM_PORT:-18581}
 SYSCALLS=${SYSCALLS:-0}
+DRIVER=${DRIVER:-io-uring}
 case $ROUTE in proxy | stock) ;; *) echo "ROUTE must be proxy or stock" >&2; exit 2 ;; esac
 for tool in wrk valgrind callgrind_control; do
     command -v "$tool" >/dev/null || { echo "$tool is required" >&2; exit 1; }
@@ -94,7 +96,7 @@ TOML
 
 if [[ $SYSCALLS == 1 ]]; then
     command -v strace >/dev/null || { echo "strace is required for SYSCALLS=1" >&2; exit 1; }
-    "$BIN" run --config "$work/gw.toml" --workers 1 2>"$work/gw.log" &
+    "$BIN" run --config "$work/gw.toml" --workers 1 --driver "$DRIVER" 2>"$work/gw.log" &
     gw=$!
     pids+=("$gw")
     wait_port "$PORT"
@@ -106,7 +108,7 @@ if [[ $SYSCALLS == 1 ]]; then
     kill -INT "$tracer"
     wait "$tracer" 2>/dev/null || true
     requests=$(awk '/requests in/ {print $1}' <<<"$out")
-    echo "route=$ROUTE requests=$requests (io_uring driver, 1 worker, traced: slower than untraced)"
+    echo "route=$ROUTE requests=$requests ($DRIVER driver, 1 worker, traced: slower than untraced)"
     awk -v n="$requests" 'NR > 2 && $NF != "total" && $4 ~ /^[0-9]+$/ {printf "%-20s %10d calls %8.3f per request\n", $NF, $4, $4 / n}
         $NF == "total" {printf "%-20s %10d calls %8.3f per request\n", "total", $4, $4 / n}' "$work/strace"
     exit 0

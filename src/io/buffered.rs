@@ -33,8 +33,6 @@ pub struct BufferedStream {
     /// plain transport; on back-end connections also how the pool checks
     /// the connection is still clean before reusing it.
     pub handle: Option<SocketHandle>,
-    /// A readiness wait reported bytes: the next read tries `recv` at once.
-    readable: bool,
 }
 
 /// Why a read or write did not complete.
@@ -52,7 +50,6 @@ impl BufferedStream {
             buf: Vec::with_capacity(capacity),
             start: 0,
             handle: None,
-            readable: false,
         }
     }
 
@@ -95,7 +92,9 @@ impl BufferedStream {
     /// A readiness wait just reported something to read: the next read
     /// tries an immediate `recv` before the runtime's operation.
     pub fn note_readable(&mut self) {
-        self.readable = true;
+        if let Some(handle) = &mut self.handle {
+            handle.readable = true;
+        }
     }
 
     /// The second descriptor, where immediate I/O is on and bypasses
@@ -125,7 +124,11 @@ impl BufferedStream {
             let target = want_capacity.max(self.buf.len() + 1024);
             self.buf.reserve(target.saturating_sub(self.buf.len()));
         }
-        if std::mem::take(&mut self.readable) {
+        let noted = self
+            .handle
+            .as_mut()
+            .is_some_and(|h| std::mem::take(&mut h.readable));
+        if noted {
             let handle = match self.stream {
                 Transport::Plain(_) => self.handle.as_ref().filter(|h| h.immediate),
                 Transport::Tls(_) => None,

@@ -46,6 +46,10 @@ pub struct SocketHandle {
     /// Reads and writes go through this descriptor at once where they can
     /// (set on the epoll driver only, see the module's notes).
     pub immediate: bool,
+    /// A readiness wait reported bytes: the next read tries `recv` at once
+    /// (kept here, not in the stream, so that a connection without a
+    /// handle stays as small as before).
+    pub readable: bool,
 }
 
 /// What an idle connection holds.
@@ -62,7 +66,11 @@ pub enum IdleState {
 impl SocketHandle {
     /// `immediate`: the worker runs the epoll driver.
     pub fn new(fd: OwnedFd, immediate: bool) -> Self {
-        SocketHandle { fd, immediate }
+        SocketHandle {
+            fd,
+            immediate,
+            readable: false,
+        }
     }
 
     /// Takes a duplicate of `stream`'s descriptor, before the stream is
