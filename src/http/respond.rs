@@ -42,20 +42,36 @@ impl Persistence {
 
 /// Appends a status line for `status`.
 pub fn write_status_line(out: &mut Vec<u8>, status: u16, reason_phrase: &str) {
-    out.extend_from_slice(b"HTTP/1.1 ");
-    let mut digits = itoa::Buffer::new();
-    out.extend_from_slice(digits.format(status).as_bytes());
-    out.push(b' ');
+    if (100..=999).contains(&status) {
+        // Every status the gateway writes: the line's start in one copy.
+        let digit = |n: u16| b'0' + (n % 10) as u8;
+        let mut start = *b"HTTP/1.1 000 ";
+        start[9] = digit(status / 100);
+        start[10] = digit(status / 10);
+        start[11] = digit(status);
+        out.extend_from_slice(&start);
+    } else {
+        out.extend_from_slice(b"HTTP/1.1 ");
+        let mut digits = itoa::Buffer::new();
+        out.extend_from_slice(digits.format(status).as_bytes());
+        out.push(b' ');
+    }
     out.extend_from_slice(reason_phrase.as_bytes());
     out.extend_from_slice(b"\r\n");
 }
 
 /// Appends `Content-Length: n`.
 pub fn write_content_length(out: &mut Vec<u8>, n: u64) {
-    out.extend_from_slice(b"Content-Length: ");
+    const NAME: &[u8] = b"Content-Length: ";
     let mut digits = itoa::Buffer::new();
-    out.extend_from_slice(digits.format(n).as_bytes());
-    out.extend_from_slice(b"\r\n");
+    let digits = digits.format(n).as_bytes();
+    // One copy of the whole line (at most 16 + 20 + 2 bytes).
+    let mut line = [0u8; NAME.len() + 20 + 2];
+    let end = NAME.len() + digits.len();
+    line[..NAME.len()].copy_from_slice(NAME);
+    line[NAME.len()..end].copy_from_slice(digits);
+    line[end..end + 2].copy_from_slice(b"\r\n");
+    out.extend_from_slice(&line[..end + 2]);
 }
 
 /// Appends a complete short plain-text response for `status`; extra field lines
@@ -105,5 +121,34 @@ mod tests {
             out,
             b"HTTP/1.1 404 Not Found\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 14\r\nConnection: close\r\n\r\n404 Not Found\n"
         );
+    }
+
+    // The status line's start is written in one copy for three-digit codes,
+    // digit by digit otherwise; the same bytes either way.
+    #[test]
+    fn status_lines() {
+        let line = |status, reason| {
+            let mut out = Vec::new();
+            write_status_line(&mut out, status, reason);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(line(200, "OK"), "HTTP/1.1 200 OK\r\n");
+        assert_eq!(
+            line(101, "Switching Protocols"),
+            "HTTP/1.1 101 Switching Protocols\r\n"
+        );
+        assert_eq!(line(599, ""), "HTTP/1.1 599 \r\n");
+        assert_eq!(line(999, "x"), "HTTP/1.1 999 x\r\n");
+        assert_eq!(line(42, "x"), "HTTP/1.1 42 x\r\n");
+        assert_eq!(line(1000, "x"), "HTTP/1.1 1000 x\r\n");
+    }
+
+    #[test]
+    fn content_length_lines() {
+        for n in [0, 7, 1_000_000, u64::MAX] {
+            let mut out = b"kept".to_vec();
+            write_content_length(&mut out, n);
+            assert_eq!(out, format!("keptContent-Length: {n}\r\n").into_bytes());
+        }
     }
 }

@@ -38,10 +38,12 @@ pub const FD_RESERVE: u64 = 128;
 pub const FDS_PER_WORKER: u64 = 8;
 
 /// Descriptors per connection: the client's socket and one pooled upstream
-/// socket, each with its second descriptor
-/// ([`crate::io::socket_handle::SocketHandle`]; a client's only on the epoll
-/// driver).
-pub const FDS_PER_CONNECTION: u64 = 4;
+/// socket. A budget, not a bound: a back-end connection holds a second
+/// descriptor ([`crate::io::socket_handle::SocketHandle`]), and so does a
+/// client connection on the epoll driver; pooled back-end connections are
+/// far fewer than client connections, and the shipped unit's
+/// `LimitNOFILE=65536` for `--connections 30000` is sized by this figure.
+pub const FDS_PER_CONNECTION: u64 = 2;
 
 /// Connections sized for when `--connections` is not given.
 pub const DEFAULT_CONNECTIONS: u64 = 4096;
@@ -274,7 +276,7 @@ mod tests {
     // Rule: the need counts reserve, per-worker descriptors, two per listening socket and two per connection.
     #[test]
     fn fds_needed_adds_up() {
-        assert_eq!(fds_needed(2, 4, 1000), 128 + 4 * (8 + 4) + 4000);
+        assert_eq!(fds_needed(2, 4, 1000), 128 + 4 * (8 + 4) + 2000);
     }
 
     // Rule: a soft limit already above the need is kept.
