@@ -101,7 +101,8 @@ pub fn parse_response<'h, 'b>(
     let mut content_length: Option<u64> = None;
     let mut chunked = false;
     let mut transfer_encoding = false;
-    let mut close = version == Version::Http10;
+    let mut close_token = false;
+    let mut keep_alive_token = false;
     let mut connection_options = false;
     // httparse has refused any value byte outside HTAB / SP / VCHAR /
     // obs-text already (its default configuration: no invalid field skipped,
@@ -132,17 +133,17 @@ pub fn parse_response<'h, 'b>(
         } else if is_named(name, "connection") {
             for token in list_elements(header.value) {
                 if token.eq_ignore_ascii_case(b"close") {
-                    close = true;
+                    close_token = true;
                 } else if token.eq_ignore_ascii_case(b"keep-alive") {
-                    if version == Version::Http10 {
-                        close = false;
-                    }
+                    keep_alive_token = true;
                 } else {
                     connection_options = true;
                 }
             }
         }
     }
+    // `close` wins wherever it stands; HTTP/1.0 persists only when asked to.
+    let mut close = close_token || (version == Version::Http10 && !keep_alive_token);
     let no_body = request_was_head || status == 101 || status == 204 || status == 304;
     if transfer_encoding && content_length.is_some() {
         return Err(ResponseError("both Content-Length and Transfer-Encoding"));
@@ -190,6 +191,30 @@ mod tests {
             ParsedResponse::Final(h) => Ok((h.status, h.body, h.close)),
             other => panic!("not final: {other:?}"),
         }
+    }
+
+    // `close` means close whatever order it comes in, beside `keep-alive`
+    // in one field or across two, on HTTP/1.0 and 1.1; HTTP/1.0 persists
+    // only with `keep-alive`.
+    #[test]
+    fn close_wins_over_keep_alive_in_any_order() {
+        let framed = "Content-Length: 0\r\n\r\n";
+        for version in ["1.0", "1.1"] {
+            for fields in [
+                "Connection: close, keep-alive\r\n",
+                "Connection: keep-alive, close\r\n",
+                "Connection: close\r\nConnection: keep-alive\r\n",
+                "Connection: keep-alive\r\nConnection: Close\r\n",
+            ] {
+                let raw = format!("HTTP/{version} 200 OK\r\n{fields}{framed}");
+                let (_, _, close) = parse(raw.as_bytes()).unwrap();
+                assert!(close, "{raw:?} must close");
+            }
+        }
+        let keep = parse(b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n");
+        assert_eq!(keep, Ok((200, BodyFraming::None, false)));
+        let plain10 = parse(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n");
+        assert_eq!(plain10, Ok((200, BodyFraming::None, true)));
     }
 
     // Content-Length decides the body length.

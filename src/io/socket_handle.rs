@@ -52,6 +52,15 @@ pub struct SocketHandle {
     pub readable: bool,
 }
 
+/// The soft descriptor limit, read once (after start-up raised it).
+fn descriptor_limit() -> u64 {
+    static LIMIT: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *LIMIT.get_or_init(|| {
+        let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+        limit.current.unwrap_or(u64::MAX)
+    })
+}
+
 /// What an idle connection holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IdleState {
@@ -77,6 +86,22 @@ impl SocketHandle {
     /// handed to the runtime.
     pub fn duplicate(stream: &std::net::TcpStream, immediate: bool) -> io::Result<Self> {
         Ok(SocketHandle::new(stream.try_clone()?.into(), immediate))
+    }
+
+    /// Like [`SocketHandle::duplicate`], for a connection that can do
+    /// without (a client connection on the epoll driver): `None` once the
+    /// process holds half its descriptor limit, so that the copies never
+    /// take the descriptors that connections and back-end sockets need
+    /// (the budget, `service::preflight::FDS_PER_CONNECTION`, counts none).
+    /// Descriptors are numbered lowest-free first, so the copy's number
+    /// tells how many are open.
+    pub fn duplicate_if_plenty(stream: &std::net::TcpStream) -> Option<Self> {
+        let copy = stream.try_clone().ok()?;
+        let number = u64::try_from(std::os::fd::AsRawFd::as_raw_fd(&copy)).unwrap_or(u64::MAX);
+        if number >= descriptor_limit() / 2 {
+            return None;
+        }
+        Some(SocketHandle::new(copy.into(), true))
     }
 
     /// Looks at the socket without consuming anything or waiting.
@@ -109,10 +134,14 @@ impl SocketHandle {
         }
     }
 
-    /// Appends what the socket holds, up to `buf`'s spare capacity, without
-    /// waiting: the count read (0 at end of stream), `WouldBlock` when
-    /// nothing is there. `buf` must have spare capacity.
+    /// Appends what the socket holds, up to `buf`'s spare capacity (some is
+    /// reserved when there is none, so that 0 can only mean the end of the
+    /// stream), without waiting: the count read (0 at end of stream),
+    /// `WouldBlock` when nothing is there.
     pub fn recv_now(&self, buf: &mut Vec<u8>) -> io::Result<usize> {
+        if buf.len() == buf.capacity() {
+            buf.reserve(1);
+        }
         loop {
             let spare = rustix::buffer::spare_capacity(buf);
             match rustix::net::recv(&self.fd, spare, RecvFlags::DONTWAIT) {

@@ -97,9 +97,10 @@ fn serve(
             }
             // On the epoll driver, plain connections read and write at once
             // where they can (io/socket_handle.rs); without the duplicate
-            // (out of descriptors) they only use the runtime's operations.
+            // (past half the descriptor limit) they use the runtime's
+            // operations only.
             let handle = match spec.tls {
-                None if nonblocking => SocketHandle::duplicate(&stream, true).ok(),
+                None if nonblocking => SocketHandle::duplicate_if_plenty(&stream),
                 _ => None,
             };
             match monoio::net::TcpStream::from_std(stream) {

@@ -54,7 +54,9 @@ pub fn serve(mut conn: Connection) -> impl Future<Output = ()> {
                     .within(deadline, conn.client.stream.readable())
                     .await;
                 conn.timer.set_idle(false);
-                conn.client.note_readable();
+                if matches!(ready, Ok(Ok(()))) {
+                    conn.client.note_readable();
+                }
                 match after_wait(&conn.ctx, ready, idle) {
                     Next::KeepAlive => {}
                     Next::IdleWhileDraining => {

@@ -39,10 +39,11 @@ pub const FDS_PER_WORKER: u64 = 8;
 
 /// Descriptors per connection: the client's socket and one pooled upstream
 /// socket. A budget, not a bound: a back-end connection holds a second
-/// descriptor ([`crate::io::socket_handle::SocketHandle`]), and so does a
-/// client connection on the epoll driver; pooled back-end connections are
-/// far fewer than client connections, and the shipped unit's
-/// `LimitNOFILE=65536` for `--connections 30000` is sized by this figure.
+/// descriptor ([`crate::io::socket_handle::SocketHandle`]), and pooled
+/// back-end connections are far fewer than client connections; a client
+/// connection on the epoll driver takes one only while the process holds
+/// under half its limit. The shipped unit's `LimitNOFILE=65536` for
+/// `--connections 30000` is sized by this figure.
 pub const FDS_PER_CONNECTION: u64 = 2;
 
 /// Connections sized for when `--connections` is not given.
