@@ -186,6 +186,14 @@ impl<'b> ConnectionTokens<'b> {
     }
 }
 
+/// Appends the field line `name: value` and CRLF.
+pub fn write_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -97,16 +97,6 @@ impl BufferedStream {
         }
     }
 
-    /// The second descriptor, where immediate I/O is on and bypasses
-    /// nothing (a plain socket; never TLS, whose bytes must pass through
-    /// rustls).
-    fn immediate(&self) -> Option<&SocketHandle> {
-        match self.stream {
-            Transport::Plain(_) => self.handle.as_ref().filter(|h| h.immediate),
-            Transport::Tls(_) => None,
-        }
-    }
-
     /// Reads more bytes after the pending ones, making room for at least
     /// `want_capacity` bytes in total. Returns the number read, failing with
     /// `Closed` at end of stream and `TimedOut` at `deadline`.
@@ -129,11 +119,7 @@ impl BufferedStream {
             .as_mut()
             .is_some_and(|h| std::mem::take(&mut h.readable));
         if noted {
-            let handle = match self.stream {
-                Transport::Plain(_) => self.handle.as_ref().filter(|h| h.immediate),
-                Transport::Tls(_) => None,
-            };
-            if let Some(handle) = handle {
+            if let Some(handle) = immediate(&self.stream, &self.handle) {
                 match handle.recv_now(&mut self.buf) {
                     Ok(0) => return Err(IoFailure::Closed),
                     Ok(n) => return Ok(n),
@@ -169,7 +155,7 @@ impl BufferedStream {
         deadline: Tick,
     ) -> (Result<(), IoFailure>, Vec<u8>) {
         let mut written = 0;
-        if let Some(handle) = self.immediate() {
+        if let Some(handle) = immediate(&self.stream, &self.handle) {
             while written < out.len() {
                 match handle.send_now(&out[written..]) {
                     Ok(0) => break,
@@ -212,6 +198,16 @@ impl BufferedStream {
                 Err(_) => return,
             }
         }
+    }
+}
+
+/// The second descriptor, where immediate I/O is on and bypasses nothing
+/// (a plain socket; never TLS, whose bytes must pass through rustls). Takes
+/// the fields, not the stream, so that the read buffer stays borrowable.
+fn immediate<'h>(stream: &Transport, handle: &'h Option<SocketHandle>) -> Option<&'h SocketHandle> {
+    match stream {
+        Transport::Plain(_) => handle.as_ref().filter(|h| h.immediate),
+        Transport::Tls(_) => None,
     }
 }
 

@@ -8,6 +8,7 @@
 //! ([`Peer::forwarding_lines`]), the request's host and id, and constant
 //! runs. Only [`super::rewrite`] calls this; it writes nothing else.
 
+use crate::http::fields::write_field;
 use crate::http::max_forwards;
 use crate::net::peer::Peer;
 use crate::telemetry::record::RequestId;
@@ -66,9 +67,7 @@ fn write_each(
     id: &RequestId,
 ) {
     if !joined.forwarded_for {
-        out.extend_from_slice(b"X-Forwarded-For: ");
-        out.extend_from_slice(peer.ip_text());
-        out.extend_from_slice(b"\r\n");
+        write_field(out, b"X-Forwarded-For", peer.ip_text());
     }
     if !joined.forwarded {
         out.extend_from_slice(b"Forwarded: ");
@@ -78,14 +77,10 @@ fn write_each(
     if let Some(received) = hops {
         max_forwards::write_decremented(out, received);
     }
-    out.extend_from_slice(b"X-Forwarded-Proto: ");
-    out.extend_from_slice(peer.proto());
-    out.extend_from_slice(b"\r\n");
+    write_field(out, b"X-Forwarded-Proto", peer.proto());
     id.write_field(out);
     if let Some(host) = host {
-        out.extend_from_slice(b"X-Forwarded-Host: ");
-        out.extend_from_slice(host);
-        out.extend_from_slice(b"\r\n");
+        write_field(out, b"X-Forwarded-Host", host);
     }
 }
 

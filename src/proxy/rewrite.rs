@@ -15,7 +15,7 @@
 
 use super::forwarding::{write_forwarded_element, write_forwarding_fields, Joined};
 use crate::http::fields::is_named;
-use crate::http::fields::{is_hop_by_hop, shadows_gateway_field, ConnectionTokens};
+use crate::http::fields::{is_hop_by_hop, shadows_gateway_field, write_field, ConnectionTokens};
 use crate::http::max_forwards;
 use crate::http::request::RequestHead;
 use crate::http::respond::{write_content_length, Persistence};
@@ -277,13 +277,6 @@ impl<'b> RawLines<'b> {
         }
         self.start = self.end;
     }
-}
-
-fn write_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
-    out.extend_from_slice(name);
-    out.extend_from_slice(b": ");
-    out.extend_from_slice(value);
-    out.extend_from_slice(b"\r\n");
 }
 
 /// Writes `Name: v1, v2, ..., <ours>` joining every client field named `name`.

@@ -4,6 +4,7 @@
 //! reason (a gateway that refuses a config naming `requires`, a peer that is
 //! not installed).
 
+use super::cpus::CpuList;
 use super::file::Scenario;
 use super::peers::{self, Ctx, Peer};
 use super::{gateways, procs, ScenarioArgs};
@@ -54,34 +55,28 @@ pub fn peers(
             }
         }
     }
-    if wanted("nginx") && scenario.file.nginx.enabled {
-        if Path::new("/usr/sbin/nginx").exists() {
-            started.push(peers::start_nginx(
-                scenario,
-                ctx,
-                procs::free_port()?,
-                &args.proxy_cpus,
-            )?);
-        } else {
-            skipped.push((
-                "nginx".into(),
-                "skipped: /usr/sbin/nginx is not installed (loadtest/install-peers.sh installs it)"
-                    .into(),
-            ));
+    type StartPeer = fn(&Scenario, &Ctx, u16, &CpuList) -> anyhow::Result<Peer>;
+    let others: [(&str, bool, StartPeer); 2] = [
+        ("nginx", scenario.file.nginx.enabled, peers::start_nginx),
+        (
+            "haproxy",
+            scenario.file.haproxy.enabled,
+            peers::start_haproxy,
+        ),
+    ];
+    for (name, enabled, start) in others {
+        if !(wanted(name) && enabled) {
+            continue;
         }
-    }
-    if wanted("haproxy") && scenario.file.haproxy.enabled {
-        if Path::new("/usr/sbin/haproxy").exists() {
-            started.push(peers::start_haproxy(
-                scenario,
-                ctx,
-                procs::free_port()?,
-                &args.proxy_cpus,
-            )?);
+        let binary = format!("/usr/sbin/{name}");
+        if Path::new(&binary).exists() {
+            started.push(start(scenario, ctx, procs::free_port()?, &args.proxy_cpus)?);
         } else {
             skipped.push((
-                "haproxy".into(),
-                "skipped: /usr/sbin/haproxy is not installed (loadtest/install-peers.sh installs it)".into(),
+                name.into(),
+                format!(
+                    "skipped: {binary} is not installed (loadtest/install-peers.sh installs it)"
+                ),
             ));
         }
     }
